@@ -1,0 +1,200 @@
+//! Configuration from environment variables (documented in README and `.env.example`), validated
+//! once at start-up so a bad value stops the process with a clear message instead of failing later.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use secrecy::SecretString;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Raw settings as read by clap from flags or `MERCATO_*` variables.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConfigArgs {
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "MERCATO_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Postgres URL of the runtime role (no superuser, no BYPASSRLS).
+    #[arg(long, env = "MERCATO_DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// Postgres URL of the owner role; used only by `migrate` and `dev`.
+    #[arg(long, env = "MERCATO_MIGRATION_DATABASE_URL", hide_env_values = true)]
+    pub migration_database_url: Option<String>,
+    /// Maximum connections in the runtime pool.
+    #[arg(long, env = "MERCATO_DATABASE_POOL_MAX", default_value_t = 20)]
+    pub database_pool_max: u32,
+    /// Redis URL.
+    #[arg(long, env = "MERCATO_REDIS_URL", hide_env_values = true)]
+    pub redis_url: String,
+    /// Prefix of every Redis key this process writes.
+    #[arg(long, env = "MERCATO_REDIS_PREFIX", default_value = "mercato")]
+    pub redis_prefix: String,
+    /// JWT signing key as `kid:base64-secret` (secret at least 32 bytes).
+    #[arg(long, env = "MERCATO_JWT_SIGNING_KEY", hide_env_values = true)]
+    pub jwt_signing_key: String,
+    /// Extra JWT verification keys for rotation, `kid:base64,kid:base64`.
+    #[arg(long, env = "MERCATO_JWT_VERIFY_KEYS", default_value = "", hide_env_values = true)]
+    pub jwt_verify_keys: String,
+    /// JWT `iss` claim.
+    #[arg(long, env = "MERCATO_JWT_ISSUER", default_value = "mercato")]
+    pub jwt_issuer: String,
+    /// JWT `aud` claim.
+    #[arg(long, env = "MERCATO_JWT_AUDIENCE", default_value = "mercato-api")]
+    pub jwt_audience: String,
+    /// Access token lifetime in seconds.
+    #[arg(long, env = "MERCATO_ACCESS_TOKEN_TTL_SECS", default_value_t = 900)]
+    pub access_token_ttl_secs: u64,
+    /// Store-credential encryption key as `kid:base64-32-bytes`.
+    #[arg(long, env = "MERCATO_CREDENTIALS_KEY", hide_env_values = true)]
+    pub credentials_key: String,
+    /// Older credential keys still accepted for decryption, `kid:base64,kid:base64`.
+    #[arg(long, env = "MERCATO_CREDENTIALS_OLD_KEYS", default_value = "", hide_env_values = true)]
+    pub credentials_old_keys: String,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "MERCATO_MAX_BODY_BYTES", default_value_t = 1_048_576)]
+    pub max_body_bytes: usize,
+    /// Serve GraphiQL on `GET /graphql`.
+    #[arg(long, env = "MERCATO_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub graphiql: bool,
+}
+
+/// A named secret key (for rotation the id travels with what it protects).
+#[derive(Clone)]
+pub struct KeyedSecret {
+    /// Key id.
+    pub kid: String,
+    /// Raw key bytes.
+    pub key: Vec<u8>,
+}
+
+impl std::fmt::Debug for KeyedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyedSecret({}, [redacted])", self.kid)
+    }
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Runtime-role database URL.
+    pub database_url: SecretString,
+    /// Owner-role database URL, if configured.
+    pub migration_database_url: Option<SecretString>,
+    /// Runtime pool size.
+    pub database_pool_max: u32,
+    /// Redis URL.
+    pub redis_url: SecretString,
+    /// Redis key prefix.
+    pub redis_prefix: String,
+    /// JWT signing key.
+    pub jwt_signing_key: KeyedSecret,
+    /// JWT keys accepted for verification besides the signing key.
+    pub jwt_verify_keys: Vec<KeyedSecret>,
+    /// JWT issuer.
+    pub jwt_issuer: String,
+    /// JWT audience.
+    pub jwt_audience: String,
+    /// Access token lifetime.
+    pub access_token_ttl: Duration,
+    /// Active credential key.
+    pub credentials_key: KeyedSecret,
+    /// Decrypt-only credential keys.
+    pub credentials_old_keys: Vec<KeyedSecret>,
+    /// Body size limit.
+    pub max_body_bytes: usize,
+    /// GraphiQL enabled.
+    pub graphiql: bool,
+}
+
+/// A configuration value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration {name}: {reason}")]
+pub struct ConfigError {
+    name: &'static str,
+    reason: String,
+}
+
+fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError { name, reason: reason.into() }
+}
+
+fn parse_keyed(name: &'static str, raw: &str, min_len: usize, exact: bool) -> Result<KeyedSecret, ConfigError> {
+    let (kid, b64) = raw
+        .split_once(':')
+        .ok_or_else(|| invalid(name, "expected `kid:base64`"))?;
+    if kid.is_empty() || kid.len() > 32 || !kid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(invalid(name, "key id must be 1-32 characters of [A-Za-z0-9_-]"));
+    }
+    let key = STANDARD
+        .decode(b64.trim())
+        .map_err(|_| invalid(name, "key is not valid base64"))?;
+    if key.len() < min_len || (exact && key.len() != min_len) {
+        let want = if exact { "exactly" } else { "at least" };
+        return Err(invalid(name, format!("key must be {want} {min_len} bytes")));
+    }
+    Ok(KeyedSecret { kid: kid.to_owned(), key })
+}
+
+fn parse_keyed_list(name: &'static str, raw: &str, min_len: usize, exact: bool) -> Result<Vec<KeyedSecret>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| parse_keyed(name, s, min_len, exact))
+        .collect()
+}
+
+impl ConfigArgs {
+    /// Validates every setting.
+    pub fn validate(self) -> Result<Config, ConfigError> {
+        if self.access_token_ttl_secs == 0 || self.access_token_ttl_secs > 86_400 {
+            return Err(invalid("MERCATO_ACCESS_TOKEN_TTL_SECS", "must be 1..=86400"));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(invalid("MERCATO_MAX_BODY_BYTES", "must be at least 1024"));
+        }
+        if self.database_pool_max == 0 {
+            return Err(invalid("MERCATO_DATABASE_POOL_MAX", "must be positive"));
+        }
+        Ok(Config {
+            listen: self.listen,
+            database_url: self.database_url.into(),
+            migration_database_url: self.migration_database_url.map(Into::into),
+            database_pool_max: self.database_pool_max,
+            redis_url: self.redis_url.into(),
+            redis_prefix: self.redis_prefix,
+            jwt_signing_key: parse_keyed("MERCATO_JWT_SIGNING_KEY", &self.jwt_signing_key, 32, false)?,
+            jwt_verify_keys: parse_keyed_list("MERCATO_JWT_VERIFY_KEYS", &self.jwt_verify_keys, 32, false)?,
+            jwt_issuer: self.jwt_issuer,
+            jwt_audience: self.jwt_audience,
+            access_token_ttl: Duration::from_secs(self.access_token_ttl_secs),
+            credentials_key: parse_keyed("MERCATO_CREDENTIALS_KEY", &self.credentials_key, 32, true)?,
+            credentials_old_keys: parse_keyed_list("MERCATO_CREDENTIALS_OLD_KEYS", &self.credentials_old_keys, 32, true)?,
+            max_body_bytes: self.max_body_bytes,
+            graphiql: self.graphiql,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyed_secret_rejects_short_keys_and_bad_ids() {
+        let short = STANDARD.encode([1u8; 16]);
+        assert!(parse_keyed("X", &format!("k1:{short}"), 32, false).is_err());
+        let ok = STANDARD.encode([1u8; 32]);
+        assert!(parse_keyed("X", &format!("k1:{ok}"), 32, true).is_ok());
+        assert!(parse_keyed("X", &format!("bad id:{ok}"), 32, true).is_err());
+        assert!(parse_keyed("X", &ok, 32, true).is_err());
+        let long = STANDARD.encode([1u8; 33]);
+        assert!(parse_keyed("X", &format!("k1:{long}"), 32, true).is_err());
+    }
+
+    #[test]
+    fn keyed_secret_debug_is_redacted() {
+        let k = KeyedSecret { kid: "k1".into(), key: b"super-secret-key-material-xxxxxx".to_vec() };
+        assert_eq!(format!("{k:?}"), "KeyedSecret(k1, [redacted])");
+    }
+}

@@ -1,0 +1,40 @@
+//! Business rules, one module per domain. Every function runs on the tenant transaction it is
+//! given, checks the caller's permission first, and returns typed errors.
+
+pub mod accounts;
+pub mod audit;
+pub mod branches;
+pub mod members;
+pub mod organizations;
+pub mod page;
+pub mod stores;
+
+use crate::db::tenant::Access;
+use crate::error::{AppError, AppResult};
+use sea_orm::DatabaseTransaction;
+
+/// What a domain call acts on and for whom.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    /// The tenant transaction (or a savepoint inside it).
+    pub tx: &'a DatabaseTransaction,
+    /// The caller's access.
+    pub access: &'a Access,
+    /// The request that caused the call, for the audit trail.
+    pub request_id: Option<&'a str>,
+}
+
+/// Trims `value` and checks its length in characters.
+pub fn clean_text(field: &str, value: &str, max: usize) -> AppResult<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(AppError::invalid(field, "must not be blank"));
+    }
+    if v.chars().count() > max {
+        return Err(AppError::invalid(field, format!("must be at most {max} characters")));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(AppError::invalid(field, "must not contain control characters"));
+    }
+    Ok(v.to_owned())
+}

@@ -1,0 +1,100 @@
+//! Organizations: the tenant. Creating one makes the creator its OWNER.
+
+use crate::db::tenant::{with_settings, Access, Settings};
+use crate::domain::{audit, clean_text, Ctx};
+use crate::error::{AppError, AppResult};
+use crate::ids::OrgId;
+use entity::enums::OrgRole;
+use entity::{org_members, organizations};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use serde_json::json;
+use std::collections::HashMap;
+
+/// Creates an organization owned by the caller. The transaction's context switches to the new
+/// organization only for these inserts, then returns to the caller's.
+pub async fn create(ctx: &Ctx<'_>, name: &str) -> AppResult<organizations::Model> {
+    let user = ctx.access.user()?;
+    let name = clean_text("input.name", name, 200)?;
+    let org = OrgId::new_v7();
+    let now = chrono::Utc::now();
+    // The creator is OWNER of the new org, so inside it they see everything.
+    let as_owner = Access {
+        user_id: Some(user),
+        org: Some(crate::db::tenant::OrgAccess { org_id: org, role: OrgRole::Owner, branches: HashMap::new() }),
+    };
+    let inner = Ctx { access: &as_owner, ..*ctx };
+    with_settings(ctx.tx, ctx.access, Settings::for_access(&as_owner), async || {
+        let model = organizations::ActiveModel {
+            id: Set(org.uuid()),
+            name: Set(name.clone()),
+            created_at: Set(now.into()),
+            updated_at: Set(now.into()),
+        }
+        .insert(ctx.tx)
+        .await?;
+        org_members::ActiveModel {
+            org_id: Set(org.uuid()),
+            user_id: Set(user.uuid()),
+            role: Set(OrgRole::Owner),
+            created_at: Set(now.into()),
+        }
+        .insert(ctx.tx)
+        .await?;
+        audit::record(&inner, org, "organization.create", "Organization", Some(org.uuid()), json!({ "after": { "name": name } }))
+            .await?;
+        Ok(model)
+    })
+    .await
+}
+
+/// The caller's current organization.
+pub async fn current(ctx: &Ctx<'_>) -> AppResult<organizations::Model> {
+    let org = ctx.access.org()?;
+    get(ctx.tx, org.org_id).await
+}
+
+/// Loads an organization visible in this transaction.
+pub async fn get<C: ConnectionTrait>(conn: &C, id: OrgId) -> AppResult<organizations::Model> {
+    organizations::Entity::find_by_id(id.uuid()).one(conn).await?.ok_or(AppError::NotFound("Organization"))
+}
+
+/// Renames the current organization (OWNER/ADMIN).
+pub async fn update(ctx: &Ctx<'_>, name: &str) -> AppResult<organizations::Model> {
+    let org = ctx.access.org()?;
+    org.require_admin()?;
+    let name = clean_text("input.name", name, 200)?;
+    let before = get(ctx.tx, org.org_id).await?;
+    let mut active: organizations::ActiveModel = before.clone().into();
+    active.name = Set(name.clone());
+    active.updated_at = Set(chrono::Utc::now().into());
+    let after = active.update(ctx.tx).await?;
+    audit::record(
+        ctx,
+        org.org_id,
+        "organization.update",
+        "Organization",
+        Some(org.org_id.uuid()),
+        json!({ "before": { "name": before.name }, "after": { "name": name } }),
+    )
+    .await?;
+    Ok(after)
+}
+
+/// Every organization the caller belongs to, with their role, oldest membership first.
+pub async fn list_mine(ctx: &Ctx<'_>) -> AppResult<Vec<(organizations::Model, OrgRole)>> {
+    let user = ctx.access.user()?;
+    let memberships = org_members::Entity::find()
+        .filter(org_members::Column::UserId.eq(user.uuid()))
+        .order_by_asc(org_members::Column::CreatedAt)
+        .all(ctx.tx)
+        .await?;
+    let ids: Vec<_> = memberships.iter().map(|m| m.org_id).collect();
+    let mut orgs: HashMap<_, _> = organizations::Entity::find()
+        .filter(organizations::Column::Id.is_in(ids))
+        .all(ctx.tx)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o))
+        .collect();
+    Ok(memberships.into_iter().filter_map(|m| orgs.remove(&m.org_id).map(|o| (o, m.role))).collect())
+}

@@ -1,0 +1,164 @@
+//! `AppError`: the one error type of the API, with a stable machine-readable code per variant.
+//!
+//! | variant | code | shown to the client |
+//! |---|---|---|
+//! | `Unauthenticated` | `UNAUTHENTICATED` | "authentication required" (HTTP 401 at the transport) |
+//! | `InvalidCredentials` | `INVALID_CREDENTIALS` | "invalid e-mail or password" |
+//! | `Forbidden` | `FORBIDDEN` | the reason |
+//! | `NotFound` | `NOT_FOUND` | "<what> not found" — also for rows of other tenants |
+//! | `Validation` | `VALIDATION_FAILED` | the message and field |
+//! | `Conflict` | `CONFLICT` | the reason |
+//! | `RateLimited` | `RATE_LIMITED` | retry hint |
+//! | `Upstream` | `UPSTREAM_ERROR` | the marketplace's failure, summarised |
+//! | `Internal` | `INTERNAL` | only "internal error" and the request id; the detail is logged |
+//!
+//! `AppError` deliberately does not implement `Display`: that keeps async-graphql's blanket
+//! `From<T: Display>` from turning it into an error without its code.
+
+use async_graphql::ErrorExtensions as _;
+use sea_orm::{DbErr, SqlErr};
+
+/// Errors of the API and domain layers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppError {
+    /// No valid credentials.
+    Unauthenticated,
+    /// Log-in failed: unknown e-mail or wrong password (indistinguishable on purpose).
+    InvalidCredentials,
+    /// Authenticated but not allowed.
+    Forbidden(String),
+    /// The object does not exist or is not visible to the caller.
+    NotFound(&'static str),
+    /// Input rejected.
+    Validation {
+        /// Input field path, e.g. `input.name`.
+        field: Option<String>,
+        /// Human-readable reason.
+        message: String,
+    },
+    /// The change conflicts with existing state.
+    Conflict(String),
+    /// Too many requests.
+    RateLimited {
+        /// Seconds until a retry may succeed.
+        retry_after_secs: u64,
+    },
+    /// A marketplace call failed.
+    Upstream(String),
+    /// A bug or an unavailable dependency; the detail is for logs only.
+    Internal(String),
+}
+
+/// Result alias for the domain layer.
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    /// The stable code clients switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::InvalidCredentials => "INVALID_CREDENTIALS",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::Validation { .. } => "VALIDATION_FAILED",
+            Self::Conflict(_) => "CONFLICT",
+            Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::Upstream(_) => "UPSTREAM_ERROR",
+            Self::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// The message shown to clients (never internal detail).
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Unauthenticated => "authentication required".into(),
+            Self::InvalidCredentials => "invalid e-mail or password".into(),
+            Self::Forbidden(m) | Self::Conflict(m) => m.clone(),
+            Self::NotFound(what) => format!("{what} not found"),
+            Self::Validation { message, .. } => message.clone(),
+            Self::RateLimited { retry_after_secs } => format!("rate limited; retry after {retry_after_secs}s"),
+            Self::Upstream(m) => format!("marketplace error: {m}"),
+            Self::Internal(_) => "internal error".into(),
+        }
+    }
+
+    /// A validation error on `field`.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation { field: Some(field.to_owned()), message: message.into() }
+    }
+
+    /// An internal error with detail for the log.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        Self::Internal(detail.to_string())
+    }
+
+    /// Whether a mutation reports this as a `userErrors` entry rather than a top-level error.
+    pub fn is_user_error(&self) -> bool {
+        matches!(
+            self,
+            Self::Validation { .. } | Self::Conflict(_) | Self::NotFound(_) | Self::InvalidCredentials
+        )
+    }
+}
+
+impl From<DbErr> for AppError {
+    fn from(err: DbErr) -> Self {
+        match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => {
+                return Self::Conflict("an object with these values already exists".into());
+            }
+            Some(SqlErr::ForeignKeyConstraintViolation(_)) => {
+                return Self::Conflict("the object is still referenced, or refers to something that does not exist".into());
+            }
+            _ => {}
+        }
+        if let DbErr::RecordNotFound(_) = err {
+            return Self::NotFound("object");
+        }
+        // 42501: a row-level security check (WITH CHECK) refused the write.
+        if err.to_string().contains("row-level security") {
+            return Self::Forbidden("not permitted".into());
+        }
+        Self::Internal(err.to_string())
+    }
+}
+
+impl From<AppError> for async_graphql::Error {
+    fn from(err: AppError) -> Self {
+        if let AppError::Internal(detail) = &err {
+            // Logged inside the request span, which carries the request id.
+            tracing::error!(error.detail = %detail, "internal error");
+        }
+        let code = err.code();
+        let mut gql = async_graphql::Error::new(err.public_message());
+        gql = gql.extend_with(|_, ext| {
+            ext.set("code", code);
+            match &err {
+                AppError::Validation { field: Some(field), .. } => ext.set("field", field.as_str()),
+                AppError::RateLimited { retry_after_secs } => ext.set("retryAfter", *retry_after_secs),
+                _ => {}
+            }
+        });
+        gql
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_detail_never_reaches_the_message() {
+        let e = AppError::internal("relation \"x\" does not exist; password=hunter2");
+        assert_eq!(e.public_message(), "internal error");
+        assert_eq!(e.code(), "INTERNAL");
+    }
+
+    #[test]
+    fn user_errors_are_the_expected_failures() {
+        assert!(AppError::invalid("input.name", "too long").is_user_error());
+        assert!(AppError::NotFound("Store").is_user_error());
+        assert!(!AppError::Forbidden("no".into()).is_user_error());
+        assert!(!AppError::internal("x").is_user_error());
+    }
+}

@@ -1,0 +1,245 @@
+//! Accounts in GraphQL: `viewer`, `signUp`, `logIn`, `switchOrganization`.
+
+use crate::db::tenant::{apply_settings, Access, Settings};
+use crate::domain::{accounts, organizations, Ctx};
+use crate::error::AppError;
+use crate::graphql::organizations::{Organization, OrgRoleGql};
+use crate::graphql::relay::{org_id, user_gid};
+use crate::graphql::rc;
+use crate::graphql::user_errors::{split, UserError};
+use crate::ids::{OrgId, UserId};
+use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use entity::users;
+use secrecy::SecretString;
+
+/// A person who can log in.
+pub struct User(pub users::Model);
+
+#[Object]
+impl User {
+    /// Global id.
+    pub async fn id(&self) -> ID {
+        user_gid(UserId(self.0.id))
+    }
+    /// E-mail address (lower-cased).
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+    /// Display name.
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+    /// When the account was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at.to_utc()
+    }
+}
+
+/// An organization the viewer belongs to, with their role there.
+#[derive(SimpleObject)]
+pub struct Membership {
+    /// The organization.
+    pub organization: Organization,
+    /// The viewer's role in it.
+    pub role: OrgRoleGql,
+}
+
+/// The authenticated user and their current organization.
+pub struct Viewer {
+    user: users::Model,
+    current: Option<(entity::organizations::Model, entity::enums::OrgRole)>,
+    memberships: Vec<(entity::organizations::Model, entity::enums::OrgRole)>,
+}
+
+#[Object]
+impl Viewer {
+    /// The user.
+    async fn user(&self) -> User {
+        User(self.user.clone())
+    }
+    /// The organization the access token is scoped to, if any.
+    async fn organization(&self) -> Option<Organization> {
+        self.current.as_ref().map(|(o, _)| Organization(o.clone()))
+    }
+    /// The viewer's role in the current organization.
+    async fn role(&self) -> Option<OrgRoleGql> {
+        self.current.as_ref().map(|(_, r)| (*r).into())
+    }
+    /// Every organization the viewer belongs to.
+    async fn memberships(&self) -> Vec<Membership> {
+        self.memberships
+            .iter()
+            .map(|(o, r)| Membership { organization: Organization(o.clone()), role: (*r).into() })
+            .collect()
+    }
+}
+
+/// Queries about the caller.
+#[derive(Default)]
+pub struct AccountsQuery;
+
+#[Object]
+impl AccountsQuery {
+    /// The authenticated caller. UNAUTHENTICATED without a valid token.
+    async fn viewer(&self, ctx: &Context<'_>) -> Result<Viewer> {
+        let rc = rc(ctx)?;
+        let guard = rc.tenant.lock().await?;
+        let c = rc.read(&guard);
+        let user = accounts::get_user(c.tx, c.access.user()?).await?;
+        let memberships = organizations::list_mine(&c).await?;
+        let current = c
+            .access
+            .org
+            .as_ref()
+            .and_then(|o| memberships.iter().find(|(m, _)| m.id == o.org_id.uuid()).cloned());
+        Ok(Viewer { user, current, memberships })
+    }
+}
+
+/// Input of `signUp`.
+#[derive(InputObject)]
+pub struct SignUpInput {
+    /// E-mail address; must be unused.
+    pub email: String,
+    /// At least 10 characters.
+    #[graphql(secret)]
+    pub password: String,
+    /// Name shown to colleagues.
+    pub display_name: String,
+    /// If given, also create this organization with the new user as OWNER.
+    pub organization_name: Option<String>,
+}
+
+/// Input of `logIn`.
+#[derive(InputObject)]
+pub struct LogInInput {
+    /// E-mail address.
+    pub email: String,
+    /// Password.
+    #[graphql(secret)]
+    pub password: String,
+    /// Organization to scope the token to; defaults to the oldest membership.
+    pub organization_id: Option<ID>,
+}
+
+/// Input of `switchOrganization`.
+#[derive(InputObject)]
+pub struct SwitchOrganizationInput {
+    /// An organization the caller belongs to.
+    pub organization_id: ID,
+}
+
+/// A new access token and who it is for.
+#[derive(SimpleObject, Default)]
+pub struct AuthPayload {
+    /// Bearer token for `Authorization: Bearer …`.
+    pub access_token: Option<String>,
+    /// When the token expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The user.
+    pub user: Option<User>,
+    /// The organization the token is scoped to.
+    pub organization: Option<Organization>,
+    /// Expected failures.
+    pub user_errors: Vec<UserError>,
+}
+
+struct Session {
+    user: users::Model,
+    org: Option<entity::organizations::Model>,
+}
+
+impl AuthPayload {
+    fn build(ctx: &Context<'_>, r: crate::error::AppResult<Session>) -> Result<Self> {
+        let (session, user_errors) = split(r)?;
+        let Some(s) = session else { return Ok(Self { user_errors, ..Self::default() }) };
+        let token = rc(ctx)?.state.jwt.issue(UserId(s.user.id), s.org.as_ref().map(|o| OrgId(o.id)))?;
+        Ok(Self {
+            access_token: Some(token.token),
+            expires_at: Some(token.expires_at),
+            user: Some(User(s.user)),
+            organization: s.org.map(Organization),
+            user_errors,
+        })
+    }
+}
+
+async fn load_org(ctx: &Ctx<'_>, user: UserId, org: Option<OrgId>) -> crate::error::AppResult<Option<entity::organizations::Model>> {
+    let Some(org) = org else { return Ok(None) };
+    let temp = Settings { user_id: Some(user), branches: Some(Vec::new()), ..Settings::default() };
+    crate::db::tenant::with_settings(ctx.tx, ctx.access, temp, async || organizations::get(ctx.tx, org).await.map(Some)).await
+}
+
+/// Account mutations.
+#[derive(Default)]
+pub struct AccountsMutation;
+
+#[Object]
+impl AccountsMutation {
+    /// Creates an account (and optionally an organization) and logs in.
+    async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<AuthPayload> {
+        let rc = rc(ctx)?;
+        let sp = rc.tenant.savepoint().await?;
+        let c = rc.write(&sp);
+        let result = async {
+            let user = accounts::sign_up(c.tx, c.access, &input.email, SecretString::from(input.password), &input.display_name).await?;
+            let org = match &input.organization_name {
+                Some(name) => {
+                    let acting = Access { user_id: Some(UserId(user.id)), org: None };
+                    let org = organizations::create(&Ctx { access: &acting, ..c }, name)
+                        .await
+                        .map_err(|e| match e {
+                            AppError::Validation { message, .. } => AppError::invalid("input.organizationName", message),
+                            other => other,
+                        })?;
+                    apply_settings(c.tx, &Settings::for_access(c.access)).await?;
+                    Some(org)
+                }
+                None => None,
+            };
+            Ok(Session { user, org })
+        }
+        .await;
+        let result = sp.finish(result).await;
+        AuthPayload::build(ctx, result)
+    }
+
+    /// Logs in with e-mail and password. Wrong e-mail and wrong password are the same error.
+    async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> Result<AuthPayload> {
+        let rc = rc(ctx)?;
+        let sp = rc.tenant.savepoint().await?;
+        let c = rc.write(&sp);
+        let result = async {
+            let wanted = input.organization_id.as_ref().map(org_id).transpose().map_err(|_| AppError::invalid("input.organizationId", "organization not found"))?;
+            let user = accounts::log_in(c.tx, c.access, &input.email, SecretString::from(input.password)).await?;
+            let org = accounts::pick_org(c.tx, c.access, UserId(user.id), wanted).await.map_err(|e| match e {
+                AppError::NotFound(_) => AppError::invalid("input.organizationId", "organization not found"),
+                other => other,
+            })?;
+            let org = load_org(&c, UserId(user.id), org).await?;
+            Ok(Session { user, org })
+        }
+        .await;
+        let result = sp.finish(result).await;
+        AuthPayload::build(ctx, result)
+    }
+
+    /// Issues a token scoped to another organization the caller belongs to.
+    async fn switch_organization(&self, ctx: &Context<'_>, input: SwitchOrganizationInput) -> Result<AuthPayload> {
+        let rc = rc(ctx)?;
+        let sp = rc.tenant.savepoint().await?;
+        let c = rc.write(&sp);
+        let user_id = c.access.user()?;
+        let result = async {
+            let wanted = org_id(&input.organization_id).map_err(|_| AppError::NotFound("Organization"))?;
+            let user = accounts::get_user(c.tx, user_id).await?;
+            let org = accounts::pick_org(c.tx, c.access, user_id, Some(wanted)).await?;
+            let org = load_org(&c, user_id, org).await?;
+            Ok(Session { user, org })
+        }
+        .await;
+        let result = sp.finish(result).await;
+        AuthPayload::build(ctx, result)
+    }
+}

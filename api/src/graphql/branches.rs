@@ -1,0 +1,133 @@
+//! Branches in GraphQL.
+
+use crate::domain::{branches, stores};
+use crate::graphql::relay::{branch_gid, branch_id, connection, page_args, Conn};
+use crate::graphql::stores::Store;
+use crate::graphql::user_errors::{split, UserError};
+use crate::graphql::rc;
+use crate::ids::BranchId;
+use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use entity::branches as branch_entity;
+
+/// A business unit of an organization.
+#[derive(Clone)]
+pub struct Branch(pub branch_entity::Model);
+
+#[Object]
+impl Branch {
+    /// Global id.
+    pub async fn id(&self) -> ID {
+        branch_gid(BranchId(self.0.id))
+    }
+    /// Name, unique in the organization.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Creation time.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at.to_utc()
+    }
+    /// Last change.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at.to_utc()
+    }
+    /// The branch's stores.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn stores(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Conn<Store>> {
+        let args = page_args(after, before, first, last)?;
+        let filter = stores::StoreFilter { branch_id: Some(BranchId(self.0.id)), ..Default::default() };
+        let rc = rc(ctx)?;
+        let guard = rc.tenant.lock().await?;
+        let page = stores::list(&rc.read(&guard), &filter, args).await?;
+        Ok(connection(page, |s| s.id, Store))
+    }
+}
+
+/// Input of `createBranch`.
+#[derive(InputObject)]
+pub struct CreateBranchInput {
+    /// Name, 1-120 characters, unique in the organization.
+    pub name: String,
+}
+
+/// Input of `updateBranch`.
+#[derive(InputObject)]
+pub struct UpdateBranchInput {
+    /// The branch.
+    pub id: ID,
+    /// New name.
+    pub name: String,
+}
+
+/// Input of `deleteBranch`.
+#[derive(InputObject)]
+pub struct DeleteBranchInput {
+    /// The branch; it must have no stores.
+    pub id: ID,
+}
+
+/// Result of `createBranch` and `updateBranch`.
+#[derive(SimpleObject)]
+pub struct BranchPayload {
+    /// The branch, on success.
+    pub branch: Option<Branch>,
+    /// Expected failures.
+    pub user_errors: Vec<UserError>,
+}
+
+/// Result of `deleteBranch`.
+#[derive(SimpleObject)]
+pub struct DeleteBranchPayload {
+    /// Id of the deleted branch, on success.
+    pub deleted_branch_id: Option<ID>,
+    /// Expected failures.
+    pub user_errors: Vec<UserError>,
+}
+
+/// Branch mutations (OWNER/ADMIN).
+#[derive(Default)]
+pub struct BranchesMutation;
+
+#[Object]
+impl BranchesMutation {
+    /// Creates a branch.
+    async fn create_branch(&self, ctx: &Context<'_>, input: CreateBranchInput) -> Result<BranchPayload> {
+        let rc = rc(ctx)?;
+        let sp = rc.tenant.savepoint().await?;
+        let r = branches::create(&rc.write(&sp), &input.name).await;
+        let (branch, user_errors) = split(sp.finish(r).await)?;
+        Ok(BranchPayload { branch: branch.map(Branch), user_errors })
+    }
+
+    /// Renames a branch.
+    async fn update_branch(&self, ctx: &Context<'_>, input: UpdateBranchInput) -> Result<BranchPayload> {
+        let rc = rc(ctx)?;
+        let sp = rc.tenant.savepoint().await?;
+        let r = match branch_id(&input.id) {
+            Ok(id) => branches::update(&rc.write(&sp), id, &input.name).await,
+            Err(e) => Err(e),
+        };
+        let (branch, user_errors) = split(sp.finish(r).await)?;
+        Ok(BranchPayload { branch: branch.map(Branch), user_errors })
+    }
+
+    /// Deletes a branch without stores.
+    async fn delete_branch(&self, ctx: &Context<'_>, input: DeleteBranchInput) -> Result<DeleteBranchPayload> {
+        let rc = rc(ctx)?;
+        let sp = rc.tenant.savepoint().await?;
+        let r = match branch_id(&input.id) {
+            Ok(id) => branches::delete(&rc.write(&sp), id).await,
+            Err(e) => Err(e),
+        };
+        let (deleted, user_errors) = split(sp.finish(r).await)?;
+        Ok(DeleteBranchPayload { deleted_branch_id: deleted.map(branch_gid), user_errors })
+    }
+}

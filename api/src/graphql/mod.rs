@@ -1,0 +1,96 @@
+//! The GraphQL schema: thin resolvers per domain that read the request context, call the domain
+//! layer and map rows to GraphQL types. Conventions (DESIGN §6): Relay ids and connections,
+//! mutations with one `input` and a payload with `userErrors`, errors with stable codes.
+
+pub mod accounts;
+pub mod branches;
+pub mod loaders;
+pub mod organizations;
+pub mod relay;
+pub mod stores;
+pub mod subscriptions;
+pub mod user_errors;
+
+use crate::db::tenant::{Savepoint, TenantTx, TxGuard};
+use crate::domain::Ctx;
+use crate::error::AppError;
+use crate::state::AppState;
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, MergedObject, Schema};
+use std::sync::Arc;
+
+/// Root query.
+#[derive(MergedObject, Default)]
+pub struct Query(accounts::AccountsQuery, organizations::OrganizationsQuery, relay::NodeQuery);
+
+/// Root mutation.
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    accounts::AccountsMutation,
+    organizations::OrganizationsMutation,
+    branches::BranchesMutation,
+    stores::StoresMutation,
+);
+
+/// The schema type.
+pub type MercatoSchema = Schema<Query, Mutation, subscriptions::Subscription>;
+
+/// The schema with its limits, without per-request data.
+pub fn build_schema(state: Option<AppState>) -> MercatoSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), subscriptions::Subscription)
+        .limit_depth(12)
+        .limit_complexity(5_000)
+        .limit_recursive_depth(32)
+        .limit_directives(10);
+    if let Some(state) = state {
+        builder = builder.data(state);
+    }
+    builder.finish()
+}
+
+/// The schema in SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    build_schema(None).sdl()
+}
+
+/// Everything a resolver needs about the current HTTP request.
+pub struct RequestCtx {
+    /// Shared services.
+    pub state: AppState,
+    /// The operation's tenant transaction.
+    pub tenant: Arc<TenantTx>,
+    /// Request id (also in logs and error responses).
+    pub request_id: Option<String>,
+    /// Batches branch look-ups.
+    pub branches: DataLoader<loaders::BranchLoader>,
+    /// Batches user look-ups.
+    pub users: DataLoader<loaders::UserLoader>,
+}
+
+impl RequestCtx {
+    /// Context for one operation.
+    pub fn new(state: AppState, tenant: Arc<TenantTx>, request_id: Option<String>) -> Self {
+        Self {
+            branches: DataLoader::new(loaders::BranchLoader(tenant.clone()), tokio::spawn),
+            users: DataLoader::new(loaders::UserLoader(tenant.clone()), tokio::spawn),
+            state,
+            tenant,
+            request_id,
+        }
+    }
+
+    /// Domain context over a read guard.
+    pub fn read<'a>(&'a self, guard: &'a TxGuard<'_>) -> Ctx<'a> {
+        Ctx { tx: guard, access: &guard.access, request_id: self.request_id.as_deref() }
+    }
+
+    /// Domain context over a mutation's savepoint.
+    pub fn write<'a>(&'a self, sp: &'a Savepoint<'_>) -> Ctx<'a> {
+        Ctx { tx: sp, access: &sp.access, request_id: self.request_id.as_deref() }
+    }
+}
+
+/// The request context of a resolver.
+pub fn rc<'a>(ctx: &Context<'a>) -> Result<&'a RequestCtx, AppError> {
+    ctx.data::<RequestCtx>().map_err(|_| AppError::internal("request context missing"))
+}

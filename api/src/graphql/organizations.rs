@@ -1,0 +1,217 @@
+//! Organizations in GraphQL: the current organization with its branches, stores and members.
+
+use crate::domain::{branches, members, organizations, stores};
+use crate::error::AppError;
+use crate::graphql::accounts::User;
+use crate::graphql::branches::Branch;
+use crate::graphql::relay::{branch_id, connection, org_gid, page_args, Conn};
+use crate::graphql::stores::{PlatformGql, Store, StoreStatusGql};
+use crate::graphql::user_errors::{split, UserError};
+use crate::graphql::rc;
+use crate::ids::{OrgId, UserId};
+use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+use entity::{org_members, organizations as org_entity};
+
+/// Role in an organization.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "OrgRole", remote = "entity::enums::OrgRole")]
+pub enum OrgRoleGql {
+    /// Full control.
+    Owner,
+    /// Manages everything but ownership.
+    Admin,
+    /// Works in their branches.
+    Member,
+}
+
+/// A tenant: a seller's business.
+#[derive(Clone)]
+pub struct Organization(pub org_entity::Model);
+
+impl Organization {
+    /// Contents are only readable for the organization the token is scoped to.
+    fn ensure_current(&self, ctx: &Context<'_>) -> Result<()> {
+        let rc = rc(ctx)?;
+        let current = rc.tenant.principal().and_then(|p| p.org_id);
+        if current == Some(OrgId(self.0.id)) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden("switch to this organization (switchOrganization) to read its contents".into()).into())
+        }
+    }
+}
+
+/// Filters for `stores`.
+#[derive(InputObject, Default)]
+pub struct StoreFilterInput {
+    /// Only stores of this branch.
+    pub branch_id: Option<ID>,
+    /// Only this marketplace.
+    pub platform: Option<PlatformGql>,
+    /// Only this status.
+    pub status: Option<StoreStatusGql>,
+}
+
+#[Object]
+impl Organization {
+    /// Global id.
+    pub async fn id(&self) -> ID {
+        org_gid(OrgId(self.0.id))
+    }
+    /// Name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Creation time.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at.to_utc()
+    }
+    /// Last change.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at.to_utc()
+    }
+
+    /// Branches visible to the caller (all for OWNER/ADMIN, their own for MEMBER).
+    #[graphql(complexity = "first.or(last).unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn branches(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Conn<Branch>> {
+        self.ensure_current(ctx)?;
+        let args = page_args(after, before, first, last)?;
+        let rc = rc(ctx)?;
+        let guard = rc.tenant.lock().await?;
+        let page = branches::list(&rc.read(&guard), args).await?;
+        Ok(connection(page, |b| b.id, Branch))
+    }
+
+    /// Stores visible to the caller.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn stores(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<StoreFilterInput>,
+    ) -> Result<Conn<Store>> {
+        self.ensure_current(ctx)?;
+        let args = page_args(after, before, first, last)?;
+        let filter = filter.unwrap_or_default();
+        let domain_filter = stores::StoreFilter {
+            branch_id: filter.branch_id.as_ref().map(branch_id).transpose().map_err(|_| AppError::invalid("filter.branchId", "branch not found"))?,
+            platform: filter.platform.map(Into::into),
+            status: filter.status.map(Into::into),
+        };
+        let rc = rc(ctx)?;
+        let guard = rc.tenant.lock().await?;
+        let page = stores::list(&rc.read(&guard), &domain_filter, args).await?;
+        Ok(connection(page, |s| s.id, Store))
+    }
+
+    /// Members of the organization.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Conn<Member>> {
+        self.ensure_current(ctx)?;
+        let args = page_args(after, before, first, last)?;
+        let rc = rc(ctx)?;
+        let guard = rc.tenant.lock().await?;
+        let page = members::list(&rc.read(&guard), args).await?;
+        Ok(connection(page, |m| m.user_id, Member))
+    }
+}
+
+/// A user's membership in the organization.
+pub struct Member(pub org_members::Model);
+
+#[Object]
+impl Member {
+    /// The user.
+    async fn user(&self, ctx: &Context<'_>) -> Result<User> {
+        let user = rc(ctx)?.users.load_one(UserId(self.0.user_id)).await?;
+        user.map(User).ok_or_else(|| AppError::NotFound("User").into())
+    }
+    /// Role in the organization.
+    async fn role(&self) -> OrgRoleGql {
+        self.0.role.into()
+    }
+    /// When they joined.
+    async fn joined_at(&self) -> DateTime<Utc> {
+        self.0.created_at.to_utc()
+    }
+}
+
+/// Organization queries.
+#[derive(Default)]
+pub struct OrganizationsQuery;
+
+#[Object]
+impl OrganizationsQuery {
+    /// The organization the access token is scoped to.
+    async fn organization(&self, ctx: &Context<'_>) -> Result<Organization> {
+        let rc = rc(ctx)?;
+        let guard = rc.tenant.lock().await?;
+        Ok(Organization(organizations::current(&rc.read(&guard)).await?))
+    }
+}
+
+/// Input of `createOrganization`.
+#[derive(InputObject)]
+pub struct CreateOrganizationInput {
+    /// Name, 1-200 characters.
+    pub name: String,
+}
+
+/// Input of `updateOrganization` (acts on the current organization).
+#[derive(InputObject)]
+pub struct UpdateOrganizationInput {
+    /// New name.
+    pub name: String,
+}
+
+/// Result of organization mutations.
+#[derive(SimpleObject)]
+pub struct OrganizationPayload {
+    /// The organization, on success.
+    pub organization: Option<Organization>,
+    /// Expected failures.
+    pub user_errors: Vec<UserError>,
+}
+
+/// Organization mutations.
+#[derive(Default)]
+pub struct OrganizationsMutation;
+
+#[Object]
+impl OrganizationsMutation {
+    /// Creates an organization; the caller becomes its OWNER. Use `switchOrganization` to work in it.
+    async fn create_organization(&self, ctx: &Context<'_>, input: CreateOrganizationInput) -> Result<OrganizationPayload> {
+        let rc = rc(ctx)?;
+        let sp = rc.tenant.savepoint().await?;
+        let r = organizations::create(&rc.write(&sp), &input.name).await;
+        let (org, user_errors) = split(sp.finish(r).await)?;
+        Ok(OrganizationPayload { organization: org.map(Organization), user_errors })
+    }
+
+    /// Renames the current organization (OWNER/ADMIN).
+    async fn update_organization(&self, ctx: &Context<'_>, input: UpdateOrganizationInput) -> Result<OrganizationPayload> {
+        let rc = rc(ctx)?;
+        let sp = rc.tenant.savepoint().await?;
+        let r = organizations::update(&rc.write(&sp), &input.name).await;
+        let (org, user_errors) = split(sp.finish(r).await)?;
+        Ok(OrganizationPayload { organization: org.map(Organization), user_errors })
+    }
+}

@@ -1,0 +1,157 @@
+//! Relay plumbing: opaque global ids that carry their type, cursors, connections and `node(id:)`.
+
+use crate::domain::page::{Page, PageArgs};
+use crate::error::{AppError, AppResult};
+use crate::graphql::branches::Branch;
+use crate::graphql::organizations::Organization;
+use crate::graphql::stores::Store;
+use crate::graphql::accounts::User;
+use crate::graphql::rc;
+use crate::ids::{BranchId, OrgId, StoreId, UserId};
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Interface, Object, ID};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use uuid::Uuid;
+
+/// Encodes a global id for `type_name`.
+pub fn encode_id(type_name: &str, id: Uuid) -> ID {
+    ID(URL_SAFE_NO_PAD.encode(format!("{type_name}:{id}")))
+}
+
+/// Decodes a global id into `(type name, uuid)`; garbage is NOT_FOUND, like a missing row.
+pub fn decode_any(id: &ID) -> AppResult<(String, Uuid)> {
+    let raw = URL_SAFE_NO_PAD.decode(id.as_str()).map_err(|_| AppError::NotFound("object"))?;
+    let text = String::from_utf8(raw).map_err(|_| AppError::NotFound("object"))?;
+    let (t, u) = text.split_once(':').ok_or(AppError::NotFound("object"))?;
+    let uuid = Uuid::parse_str(u).map_err(|_| AppError::NotFound("object"))?;
+    Ok((t.to_owned(), uuid))
+}
+
+/// Decodes a global id that must be of `type_name`; any other type is NOT_FOUND.
+pub fn decode_typed(id: &ID, type_name: &'static str) -> AppResult<Uuid> {
+    match decode_any(id) {
+        Ok((t, u)) if t == type_name => Ok(u),
+        _ => Err(AppError::NotFound(type_name)),
+    }
+}
+
+macro_rules! id_codec {
+    ($($fn_enc:ident, $fn_dec:ident, $ty:ident;)*) => {$(
+        /// Global id of this typed id.
+        pub fn $fn_enc(id: $ty) -> ID {
+            encode_id($ty::TYPE_NAME, id.uuid())
+        }
+        /// Parses a global id of this type.
+        pub fn $fn_dec(id: &ID) -> AppResult<$ty> {
+            decode_typed(id, $ty::TYPE_NAME).map($ty)
+        }
+    )*};
+}
+
+id_codec! {
+    org_gid, org_id, OrgId;
+    user_gid, user_id, UserId;
+    branch_gid, branch_id, BranchId;
+    store_gid, store_id, StoreId;
+}
+
+fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn decode_cursor(field: &str, c: &str) -> AppResult<Uuid> {
+    URL_SAFE_NO_PAD
+        .decode(c)
+        .ok()
+        .and_then(|b| Uuid::from_slice(&b).ok())
+        .ok_or_else(|| AppError::invalid(field, "invalid cursor"))
+}
+
+/// Validates Relay arguments (`first`/`last` capped at 100).
+pub fn page_args(after: Option<String>, before: Option<String>, first: Option<i32>, last: Option<i32>) -> AppResult<PageArgs> {
+    let after = after.map(|c| decode_cursor("after", &c)).transpose()?;
+    let before = before.map(|c| decode_cursor("before", &c)).transpose()?;
+    PageArgs::new(after, before, first, last)
+}
+
+/// A Relay connection of `T`.
+pub type Conn<T> = Connection<String, T>;
+
+/// Builds a connection from a page; `key` gives each row's cursor key.
+pub fn connection<M, T>(page: Page<M>, key: impl Fn(&M) -> Uuid, to: impl Fn(M) -> T) -> Conn<T>
+where
+    T: async_graphql::OutputType,
+{
+    let mut c = Connection::new(page.has_previous, page.has_next);
+    c.edges.extend(page.items.into_iter().map(|m| Edge::new(encode_cursor(key(&m)), to(m))));
+    c
+}
+
+/// An object with a global id.
+#[derive(Interface)]
+#[graphql(field(name = "id", ty = "ID", desc = "Opaque global id; encodes the object's type."))]
+pub enum Node {
+    /// An organization.
+    Organization(Organization),
+    /// A branch.
+    Branch(Branch),
+    /// A store.
+    Store(Store),
+    /// A user.
+    User(User),
+}
+
+/// `node(id:)`.
+#[derive(Default)]
+pub struct NodeQuery;
+
+#[Object]
+impl NodeQuery {
+    /// Fetches any object by global id. Ids of other tenants, of the wrong type, or of nothing
+    /// all give the same `null`.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
+        let Ok((type_name, uuid)) = decode_any(&id) else { return Ok(None) };
+        let rc = rc(ctx)?;
+        let guard = rc.tenant.lock().await?;
+        let c = rc.read(&guard);
+        c.access.user()?;
+        let found = match type_name.as_str() {
+            OrgId::TYPE_NAME => crate::domain::organizations::get(c.tx, OrgId(uuid)).await.map(|m| Node::Organization(Organization(m))),
+            BranchId::TYPE_NAME => crate::domain::branches::get(c.tx, BranchId(uuid)).await.map(|m| Node::Branch(Branch(m))),
+            StoreId::TYPE_NAME => crate::domain::stores::get(c.tx, StoreId(uuid)).await.map(|m| Node::Store(Store(m))),
+            UserId::TYPE_NAME => crate::domain::accounts::get_user(c.tx, UserId(uuid)).await.map(|m| Node::User(User(m))),
+            _ => Err(AppError::NotFound("object")),
+        };
+        match found {
+            Ok(node) => Ok(Some(node)),
+            Err(AppError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_carry_their_type() {
+        let s = StoreId::new_v7();
+        let gid = store_gid(s);
+        assert_eq!(store_id(&gid).ok(), Some(s));
+        assert_eq!(branch_id(&gid).err(), Some(AppError::NotFound("Branch")));
+        assert!(decode_any(&ID("not base64!".into())).is_err());
+    }
+
+    #[test]
+    fn page_args_cap_at_100_and_reject_bad_cursors() {
+        assert!(page_args(None, None, Some(100), None).is_ok());
+        assert!(page_args(None, None, Some(101), None).is_err());
+        assert!(page_args(None, None, Some(-1), None).is_err());
+        assert!(page_args(None, None, Some(1), Some(1)).is_err());
+        assert!(page_args(Some("zz".into()), None, None, None).is_err());
+        let c = encode_cursor(Uuid::now_v7());
+        assert!(page_args(Some(c), None, Some(5), None).is_ok());
+    }
+}

@@ -1,0 +1,128 @@
+//! `POST /graphql`: authenticate once, run each operation in its own tenant transaction
+//! (read-only for queries), commit after a mutation, and mask internal errors with the request id.
+
+use super::{HttpState, REQUEST_ID};
+use crate::auth::Principal;
+use crate::db::tenant::{Outcome, TenantTx};
+use crate::error::AppError;
+use crate::graphql::RequestCtx;
+use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::{BatchRequest, BatchResponse, Pos, Response as GqlResponse};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// Most operations in one batched request.
+pub const MAX_BATCH: usize = 10;
+
+/// `GET /graphql`: GraphiQL (when enabled).
+pub async fn graphiql(State(s): State<HttpState>) -> Response {
+    if !s.app.config.graphiql {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish()).into_response()
+}
+
+fn transport_error(status: StatusCode, err: &AppError, request_id: Option<&str>) -> Response {
+    let body = json!({
+        "errors": [{ "message": err.public_message(), "extensions": { "code": err.code(), "requestId": request_id } }]
+    });
+    let mut resp = (status, Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    resp
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| {
+            let m = m.trim();
+            m.eq_ignore_ascii_case("application/json") || m.eq_ignore_ascii_case("application/graphql-response+json")
+        })
+        .unwrap_or(false)
+}
+
+/// Reads the bearer token: `Ok(None)` without the header, `Err` when it is malformed or invalid.
+fn authenticate(s: &HttpState, headers: &HeaderMap) -> Result<Option<Principal>, AppError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let value = value.to_str().map_err(|_| AppError::Unauthenticated)?;
+    let (scheme, token) = value.split_once(' ').ok_or(AppError::Unauthenticated)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AppError::Unauthenticated);
+    }
+    s.app.jwt.verify(token.trim()).map(Some)
+}
+
+fn operation_type(req: &async_graphql::Request) -> Option<OperationType> {
+    let doc = async_graphql::parser::parse_query(&req.query).ok()?;
+    match (&doc.operations, req.operation_name.as_deref()) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
+async fn run_one(s: &HttpState, principal: Option<Principal>, request_id: Option<String>, req: async_graphql::Request) -> GqlResponse {
+    let is_mutation = operation_type(&req) == Some(OperationType::Mutation);
+    let tenant = TenantTx::new(s.app.db.clone(), principal, !is_mutation);
+    let ctx = RequestCtx::new(s.app.clone(), tenant.clone(), request_id.clone());
+    let mut resp = s.schema.execute(req.data(ctx)).await;
+    // Mutations commit: each mutation field ran in its own savepoint, so a failed one left nothing.
+    let outcome = if is_mutation { Outcome::Commit } else { Outcome::Rollback };
+    if let Err(e) = tenant.finish(outcome).await {
+        let err = async_graphql::Error::from(e).into_server_error(Pos::default());
+        resp = GqlResponse::from_errors(vec![err]);
+    }
+    for err in &mut resp.errors {
+        let internal = err.extensions.as_ref().and_then(|x| x.get("code")).is_some_and(|c| *c == async_graphql::Value::from("INTERNAL"));
+        if internal {
+            let ext = err.extensions.get_or_insert_with(Default::default);
+            ext.set("requestId", request_id.clone().unwrap_or_default());
+        }
+    }
+    resp
+}
+
+/// `POST /graphql`.
+pub async fn graphql_post(State(s): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+    let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let rid = request_id.as_deref();
+    if !is_json(&headers) {
+        let err = AppError::invalid("content-type", "Content-Type must be application/json");
+        return transport_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &err, rid);
+    }
+    let principal = match authenticate(&s, &headers) {
+        Ok(p) => p,
+        Err(e) => return transport_error(StatusCode::UNAUTHORIZED, &e, rid),
+    };
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(_) => {
+            let err = AppError::invalid("body", "the body is not a GraphQL request in JSON");
+            return transport_error(StatusCode::BAD_REQUEST, &err, rid);
+        }
+    };
+    match batch {
+        BatchRequest::Single(req) => Json(run_one(&s, principal, request_id, req).await).into_response(),
+        BatchRequest::Batch(reqs) if reqs.len() > MAX_BATCH => {
+            let err = AppError::invalid("body", format!("at most {MAX_BATCH} operations per batch"));
+            transport_error(StatusCode::BAD_REQUEST, &err, rid)
+        }
+        BatchRequest::Batch(reqs) => {
+            let mut out = Vec::with_capacity(reqs.len());
+            for req in reqs {
+                out.push(run_one(&s, principal, request_id.clone(), req).await);
+            }
+            Json(BatchResponse::Batch(out)).into_response()
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! The HTTP surface: `/graphql` (POST; GET serves GraphiQL), `/graphql/ws`, `/healthz`, `/readyz`,
+//! with a request id on every request, in logs and in error responses.
+
+mod graphql;
+mod health;
+mod ws;
+
+use crate::graphql::{build_schema, MercatoSchema};
+use crate::state::AppState;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::routing::get;
+use axum::Router;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// Header carrying the request id.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// State of the HTTP handlers.
+#[derive(Clone)]
+pub struct HttpState {
+    app: AppState,
+    schema: MercatoSchema,
+}
+
+/// Builds the router the binary serves (tests and benchmarks use the same).
+pub fn build_router(app: AppState) -> Router {
+    let schema = build_schema(Some(app.clone()));
+    let max_body = app.config.max_body_bytes;
+    let state = HttpState { app, schema };
+    Router::new()
+        .route("/graphql", get(graphql::graphiql).post(graphql::graphql_post))
+        .route("/graphql/ws", get(ws::graphql_ws))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(state)
+        // The GraphQL handler reads the body through axum's `Bytes`, so this limit applies (413).
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                }))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
+        )
+}
+
+/// Waits for SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; draining");
+}

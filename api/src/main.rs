@@ -1,0 +1,128 @@
+//! The `mercato` binary: `serve`, `worker`, `migrate`, `export-schema`, `dev`.
+
+use clap::{Parser, Subcommand};
+use mercato::config::ConfigArgs;
+use mercato::error::AppError;
+use secrecy::SecretString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "mercato", version, about = "Multi-marketplace seller API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve GraphQL over HTTP and WebSocket.
+    Serve(ConfigArgs),
+    /// Run the background worker.
+    Worker(ConfigArgs),
+    /// Apply pending migrations (as the owner role), or roll back.
+    Migrate {
+        /// Owner-role database URL.
+        #[arg(long, env = "MERCATO_MIGRATION_DATABASE_URL", hide_env_values = true)]
+        database_url: String,
+        /// Roll back this many migrations instead of applying.
+        #[arg(long)]
+        down: Option<u32>,
+    },
+    /// Print the GraphQL schema (SDL), or write it to a file.
+    ExportSchema {
+        /// Write here instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Quick start: migrate, seed the demo organization, then serve and run the worker.
+    Dev(ConfigArgs),
+}
+
+fn fail(context: &str, e: AppError) -> ExitCode {
+    let detail = match &e {
+        AppError::Internal(d) => d.clone(),
+        other => other.public_message(),
+    };
+    eprintln!("mercato: {context}: {detail}");
+    ExitCode::FAILURE
+}
+
+async fn run_dev(args: ConfigArgs) -> Result<(), AppError> {
+    let config = args.validate().map_err(AppError::internal)?;
+    let owner = config
+        .migration_database_url
+        .clone()
+        .ok_or_else(|| AppError::internal("dev needs MERCATO_MIGRATION_DATABASE_URL to migrate"))?;
+    mercato::migrate_up(&owner).await?;
+    let state = mercato::build_state(config).await?;
+    let seeded = mercato::seed::seed_demo(&state).await?;
+    let listener = tokio::net::TcpListener::bind(state.config.listen).await.map_err(AppError::internal)?;
+    let addr = listener.local_addr().map_err(AppError::internal)?;
+    println!("\nMercato is running.");
+    println!("  GraphiQL:  http://{addr}/graphql");
+    println!("  WebSocket: ws://{addr}/graphql/ws");
+    println!("  Demo organization \"Demo Traders\" ({}):", if seeded == mercato::seed::Seeded::Created { "created" } else { "already present" });
+    println!("    owner:   {} / {}", mercato::seed::OWNER_EMAIL, mercato::seed::OWNER_PASSWORD);
+    println!("    manager: {} / {} (Nairobi branch only)", mercato::seed::MEMBER_EMAIL, mercato::seed::MEMBER_PASSWORD);
+    println!("  Log in with the logIn mutation, then send: Authorization: Bearer <accessToken>\n");
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let worker_state = state.clone();
+    let mut worker_rx = rx.clone();
+    let worker = tokio::spawn(async move {
+        mercato::jobs::run_worker(worker_state, async move {
+            let _ = worker_rx.wait_for(|stop| *stop).await;
+        })
+        .await
+    });
+    let served = mercato::serve(state, listener, mercato::http::shutdown_signal()).await;
+    let _ = tx.send(true);
+    let worked = worker.await.map_err(AppError::internal)?;
+    served.and(worked)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    mercato::telemetry::init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => async {
+            let config = args.validate().map_err(AppError::internal)?;
+            let listen = config.listen;
+            let state = mercato::build_state(config).await?;
+            let listener = tokio::net::TcpListener::bind(listen).await.map_err(AppError::internal)?;
+            tracing::info!(%listen, "serving");
+            mercato::serve(state, listener, mercato::http::shutdown_signal()).await
+        }
+        .await,
+        Command::Worker(args) => async {
+            let state = mercato::build_state(args.validate().map_err(AppError::internal)?).await?;
+            mercato::jobs::run_worker(state, mercato::http::shutdown_signal()).await
+        }
+        .await,
+        Command::Migrate { database_url, down } => async {
+            let url = SecretString::from(database_url);
+            match down {
+                None => mercato::migrate_up(&url).await,
+                Some(n) => {
+                    use migration::MigratorTrait as _;
+                    let db = mercato::db::connect(&url, 2).await?;
+                    migration::Migrator::down(&db, Some(n)).await.map_err(AppError::internal)
+                }
+            }
+        }
+        .await,
+        Command::ExportSchema { out } => match out {
+            None => {
+                print!("{}", mercato::sdl());
+                Ok(())
+            }
+            Some(path) => std::fs::write(&path, mercato::sdl()).map_err(AppError::internal),
+        },
+        Command::Dev(args) => run_dev(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail("error", e),
+    }
+}

@@ -1,0 +1,24 @@
+//! `organizations`: the tenant.
+
+use sea_orm::entity::prelude::*;
+
+/// An organization row.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "organizations")]
+pub struct Model {
+    /// Tenant id (UUID v7).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Creation time.
+    pub created_at: DateTimeWithTimeZone,
+    /// Last change.
+    pub updated_at: DateTimeWithTimeZone,
+}
+
+/// No relations are navigated through the ORM; queries are explicit.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

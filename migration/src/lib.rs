@@ -1,0 +1,29 @@
+//! Mercato database migrations: tables, indexes, grants to the runtime role and row-level security.
+//!
+//! Migrations run as the owner role. The runtime role (`mercato_app`, see [`RUNTIME_ROLE`]) must
+//! already exist (the stack script or your operator creates it); every migration grants it exactly
+//! the privileges the server needs and nothing that could defeat row-level security.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_tenancy;
+mod m20261122_000002_stores;
+mod m20261122_000003_audit_events;
+mod sql;
+
+/// Name of the login role that `serve` and `worker` connect as.
+pub const RUNTIME_ROLE: &str = "mercato_app";
+
+/// All migrations, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_tenancy::Migration),
+            Box::new(m20261122_000002_stores::Migration),
+            Box::new(m20261122_000003_audit_events::Migration),
+        ]
+    }
+}

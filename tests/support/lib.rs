@@ -1,0 +1,295 @@
+//! Test harness: the real app on a real Postgres (one database per test, cloned from a migrated
+//! template) and a real Redis (a random key prefix per test). The app's pool connects as the
+//! runtime role, so row-level security is exercised by every test.
+//!
+//! Services come from `scripts/stack up test`; `MERCATO_TEST_PG_HOST/PORT` and `MERCATO_REDIS_URL`
+//! override the defaults.
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use base64::Engine as _;
+use mercato::config::{Config, KeyedSecret};
+use mercato::AppState;
+use rand::RngCore;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub const OWNER_ROLE: &str = "mercato_owner";
+pub const OWNER_PASSWORD: &str = "mercato_owner_local";
+pub const RUNTIME_ROLE: &str = "mercato_app";
+pub const RUNTIME_PASSWORD: &str = "mercato_app_local";
+
+fn pg_host() -> String {
+    std::env::var("MERCATO_TEST_PG_HOST").unwrap_or_else(|_| "127.0.0.1".into())
+}
+
+fn pg_port() -> String {
+    std::env::var("MERCATO_TEST_PG_PORT").unwrap_or_else(|_| "54330".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("MERCATO_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:63800".into())
+}
+
+pub fn owner_url(db: &str) -> String {
+    format!("postgres://{OWNER_ROLE}:{OWNER_PASSWORD}@{}:{}/{db}", pg_host(), pg_port())
+}
+
+pub fn runtime_url(db: &str) -> String {
+    format!("postgres://{RUNTIME_ROLE}:{RUNTIME_PASSWORD}@{}:{}/{db}", pg_host(), pg_port())
+}
+
+pub async fn connect(url: &str, max: u32) -> DatabaseConnection {
+    let mut opts = sea_orm::ConnectOptions::new(url.to_owned());
+    opts.max_connections(max).min_connections(0).sqlx_logging(false).acquire_timeout(Duration::from_secs(20));
+    Database::connect(opts).await.unwrap_or_else(|e| panic!("cannot connect to Postgres ({e}); run scripts/stack up test"))
+}
+
+pub async fn exec(conn: &impl ConnectionTrait, sql: &str) {
+    conn.execute_unprepared(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// Name of the migrated template for the current set of migrations.
+fn template_name() -> String {
+    use migration::MigratorTrait;
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for m in migration::Migrator::migrations() {
+        m.name().hash(&mut h);
+    }
+    // Migration bodies change during development; hash the crate's source files too.
+    for src in [include_str!("../../migration/src/m20261122_000001_tenancy.rs"),
+                include_str!("../../migration/src/m20261122_000002_stores.rs"),
+                include_str!("../../migration/src/m20261122_000003_audit_events.rs"),
+                include_str!("../../migration/src/sql.rs")] {
+        src.hash(&mut h);
+    }
+    format!("mercato_tpl_{:016x}", h.finish())
+}
+
+/// Creates the migrated template once (cross-process safe through an advisory lock).
+async fn ensure_template() -> String {
+    let name = template_name();
+    let admin = connect(&owner_url("mercato"), 1).await;
+    exec(&admin, "SELECT pg_advisory_lock(727271)").await;
+    let exists = admin
+        .query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, "SELECT 1 AS x FROM pg_database WHERE datname = $1", [name.clone().into()]))
+        .await
+        .unwrap()
+        .is_some();
+    if !exists {
+        let building = format!("{name}_build");
+        exec(&admin, &format!("DROP DATABASE IF EXISTS {building}")).await;
+        exec(&admin, &format!("CREATE DATABASE {building}")).await;
+        mercato::migrate_up(&owner_url(&building).into()).await.expect("migrate template");
+        exec(&admin, &format!("ALTER DATABASE {building} RENAME TO {name}")).await;
+    }
+    exec(&admin, "SELECT pg_advisory_unlock(727271)").await;
+    admin.close().await.ok();
+    name
+}
+
+/// A fresh database cloned from the migrated template.
+pub async fn fresh_database() -> String {
+    let template = ensure_template().await;
+    let name = format!("mercato_t_{}", uuid::Uuid::new_v4().simple());
+    let admin = connect(&owner_url("mercato"), 1).await;
+    exec(&admin, &format!("CREATE DATABASE {name} TEMPLATE {template}")).await;
+    exec(&admin, &format!("REVOKE ALL ON DATABASE {name} FROM PUBLIC; GRANT CONNECT ON DATABASE {name} TO {RUNTIME_ROLE}")).await;
+    admin.close().await.ok();
+    name
+}
+
+fn random_key(kid: &str) -> KeyedSecret {
+    let mut key = vec![0u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    KeyedSecret { kid: kid.into(), key }
+}
+
+/// Configuration for a test app on database `db`.
+pub fn test_config(db: &str) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: runtime_url(db).into(),
+        migration_database_url: Some(owner_url(db).into()),
+        database_pool_max: 8,
+        redis_url: redis_url().into(),
+        redis_prefix: format!("test-{}", uuid::Uuid::new_v4().simple()),
+        jwt_signing_key: random_key("k1"),
+        jwt_verify_keys: Vec::new(),
+        jwt_issuer: "mercato".into(),
+        jwt_audience: "mercato-api".into(),
+        access_token_ttl: Duration::from_secs(900),
+        credentials_key: random_key("c1"),
+        credentials_old_keys: Vec::new(),
+        max_body_bytes: 1024 * 1024,
+        graphiql: true,
+    }
+}
+
+/// A running app.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub db_name: String,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A logged-in user of a test.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub token: String,
+    pub user_id: String,
+    pub org_id: Option<String>,
+}
+
+pub fn unique_email(tag: &str) -> String {
+    format!("{tag}-{}@example.test", uuid::Uuid::new_v4().simple())
+}
+
+pub const PASSWORD: &str = "a long enough password";
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let db = fresh_database().await;
+        Self::spawn_with(test_config(&db), db).await
+    }
+
+    pub async fn spawn_with(config: Config, db_name: String) -> Self {
+        let state = mercato::build_state(config).await.expect("state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let served = state.clone();
+        tokio::spawn(async move {
+            mercato::serve(served, listener, async move {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        Self {
+            addr,
+            base: format!("http://{addr}"),
+            db_name,
+            state,
+            client: reqwest::Client::new(),
+            shutdown: Some(tx),
+        }
+    }
+
+    /// Owner-role connection to this test's database (bypasses nothing: the owner is subject to
+    /// forced RLS too, so use it for DDL and catalog checks).
+    pub async fn owner(&self) -> DatabaseConnection {
+        connect(&owner_url(&self.db_name), 2).await
+    }
+
+    /// Runtime-role connection to this test's database.
+    pub async fn runtime(&self) -> DatabaseConnection {
+        connect(&runtime_url(&self.db_name), 2).await
+    }
+
+    /// POSTs a GraphQL request and returns status and JSON body.
+    pub async fn post(&self, token: Option<&str>, body: Value) -> (u16, Value) {
+        let mut req = self.client.post(format!("{}/graphql", self.base)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("send");
+        let status = resp.status().as_u16();
+        let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    /// Runs a GraphQL operation and returns the body (asserting HTTP 200).
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let (status, body) = self.post(token, json!({ "query": query, "variables": variables })).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Signs up a new user, optionally with an organization, and returns the session.
+    pub async fn sign_up(&self, tag: &str, org_name: Option<&str>) -> Session {
+        let body = self
+            .gql(
+                None,
+                "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken user { id } organization { id } userErrors { field code message } } }",
+                json!({ "i": { "email": unique_email(tag), "password": PASSWORD, "displayName": tag, "organizationName": org_name } }),
+            )
+            .await;
+        let p = &body["data"]["signUp"];
+        assert!(p["userErrors"].as_array().is_some_and(|e| e.is_empty()), "{body}");
+        Session {
+            token: p["accessToken"].as_str().expect("token").to_owned(),
+            user_id: p["user"]["id"].as_str().unwrap().to_owned(),
+            org_id: p["organization"]["id"].as_str().map(str::to_owned),
+        }
+    }
+
+    /// Creates a branch as `s` and returns its id.
+    pub async fn create_branch(&self, s: &Session, name: &str) -> String {
+        let body = self
+            .gql(
+                Some(&s.token),
+                "mutation($i: CreateBranchInput!) { createBranch(input: $i) { branch { id } userErrors { code message } } }",
+                json!({ "i": { "name": name } }),
+            )
+            .await;
+        body["data"]["createBranch"]["branch"]["id"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned()
+    }
+
+    /// Connects a store as `s` and returns its id.
+    pub async fn connect_store(&self, s: &Session, branch: &str, shop: &str, credentials: Option<Value>) -> String {
+        let body = self
+            .gql(
+                Some(&s.token),
+                "mutation($i: ConnectStoreInput!) { connectStore(input: $i) { store { id } userErrors { field code message } } }",
+                json!({ "i": { "branchId": branch, "platform": "SHOPEE", "externalShopId": shop, "name": format!("Shop {shop}"),
+                               "region": "MY", "currency": "MYR", "credentials": credentials } }),
+            )
+            .await;
+        body["data"]["connectStore"]["store"]["id"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned()
+    }
+}
+
+/// Runs `sql` as the runtime role inside a transaction with the given context settings,
+/// returning the first column of each row as text.
+pub async fn rows_as(conn: &DatabaseConnection, settings: &[(&str, &str)], sql: &str) -> Result<Vec<String>, String> {
+    use sea_orm::TransactionTrait;
+    let tx = conn.begin().await.map_err(|e| e.to_string())?;
+    for (k, v) in settings {
+        tx.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, "SELECT set_config($1, $2, true)", [(*k).into(), (*v).into()]))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let rows = tx.query_all_raw(Statement::from_string(DbBackend::Postgres, sql)).await.map_err(|e| e.to_string())?;
+    let out = rows
+        .iter()
+        .map(|r| r.try_get_by_index::<Option<String>>(0).map(|v| v.unwrap_or_default()).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>();
+    tx.rollback().await.map_err(|e| e.to_string())?;
+    out
+}
+
+/// Decodes the UUID inside a global id.
+pub fn gid_uuid(gid: &str) -> String {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(gid).unwrap();
+    String::from_utf8(raw).unwrap().split_once(':').unwrap().1.to_owned()
+}
+
+/// Builds a global id for a type name and UUID (for forged-id tests).
+pub fn gid(type_name: &str, uuid: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{type_name}:{uuid}"))
+}
