@@ -32,7 +32,12 @@ pub struct ConfigArgs {
     #[arg(long, env = "MERCATO_JWT_SIGNING_KEY", hide_env_values = true)]
     pub jwt_signing_key: String,
     /// Extra JWT verification keys for rotation, `kid:base64,kid:base64`.
-    #[arg(long, env = "MERCATO_JWT_VERIFY_KEYS", default_value = "", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "MERCATO_JWT_VERIFY_KEYS",
+        default_value = "",
+        hide_env_values = true
+    )]
     pub jwt_verify_keys: String,
     /// JWT `iss` claim.
     #[arg(long, env = "MERCATO_JWT_ISSUER", default_value = "mercato")]
@@ -47,7 +52,12 @@ pub struct ConfigArgs {
     #[arg(long, env = "MERCATO_CREDENTIALS_KEY", hide_env_values = true)]
     pub credentials_key: String,
     /// Older credential keys still accepted for decryption, `kid:base64,kid:base64`.
-    #[arg(long, env = "MERCATO_CREDENTIALS_OLD_KEYS", default_value = "", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "MERCATO_CREDENTIALS_OLD_KEYS",
+        default_value = "",
+        hide_env_values = true
+    )]
     pub credentials_old_keys: String,
     /// Largest accepted request body in bytes.
     #[arg(long, env = "MERCATO_MAX_BODY_BYTES", default_value_t = 1_048_576)]
@@ -116,15 +126,31 @@ pub struct ConfigError {
 }
 
 fn invalid(name: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError { name, reason: reason.into() }
+    ConfigError {
+        name,
+        reason: reason.into(),
+    }
 }
 
-fn parse_keyed(name: &'static str, raw: &str, min_len: usize, exact: bool) -> Result<KeyedSecret, ConfigError> {
+fn parse_keyed(
+    name: &'static str,
+    raw: &str,
+    min_len: usize,
+    exact: bool,
+) -> Result<KeyedSecret, ConfigError> {
     let (kid, b64) = raw
         .split_once(':')
         .ok_or_else(|| invalid(name, "expected `kid:base64`"))?;
-    if kid.is_empty() || kid.len() > 32 || !kid.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(invalid(name, "key id must be 1-32 characters of [A-Za-z0-9_-]"));
+    if kid.is_empty()
+        || kid.len() > 32
+        || !kid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(invalid(
+            name,
+            "key id must be 1-32 characters of [A-Za-z0-9_-]",
+        ));
     }
     let key = STANDARD
         .decode(b64.trim())
@@ -133,10 +159,18 @@ fn parse_keyed(name: &'static str, raw: &str, min_len: usize, exact: bool) -> Re
         let want = if exact { "exactly" } else { "at least" };
         return Err(invalid(name, format!("key must be {want} {min_len} bytes")));
     }
-    Ok(KeyedSecret { kid: kid.to_owned(), key })
+    Ok(KeyedSecret {
+        kid: kid.to_owned(),
+        key,
+    })
 }
 
-fn parse_keyed_list(name: &'static str, raw: &str, min_len: usize, exact: bool) -> Result<Vec<KeyedSecret>, ConfigError> {
+fn parse_keyed_list(
+    name: &'static str,
+    raw: &str,
+    min_len: usize,
+    exact: bool,
+) -> Result<Vec<KeyedSecret>, ConfigError> {
     raw.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -148,7 +182,10 @@ impl ConfigArgs {
     /// Validates every setting.
     pub fn validate(self) -> Result<Config, ConfigError> {
         if self.access_token_ttl_secs == 0 || self.access_token_ttl_secs > 86_400 {
-            return Err(invalid("MERCATO_ACCESS_TOKEN_TTL_SECS", "must be 1..=86400"));
+            return Err(invalid(
+                "MERCATO_ACCESS_TOKEN_TTL_SECS",
+                "must be 1..=86400",
+            ));
         }
         if self.max_body_bytes < 1024 {
             return Err(invalid("MERCATO_MAX_BODY_BYTES", "must be at least 1024"));
@@ -163,13 +200,33 @@ impl ConfigArgs {
             database_pool_max: self.database_pool_max,
             redis_url: self.redis_url.into(),
             redis_prefix: self.redis_prefix,
-            jwt_signing_key: parse_keyed("MERCATO_JWT_SIGNING_KEY", &self.jwt_signing_key, 32, false)?,
-            jwt_verify_keys: parse_keyed_list("MERCATO_JWT_VERIFY_KEYS", &self.jwt_verify_keys, 32, false)?,
+            jwt_signing_key: parse_keyed(
+                "MERCATO_JWT_SIGNING_KEY",
+                &self.jwt_signing_key,
+                32,
+                false,
+            )?,
+            jwt_verify_keys: parse_keyed_list(
+                "MERCATO_JWT_VERIFY_KEYS",
+                &self.jwt_verify_keys,
+                32,
+                false,
+            )?,
             jwt_issuer: self.jwt_issuer,
             jwt_audience: self.jwt_audience,
             access_token_ttl: Duration::from_secs(self.access_token_ttl_secs),
-            credentials_key: parse_keyed("MERCATO_CREDENTIALS_KEY", &self.credentials_key, 32, true)?,
-            credentials_old_keys: parse_keyed_list("MERCATO_CREDENTIALS_OLD_KEYS", &self.credentials_old_keys, 32, true)?,
+            credentials_key: parse_keyed(
+                "MERCATO_CREDENTIALS_KEY",
+                &self.credentials_key,
+                32,
+                true,
+            )?,
+            credentials_old_keys: parse_keyed_list(
+                "MERCATO_CREDENTIALS_OLD_KEYS",
+                &self.credentials_old_keys,
+                32,
+                true,
+            )?,
             max_body_bytes: self.max_body_bytes,
             graphiql: self.graphiql,
         })
@@ -194,7 +251,10 @@ mod tests {
 
     #[test]
     fn keyed_secret_debug_is_redacted() {
-        let k = KeyedSecret { kid: "k1".into(), key: b"super-secret-key-material-xxxxxx".to_vec() };
+        let k = KeyedSecret {
+            kid: "k1".into(),
+            key: b"super-secret-key-material-xxxxxx".to_vec(),
+        };
         assert_eq!(format!("{k:?}"), "KeyedSecret(k1, [redacted])");
     }
 }

@@ -76,7 +76,9 @@ impl AppError {
             Self::Forbidden(m) | Self::Conflict(m) => m.clone(),
             Self::NotFound(what) => format!("{what} not found"),
             Self::Validation { message, .. } => message.clone(),
-            Self::RateLimited { retry_after_secs } => format!("rate limited; retry after {retry_after_secs}s"),
+            Self::RateLimited { retry_after_secs } => {
+                format!("rate limited; retry after {retry_after_secs}s")
+            }
             Self::Upstream(m) => format!("marketplace error: {m}"),
             Self::Internal(_) => "internal error".into(),
         }
@@ -84,7 +86,10 @@ impl AppError {
 
     /// A validation error on `field`.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        Self::Validation { field: Some(field.to_owned()), message: message.into() }
+        Self::Validation {
+            field: Some(field.to_owned()),
+            message: message.into(),
+        }
     }
 
     /// An internal error with detail for the log.
@@ -96,7 +101,10 @@ impl AppError {
     pub fn is_user_error(&self) -> bool {
         matches!(
             self,
-            Self::Validation { .. } | Self::Conflict(_) | Self::NotFound(_) | Self::InvalidCredentials
+            Self::Validation { .. }
+                | Self::Conflict(_)
+                | Self::NotFound(_)
+                | Self::InvalidCredentials
         )
     }
 }
@@ -108,7 +116,10 @@ impl From<DbErr> for AppError {
                 return Self::Conflict("an object with these values already exists".into());
             }
             Some(SqlErr::ForeignKeyConstraintViolation(_)) => {
-                return Self::Conflict("the object is still referenced, or refers to something that does not exist".into());
+                return Self::Conflict(
+                    "the object is still referenced, or refers to something that does not exist"
+                        .into(),
+                );
             }
             _ => {}
         }
@@ -134,8 +145,12 @@ impl From<AppError> for async_graphql::Error {
         gql = gql.extend_with(|_, ext| {
             ext.set("code", code);
             match &err {
-                AppError::Validation { field: Some(field), .. } => ext.set("field", field.as_str()),
-                AppError::RateLimited { retry_after_secs } => ext.set("retryAfter", *retry_after_secs),
+                AppError::Validation {
+                    field: Some(field), ..
+                } => ext.set("field", field.as_str()),
+                AppError::RateLimited { retry_after_secs } => {
+                    ext.set("retryAfter", *retry_after_secs)
+                }
                 _ => {}
             }
         });

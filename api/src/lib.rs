@@ -18,7 +18,7 @@ pub mod telemetry;
 
 pub use graphql::{build_schema, sdl};
 pub use http::build_router;
-pub use state::{build_state, AppState};
+pub use state::{AppState, build_state};
 
 use error::{AppError, AppResult};
 use secrecy::SecretString;
@@ -27,7 +27,9 @@ use secrecy::SecretString;
 pub async fn migrate_up(owner_url: &SecretString) -> AppResult<()> {
     use migration::MigratorTrait as _;
     let db = db::connect(owner_url, 2).await?;
-    migration::Migrator::up(&db, None).await.map_err(AppError::internal)?;
+    migration::Migrator::up(&db, None)
+        .await
+        .map_err(AppError::internal)?;
     db.close().await.map_err(AppError::internal)
 }
 
@@ -39,8 +41,11 @@ pub async fn serve(
 ) -> AppResult<()> {
     db::ensure_runtime_role(&state.db).await?;
     let router = build_router(state);
-    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(AppError::internal)
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(AppError::internal)
 }

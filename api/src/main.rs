@@ -57,14 +57,31 @@ async fn run_dev(args: ConfigArgs) -> Result<(), AppError> {
     mercato::migrate_up(&owner).await?;
     let state = mercato::build_state(config).await?;
     let seeded = mercato::seed::seed_demo(&state).await?;
-    let listener = tokio::net::TcpListener::bind(state.config.listen).await.map_err(AppError::internal)?;
+    let listener = tokio::net::TcpListener::bind(state.config.listen)
+        .await
+        .map_err(AppError::internal)?;
     let addr = listener.local_addr().map_err(AppError::internal)?;
     println!("\nMercato is running.");
     println!("  GraphiQL:  http://{addr}/graphql");
     println!("  WebSocket: ws://{addr}/graphql/ws");
-    println!("  Demo organization \"Demo Traders\" ({}):", if seeded == mercato::seed::Seeded::Created { "created" } else { "already present" });
-    println!("    owner:   {} / {}", mercato::seed::OWNER_EMAIL, mercato::seed::OWNER_PASSWORD);
-    println!("    manager: {} / {} (Nairobi branch only)", mercato::seed::MEMBER_EMAIL, mercato::seed::MEMBER_PASSWORD);
+    println!(
+        "  Demo organization \"Demo Traders\" ({}):",
+        if seeded == mercato::seed::Seeded::Created {
+            "created"
+        } else {
+            "already present"
+        }
+    );
+    println!(
+        "    owner:   {} / {}",
+        mercato::seed::OWNER_EMAIL,
+        mercato::seed::OWNER_PASSWORD
+    );
+    println!(
+        "    manager: {} / {} (Nairobi branch only)",
+        mercato::seed::MEMBER_EMAIL,
+        mercato::seed::MEMBER_PASSWORD
+    );
     println!("  Log in with the logIn mutation, then send: Authorization: Bearer <accessToken>\n");
     let (tx, rx) = tokio::sync::watch::channel(false);
     let worker_state = state.clone();
@@ -86,32 +103,43 @@ async fn main() -> ExitCode {
     mercato::telemetry::init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => async {
-            let config = args.validate().map_err(AppError::internal)?;
-            let listen = config.listen;
-            let state = mercato::build_state(config).await?;
-            let listener = tokio::net::TcpListener::bind(listen).await.map_err(AppError::internal)?;
-            tracing::info!(%listen, "serving");
-            mercato::serve(state, listener, mercato::http::shutdown_signal()).await
+        Command::Serve(args) => {
+            async {
+                let config = args.validate().map_err(AppError::internal)?;
+                let listen = config.listen;
+                let state = mercato::build_state(config).await?;
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .map_err(AppError::internal)?;
+                tracing::info!(%listen, "serving");
+                mercato::serve(state, listener, mercato::http::shutdown_signal()).await
+            }
+            .await
         }
-        .await,
-        Command::Worker(args) => async {
-            let state = mercato::build_state(args.validate().map_err(AppError::internal)?).await?;
-            mercato::jobs::run_worker(state, mercato::http::shutdown_signal()).await
+        Command::Worker(args) => {
+            async {
+                let state =
+                    mercato::build_state(args.validate().map_err(AppError::internal)?).await?;
+                mercato::jobs::run_worker(state, mercato::http::shutdown_signal()).await
+            }
+            .await
         }
-        .await,
-        Command::Migrate { database_url, down } => async {
-            let url = SecretString::from(database_url);
-            match down {
-                None => mercato::migrate_up(&url).await,
-                Some(n) => {
-                    use migration::MigratorTrait as _;
-                    let db = mercato::db::connect(&url, 2).await?;
-                    migration::Migrator::down(&db, Some(n)).await.map_err(AppError::internal)
+        Command::Migrate { database_url, down } => {
+            async {
+                let url = SecretString::from(database_url);
+                match down {
+                    None => mercato::migrate_up(&url).await,
+                    Some(n) => {
+                        use migration::MigratorTrait as _;
+                        let db = mercato::db::connect(&url, 2).await?;
+                        migration::Migrator::down(&db, Some(n))
+                            .await
+                            .map_err(AppError::internal)
+                    }
                 }
             }
+            .await
         }
-        .await,
         Command::ExportSchema { out } => match out {
             None => {
                 print!("{}", mercato::sdl());

@@ -1,9 +1,9 @@
 //! Demo data for the quick start: one organization, two branches, four stores and two users.
 //! Written through the domain functions as the runtime role, so RLS and auditing apply.
 
-use crate::db::tenant::{apply_settings, Access, OrgAccess, Settings};
+use crate::db::tenant::{Access, OrgAccess, Settings, apply_settings};
 use crate::domain::stores::{ConnectStore, Credentials};
-use crate::domain::{accounts, branches, members, organizations, stores, Ctx};
+use crate::domain::{Ctx, accounts, branches, members, organizations, stores};
 use crate::error::{AppError, AppResult};
 use crate::ids::{BranchId, OrgId, UserId};
 use crate::state::AppState;
@@ -34,30 +34,87 @@ pub enum Seeded {
 pub async fn seed_demo(state: &AppState) -> AppResult<Seeded> {
     let tx = state.db.begin().await?;
     let anon = Access::default();
-    let owner = match accounts::sign_up(&tx, &anon, OWNER_EMAIL, OWNER_PASSWORD.to_owned().into(), "Demo Owner").await {
+    let owner = match accounts::sign_up(
+        &tx,
+        &anon,
+        OWNER_EMAIL,
+        OWNER_PASSWORD.to_owned().into(),
+        "Demo Owner",
+    )
+    .await
+    {
         Ok(u) => UserId(u.id),
         Err(AppError::Conflict(_)) => return Ok(Seeded::AlreadyPresent),
         Err(e) => return Err(e),
     };
-    let acting = Access { user_id: Some(owner), org: None };
-    let c = Ctx { tx: &tx, access: &acting, request_id: Some("seed") };
+    let acting = Access {
+        user_id: Some(owner),
+        org: None,
+    };
+    let c = Ctx {
+        tx: &tx,
+        access: &acting,
+        request_id: Some("seed"),
+    };
     let org = OrgId(organizations::create(&c, "Demo Traders").await?.id);
     let as_owner = Access {
         user_id: Some(owner),
-        org: Some(OrgAccess { org_id: org, role: OrgRole::Owner, branches: HashMap::new() }),
+        org: Some(OrgAccess {
+            org_id: org,
+            role: OrgRole::Owner,
+            branches: HashMap::new(),
+        }),
     };
     apply_settings(&tx, &Settings::for_access(&as_owner)).await?;
-    let c = Ctx { access: &as_owner, ..c };
+    let c = Ctx {
+        access: &as_owner,
+        ..c
+    };
     let nairobi = BranchId(branches::create(&c, "Nairobi").await?.id);
     let kl = BranchId(branches::create(&c, "Kuala Lumpur").await?.id);
     let demo_creds = |partner: &str| {
-        Credentials::parse("credentials", json!({ "partner_id": partner, "partner_key": "demo-simulator-key" }))
+        Credentials::parse(
+            "credentials",
+            json!({ "partner_id": partner, "partner_key": "demo-simulator-key" }),
+        )
     };
     let demo_stores = [
-        (nairobi, Platform::Jumia, "JUMIA-KE-1001", "Jumia Kenya", "KE", "KES", Some(demo_creds("jumia-demo")?)),
-        (nairobi, Platform::Kilimall, "KILI-KE-2001", "Kilimall Kenya (file import)", "KE", "KES", None),
-        (kl, Platform::Shopee, "880011", "Shopee Malaysia", "MY", "MYR", Some(demo_creds("2001887")?)),
-        (kl, Platform::TiktokShop, "7494000000000001", "TikTok Shop Malaysia", "MY", "MYR", Some(demo_creds("tts-demo")?)),
+        (
+            nairobi,
+            Platform::Jumia,
+            "JUMIA-KE-1001",
+            "Jumia Kenya",
+            "KE",
+            "KES",
+            Some(demo_creds("jumia-demo")?),
+        ),
+        (
+            nairobi,
+            Platform::Kilimall,
+            "KILI-KE-2001",
+            "Kilimall Kenya (file import)",
+            "KE",
+            "KES",
+            None,
+        ),
+        (
+            kl,
+            Platform::Shopee,
+            "880011",
+            "Shopee Malaysia",
+            "MY",
+            "MYR",
+            Some(demo_creds("2001887")?),
+        ),
+        (
+            kl,
+            Platform::TiktokShop,
+            "7494000000000001",
+            "TikTok Shop Malaysia",
+            "MY",
+            "MYR",
+            Some(demo_creds("tts-demo")?),
+        ),
     ];
     for (branch, platform, shop, name, region, currency, credentials) in demo_stores {
         let input = ConnectStore {
@@ -72,7 +129,15 @@ pub async fn seed_demo(state: &AppState) -> AppResult<Seeded> {
         stores::connect(&c, &state.cipher, input).await?;
     }
     let member = UserId(
-        accounts::sign_up(&tx, &as_owner, MEMBER_EMAIL, MEMBER_PASSWORD.to_owned().into(), "Demo Branch Manager").await?.id,
+        accounts::sign_up(
+            &tx,
+            &as_owner,
+            MEMBER_EMAIL,
+            MEMBER_PASSWORD.to_owned().into(),
+            "Demo Branch Manager",
+        )
+        .await?
+        .id,
     );
     members::add(&c, member, OrgRole::Member).await?;
     members::add_to_branch(&c, nairobi, member, BranchRole::Manager).await?;

@@ -34,8 +34,13 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
         create: Some(Duration::from_secs(2)),
         recycle: Some(Duration::from_secs(2)),
     };
-    redis_cfg.pool = Some(PoolConfig { timeouts, ..PoolConfig::new(32) });
-    let redis = redis_cfg.create_pool(Some(Runtime::Tokio1)).map_err(AppError::internal)?;
+    redis_cfg.pool = Some(PoolConfig {
+        timeouts,
+        ..PoolConfig::new(32)
+    });
+    let redis = redis_cfg
+        .create_pool(Some(Runtime::Tokio1))
+        .map_err(AppError::internal)?;
     Ok(AppState {
         db,
         redis,

@@ -8,11 +8,11 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use base64::Engine as _;
-use mercato::config::{Config, KeyedSecret};
 use mercato::AppState;
+use mercato::config::{Config, KeyedSecret};
 use rand::RngCore;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -34,21 +34,36 @@ pub fn redis_url() -> String {
 }
 
 pub fn owner_url(db: &str) -> String {
-    format!("postgres://{OWNER_ROLE}:{OWNER_PASSWORD}@{}:{}/{db}", pg_host(), pg_port())
+    format!(
+        "postgres://{OWNER_ROLE}:{OWNER_PASSWORD}@{}:{}/{db}",
+        pg_host(),
+        pg_port()
+    )
 }
 
 pub fn runtime_url(db: &str) -> String {
-    format!("postgres://{RUNTIME_ROLE}:{RUNTIME_PASSWORD}@{}:{}/{db}", pg_host(), pg_port())
+    format!(
+        "postgres://{RUNTIME_ROLE}:{RUNTIME_PASSWORD}@{}:{}/{db}",
+        pg_host(),
+        pg_port()
+    )
 }
 
 pub async fn connect(url: &str, max: u32) -> DatabaseConnection {
     let mut opts = sea_orm::ConnectOptions::new(url.to_owned());
-    opts.max_connections(max).min_connections(0).sqlx_logging(false).acquire_timeout(Duration::from_secs(20));
-    Database::connect(opts).await.unwrap_or_else(|e| panic!("cannot connect to Postgres ({e}); run scripts/stack up test"))
+    opts.max_connections(max)
+        .min_connections(0)
+        .sqlx_logging(false)
+        .acquire_timeout(Duration::from_secs(20));
+    Database::connect(opts)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to Postgres ({e}); run scripts/stack up test"))
 }
 
 pub async fn exec(conn: &impl ConnectionTrait, sql: &str) {
-    conn.execute_unprepared(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    conn.execute_unprepared(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 /// Name of the migrated template for the current set of migrations.
@@ -60,10 +75,12 @@ fn template_name() -> String {
         m.name().hash(&mut h);
     }
     // Migration bodies change during development; hash the crate's source files too.
-    for src in [include_str!("../../migration/src/m20261122_000001_tenancy.rs"),
-                include_str!("../../migration/src/m20261122_000002_stores.rs"),
-                include_str!("../../migration/src/m20261122_000003_audit_events.rs"),
-                include_str!("../../migration/src/sql.rs")] {
+    for src in [
+        include_str!("../../migration/src/m20261122_000001_tenancy.rs"),
+        include_str!("../../migration/src/m20261122_000002_stores.rs"),
+        include_str!("../../migration/src/m20261122_000003_audit_events.rs"),
+        include_str!("../../migration/src/sql.rs"),
+    ] {
         src.hash(&mut h);
     }
     format!("mercato_tpl_{:016x}", h.finish())
@@ -75,7 +92,11 @@ async fn ensure_template() -> String {
     let admin = connect(&owner_url("mercato"), 1).await;
     exec(&admin, "SELECT pg_advisory_lock(727271)").await;
     let exists = admin
-        .query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, "SELECT 1 AS x FROM pg_database WHERE datname = $1", [name.clone().into()]))
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT 1 AS x FROM pg_database WHERE datname = $1",
+            [name.clone().into()],
+        ))
         .await
         .unwrap()
         .is_some();
@@ -83,8 +104,14 @@ async fn ensure_template() -> String {
         let building = format!("{name}_build");
         exec(&admin, &format!("DROP DATABASE IF EXISTS {building}")).await;
         exec(&admin, &format!("CREATE DATABASE {building}")).await;
-        mercato::migrate_up(&owner_url(&building).into()).await.expect("migrate template");
-        exec(&admin, &format!("ALTER DATABASE {building} RENAME TO {name}")).await;
+        mercato::migrate_up(&owner_url(&building).into())
+            .await
+            .expect("migrate template");
+        exec(
+            &admin,
+            &format!("ALTER DATABASE {building} RENAME TO {name}"),
+        )
+        .await;
     }
     exec(&admin, "SELECT pg_advisory_unlock(727271)").await;
     admin.close().await.ok();
@@ -96,7 +123,11 @@ pub async fn fresh_database() -> String {
     let template = ensure_template().await;
     let name = format!("mercato_t_{}", uuid::Uuid::new_v4().simple());
     let admin = connect(&owner_url("mercato"), 1).await;
-    exec(&admin, &format!("CREATE DATABASE {name} TEMPLATE {template}")).await;
+    exec(
+        &admin,
+        &format!("CREATE DATABASE {name} TEMPLATE {template}"),
+    )
+    .await;
     exec(&admin, &format!("REVOKE ALL ON DATABASE {name} FROM PUBLIC; GRANT CONNECT ON DATABASE {name} TO {RUNTIME_ROLE}")).await;
     admin.close().await.ok();
     name
@@ -105,7 +136,10 @@ pub async fn fresh_database() -> String {
 fn random_key(kid: &str) -> KeyedSecret {
     let mut key = vec![0u8; 32];
     rand::rng().fill_bytes(&mut key);
-    KeyedSecret { kid: kid.into(), key }
+    KeyedSecret {
+        kid: kid.into(),
+        key,
+    }
 }
 
 /// Configuration for a test app on database `db`.
@@ -203,7 +237,10 @@ impl TestApp {
 
     /// POSTs a GraphQL request and returns status and JSON body.
     pub async fn post(&self, token: Option<&str>, body: Value) -> (u16, Value) {
-        let mut req = self.client.post(format!("{}/graphql", self.base)).json(&body);
+        let mut req = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .json(&body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -215,7 +252,9 @@ impl TestApp {
 
     /// Runs a GraphQL operation and returns the body (asserting HTTP 200).
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let (status, body) = self.post(token, json!({ "query": query, "variables": variables })).await;
+        let (status, body) = self
+            .post(token, json!({ "query": query, "variables": variables }))
+            .await;
         assert_eq!(status, 200, "{body}");
         body
     }
@@ -230,7 +269,10 @@ impl TestApp {
             )
             .await;
         let p = &body["data"]["signUp"];
-        assert!(p["userErrors"].as_array().is_some_and(|e| e.is_empty()), "{body}");
+        assert!(
+            p["userErrors"].as_array().is_some_and(|e| e.is_empty()),
+            "{body}"
+        );
         Session {
             token: p["accessToken"].as_str().expect("token").to_owned(),
             user_id: p["user"]["id"].as_str().unwrap().to_owned(),
@@ -247,11 +289,20 @@ impl TestApp {
                 json!({ "i": { "name": name } }),
             )
             .await;
-        body["data"]["createBranch"]["branch"]["id"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned()
+        body["data"]["createBranch"]["branch"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{body}"))
+            .to_owned()
     }
 
     /// Connects a store as `s` and returns its id.
-    pub async fn connect_store(&self, s: &Session, branch: &str, shop: &str, credentials: Option<Value>) -> String {
+    pub async fn connect_store(
+        &self,
+        s: &Session,
+        branch: &str,
+        shop: &str,
+        credentials: Option<Value>,
+    ) -> String {
         let body = self
             .gql(
                 Some(&s.token),
@@ -260,24 +311,42 @@ impl TestApp {
                                "region": "MY", "currency": "MYR", "credentials": credentials } }),
             )
             .await;
-        body["data"]["connectStore"]["store"]["id"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned()
+        body["data"]["connectStore"]["store"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{body}"))
+            .to_owned()
     }
 }
 
 /// Runs `sql` as the runtime role inside a transaction with the given context settings,
 /// returning the first column of each row as text.
-pub async fn rows_as(conn: &DatabaseConnection, settings: &[(&str, &str)], sql: &str) -> Result<Vec<String>, String> {
+pub async fn rows_as(
+    conn: &DatabaseConnection,
+    settings: &[(&str, &str)],
+    sql: &str,
+) -> Result<Vec<String>, String> {
     use sea_orm::TransactionTrait;
     let tx = conn.begin().await.map_err(|e| e.to_string())?;
     for (k, v) in settings {
-        tx.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, "SELECT set_config($1, $2, true)", [(*k).into(), (*v).into()]))
-            .await
-            .map_err(|e| e.to_string())?;
+        tx.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT set_config($1, $2, true)",
+            [(*k).into(), (*v).into()],
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
     }
-    let rows = tx.query_all_raw(Statement::from_string(DbBackend::Postgres, sql)).await.map_err(|e| e.to_string())?;
+    let rows = tx
+        .query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .map_err(|e| e.to_string())?;
     let out = rows
         .iter()
-        .map(|r| r.try_get_by_index::<Option<String>>(0).map(|v| v.unwrap_or_default()).map_err(|e| e.to_string()))
+        .map(|r| {
+            r.try_get_by_index::<Option<String>>(0)
+                .map(|v| v.unwrap_or_default())
+                .map_err(|e| e.to_string())
+        })
         .collect::<Result<Vec<_>, _>>();
     tx.rollback().await.map_err(|e| e.to_string())?;
     out
@@ -285,11 +354,132 @@ pub async fn rows_as(conn: &DatabaseConnection, settings: &[(&str, &str)], sql: 
 
 /// Decodes the UUID inside a global id.
 pub fn gid_uuid(gid: &str) -> String {
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(gid).unwrap();
-    String::from_utf8(raw).unwrap().split_once(':').unwrap().1.to_owned()
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(gid)
+        .unwrap();
+    String::from_utf8(raw)
+        .unwrap()
+        .split_once(':')
+        .unwrap()
+        .1
+        .to_owned()
 }
 
 /// Builds a global id for a type name and UUID (for forged-id tests).
 pub fn gid(type_name: &str, uuid: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{type_name}:{uuid}"))
+}
+
+/// Adds `member` (a user id) to `org` with `role`, and to `branch` with `branch_role`, acting as
+/// the org's owner through the domain layer (RLS applies: runtime role, tenant context set).
+pub async fn add_member(
+    app: &TestApp,
+    org_gid: &str,
+    owner_gid: &str,
+    member_gid: &str,
+    role: entity::enums::OrgRole,
+    branch: Option<(&str, entity::enums::BranchRole)>,
+) {
+    use mercato::db::tenant::{Access, OrgAccess, Settings, apply_settings};
+    use mercato::ids::{BranchId, OrgId, UserId};
+    use sea_orm::TransactionTrait;
+    let uuid = |g: &str| uuid::Uuid::parse_str(&gid_uuid(g)).unwrap();
+    let access = Access {
+        user_id: Some(UserId(uuid(owner_gid))),
+        org: Some(OrgAccess {
+            org_id: OrgId(uuid(org_gid)),
+            role: entity::enums::OrgRole::Owner,
+            branches: Default::default(),
+        }),
+    };
+    let tx = app.state.db.begin().await.unwrap();
+    apply_settings(&tx, &Settings::for_access(&access))
+        .await
+        .unwrap();
+    let ctx = mercato::domain::Ctx {
+        tx: &tx,
+        access: &access,
+        request_id: Some("test"),
+    };
+    mercato::domain::members::add(&ctx, UserId(uuid(member_gid)), role)
+        .await
+        .unwrap();
+    if let Some((b, r)) = branch {
+        mercato::domain::members::add_to_branch(
+            &ctx,
+            BranchId(uuid(b)),
+            UserId(uuid(member_gid)),
+            r,
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+impl TestApp {
+    /// Logs in with e-mail/password, scoping the token to `org` when given.
+    pub async fn log_in(&self, email: &str, org: Option<&str>) -> Value {
+        self.gql(
+            None,
+            "mutation($i: LogInInput!) { logIn(input: $i) { accessToken organization { id } userErrors { field code message } } }",
+            json!({ "i": { "email": email, "password": PASSWORD, "organizationId": org } }),
+        )
+        .await
+    }
+
+    /// Signs up a user with a known e-mail (no organization).
+    pub async fn sign_up_email(&self, email: &str) -> Session {
+        let body = self
+            .gql(
+                None,
+                "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken user { id } userErrors { code message } } }",
+                json!({ "i": { "email": email, "password": PASSWORD, "displayName": "Someone" } }),
+            )
+            .await;
+        let p = &body["data"]["signUp"];
+        Session {
+            token: p["accessToken"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{body}"))
+                .to_owned(),
+            user_id: p["user"]["id"].as_str().unwrap().to_owned(),
+            org_id: None,
+        }
+    }
+
+    /// Switches `s` to `org`, returning the new token.
+    pub async fn switch(&self, s: &Session, org: &str) -> String {
+        let body = self
+            .gql(
+                Some(&s.token),
+                "mutation($i: SwitchOrganizationInput!) { switchOrganization(input: $i) { accessToken userErrors { code message } } }",
+                json!({ "i": { "organizationId": org } }),
+            )
+            .await;
+        body["data"]["switchOrganization"]["accessToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{body}"))
+            .to_owned()
+    }
+}
+
+/// The `code` extension of the first top-level error.
+pub fn first_error_code(body: &Value) -> String {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Runs SQL as the table owner with a tenant context (forced RLS applies to the owner too).
+pub async fn owner_rows(app: &TestApp, org_uuid: &str, sql: &str) -> Vec<String> {
+    let owner = app.owner().await;
+    rows_as(
+        &owner,
+        &[("app.org_id", org_uuid), ("app.branch_ids", "*")],
+        sql,
+    )
+    .await
+    .unwrap()
 }

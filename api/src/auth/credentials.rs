@@ -53,16 +53,33 @@ impl CredentialCipher {
                 keys.insert(k.kid.clone(), cipher);
             }
         }
-        Self { active_kid: cfg.credentials_key.kid.clone(), keys }
+        Self {
+            active_kid: cfg.credentials_key.kid.clone(),
+            keys,
+        }
     }
 
     /// Encrypts `plaintext` for one store of one organization.
-    pub fn encrypt(&self, org: OrgId, store: StoreId, plaintext: &[u8]) -> Result<Vec<u8>, CredentialError> {
-        let cipher = self.keys.get(&self.active_kid).ok_or(CredentialError::UnknownKey)?;
+    pub fn encrypt(
+        &self,
+        org: OrgId,
+        store: StoreId,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CredentialError> {
+        let cipher = self
+            .keys
+            .get(&self.active_kid)
+            .ok_or(CredentialError::UnknownKey)?;
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let aad = aad(org, store);
         let ct = cipher
-            .encrypt(&nonce, Payload { msg: plaintext, aad: &aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| CredentialError::Decrypt)?;
         let kid = self.active_kid.as_bytes();
         let kid_len = u8::try_from(kid.len()).map_err(|_| CredentialError::Malformed)?;
@@ -76,7 +93,12 @@ impl CredentialCipher {
     }
 
     /// Decrypts an envelope written for exactly this org and store.
-    pub fn decrypt(&self, org: OrgId, store: StoreId, envelope: &[u8]) -> Result<SecretSlice<u8>, CredentialError> {
+    pub fn decrypt(
+        &self,
+        org: OrgId,
+        store: StoreId,
+        envelope: &[u8],
+    ) -> Result<SecretSlice<u8>, CredentialError> {
         let (&version, rest) = envelope.split_first().ok_or(CredentialError::Malformed)?;
         if version != VERSION {
             return Err(CredentialError::Malformed);
@@ -108,10 +130,19 @@ mod tests {
     fn cipher(active: (&str, u8), old: &[(&str, u8)]) -> CredentialCipher {
         let mut keys = HashMap::new();
         for (kid, byte) in std::iter::once(&active).chain(old.iter()) {
-            let k = KeyedSecret { kid: (*kid).into(), key: vec![*byte; 32] };
-            keys.insert(k.kid.clone(), Aes256Gcm::new_from_slice(&k.key).expect("32-byte key"));
+            let k = KeyedSecret {
+                kid: (*kid).into(),
+                key: vec![*byte; 32],
+            };
+            keys.insert(
+                k.kid.clone(),
+                Aes256Gcm::new_from_slice(&k.key).expect("32-byte key"),
+            );
         }
-        CredentialCipher { active_kid: active.0.into(), keys }
+        CredentialCipher {
+            active_kid: active.0.into(),
+            keys,
+        }
     }
 
     #[test]
@@ -120,24 +151,52 @@ mod tests {
         let (org, store) = (OrgId::new_v7(), StoreId::new_v7());
         let env = c.encrypt(org, store, b"secret").expect("encrypt");
         assert!(!env.windows(6).any(|w| w == b"secret"));
-        assert_eq!(c.decrypt(org, store, &env).expect("decrypt").expose_secret(), b"secret");
-        assert_eq!(c.decrypt(org, StoreId::new_v7(), &env).err(), Some(CredentialError::Decrypt));
-        assert_eq!(c.decrypt(OrgId::new_v7(), store, &env).err(), Some(CredentialError::Decrypt));
+        assert_eq!(
+            c.decrypt(org, store, &env)
+                .expect("decrypt")
+                .expose_secret(),
+            b"secret"
+        );
+        assert_eq!(
+            c.decrypt(org, StoreId::new_v7(), &env).err(),
+            Some(CredentialError::Decrypt)
+        );
+        assert_eq!(
+            c.decrypt(OrgId::new_v7(), store, &env).err(),
+            Some(CredentialError::Decrypt)
+        );
         let mut tampered = env.clone();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
-        assert_eq!(c.decrypt(org, store, &tampered).err(), Some(CredentialError::Decrypt));
-        assert_eq!(c.decrypt(org, store, &env[..5]).err(), Some(CredentialError::Malformed));
+        assert_eq!(
+            c.decrypt(org, store, &tampered).err(),
+            Some(CredentialError::Decrypt)
+        );
+        assert_eq!(
+            c.decrypt(org, store, &env[..5]).err(),
+            Some(CredentialError::Malformed)
+        );
     }
 
     #[test]
     fn rotated_keys_still_decrypt_old_envelopes() {
         let (org, store) = (OrgId::new_v7(), StoreId::new_v7());
-        let old = cipher(("k1", 7), &[]).encrypt(org, store, b"x").expect("encrypt");
+        let old = cipher(("k1", 7), &[])
+            .encrypt(org, store, b"x")
+            .expect("encrypt");
         let rotated = cipher(("k2", 9), &[("k1", 7)]);
-        assert_eq!(rotated.decrypt(org, store, &old).expect("decrypt").expose_secret(), b"x");
+        assert_eq!(
+            rotated
+                .decrypt(org, store, &old)
+                .expect("decrypt")
+                .expose_secret(),
+            b"x"
+        );
         let fresh = rotated.encrypt(org, store, b"y").expect("encrypt");
         assert_eq!(&fresh[2..4], b"k2");
-        assert_eq!(cipher(("k3", 1), &[]).decrypt(org, store, &old).err(), Some(CredentialError::UnknownKey));
+        assert_eq!(
+            cipher(("k3", 1), &[]).decrypt(org, store, &old).err(),
+            Some(CredentialError::UnknownKey)
+        );
     }
 }

@@ -89,7 +89,8 @@ impl JwtKeys {
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.signing_kid.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &self.signing).map_err(AppError::internal)?;
+        let token =
+            jsonwebtoken::encode(&header, &claims, &self.signing).map_err(AppError::internal)?;
         Ok(IssuedToken { token, expires_at })
     }
 
@@ -103,6 +104,9 @@ impl JwtKeys {
             .ok_or(AppError::Unauthenticated)?;
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map_err(|_| AppError::Unauthenticated)?;
-        Ok(Principal { user_id: UserId(data.claims.sub), org_id: data.claims.org.map(OrgId) })
+        Ok(Principal {
+            user_id: UserId(data.claims.sub),
+            org_id: data.claims.org.map(OrgId),
+        })
     }
 }

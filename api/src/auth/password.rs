@@ -1,9 +1,9 @@
 //! Argon2id password hashing. Hashing is CPU-heavy, so it runs on the blocking pool.
 
 use crate::error::{AppError, AppResult};
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use secrecy::{ExposeSecret, SecretString};
 use std::sync::LazyLock;
 
@@ -24,10 +24,16 @@ static DUMMY_HASH: LazyLock<Option<String>> = LazyLock::new(|| {
 pub fn validate(password: &SecretString) -> AppResult<()> {
     let len = password.expose_secret().chars().count();
     if len < MIN_LEN {
-        return Err(AppError::invalid("input.password", format!("password must be at least {MIN_LEN} characters")));
+        return Err(AppError::invalid(
+            "input.password",
+            format!("password must be at least {MIN_LEN} characters"),
+        ));
     }
     if len > MAX_LEN {
-        return Err(AppError::invalid("input.password", format!("password must be at most {MAX_LEN} characters")));
+        return Err(AppError::invalid(
+            "input.password",
+            format!("password must be at most {MAX_LEN} characters"),
+        ));
     }
     Ok(())
 }
@@ -36,7 +42,10 @@ pub fn validate(password: &SecretString) -> AppResult<()> {
 pub async fn hash(password: SecretString) -> AppResult<String> {
     tokio::task::spawn_blocking(move || {
         Argon2::default()
-            .hash_password(password.expose_secret().as_bytes(), &SaltString::generate(&mut OsRng))
+            .hash_password(
+                password.expose_secret().as_bytes(),
+                &SaltString::generate(&mut OsRng),
+            )
             .map(|h| h.to_string())
             .map_err(AppError::internal)
     })
@@ -67,11 +76,25 @@ mod tests {
 
     #[tokio::test]
     async fn hash_verifies_only_the_right_password() {
-        let h = hash("correct horse battery".to_owned().into()).await.expect("hash");
+        let h = hash("correct horse battery".to_owned().into())
+            .await
+            .expect("hash");
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify("correct horse battery".to_owned().into(), Some(h.clone())).await.expect("verify"));
-        assert!(!verify("wrong horse battery".to_owned().into(), Some(h)).await.expect("verify"));
-        assert!(!verify("correct horse battery".to_owned().into(), None).await.expect("verify"));
+        assert!(
+            verify("correct horse battery".to_owned().into(), Some(h.clone()))
+                .await
+                .expect("verify")
+        );
+        assert!(
+            !verify("wrong horse battery".to_owned().into(), Some(h))
+                .await
+                .expect("verify")
+        );
+        assert!(
+            !verify("correct horse battery".to_owned().into(), None)
+                .await
+                .expect("verify")
+        );
     }
 
     #[test]

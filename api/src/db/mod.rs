@@ -4,7 +4,9 @@
 pub mod tenant;
 
 use crate::error::{AppError, AppResult};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 

@@ -55,7 +55,9 @@ impl OrgAccess {
         if self.is_admin() {
             Ok(())
         } else {
-            Err(AppError::Forbidden("requires the OWNER or ADMIN role".into()))
+            Err(AppError::Forbidden(
+                "requires the OWNER or ADMIN role".into(),
+            ))
         }
     }
 }
@@ -69,9 +71,9 @@ impl Access {
     /// The caller's organization standing or FORBIDDEN.
     pub fn org(&self) -> AppResult<&OrgAccess> {
         self.user()?;
-        self.org
-            .as_ref()
-            .ok_or_else(|| AppError::Forbidden("no organization selected, or not a member of it".into()))
+        self.org.as_ref().ok_or_else(|| {
+            AppError::Forbidden("no organization selected, or not a member of it".into())
+        })
     }
 }
 
@@ -95,10 +97,18 @@ impl Settings {
             Some(org) => Self {
                 org_id: Some(org.org_id),
                 user_id: access.user_id,
-                branches: if org.is_admin() { None } else { Some(org.branches.keys().copied().collect()) },
+                branches: if org.is_admin() {
+                    None
+                } else {
+                    Some(org.branches.keys().copied().collect())
+                },
                 auth_email: None,
             },
-            None => Self { user_id: access.user_id, branches: Some(Vec::new()), ..Self::default() },
+            None => Self {
+                user_id: access.user_id,
+                branches: Some(Vec::new()),
+                ..Self::default()
+            },
         }
     }
 }
@@ -137,13 +147,27 @@ pub async fn with_settings<C: ConnectionTrait, T>(
 ) -> AppResult<T> {
     apply_settings(conn, &temp).await?;
     let out = f().await;
-    apply_settings(conn, &Settings::for_access(access)).await?;
-    out
+    let restored = apply_settings(conn, &Settings::for_access(access)).await;
+    match out {
+        Ok(v) => restored.map(|()| v),
+        // A failed statement aborts the (sub)transaction, so restoring fails too; the caller's
+        // rollback to its savepoint reverts these transaction-local settings anyway. Report the
+        // original error, not the restore's.
+        Err(e) => Err(e),
+    }
 }
 
-async fn resolve_access(tx: &DatabaseTransaction, principal: Option<Principal>) -> AppResult<Access> {
-    let Some(p) = principal else { return Ok(Access::default()) };
-    let mut access = Access { user_id: Some(p.user_id), org: None };
+async fn resolve_access(
+    tx: &DatabaseTransaction,
+    principal: Option<Principal>,
+) -> AppResult<Access> {
+    let Some(p) = principal else {
+        return Ok(Access::default());
+    };
+    let mut access = Access {
+        user_id: Some(p.user_id),
+        org: None,
+    };
     let Some(org_id) = p.org_id else {
         apply_settings(tx, &Settings::for_access(&access)).await?;
         return Ok(access);
@@ -151,7 +175,12 @@ async fn resolve_access(tx: &DatabaseTransaction, principal: Option<Principal>) 
     // Set org + user first: the membership rows are then visible through the self_read policies.
     apply_settings(
         tx,
-        &Settings { org_id: Some(org_id), user_id: Some(p.user_id), branches: Some(Vec::new()), auth_email: None },
+        &Settings {
+            org_id: Some(org_id),
+            user_id: Some(p.user_id),
+            branches: Some(Vec::new()),
+            auth_email: None,
+        },
     )
     .await?;
     let row = tx
@@ -178,10 +207,15 @@ async fn resolve_access(tx: &DatabaseTransaction, principal: Option<Principal>) 
                 };
                 Some((BranchId(id), role))
             });
-            let (id, role) = parsed.ok_or_else(|| AppError::internal(format!("bad branch membership {entry}")))?;
+            let (id, role) = parsed
+                .ok_or_else(|| AppError::internal(format!("bad branch membership {entry}")))?;
             branches.insert(id, role);
         }
-        access.org = Some(OrgAccess { org_id, role, branches });
+        access.org = Some(OrgAccess {
+            org_id,
+            role,
+            branches,
+        });
     }
     // Non-members end with no org in the context: they see nothing of it.
     apply_settings(tx, &Settings::for_access(&access)).await?;
@@ -228,7 +262,12 @@ impl Deref for TxGuard<'_> {
 impl TenantTx {
     /// A transaction for `principal`, not yet opened.
     pub fn new(db: DatabaseConnection, principal: Option<Principal>, read_only: bool) -> Arc<Self> {
-        Arc::new(Self { db, principal, read_only, slot: Mutex::new(Slot::Idle) })
+        Arc::new(Self {
+            db,
+            principal,
+            read_only,
+            slot: Mutex::new(Slot::Idle),
+        })
     }
 
     /// The principal this transaction acts for.
@@ -241,14 +280,20 @@ impl TenantTx {
     pub async fn lock(&self) -> AppResult<TxGuard<'_>> {
         let mut slot = self.slot.lock().await;
         if matches!(*slot, Slot::Idle) {
-            let mode = if self.read_only { AccessMode::ReadOnly } else { AccessMode::ReadWrite };
+            let mode = if self.read_only {
+                AccessMode::ReadOnly
+            } else {
+                AccessMode::ReadWrite
+            };
             let tx = self.db.begin_with_config(None, Some(mode)).await?;
             let access = resolve_access(&tx, self.principal).await?;
             *slot = Slot::Open(tx, Arc::new(access));
         }
         let access = match &*slot {
             Slot::Open(_, access) => access.clone(),
-            Slot::Idle | Slot::Closed => return Err(AppError::internal("tenant transaction already finished")),
+            Slot::Idle | Slot::Closed => {
+                return Err(AppError::internal("tenant transaction already finished"));
+            }
         };
         let tx = MutexGuard::try_map(slot, |s| match s {
             Slot::Open(tx, _) => Some(tx),
@@ -263,14 +308,20 @@ impl TenantTx {
         let outer = self.lock().await?;
         let tx = outer.begin().await?;
         let access = outer.access.clone();
-        Ok(Savepoint { tx, access, _outer: outer })
+        Ok(Savepoint {
+            tx,
+            access,
+            _outer: outer,
+        })
     }
 
     /// Ends the transaction (no-op if it was never opened).
     pub async fn finish(&self, outcome: Outcome) -> AppResult<()> {
         let mut slot = self.slot.lock().await;
         match std::mem::replace(&mut *slot, Slot::Closed) {
-            Slot::Open(tx, _) if outcome == Outcome::Commit && !self.read_only => tx.commit().await?,
+            Slot::Open(tx, _) if outcome == Outcome::Commit && !self.read_only => {
+                tx.commit().await?
+            }
             Slot::Open(tx, _) => tx.rollback().await?,
             Slot::Idle | Slot::Closed => {}
         }

@@ -1,14 +1,15 @@
 //! Accounts: sign-up, log-in, and choosing the organization an access token is scoped to.
 
 use crate::auth::password;
-use crate::db::tenant::{with_settings, Access, Settings};
+use crate::db::tenant::{Access, Settings, with_settings};
 use crate::domain::clean_text;
 use crate::error::{AppError, AppResult};
 use crate::ids::{OrgId, UserId};
 use entity::enums::OrgRole;
 use entity::{org_members, users};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, Set,
 };
 use secrecy::SecretString;
 
@@ -17,11 +18,21 @@ pub fn normalize_email(raw: &str) -> AppResult<String> {
     let email = raw.trim().to_lowercase();
     let valid = email.len() <= 320
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
         })
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && email.matches('@').count() == 1;
-    if valid { Ok(email) } else { Err(AppError::invalid("input.email", "must be a valid e-mail address")) }
+    if valid {
+        Ok(email)
+    } else {
+        Err(AppError::invalid(
+            "input.email",
+            "must be a valid e-mail address",
+        ))
+    }
 }
 
 /// Creates a user. A taken e-mail is a CONFLICT on `input.email`.
@@ -38,7 +49,11 @@ pub async fn sign_up(
     let hash = password::hash(password).await?;
     let id = UserId::new_v7();
     let now = chrono::Utc::now();
-    let temp = Settings { user_id: Some(id), branches: Some(Vec::new()), ..Settings::default() };
+    let temp = Settings {
+        user_id: Some(id),
+        branches: Some(Vec::new()),
+        ..Settings::default()
+    };
     with_settings(tx, access, temp, async || {
         let model = users::ActiveModel {
             id: Set(id.uuid()),
@@ -51,7 +66,9 @@ pub async fn sign_up(
         .insert(tx)
         .await
         .map_err(|e| match AppError::from(e) {
-            AppError::Conflict(_) => AppError::Conflict("this e-mail address is already registered".into()),
+            AppError::Conflict(_) => {
+                AppError::Conflict("this e-mail address is already registered".into())
+            }
             other => other,
         })?;
         Ok(model)
@@ -61,11 +78,23 @@ pub async fn sign_up(
 
 /// Checks e-mail and password; unknown e-mail and wrong password are the same error and take
 /// the same time.
-pub async fn log_in(tx: &DatabaseTransaction, access: &Access, email: &str, password: SecretString) -> AppResult<users::Model> {
+pub async fn log_in(
+    tx: &DatabaseTransaction,
+    access: &Access,
+    email: &str,
+    password: SecretString,
+) -> AppResult<users::Model> {
     let email = normalize_email(email).map_err(|_| AppError::InvalidCredentials)?;
-    let temp = Settings { auth_email: Some(email.clone()), branches: Some(Vec::new()), ..Settings::default() };
+    let temp = Settings {
+        auth_email: Some(email.clone()),
+        branches: Some(Vec::new()),
+        ..Settings::default()
+    };
     let user = with_settings(tx, access, temp, async || {
-        Ok(users::Entity::find().filter(users::Column::Email.eq(email)).one(tx).await?)
+        Ok(users::Entity::find()
+            .filter(users::Column::Email.eq(email))
+            .one(tx)
+            .await?)
     })
     .await?;
     let ok = password::verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
@@ -76,8 +105,15 @@ pub async fn log_in(tx: &DatabaseTransaction, access: &Access, email: &str, pass
 }
 
 /// The user's role in `org`, if they are a member (their own memberships are always visible).
-pub async fn membership<C: ConnectionTrait>(conn: &C, user: UserId, org: OrgId) -> AppResult<Option<OrgRole>> {
-    Ok(org_members::Entity::find_by_id((org.uuid(), user.uuid())).one(conn).await?.map(|m| m.role))
+pub async fn membership<C: ConnectionTrait>(
+    conn: &C,
+    user: UserId,
+    org: OrgId,
+) -> AppResult<Option<OrgRole>> {
+    Ok(org_members::Entity::find_by_id((org.uuid(), user.uuid()))
+        .one(conn)
+        .await?
+        .map(|m| m.role))
 }
 
 /// The organization a fresh log-in is scoped to: the one asked for (if a member), else the oldest
@@ -88,7 +124,11 @@ pub async fn pick_org(
     user: UserId,
     wanted: Option<OrgId>,
 ) -> AppResult<Option<OrgId>> {
-    let temp = Settings { user_id: Some(user), branches: Some(Vec::new()), ..Settings::default() };
+    let temp = Settings {
+        user_id: Some(user),
+        branches: Some(Vec::new()),
+        ..Settings::default()
+    };
     with_settings(tx, access, temp, async || {
         if let Some(org) = wanted {
             return match membership(tx, user, org).await? {
@@ -108,7 +148,10 @@ pub async fn pick_org(
 
 /// Loads a user visible in this transaction.
 pub async fn get_user<C: ConnectionTrait>(conn: &C, id: UserId) -> AppResult<users::Model> {
-    users::Entity::find_by_id(id.uuid()).one(conn).await?.ok_or(AppError::NotFound("User"))
+    users::Entity::find_by_id(id.uuid())
+        .one(conn)
+        .await?
+        .ok_or(AppError::NotFound("User"))
 }
 
 #[cfg(test)]
@@ -117,8 +160,19 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(normalize_email("  Ama@Example.COM ").ok(), Some("ama@example.com".to_owned()));
-        for bad in ["", "no-at.example.com", "a@b", "a@@b.com", "a b@c.com", "@example.com", "a@.com"] {
+        assert_eq!(
+            normalize_email("  Ama@Example.COM ").ok(),
+            Some("ama@example.com".to_owned())
+        );
+        for bad in [
+            "",
+            "no-at.example.com",
+            "a@b",
+            "a@@b.com",
+            "a b@c.com",
+            "@example.com",
+            "a@.com",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }

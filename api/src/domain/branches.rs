@@ -2,12 +2,13 @@
 //! branches they belong to (enforced by RLS as well).
 
 use crate::domain::page::{self, Page, PageArgs};
-use crate::domain::{audit, clean_text, Ctx};
+use crate::domain::{Ctx, audit, clean_text};
 use crate::error::{AppError, AppResult};
 use crate::ids::BranchId;
 use entity::{branches, stores};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, PaginatorTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, PaginatorTrait,
+    QueryFilter, Set,
 };
 use serde_json::json;
 
@@ -15,7 +16,10 @@ const NAME_MAX: usize = 120;
 
 /// Loads a branch visible to the caller.
 pub async fn get<C: ConnectionTrait>(conn: &C, id: BranchId) -> AppResult<branches::Model> {
-    branches::Entity::find_by_id(id.uuid()).one(conn).await?.ok_or(AppError::NotFound("Branch"))
+    branches::Entity::find_by_id(id.uuid())
+        .one(conn)
+        .await?
+        .ok_or(AppError::NotFound("Branch"))
 }
 
 /// Branches visible to the caller, oldest first.
@@ -26,14 +30,22 @@ pub async fn list(ctx: &Ctx<'_>, args: PageArgs) -> AppResult<Page<branches::Mod
 }
 
 /// Loads several branches at once (DataLoader).
-pub async fn load_many<C: ConnectionTrait>(conn: &C, ids: &[BranchId]) -> AppResult<Vec<branches::Model>> {
+pub async fn load_many<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[BranchId],
+) -> AppResult<Vec<branches::Model>> {
     let ids: Vec<_> = ids.iter().map(|i| i.uuid()).collect();
-    Ok(branches::Entity::find().filter(branches::Column::Id.is_in(ids)).all(conn).await?)
+    Ok(branches::Entity::find()
+        .filter(branches::Column::Id.is_in(ids))
+        .all(conn)
+        .await?)
 }
 
 fn name_conflict(e: AppError) -> AppError {
     match e {
-        AppError::Conflict(_) => AppError::Conflict("a branch with this name already exists".into()),
+        AppError::Conflict(_) => {
+            AppError::Conflict("a branch with this name already exists".into())
+        }
         other => other,
     }
 }
@@ -54,7 +66,15 @@ pub async fn create(ctx: &Ctx<'_>, name: &str) -> AppResult<branches::Model> {
     .insert(ctx.tx)
     .await
     .map_err(|e| name_conflict(e.into()))?;
-    audit::record(ctx, org.org_id, "branch.create", "Branch", Some(model.id), json!({ "after": { "name": name } })).await?;
+    audit::record(
+        ctx,
+        org.org_id,
+        "branch.create",
+        "Branch",
+        Some(model.id),
+        json!({ "after": { "name": name } }),
+    )
+    .await?;
     Ok(model)
 }
 
@@ -67,7 +87,10 @@ pub async fn update(ctx: &Ctx<'_>, id: BranchId, name: &str) -> AppResult<branch
     let mut active: branches::ActiveModel = before.clone().into();
     active.name = Set(name.clone());
     active.updated_at = Set(chrono::Utc::now().into());
-    let after = active.update(ctx.tx).await.map_err(|e| name_conflict(e.into()))?;
+    let after = active
+        .update(ctx.tx)
+        .await
+        .map_err(|e| name_conflict(e.into()))?;
     audit::record(
         ctx,
         org.org_id,
@@ -85,7 +108,10 @@ pub async fn delete(ctx: &Ctx<'_>, id: BranchId) -> AppResult<BranchId> {
     let org = ctx.access.org()?;
     let branch = get(ctx.tx, id).await?;
     org.require_admin()?;
-    let stores = stores::Entity::find().filter(stores::Column::BranchId.eq(id.uuid())).count(ctx.tx).await?;
+    let stores = stores::Entity::find()
+        .filter(stores::Column::BranchId.eq(id.uuid()))
+        .count(ctx.tx)
+        .await?;
     if stores > 0 {
         return Err(AppError::Conflict(format!(
             "the branch still has {stores} store(s); move or archive them first"
@@ -93,6 +119,14 @@ pub async fn delete(ctx: &Ctx<'_>, id: BranchId) -> AppResult<BranchId> {
     }
     let name = branch.name.clone();
     branch.delete(ctx.tx).await?;
-    audit::record(ctx, org.org_id, "branch.delete", "Branch", Some(id.uuid()), json!({ "before": { "name": name } })).await?;
+    audit::record(
+        ctx,
+        org.org_id,
+        "branch.delete",
+        "Branch",
+        Some(id.uuid()),
+        json!({ "before": { "name": name } }),
+    )
+    .await?;
     Ok(id)
 }

@@ -2,7 +2,7 @@
 //! seeding and tests now, and becomes the invite flow with the access issue.
 
 use crate::domain::page::{self, Page, PageArgs};
-use crate::domain::{audit, Ctx};
+use crate::domain::{Ctx, audit};
 use crate::error::AppResult;
 use crate::ids::{BranchId, UserId};
 use entity::enums::{BranchRole, OrgRole};
@@ -29,12 +29,25 @@ pub async fn add(ctx: &Ctx<'_>, user: UserId, role: OrgRole) -> AppResult<org_me
     }
     .insert(ctx.tx)
     .await?;
-    audit::record(ctx, org.org_id, "member.add", "User", Some(user.uuid()), json!({ "after": { "role": role } })).await?;
+    audit::record(
+        ctx,
+        org.org_id,
+        "member.add",
+        "User",
+        Some(user.uuid()),
+        json!({ "after": { "role": role } }),
+    )
+    .await?;
     Ok(m)
 }
 
 /// Gives an organization member a role in a branch (OWNER/ADMIN).
-pub async fn add_to_branch(ctx: &Ctx<'_>, branch: BranchId, user: UserId, role: BranchRole) -> AppResult<()> {
+pub async fn add_to_branch(
+    ctx: &Ctx<'_>,
+    branch: BranchId,
+    user: UserId,
+    role: BranchRole,
+) -> AppResult<()> {
     let org = ctx.access.org()?;
     org.require_admin()?;
     crate::domain::branches::get(ctx.tx, branch).await?;

@@ -31,10 +31,16 @@ pub fn clean_text(field: &str, value: &str, max: usize) -> AppResult<String> {
         return Err(AppError::invalid(field, "must not be blank"));
     }
     if v.chars().count() > max {
-        return Err(AppError::invalid(field, format!("must be at most {max} characters")));
+        return Err(AppError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     if v.chars().any(char::is_control) {
-        return Err(AppError::invalid(field, "must not contain control characters"));
+        return Err(AppError::invalid(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(v.to_owned())
 }

@@ -1,12 +1,14 @@
 //! Organizations: the tenant. Creating one makes the creator its OWNER.
 
-use crate::db::tenant::{with_settings, Access, Settings};
-use crate::domain::{audit, clean_text, Ctx};
+use crate::db::tenant::{Access, Settings, with_settings};
+use crate::domain::{Ctx, audit, clean_text};
 use crate::error::{AppError, AppResult};
 use crate::ids::OrgId;
 use entity::enums::OrgRole;
 use entity::{org_members, organizations};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 use serde_json::json;
 use std::collections::HashMap;
 
@@ -20,30 +22,49 @@ pub async fn create(ctx: &Ctx<'_>, name: &str) -> AppResult<organizations::Model
     // The creator is OWNER of the new org, so inside it they see everything.
     let as_owner = Access {
         user_id: Some(user),
-        org: Some(crate::db::tenant::OrgAccess { org_id: org, role: OrgRole::Owner, branches: HashMap::new() }),
+        org: Some(crate::db::tenant::OrgAccess {
+            org_id: org,
+            role: OrgRole::Owner,
+            branches: HashMap::new(),
+        }),
     };
-    let inner = Ctx { access: &as_owner, ..*ctx };
-    with_settings(ctx.tx, ctx.access, Settings::for_access(&as_owner), async || {
-        let model = organizations::ActiveModel {
-            id: Set(org.uuid()),
-            name: Set(name.clone()),
-            created_at: Set(now.into()),
-            updated_at: Set(now.into()),
-        }
-        .insert(ctx.tx)
-        .await?;
-        org_members::ActiveModel {
-            org_id: Set(org.uuid()),
-            user_id: Set(user.uuid()),
-            role: Set(OrgRole::Owner),
-            created_at: Set(now.into()),
-        }
-        .insert(ctx.tx)
-        .await?;
-        audit::record(&inner, org, "organization.create", "Organization", Some(org.uuid()), json!({ "after": { "name": name } }))
+    let inner = Ctx {
+        access: &as_owner,
+        ..*ctx
+    };
+    with_settings(
+        ctx.tx,
+        ctx.access,
+        Settings::for_access(&as_owner),
+        async || {
+            let model = organizations::ActiveModel {
+                id: Set(org.uuid()),
+                name: Set(name.clone()),
+                created_at: Set(now.into()),
+                updated_at: Set(now.into()),
+            }
+            .insert(ctx.tx)
             .await?;
-        Ok(model)
-    })
+            org_members::ActiveModel {
+                org_id: Set(org.uuid()),
+                user_id: Set(user.uuid()),
+                role: Set(OrgRole::Owner),
+                created_at: Set(now.into()),
+            }
+            .insert(ctx.tx)
+            .await?;
+            audit::record(
+                &inner,
+                org,
+                "organization.create",
+                "Organization",
+                Some(org.uuid()),
+                json!({ "after": { "name": name } }),
+            )
+            .await?;
+            Ok(model)
+        },
+    )
     .await
 }
 
@@ -55,7 +76,10 @@ pub async fn current(ctx: &Ctx<'_>) -> AppResult<organizations::Model> {
 
 /// Loads an organization visible in this transaction.
 pub async fn get<C: ConnectionTrait>(conn: &C, id: OrgId) -> AppResult<organizations::Model> {
-    organizations::Entity::find_by_id(id.uuid()).one(conn).await?.ok_or(AppError::NotFound("Organization"))
+    organizations::Entity::find_by_id(id.uuid())
+        .one(conn)
+        .await?
+        .ok_or(AppError::NotFound("Organization"))
 }
 
 /// Renames the current organization (OWNER/ADMIN).
@@ -96,5 +120,8 @@ pub async fn list_mine(ctx: &Ctx<'_>) -> AppResult<Vec<(organizations::Model, Or
         .into_iter()
         .map(|o| (o.id, o))
         .collect();
-    Ok(memberships.into_iter().filter_map(|m| orgs.remove(&m.org_id).map(|o| (o, m.role))).collect())
+    Ok(memberships
+        .into_iter()
+        .filter_map(|m| orgs.remove(&m.org_id).map(|o| (o, m.role)))
+        .collect())
 }

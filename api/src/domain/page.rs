@@ -1,7 +1,9 @@
 //! Keyset pagination over UUID v7 primary keys (time-ordered), for Relay connections.
 
 use crate::error::{AppError, AppResult};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+};
 use uuid::Uuid;
 
 /// Largest page a client may ask for.
@@ -24,18 +26,43 @@ pub struct PageArgs {
 
 impl PageArgs {
     /// Checks `first`/`last` (at most one, 0..=100).
-    pub fn new(after: Option<Uuid>, before: Option<Uuid>, first: Option<i32>, last: Option<i32>) -> AppResult<Self> {
+    pub fn new(
+        after: Option<Uuid>,
+        before: Option<Uuid>,
+        first: Option<i32>,
+        last: Option<i32>,
+    ) -> AppResult<Self> {
         let check = |name: &str, n: i32| -> AppResult<u64> {
             u64::try_from(n)
                 .ok()
                 .filter(|n| *n <= MAX_PAGE_SIZE)
-                .ok_or_else(|| AppError::invalid(name, format!("must be between 0 and {MAX_PAGE_SIZE}")))
+                .ok_or_else(|| {
+                    AppError::invalid(name, format!("must be between 0 and {MAX_PAGE_SIZE}"))
+                })
         };
         match (first, last) {
-            (Some(_), Some(_)) => Err(AppError::invalid("last", "pass either first or last, not both")),
-            (_, Some(n)) => Ok(Self { after, before, size: check("last", n)?, backward: true }),
-            (Some(n), None) => Ok(Self { after, before, size: check("first", n)?, backward: false }),
-            (None, None) => Ok(Self { after, before, size: DEFAULT_PAGE_SIZE, backward: false }),
+            (Some(_), Some(_)) => Err(AppError::invalid(
+                "last",
+                "pass either first or last, not both",
+            )),
+            (_, Some(n)) => Ok(Self {
+                after,
+                before,
+                size: check("last", n)?,
+                backward: true,
+            }),
+            (Some(n), None) => Ok(Self {
+                after,
+                before,
+                size: check("first", n)?,
+                backward: false,
+            }),
+            (None, None) => Ok(Self {
+                after,
+                before,
+                size: DEFAULT_PAGE_SIZE,
+                backward: false,
+            }),
         }
     }
 }
@@ -54,12 +81,21 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// Transforms the items.
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { items: self.items.into_iter().map(f).collect(), has_next: self.has_next, has_previous: self.has_previous }
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            has_next: self.has_next,
+            has_previous: self.has_previous,
+        }
     }
 }
 
 /// Fetches one page of `select`, keyed by the UUID column `key`.
-pub async fn fetch<E, C>(conn: &C, select: Select<E>, key: E::Column, args: PageArgs) -> AppResult<Page<E::Model>>
+pub async fn fetch<E, C>(
+    conn: &C,
+    select: Select<E>,
+    key: E::Column,
+    args: PageArgs,
+) -> AppResult<Page<E::Model>>
 where
     E: EntityTrait,
     C: ConnectionTrait,
@@ -71,14 +107,26 @@ where
     if let Some(b) = args.before {
         q = q.filter(key.lt(b));
     }
-    q = if args.backward { q.order_by_desc(key) } else { q.order_by_asc(key) };
+    q = if args.backward {
+        q.order_by_desc(key)
+    } else {
+        q.order_by_asc(key)
+    };
     let mut rows = q.limit(args.size + 1).all(conn).await?;
     let more = rows.len() as u64 > args.size;
     rows.truncate(usize::try_from(args.size).unwrap_or(usize::MAX));
     if args.backward {
         rows.reverse();
-        Ok(Page { has_previous: more, has_next: args.before.is_some(), items: rows })
+        Ok(Page {
+            has_previous: more,
+            has_next: args.before.is_some(),
+            items: rows,
+        })
     } else {
-        Ok(Page { has_next: more, has_previous: args.after.is_some(), items: rows })
+        Ok(Page {
+            has_next: more,
+            has_previous: args.after.is_some(),
+            items: rows,
+        })
     }
 }

@@ -3,14 +3,14 @@
 
 use crate::auth::credentials::CredentialCipher;
 use crate::domain::page::{self, Page, PageArgs};
-use crate::domain::{audit, branches, clean_text, Ctx};
+use crate::domain::{Ctx, audit, branches, clean_text};
 use crate::error::{AppError, AppResult};
 use crate::ids::{BranchId, OrgId, StoreId};
 use entity::enums::{Platform, StoreStatus};
 use entity::stores;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use secrecy::{ExposeSecret, SecretSlice};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 /// Largest serialized credentials object.
 pub const CREDENTIALS_MAX_BYTES: usize = 8 * 1024;
@@ -31,15 +31,27 @@ impl Credentials {
             return Err(AppError::invalid(field, "must be a JSON object of strings"));
         };
         if map.is_empty() || map.len() > 32 {
-            return Err(AppError::invalid(field, "must have between 1 and 32 entries"));
+            return Err(AppError::invalid(
+                field,
+                "must have between 1 and 32 entries",
+            ));
         }
-        if let Some((key, _)) = map.iter().find(|(k, v)| !v.is_string() || k.is_empty() || k.len() > 64) {
+        if let Some((key, _)) = map
+            .iter()
+            .find(|(k, v)| !v.is_string() || k.is_empty() || k.len() > 64)
+        {
             let shown: String = key.chars().take(64).collect();
-            return Err(AppError::invalid(field, format!("entry `{shown}` must have a string value and a 1-64 character name")));
+            return Err(AppError::invalid(
+                field,
+                format!("entry `{shown}` must have a string value and a 1-64 character name"),
+            ));
         }
         let bytes = serde_json::to_vec(&Value::Object(map)).map_err(AppError::internal)?;
         if bytes.len() > CREDENTIALS_MAX_BYTES {
-            return Err(AppError::invalid(field, format!("must be at most {CREDENTIALS_MAX_BYTES} bytes")));
+            return Err(AppError::invalid(
+                field,
+                format!("must be at most {CREDENTIALS_MAX_BYTES} bytes"),
+            ));
         }
         Ok(Self(bytes.into()))
     }
@@ -80,7 +92,10 @@ fn region(field: &str, raw: &str) -> AppResult<String> {
     if r.len() == 2 && r.bytes().all(|b| b.is_ascii_uppercase()) {
         Ok(r)
     } else {
-        Err(AppError::invalid(field, "must be an ISO 3166-1 alpha-2 code such as MY or KE"))
+        Err(AppError::invalid(
+            field,
+            "must be an ISO 3166-1 alpha-2 code such as MY or KE",
+        ))
     }
 }
 
@@ -88,13 +103,21 @@ fn currency(field: &str, raw: &str) -> AppResult<String> {
     let c = raw.trim().to_ascii_uppercase();
     iso_currency::Currency::from_code(&c)
         .map(|cur| cur.code().to_owned())
-        .ok_or_else(|| AppError::invalid(field, "must be an ISO 4217 currency code such as MYR or KES"))
+        .ok_or_else(|| {
+            AppError::invalid(
+                field,
+                "must be an ISO 4217 currency code such as MYR or KES",
+            )
+        })
 }
 
 fn external_shop_id(raw: &str) -> AppResult<String> {
     let v = raw.trim();
     if v.is_empty() || v.len() > 128 || v.chars().any(char::is_control) {
-        return Err(AppError::invalid("input.externalShopId", "must be 1-128 printable characters"));
+        return Err(AppError::invalid(
+            "input.externalShopId",
+            "must be 1-128 printable characters",
+        ));
     }
     Ok(v.to_owned())
 }
@@ -104,12 +127,21 @@ fn require_manager(ctx: &Ctx<'_>, branch: BranchId) -> AppResult<OrgId> {
     if org.can_manage_branch(branch) {
         Ok(org.org_id)
     } else {
-        Err(AppError::Forbidden("requires OWNER, ADMIN, or MANAGER of the store's branch".into()))
+        Err(AppError::Forbidden(
+            "requires OWNER, ADMIN, or MANAGER of the store's branch".into(),
+        ))
     }
 }
 
-fn seal(cipher: &CredentialCipher, org: OrgId, store: StoreId, c: &Credentials) -> AppResult<Vec<u8>> {
-    cipher.encrypt(org, store, c.0.expose_secret()).map_err(AppError::internal)
+fn seal(
+    cipher: &CredentialCipher,
+    org: OrgId,
+    store: StoreId,
+    c: &Credentials,
+) -> AppResult<Vec<u8>> {
+    cipher
+        .encrypt(org, store, c.0.expose_secret())
+        .map_err(AppError::internal)
 }
 
 fn summary(m: &stores::Model) -> Value {
@@ -122,7 +154,10 @@ fn summary(m: &stores::Model) -> Value {
 
 /// Loads a store visible to the caller.
 pub async fn get<C: ConnectionTrait>(conn: &C, id: StoreId) -> AppResult<stores::Model> {
-    stores::Entity::find_by_id(id.uuid()).one(conn).await?.ok_or(AppError::NotFound("Store"))
+    stores::Entity::find_by_id(id.uuid())
+        .one(conn)
+        .await?
+        .ok_or(AppError::NotFound("Store"))
 }
 
 /// Filters for [`list`].
@@ -137,7 +172,11 @@ pub struct StoreFilter {
 }
 
 /// Stores visible to the caller.
-pub async fn list(ctx: &Ctx<'_>, filter: &StoreFilter, args: PageArgs) -> AppResult<Page<stores::Model>> {
+pub async fn list(
+    ctx: &Ctx<'_>,
+    filter: &StoreFilter,
+    args: PageArgs,
+) -> AppResult<Page<stores::Model>> {
     let org = ctx.access.org()?;
     let mut q = stores::Entity::find().filter(stores::Column::OrgId.eq(org.org_id.uuid()));
     if let Some(b) = filter.branch_id {
@@ -153,9 +192,15 @@ pub async fn list(ctx: &Ctx<'_>, filter: &StoreFilter, args: PageArgs) -> AppRes
 }
 
 /// Connects a store (OWNER/ADMIN, or MANAGER of its branch).
-pub async fn connect(ctx: &Ctx<'_>, cipher: &CredentialCipher, input: ConnectStore) -> AppResult<stores::Model> {
+pub async fn connect(
+    ctx: &Ctx<'_>,
+    cipher: &CredentialCipher,
+    input: ConnectStore,
+) -> AppResult<stores::Model> {
     let org = ctx.access.org()?.org_id;
-    let branch = branches::get(ctx.tx, input.branch_id).await.map_err(|_| AppError::invalid("input.branchId", "branch not found"))?;
+    let branch = branches::get(ctx.tx, input.branch_id)
+        .await
+        .map_err(|_| AppError::invalid("input.branchId", "branch not found"))?;
     require_manager(ctx, BranchId(branch.id))?;
     let name = clean_text("input.name", &input.name, 200)?;
     let shop = external_shop_id(&input.external_shop_id)?;
@@ -163,7 +208,11 @@ pub async fn connect(ctx: &Ctx<'_>, cipher: &CredentialCipher, input: ConnectSto
     let currency = currency("input.currency", &input.currency)?;
     let id = StoreId::new_v7();
     let now = chrono::Utc::now();
-    let sealed = input.credentials.as_ref().map(|c| seal(cipher, org, id, c)).transpose()?;
+    let sealed = input
+        .credentials
+        .as_ref()
+        .map(|c| seal(cipher, org, id, c))
+        .transpose()?;
     let model = stores::ActiveModel {
         org_id: Set(org.uuid()),
         id: Set(id.uuid()),
@@ -183,26 +232,45 @@ pub async fn connect(ctx: &Ctx<'_>, cipher: &CredentialCipher, input: ConnectSto
     .insert(ctx.tx)
     .await
     .map_err(|e| match AppError::from(e) {
-        AppError::Conflict(_) => AppError::Conflict("this marketplace shop is already connected".into()),
+        AppError::Conflict(_) => {
+            AppError::Conflict("this marketplace shop is already connected".into())
+        }
         other => other,
     })?;
-    audit::record(ctx, org, "store.connect", "Store", Some(id.uuid()), json!({ "after": summary(&model) })).await?;
+    audit::record(
+        ctx,
+        org,
+        "store.connect",
+        "Store",
+        Some(id.uuid()),
+        json!({ "after": summary(&model) }),
+    )
+    .await?;
     Ok(model)
 }
 
 /// Changes a store's name, branch or credentials.
-pub async fn update(ctx: &Ctx<'_>, cipher: &CredentialCipher, id: StoreId, input: UpdateStore) -> AppResult<stores::Model> {
+pub async fn update(
+    ctx: &Ctx<'_>,
+    cipher: &CredentialCipher,
+    id: StoreId,
+    input: UpdateStore,
+) -> AppResult<stores::Model> {
     let before = get(ctx.tx, id).await?;
     let org = require_manager(ctx, BranchId(before.branch_id))?;
     if before.status == StoreStatus::Archived {
-        return Err(AppError::Conflict("an archived store cannot be changed".into()));
+        return Err(AppError::Conflict(
+            "an archived store cannot be changed".into(),
+        ));
     }
     let mut active: stores::ActiveModel = before.clone().into();
     if let Some(name) = &input.name {
         active.name = Set(clean_text("input.name", name, 200)?);
     }
     if let Some(target) = input.branch_id {
-        let branch = branches::get(ctx.tx, target).await.map_err(|_| AppError::invalid("input.branchId", "branch not found"))?;
+        let branch = branches::get(ctx.tx, target)
+            .await
+            .map_err(|_| AppError::invalid("input.branchId", "branch not found"))?;
         require_manager(ctx, BranchId(branch.id))?;
         active.branch_id = Set(branch.id);
     }
@@ -217,8 +285,15 @@ pub async fn update(ctx: &Ctx<'_>, cipher: &CredentialCipher, id: StoreId, input
     if let (Some(obj), true) = (after_summary.as_object_mut(), input.credentials.is_some()) {
         obj.insert("credentialsReplaced".into(), Value::Bool(true));
     }
-    audit::record(ctx, org, "store.update", "Store", Some(id.uuid()), json!({ "before": summary(&before), "after": after_summary }))
-        .await?;
+    audit::record(
+        ctx,
+        org,
+        "store.update",
+        "Store",
+        Some(id.uuid()),
+        json!({ "before": summary(&before), "after": after_summary }),
+    )
+    .await?;
     Ok(after)
 }
 
@@ -237,18 +312,33 @@ pub async fn archive(ctx: &Ctx<'_>, id: StoreId) -> AppResult<stores::Model> {
     active.credentials_updated_at = Set(None);
     active.updated_at = Set(now.into());
     let after = active.update(ctx.tx).await?;
-    audit::record(ctx, org, "store.archive", "Store", Some(id.uuid()), json!({ "before": summary(&before), "after": summary(&after) }))
-        .await?;
+    audit::record(
+        ctx,
+        org,
+        "store.archive",
+        "Store",
+        Some(id.uuid()),
+        json!({ "before": summary(&before), "after": summary(&after) }),
+    )
+    .await?;
     Ok(after)
 }
 
 /// Decrypts a store's credentials for a connector call (OWNER/ADMIN or the branch's MANAGER).
-pub async fn credentials(ctx: &Ctx<'_>, cipher: &CredentialCipher, id: StoreId) -> AppResult<Option<Map<String, Value>>> {
+pub async fn credentials(
+    ctx: &Ctx<'_>,
+    cipher: &CredentialCipher,
+    id: StoreId,
+) -> AppResult<Option<Map<String, Value>>> {
     let store = get(ctx.tx, id).await?;
     let org = require_manager(ctx, BranchId(store.branch_id))?;
-    let Some(envelope) = store.credentials else { return Ok(None) };
+    let Some(envelope) = store.credentials else {
+        return Ok(None);
+    };
     let plain = cipher
         .decrypt(org, id, &envelope)
         .map_err(|e| AppError::internal(format!("store {id} credentials: {e}")))?;
-    serde_json::from_slice(plain.expose_secret()).map(Some).map_err(|_| AppError::internal("credentials are not JSON"))
+    serde_json::from_slice(plain.expose_secret())
+        .map(Some)
+        .map_err(|_| AppError::internal("credentials are not JSON"))
 }

@@ -1,14 +1,14 @@
 //! Accounts in GraphQL: `viewer`, `signUp`, `logIn`, `switchOrganization`.
 
-use crate::db::tenant::{apply_settings, Access, Settings};
-use crate::domain::{accounts, organizations, Ctx};
+use crate::db::tenant::{Access, Settings, apply_settings};
+use crate::domain::{Ctx, accounts, organizations};
 use crate::error::AppError;
-use crate::graphql::organizations::{Organization, OrgRoleGql};
-use crate::graphql::relay::{org_id, user_gid};
+use crate::graphql::organizations::{OrgRoleGql, Organization};
 use crate::graphql::rc;
-use crate::graphql::user_errors::{split, UserError};
+use crate::graphql::relay::{org_id, user_gid};
+use crate::graphql::user_errors::{UserError, split};
 use crate::ids::{OrgId, UserId};
-use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::users;
 use secrecy::SecretString;
@@ -70,7 +70,10 @@ impl Viewer {
     async fn memberships(&self) -> Vec<Membership> {
         self.memberships
             .iter()
-            .map(|(o, r)| Membership { organization: Organization(o.clone()), role: (*r).into() })
+            .map(|(o, r)| Membership {
+                organization: Organization(o.clone()),
+                role: (*r).into(),
+            })
             .collect()
     }
 }
@@ -88,12 +91,17 @@ impl AccountsQuery {
         let c = rc.read(&guard);
         let user = accounts::get_user(c.tx, c.access.user()?).await?;
         let memberships = organizations::list_mine(&c).await?;
-        let current = c
-            .access
-            .org
-            .as_ref()
-            .and_then(|o| memberships.iter().find(|(m, _)| m.id == o.org_id.uuid()).cloned());
-        Ok(Viewer { user, current, memberships })
+        let current = c.access.org.as_ref().and_then(|o| {
+            memberships
+                .iter()
+                .find(|(m, _)| m.id == o.org_id.uuid())
+                .cloned()
+        });
+        Ok(Viewer {
+            user,
+            current,
+            memberships,
+        })
     }
 }
 
@@ -153,8 +161,16 @@ struct Session {
 impl AuthPayload {
     fn build(ctx: &Context<'_>, r: crate::error::AppResult<Session>) -> Result<Self> {
         let (session, user_errors) = split(r)?;
-        let Some(s) = session else { return Ok(Self { user_errors, ..Self::default() }) };
-        let token = rc(ctx)?.state.jwt.issue(UserId(s.user.id), s.org.as_ref().map(|o| OrgId(o.id)))?;
+        let Some(s) = session else {
+            return Ok(Self {
+                user_errors,
+                ..Self::default()
+            });
+        };
+        let token = rc(ctx)?
+            .state
+            .jwt
+            .issue(UserId(s.user.id), s.org.as_ref().map(|o| OrgId(o.id)))?;
         Ok(Self {
             access_token: Some(token.token),
             expires_at: Some(token.expires_at),
@@ -165,10 +181,21 @@ impl AuthPayload {
     }
 }
 
-async fn load_org(ctx: &Ctx<'_>, user: UserId, org: Option<OrgId>) -> crate::error::AppResult<Option<entity::organizations::Model>> {
+async fn load_org(
+    ctx: &Ctx<'_>,
+    user: UserId,
+    org: Option<OrgId>,
+) -> crate::error::AppResult<Option<entity::organizations::Model>> {
     let Some(org) = org else { return Ok(None) };
-    let temp = Settings { user_id: Some(user), branches: Some(Vec::new()), ..Settings::default() };
-    crate::db::tenant::with_settings(ctx.tx, ctx.access, temp, async || organizations::get(ctx.tx, org).await.map(Some)).await
+    let temp = Settings {
+        user_id: Some(user),
+        branches: Some(Vec::new()),
+        ..Settings::default()
+    };
+    crate::db::tenant::with_settings(ctx.tx, ctx.access, temp, async || {
+        organizations::get(ctx.tx, org).await.map(Some)
+    })
+    .await
 }
 
 /// Account mutations.
@@ -183,16 +210,34 @@ impl AccountsMutation {
         let sp = rc.tenant.savepoint().await?;
         let c = rc.write(&sp);
         let result = async {
-            let user = accounts::sign_up(c.tx, c.access, &input.email, SecretString::from(input.password), &input.display_name).await?;
+            let user = accounts::sign_up(
+                c.tx,
+                c.access,
+                &input.email,
+                SecretString::from(input.password),
+                &input.display_name,
+            )
+            .await?;
             let org = match &input.organization_name {
                 Some(name) => {
-                    let acting = Access { user_id: Some(UserId(user.id)), org: None };
-                    let org = organizations::create(&Ctx { access: &acting, ..c }, name)
-                        .await
-                        .map_err(|e| match e {
-                            AppError::Validation { message, .. } => AppError::invalid("input.organizationName", message),
-                            other => other,
-                        })?;
+                    let acting = Access {
+                        user_id: Some(UserId(user.id)),
+                        org: None,
+                    };
+                    let org = organizations::create(
+                        &Ctx {
+                            access: &acting,
+                            ..c
+                        },
+                        name,
+                    )
+                    .await
+                    .map_err(|e| match e {
+                        AppError::Validation { message, .. } => {
+                            AppError::invalid("input.organizationName", message)
+                        }
+                        other => other,
+                    })?;
                     apply_settings(c.tx, &Settings::for_access(c.access)).await?;
                     Some(org)
                 }
@@ -211,12 +256,27 @@ impl AccountsMutation {
         let sp = rc.tenant.savepoint().await?;
         let c = rc.write(&sp);
         let result = async {
-            let wanted = input.organization_id.as_ref().map(org_id).transpose().map_err(|_| AppError::invalid("input.organizationId", "organization not found"))?;
-            let user = accounts::log_in(c.tx, c.access, &input.email, SecretString::from(input.password)).await?;
-            let org = accounts::pick_org(c.tx, c.access, UserId(user.id), wanted).await.map_err(|e| match e {
-                AppError::NotFound(_) => AppError::invalid("input.organizationId", "organization not found"),
-                other => other,
-            })?;
+            let wanted = input
+                .organization_id
+                .as_ref()
+                .map(org_id)
+                .transpose()
+                .map_err(|_| AppError::invalid("input.organizationId", "organization not found"))?;
+            let user = accounts::log_in(
+                c.tx,
+                c.access,
+                &input.email,
+                SecretString::from(input.password),
+            )
+            .await?;
+            let org = accounts::pick_org(c.tx, c.access, UserId(user.id), wanted)
+                .await
+                .map_err(|e| match e {
+                    AppError::NotFound(_) => {
+                        AppError::invalid("input.organizationId", "organization not found")
+                    }
+                    other => other,
+                })?;
             let org = load_org(&c, UserId(user.id), org).await?;
             Ok(Session { user, org })
         }
@@ -226,13 +286,18 @@ impl AccountsMutation {
     }
 
     /// Issues a token scoped to another organization the caller belongs to.
-    async fn switch_organization(&self, ctx: &Context<'_>, input: SwitchOrganizationInput) -> Result<AuthPayload> {
+    async fn switch_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: SwitchOrganizationInput,
+    ) -> Result<AuthPayload> {
         let rc = rc(ctx)?;
         let sp = rc.tenant.savepoint().await?;
         let c = rc.write(&sp);
         let user_id = c.access.user()?;
         let result = async {
-            let wanted = org_id(&input.organization_id).map_err(|_| AppError::NotFound("Organization"))?;
+            let wanted =
+                org_id(&input.organization_id).map_err(|_| AppError::NotFound("Organization"))?;
             let user = accounts::get_user(c.tx, user_id).await?;
             let org = accounts::pick_org(c.tx, c.access, user_id, Some(wanted)).await?;
             let org = load_org(&c, user_id, org).await?;

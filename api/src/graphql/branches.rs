@@ -1,12 +1,12 @@
 //! Branches in GraphQL.
 
 use crate::domain::{branches, stores};
-use crate::graphql::relay::{branch_gid, branch_id, connection, page_args, Conn};
-use crate::graphql::stores::Store;
-use crate::graphql::user_errors::{split, UserError};
 use crate::graphql::rc;
+use crate::graphql::relay::{Conn, branch_gid, branch_id, connection, page_args};
+use crate::graphql::stores::Store;
+use crate::graphql::user_errors::{UserError, split};
 use crate::ids::BranchId;
-use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::branches as branch_entity;
 
@@ -43,7 +43,10 @@ impl Branch {
         before: Option<String>,
     ) -> Result<Conn<Store>> {
         let args = page_args(after, before, first, last)?;
-        let filter = stores::StoreFilter { branch_id: Some(BranchId(self.0.id)), ..Default::default() };
+        let filter = stores::StoreFilter {
+            branch_id: Some(BranchId(self.0.id)),
+            ..Default::default()
+        };
         let rc = rc(ctx)?;
         let guard = rc.tenant.lock().await?;
         let page = stores::list(&rc.read(&guard), &filter, args).await?;
@@ -99,16 +102,27 @@ pub struct BranchesMutation;
 #[Object]
 impl BranchesMutation {
     /// Creates a branch.
-    async fn create_branch(&self, ctx: &Context<'_>, input: CreateBranchInput) -> Result<BranchPayload> {
+    async fn create_branch(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateBranchInput,
+    ) -> Result<BranchPayload> {
         let rc = rc(ctx)?;
         let sp = rc.tenant.savepoint().await?;
         let r = branches::create(&rc.write(&sp), &input.name).await;
         let (branch, user_errors) = split(sp.finish(r).await)?;
-        Ok(BranchPayload { branch: branch.map(Branch), user_errors })
+        Ok(BranchPayload {
+            branch: branch.map(Branch),
+            user_errors,
+        })
     }
 
     /// Renames a branch.
-    async fn update_branch(&self, ctx: &Context<'_>, input: UpdateBranchInput) -> Result<BranchPayload> {
+    async fn update_branch(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateBranchInput,
+    ) -> Result<BranchPayload> {
         let rc = rc(ctx)?;
         let sp = rc.tenant.savepoint().await?;
         let r = match branch_id(&input.id) {
@@ -116,11 +130,18 @@ impl BranchesMutation {
             Err(e) => Err(e),
         };
         let (branch, user_errors) = split(sp.finish(r).await)?;
-        Ok(BranchPayload { branch: branch.map(Branch), user_errors })
+        Ok(BranchPayload {
+            branch: branch.map(Branch),
+            user_errors,
+        })
     }
 
     /// Deletes a branch without stores.
-    async fn delete_branch(&self, ctx: &Context<'_>, input: DeleteBranchInput) -> Result<DeleteBranchPayload> {
+    async fn delete_branch(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteBranchInput,
+    ) -> Result<DeleteBranchPayload> {
         let rc = rc(ctx)?;
         let sp = rc.tenant.savepoint().await?;
         let r = match branch_id(&input.id) {
@@ -128,6 +149,9 @@ impl BranchesMutation {
             Err(e) => Err(e),
         };
         let (deleted, user_errors) = split(sp.finish(r).await)?;
-        Ok(DeleteBranchPayload { deleted_branch_id: deleted.map(branch_gid), user_errors })
+        Ok(DeleteBranchPayload {
+            deleted_branch_id: deleted.map(branch_gid),
+            user_errors,
+        })
     }
 }

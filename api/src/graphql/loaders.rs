@@ -17,7 +17,10 @@ impl Loader<BranchId> for BranchLoader {
     type Value = branches::Model;
     type Error = AppError;
 
-    async fn load(&self, keys: &[BranchId]) -> Result<HashMap<BranchId, branches::Model>, AppError> {
+    async fn load(
+        &self,
+        keys: &[BranchId],
+    ) -> Result<HashMap<BranchId, branches::Model>, AppError> {
         let tx = self.0.lock().await?;
         let rows = crate::domain::branches::load_many(&*tx, keys).await?;
         Ok(rows.into_iter().map(|b| (BranchId(b.id), b)).collect())
@@ -34,7 +37,10 @@ impl Loader<UserId> for UserLoader {
     async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, users::Model>, AppError> {
         let tx = self.0.lock().await?;
         let ids: Vec<_> = keys.iter().map(|k| k.uuid()).collect();
-        let rows = users::Entity::find().filter(users::Column::Id.is_in(ids)).all(&*tx).await?;
+        let rows = users::Entity::find()
+            .filter(users::Column::Id.is_in(ids))
+            .all(&*tx)
+            .await?;
         Ok(rows.into_iter().map(|u| (UserId(u.id), u)).collect())
     }
 }

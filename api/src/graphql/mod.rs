@@ -21,7 +21,11 @@ use std::sync::Arc;
 
 /// Root query.
 #[derive(MergedObject, Default)]
-pub struct Query(accounts::AccountsQuery, organizations::OrganizationsQuery, relay::NodeQuery);
+pub struct Query(
+    accounts::AccountsQuery,
+    organizations::OrganizationsQuery,
+    relay::NodeQuery,
+);
 
 /// Root mutation.
 #[derive(MergedObject, Default)]
@@ -37,11 +41,15 @@ pub type MercatoSchema = Schema<Query, Mutation, subscriptions::Subscription>;
 
 /// The schema with its limits, without per-request data.
 pub fn build_schema(state: Option<AppState>) -> MercatoSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), subscriptions::Subscription)
-        .limit_depth(12)
-        .limit_complexity(5_000)
-        .limit_recursive_depth(32)
-        .limit_directives(10);
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        subscriptions::Subscription,
+    )
+    .limit_depth(12)
+    .limit_complexity(5_000)
+    .limit_recursive_depth(32)
+    .limit_directives(10);
     if let Some(state) = state {
         builder = builder.data(state);
     }
@@ -81,16 +89,25 @@ impl RequestCtx {
 
     /// Domain context over a read guard.
     pub fn read<'a>(&'a self, guard: &'a TxGuard<'_>) -> Ctx<'a> {
-        Ctx { tx: guard, access: &guard.access, request_id: self.request_id.as_deref() }
+        Ctx {
+            tx: guard,
+            access: &guard.access,
+            request_id: self.request_id.as_deref(),
+        }
     }
 
     /// Domain context over a mutation's savepoint.
     pub fn write<'a>(&'a self, sp: &'a Savepoint<'_>) -> Ctx<'a> {
-        Ctx { tx: sp, access: &sp.access, request_id: self.request_id.as_deref() }
+        Ctx {
+            tx: sp,
+            access: &sp.access,
+            request_id: self.request_id.as_deref(),
+        }
     }
 }
 
 /// The request context of a resolver.
 pub fn rc<'a>(ctx: &Context<'a>) -> Result<&'a RequestCtx, AppError> {
-    ctx.data::<RequestCtx>().map_err(|_| AppError::internal("request context missing"))
+    ctx.data::<RequestCtx>()
+        .map_err(|_| AppError::internal("request context missing"))
 }

@@ -4,12 +4,12 @@ use crate::domain::{branches, members, organizations, stores};
 use crate::error::AppError;
 use crate::graphql::accounts::User;
 use crate::graphql::branches::Branch;
-use crate::graphql::relay::{branch_id, connection, org_gid, page_args, Conn};
-use crate::graphql::stores::{PlatformGql, Store, StoreStatusGql};
-use crate::graphql::user_errors::{split, UserError};
 use crate::graphql::rc;
+use crate::graphql::relay::{Conn, branch_id, connection, org_gid, page_args};
+use crate::graphql::stores::{PlatformGql, Store, StoreStatusGql};
+use crate::graphql::user_errors::{UserError, split};
 use crate::ids::{OrgId, UserId};
-use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{org_members, organizations as org_entity};
 
@@ -37,7 +37,10 @@ impl Organization {
         if current == Some(OrgId(self.0.id)) {
             Ok(())
         } else {
-            Err(AppError::Forbidden("switch to this organization (switchOrganization) to read its contents".into()).into())
+            Err(AppError::Forbidden(
+                "switch to this organization (switchOrganization) to read its contents".into(),
+            )
+            .into())
         }
     }
 }
@@ -105,7 +108,12 @@ impl Organization {
         let args = page_args(after, before, first, last)?;
         let filter = filter.unwrap_or_default();
         let domain_filter = stores::StoreFilter {
-            branch_id: filter.branch_id.as_ref().map(branch_id).transpose().map_err(|_| AppError::invalid("filter.branchId", "branch not found"))?,
+            branch_id: filter
+                .branch_id
+                .as_ref()
+                .map(branch_id)
+                .transpose()
+                .map_err(|_| AppError::invalid("filter.branchId", "branch not found"))?,
             platform: filter.platform.map(Into::into),
             status: filter.status.map(Into::into),
         };
@@ -142,7 +150,8 @@ impl Member {
     /// The user.
     async fn user(&self, ctx: &Context<'_>) -> Result<User> {
         let user = rc(ctx)?.users.load_one(UserId(self.0.user_id)).await?;
-        user.map(User).ok_or_else(|| AppError::NotFound("User").into())
+        user.map(User)
+            .ok_or_else(|| AppError::NotFound("User").into())
     }
     /// Role in the organization.
     async fn role(&self) -> OrgRoleGql {
@@ -164,7 +173,9 @@ impl OrganizationsQuery {
     async fn organization(&self, ctx: &Context<'_>) -> Result<Organization> {
         let rc = rc(ctx)?;
         let guard = rc.tenant.lock().await?;
-        Ok(Organization(organizations::current(&rc.read(&guard)).await?))
+        Ok(Organization(
+            organizations::current(&rc.read(&guard)).await?,
+        ))
     }
 }
 
@@ -198,20 +209,34 @@ pub struct OrganizationsMutation;
 #[Object]
 impl OrganizationsMutation {
     /// Creates an organization; the caller becomes its OWNER. Use `switchOrganization` to work in it.
-    async fn create_organization(&self, ctx: &Context<'_>, input: CreateOrganizationInput) -> Result<OrganizationPayload> {
+    async fn create_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateOrganizationInput,
+    ) -> Result<OrganizationPayload> {
         let rc = rc(ctx)?;
         let sp = rc.tenant.savepoint().await?;
         let r = organizations::create(&rc.write(&sp), &input.name).await;
         let (org, user_errors) = split(sp.finish(r).await)?;
-        Ok(OrganizationPayload { organization: org.map(Organization), user_errors })
+        Ok(OrganizationPayload {
+            organization: org.map(Organization),
+            user_errors,
+        })
     }
 
     /// Renames the current organization (OWNER/ADMIN).
-    async fn update_organization(&self, ctx: &Context<'_>, input: UpdateOrganizationInput) -> Result<OrganizationPayload> {
+    async fn update_organization(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateOrganizationInput,
+    ) -> Result<OrganizationPayload> {
         let rc = rc(ctx)?;
         let sp = rc.tenant.savepoint().await?;
         let r = organizations::update(&rc.write(&sp), &input.name).await;
         let (org, user_errors) = split(sp.finish(r).await)?;
-        Ok(OrganizationPayload { organization: org.map(Organization), user_errors })
+        Ok(OrganizationPayload {
+            organization: org.map(Organization),
+            user_errors,
+        })
     }
 }

@@ -2,14 +2,14 @@
 
 use crate::domain::page::{Page, PageArgs};
 use crate::error::{AppError, AppResult};
+use crate::graphql::accounts::User;
 use crate::graphql::branches::Branch;
 use crate::graphql::organizations::Organization;
-use crate::graphql::stores::Store;
-use crate::graphql::accounts::User;
 use crate::graphql::rc;
+use crate::graphql::stores::Store;
 use crate::ids::{BranchId, OrgId, StoreId, UserId};
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, Interface, Object, ID};
+use async_graphql::{Context, ID, Interface, Object};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use uuid::Uuid;
@@ -21,7 +21,9 @@ pub fn encode_id(type_name: &str, id: Uuid) -> ID {
 
 /// Decodes a global id into `(type name, uuid)`; garbage is NOT_FOUND, like a missing row.
 pub fn decode_any(id: &ID) -> AppResult<(String, Uuid)> {
-    let raw = URL_SAFE_NO_PAD.decode(id.as_str()).map_err(|_| AppError::NotFound("object"))?;
+    let raw = URL_SAFE_NO_PAD
+        .decode(id.as_str())
+        .map_err(|_| AppError::NotFound("object"))?;
     let text = String::from_utf8(raw).map_err(|_| AppError::NotFound("object"))?;
     let (t, u) = text.split_once(':').ok_or(AppError::NotFound("object"))?;
     let uuid = Uuid::parse_str(u).map_err(|_| AppError::NotFound("object"))?;
@@ -69,7 +71,12 @@ fn decode_cursor(field: &str, c: &str) -> AppResult<Uuid> {
 }
 
 /// Validates Relay arguments (`first`/`last` capped at 100).
-pub fn page_args(after: Option<String>, before: Option<String>, first: Option<i32>, last: Option<i32>) -> AppResult<PageArgs> {
+pub fn page_args(
+    after: Option<String>,
+    before: Option<String>,
+    first: Option<i32>,
+    last: Option<i32>,
+) -> AppResult<PageArgs> {
     let after = after.map(|c| decode_cursor("after", &c)).transpose()?;
     let before = before.map(|c| decode_cursor("before", &c)).transpose()?;
     PageArgs::new(after, before, first, last)
@@ -84,13 +91,21 @@ where
     T: async_graphql::OutputType,
 {
     let mut c = Connection::new(page.has_previous, page.has_next);
-    c.edges.extend(page.items.into_iter().map(|m| Edge::new(encode_cursor(key(&m)), to(m))));
+    c.edges.extend(
+        page.items
+            .into_iter()
+            .map(|m| Edge::new(encode_cursor(key(&m)), to(m))),
+    );
     c
 }
 
 /// An object with a global id.
 #[derive(Interface)]
-#[graphql(field(name = "id", ty = "ID", desc = "Opaque global id; encodes the object's type."))]
+#[graphql(field(
+    name = "id",
+    ty = "ID",
+    desc = "Opaque global id; encodes the object's type."
+))]
 pub enum Node {
     /// An organization.
     Organization(Organization),
@@ -111,16 +126,26 @@ impl NodeQuery {
     /// Fetches any object by global id. Ids of other tenants, of the wrong type, or of nothing
     /// all give the same `null`.
     async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
-        let Ok((type_name, uuid)) = decode_any(&id) else { return Ok(None) };
+        let Ok((type_name, uuid)) = decode_any(&id) else {
+            return Ok(None);
+        };
         let rc = rc(ctx)?;
         let guard = rc.tenant.lock().await?;
         let c = rc.read(&guard);
         c.access.user()?;
         let found = match type_name.as_str() {
-            OrgId::TYPE_NAME => crate::domain::organizations::get(c.tx, OrgId(uuid)).await.map(|m| Node::Organization(Organization(m))),
-            BranchId::TYPE_NAME => crate::domain::branches::get(c.tx, BranchId(uuid)).await.map(|m| Node::Branch(Branch(m))),
-            StoreId::TYPE_NAME => crate::domain::stores::get(c.tx, StoreId(uuid)).await.map(|m| Node::Store(Store(m))),
-            UserId::TYPE_NAME => crate::domain::accounts::get_user(c.tx, UserId(uuid)).await.map(|m| Node::User(User(m))),
+            OrgId::TYPE_NAME => crate::domain::organizations::get(c.tx, OrgId(uuid))
+                .await
+                .map(|m| Node::Organization(Organization(m))),
+            BranchId::TYPE_NAME => crate::domain::branches::get(c.tx, BranchId(uuid))
+                .await
+                .map(|m| Node::Branch(Branch(m))),
+            StoreId::TYPE_NAME => crate::domain::stores::get(c.tx, StoreId(uuid))
+                .await
+                .map(|m| Node::Store(Store(m))),
+            UserId::TYPE_NAME => crate::domain::accounts::get_user(c.tx, UserId(uuid))
+                .await
+                .map(|m| Node::User(User(m))),
             _ => Err(AppError::NotFound("object")),
         };
         match found {

@@ -4,11 +4,11 @@
 use crate::domain::stores::{self, ConnectStore, Credentials, UpdateStore};
 use crate::error::AppError;
 use crate::graphql::branches::Branch;
-use crate::graphql::relay::{branch_id, store_gid, store_id};
-use crate::graphql::user_errors::{split, UserError};
 use crate::graphql::rc;
+use crate::graphql::relay::{branch_id, store_gid, store_id};
+use crate::graphql::user_errors::{UserError, split};
 use crate::ids::{BranchId, StoreId};
-use async_graphql::{Context, Enum, InputObject, Json, Object, Result, SimpleObject, ID};
+use async_graphql::{Context, Enum, ID, InputObject, Json, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::stores as store_entity;
 
@@ -96,8 +96,12 @@ impl Store {
     }
     /// The owning branch.
     async fn branch(&self, ctx: &Context<'_>) -> Result<Branch> {
-        let b = rc(ctx)?.branches.load_one(BranchId(self.0.branch_id)).await?;
-        b.map(Branch).ok_or_else(|| AppError::NotFound("Branch").into())
+        let b = rc(ctx)?
+            .branches
+            .load_one(BranchId(self.0.branch_id))
+            .await?;
+        b.map(Branch)
+            .ok_or_else(|| AppError::NotFound("Branch").into())
     }
 }
 
@@ -151,7 +155,10 @@ pub struct StorePayload {
     pub user_errors: Vec<UserError>,
 }
 
-fn creds(field: &str, v: Option<Json<serde_json::Value>>) -> crate::error::AppResult<Option<Credentials>> {
+fn creds(
+    field: &str,
+    v: Option<Json<serde_json::Value>>,
+) -> crate::error::AppResult<Option<Credentials>> {
     v.map(|Json(v)| Credentials::parse(field, v)).transpose()
 }
 
@@ -162,11 +169,16 @@ pub struct StoresMutation;
 #[Object]
 impl StoresMutation {
     /// Connects a marketplace account to a branch.
-    async fn connect_store(&self, ctx: &Context<'_>, input: ConnectStoreInput) -> Result<StorePayload> {
+    async fn connect_store(
+        &self,
+        ctx: &Context<'_>,
+        input: ConnectStoreInput,
+    ) -> Result<StorePayload> {
         let rc = rc(ctx)?;
         let sp = rc.tenant.savepoint().await?;
         let r = async {
-            let branch = branch_id(&input.branch_id).map_err(|_| AppError::invalid("input.branchId", "branch not found"))?;
+            let branch = branch_id(&input.branch_id)
+                .map_err(|_| AppError::invalid("input.branchId", "branch not found"))?;
             let connect = ConnectStore {
                 branch_id: branch,
                 platform: input.platform.into(),
@@ -180,11 +192,18 @@ impl StoresMutation {
         }
         .await;
         let (store, user_errors) = split(sp.finish(r).await)?;
-        Ok(StorePayload { store: store.map(Store), user_errors })
+        Ok(StorePayload {
+            store: store.map(Store),
+            user_errors,
+        })
     }
 
     /// Renames a store, moves it to another branch, or replaces its credentials.
-    async fn update_store(&self, ctx: &Context<'_>, input: UpdateStoreInput) -> Result<StorePayload> {
+    async fn update_store(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateStoreInput,
+    ) -> Result<StorePayload> {
         let rc = rc(ctx)?;
         let sp = rc.tenant.savepoint().await?;
         let r = async {
@@ -195,16 +214,27 @@ impl StoresMutation {
                 .map(branch_id)
                 .transpose()
                 .map_err(|_| AppError::invalid("input.branchId", "branch not found"))?;
-            let update = UpdateStore { name: input.name, branch_id: branch, credentials: creds("input.credentials", input.credentials)? };
+            let update = UpdateStore {
+                name: input.name,
+                branch_id: branch,
+                credentials: creds("input.credentials", input.credentials)?,
+            };
             stores::update(&rc.write(&sp), &rc.state.cipher, id, update).await
         }
         .await;
         let (store, user_errors) = split(sp.finish(r).await)?;
-        Ok(StorePayload { store: store.map(Store), user_errors })
+        Ok(StorePayload {
+            store: store.map(Store),
+            user_errors,
+        })
     }
 
     /// Archives a store: syncing stops and its credentials are erased.
-    async fn archive_store(&self, ctx: &Context<'_>, input: ArchiveStoreInput) -> Result<StorePayload> {
+    async fn archive_store(
+        &self,
+        ctx: &Context<'_>,
+        input: ArchiveStoreInput,
+    ) -> Result<StorePayload> {
         let rc = rc(ctx)?;
         let sp = rc.tenant.savepoint().await?;
         let r = match store_id(&input.id) {
@@ -212,6 +242,9 @@ impl StoresMutation {
             Err(e) => Err(e),
         };
         let (store, user_errors) = split(sp.finish(r).await)?;
-        Ok(StorePayload { store: store.map(Store), user_errors })
+        Ok(StorePayload {
+            store: store.map(Store),
+            user_errors,
+        })
     }
 }

@@ -5,7 +5,7 @@
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::graphql::relay::{org_gid, user_gid};
-use async_graphql::{Context, Result, SimpleObject, Subscription, ID};
+use async_graphql::{Context, ID, Result, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures::Stream;
 use std::time::Duration;
@@ -34,7 +34,9 @@ impl Subscription {
         ctx: &Context<'_>,
         #[graphql(default = 5, validator(minimum = 1, maximum = 60))] interval_seconds: i32,
     ) -> Result<impl Stream<Item = Heartbeat> + use<>> {
-        let principal = *ctx.data::<Principal>().map_err(|_| AppError::Unauthenticated)?;
+        let principal = *ctx
+            .data::<Principal>()
+            .map_err(|_| AppError::Unauthenticated)?;
         let secs = u64::try_from(interval_seconds).unwrap_or(5);
         Ok(async_stream::stream! {
             let mut tick = tokio::time::interval(Duration::from_secs(secs));

@@ -42,8 +42,17 @@ pub fn split<T>(result: Result<T, AppError>) -> async_graphql::Result<(Option<T>
         _ => return Err(err.into()),
     };
     let field = match &err {
-        AppError::Validation { field: Some(f), .. } => Some(f.split('.').map(str::to_owned).collect()),
+        AppError::Validation { field: Some(f), .. } => {
+            Some(f.split('.').map(str::to_owned).collect())
+        }
         _ => None,
     };
-    Ok((None, vec![UserError { field, code, message: err.public_message() }]))
+    Ok((
+        None,
+        vec![UserError {
+            field,
+            code,
+            message: err.public_message(),
+        }],
+    ))
 }

@@ -9,11 +9,11 @@ use crate::graphql::RequestCtx;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Pos, Response as GqlResponse};
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::Json;
 use serde_json::json;
 
 /// Most operations in one batched request.
@@ -24,7 +24,13 @@ pub async fn graphiql(State(s): State<HttpState>) -> Response {
     if !s.app.config.graphiql {
         return StatusCode::NOT_FOUND.into_response();
     }
-    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish()).into_response()
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .finish(),
+    )
+    .into_response()
 }
 
 fn transport_error(status: StatusCode, err: &AppError, request_id: Option<&str>) -> Response {
@@ -33,7 +39,8 @@ fn transport_error(status: StatusCode, err: &AppError, request_id: Option<&str>)
     });
     let mut resp = (status, Json(body)).into_response();
     if status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     resp
 }
@@ -45,14 +52,17 @@ fn is_json(headers: &HeaderMap) -> bool {
         .and_then(|v| v.split(';').next())
         .map(|m| {
             let m = m.trim();
-            m.eq_ignore_ascii_case("application/json") || m.eq_ignore_ascii_case("application/graphql-response+json")
+            m.eq_ignore_ascii_case("application/json")
+                || m.eq_ignore_ascii_case("application/graphql-response+json")
         })
         .unwrap_or(false)
 }
 
 /// Reads the bearer token: `Ok(None)` without the header, `Err` when it is malformed or invalid.
 fn authenticate(s: &HttpState, headers: &HeaderMap) -> Result<Option<Principal>, AppError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
     let value = value.to_str().map_err(|_| AppError::Unauthenticated)?;
     let (scheme, token) = value.split_once(' ').ok_or(AppError::Unauthenticated)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
@@ -66,24 +76,39 @@ fn operation_type(req: &async_graphql::Request) -> Option<OperationType> {
     match (&doc.operations, req.operation_name.as_deref()) {
         (DocumentOperations::Single(op), _) => Some(op.node.ty),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| op.node.ty),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.values().next().map(|op| op.node.ty)
+        }
         (DocumentOperations::Multiple(_), None) => None,
     }
 }
 
-async fn run_one(s: &HttpState, principal: Option<Principal>, request_id: Option<String>, req: async_graphql::Request) -> GqlResponse {
+async fn run_one(
+    s: &HttpState,
+    principal: Option<Principal>,
+    request_id: Option<String>,
+    req: async_graphql::Request,
+) -> GqlResponse {
     let is_mutation = operation_type(&req) == Some(OperationType::Mutation);
     let tenant = TenantTx::new(s.app.db.clone(), principal, !is_mutation);
     let ctx = RequestCtx::new(s.app.clone(), tenant.clone(), request_id.clone());
     let mut resp = s.schema.execute(req.data(ctx)).await;
     // Mutations commit: each mutation field ran in its own savepoint, so a failed one left nothing.
-    let outcome = if is_mutation { Outcome::Commit } else { Outcome::Rollback };
+    let outcome = if is_mutation {
+        Outcome::Commit
+    } else {
+        Outcome::Rollback
+    };
     if let Err(e) = tenant.finish(outcome).await {
         let err = async_graphql::Error::from(e).into_server_error(Pos::default());
         resp = GqlResponse::from_errors(vec![err]);
     }
     for err in &mut resp.errors {
-        let internal = err.extensions.as_ref().and_then(|x| x.get("code")).is_some_and(|c| *c == async_graphql::Value::from("INTERNAL"));
+        let internal = err
+            .extensions
+            .as_ref()
+            .and_then(|x| x.get("code"))
+            .is_some_and(|c| *c == async_graphql::Value::from("INTERNAL"));
         if internal {
             let ext = err.extensions.get_or_insert_with(Default::default);
             ext.set("requestId", request_id.clone().unwrap_or_default());
@@ -94,7 +119,10 @@ async fn run_one(s: &HttpState, principal: Option<Principal>, request_id: Option
 
 /// `POST /graphql`.
 pub async fn graphql_post(State(s): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
-    let request_id = headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let request_id = headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let rid = request_id.as_deref();
     if !is_json(&headers) {
         let err = AppError::invalid("content-type", "Content-Type must be application/json");
@@ -112,9 +140,12 @@ pub async fn graphql_post(State(s): State<HttpState>, headers: HeaderMap, body: 
         }
     };
     match batch {
-        BatchRequest::Single(req) => Json(run_one(&s, principal, request_id, req).await).into_response(),
+        BatchRequest::Single(req) => {
+            Json(run_one(&s, principal, request_id, req).await).into_response()
+        }
         BatchRequest::Batch(reqs) if reqs.len() > MAX_BATCH => {
-            let err = AppError::invalid("body", format!("at most {MAX_BATCH} operations per batch"));
+            let err =
+                AppError::invalid("body", format!("at most {MAX_BATCH} operations per batch"));
             transport_error(StatusCode::BAD_REQUEST, &err, rid)
         }
         BatchRequest::Batch(reqs) => {

@@ -1,10 +1,10 @@
 //! Liveness and readiness.
 
 use super::HttpState;
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::time::Duration;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -16,16 +16,29 @@ pub async fn healthz() -> &'static str {
 
 /// Ready: Postgres and Redis both answer within 2 s.
 pub async fn readyz(State(s): State<HttpState>) -> (StatusCode, Json<Value>) {
-    let pg = matches!(tokio::time::timeout(CHECK_TIMEOUT, s.app.db.ping()).await, Ok(Ok(())));
+    let pg = matches!(
+        tokio::time::timeout(CHECK_TIMEOUT, s.app.db.ping()).await,
+        Ok(Ok(()))
+    );
     let redis = tokio::time::timeout(CHECK_TIMEOUT, async {
         let mut conn = s.app.redis.get().await.ok()?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await.ok()
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .ok()
     })
     .await
     .ok()
     .flatten()
     .is_some();
-    let status = if pg && redis { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if pg && redis {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
-    (status, Json(json!({ "postgres": word(pg), "redis": word(redis) })))
+    (
+        status,
+        Json(json!({ "postgres": word(pg), "redis": word(redis) })),
+    )
 }

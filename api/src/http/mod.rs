@@ -5,12 +5,12 @@ mod graphql;
 mod health;
 mod ws;
 
-use crate::graphql::{build_schema, MercatoSchema};
+use crate::graphql::{MercatoSchema, build_schema};
 use crate::state::AppState;
+use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use axum::routing::get;
-use axum::Router;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;

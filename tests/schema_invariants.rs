@@ -1,0 +1,130 @@
+//! Invariants over the database catalog: every table is under forced RLS with tenant policies, and
+
+#![allow(clippy::unwrap_used, missing_docs)]
+//! the runtime role cannot get around them.
+
+use mercato_tests::*;
+
+#[tokio::test]
+async fn every_table_has_forced_rls_and_tenant_tables_have_full_policies() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let unprotected = rows_as(
+        &owner,
+        &[],
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname <> 'seaql_migrations'
+           AND NOT (c.relrowsecurity AND c.relforcerowsecurity)",
+    )
+    .await
+    .unwrap();
+    assert!(
+        unprotected.is_empty(),
+        "tables without forced RLS: {unprotected:?}"
+    );
+
+    let without_policy = rows_as(
+        &owner,
+        &[],
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname <> 'seaql_migrations'
+           AND NOT EXISTS (SELECT 1 FROM pg_policies p WHERE p.schemaname = 'public' AND p.tablename = c.relname)",
+    )
+    .await
+    .unwrap();
+    assert!(
+        without_policy.is_empty(),
+        "tables without policies: {without_policy:?}"
+    );
+
+    // Every table with an org_id column has a FOR ALL policy with USING and WITH CHECK on the tenant.
+    let weak = rows_as(
+        &owner,
+        &[],
+        "SELECT t.table_name::text FROM information_schema.columns t
+         WHERE t.table_schema = 'public' AND t.column_name = 'org_id'
+           AND NOT EXISTS (SELECT 1 FROM pg_policies p
+                           WHERE p.schemaname = 'public' AND p.tablename = t.table_name AND p.cmd = 'ALL'
+                             AND p.qual LIKE '%app_org_id()%' AND p.with_check LIKE '%app_org_id()%')",
+    )
+    .await
+    .unwrap();
+    assert!(
+        weak.is_empty(),
+        "org_id tables without a full tenant policy: {weak:?}"
+    );
+
+    let tenant_tables = rows_as(&owner, &[], "SELECT count(DISTINCT table_name)::text FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'org_id'")
+        .await
+        .unwrap();
+    assert!(
+        tenant_tables[0].parse::<u32>().unwrap() >= 5,
+        "expected the tenancy tables to exist"
+    );
+}
+
+#[tokio::test]
+async fn runtime_role_is_not_privileged_and_owns_nothing() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let attrs = rows_as(
+        &owner,
+        &[],
+        "SELECT concat_ws(',', rolsuper, rolbypassrls, rolcreaterole, rolcreatedb, rolcanlogin) FROM pg_roles WHERE rolname = 'mercato_app'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(attrs, vec!["f,f,f,f,t"]);
+
+    let owned = rows_as(&owner, &[], "SELECT c.relname::text FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname = 'mercato_app'")
+        .await
+        .unwrap();
+    assert!(owned.is_empty(), "runtime role owns {owned:?}");
+
+    let dangerous = rows_as(
+        &owner,
+        &[],
+        "SELECT c.relname::text || ':' || p.priv FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         CROSS JOIN (VALUES ('TRUNCATE'), ('REFERENCES'), ('TRIGGER')) AS p(priv)
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND has_table_privilege('mercato_app', c.oid, p.priv)",
+    )
+    .await
+    .unwrap();
+    assert!(dangerous.is_empty(), "runtime role holds {dangerous:?}");
+
+    // The audit trail is append-only for the runtime role.
+    let audit = rows_as(
+        &owner,
+        &[],
+        "SELECT concat_ws(',', has_table_privilege('mercato_app', 'audit_events', 'UPDATE'), has_table_privilege('mercato_app', 'audit_events', 'DELETE'))",
+    )
+    .await
+    .unwrap();
+    assert_eq!(audit, vec!["f,f"]);
+}
+
+#[tokio::test]
+async fn tenant_settings_are_transaction_local_and_read_once_per_statement() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    // The policies call the context functions inside sub-selects, so the planner evaluates them
+    // once per statement (an InitPlan), not once per row.
+    let quals = rows_as(
+        &owner,
+        &[],
+        "SELECT qual FROM pg_policies WHERE tablename = 'stores' AND policyname = 'tenant'",
+    )
+    .await
+    .unwrap();
+    assert!(quals[0].contains("( SELECT app_org_id()"), "{quals:?}");
+    let rt = app.runtime().await;
+    let plan = rows_as(
+        &rt,
+        &[("app.org_id", &uuid::Uuid::now_v7().to_string())],
+        "EXPLAIN SELECT * FROM stores",
+    )
+    .await
+    .unwrap()
+    .join("\n");
+    assert!(plan.contains("InitPlan"), "{plan}");
+}
