@@ -134,7 +134,10 @@ async fn the_server_refuses_to_run_as_the_owner_role_and_accepts_the_runtime_rol
     let app = TestApp::spawn().await;
     let owner = app.owner().await;
     let refused = mercato::db::ensure_runtime_role(&owner).await;
-    assert!(refused.is_err(), "serving as the table owner must be refused");
+    assert!(
+        refused.is_err(),
+        "serving as the table owner must be refused"
+    );
     let runtime = app.runtime().await;
     assert!(mercato::db::ensure_runtime_role(&runtime).await.is_ok());
 }
