@@ -156,11 +156,11 @@ async fn a_ciphertext_moved_to_another_store_or_tenant_fails_to_decrypt() {
             use sea_orm::TransactionTrait;
             let access = mercato::db::tenant::Access {
                 user_id: Some(UserId(uuid::Uuid::parse_str(&gid_uuid(&user)).unwrap())),
-                org: Some(mercato::db::tenant::OrgAccess {
-                    org_id: OrgId(uuid::Uuid::parse_str(&org).unwrap()),
-                    role: entity::enums::OrgRole::Owner,
-                    branches: Default::default(),
-                }),
+                org: Some(mercato::db::tenant::OrgAccess::member(
+                    OrgId(uuid::Uuid::parse_str(&org).unwrap()),
+                    entity::enums::OrgRole::Owner,
+                    Default::default(),
+                )),
             };
             let tx = app.state.db.begin().await.unwrap();
             mercato::db::tenant::apply_settings(

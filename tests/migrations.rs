@@ -23,11 +23,13 @@ async fn migrations_go_down_to_zero_and_up_again() {
     assert_eq!(
         all,
         [
+            "api_tokens",
             "audit_events",
             "branch_members",
             "branches",
             "org_members",
             "organizations",
+            "refresh_tokens",
             "stores",
             "users"
         ]

@@ -62,9 +62,124 @@ pub struct ConfigArgs {
     /// Largest accepted request body in bytes.
     #[arg(long, env = "MERCATO_MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: usize,
-    /// Serve GraphiQL on `GET /graphql`.
-    #[arg(long, env = "MERCATO_GRAPHIQL", default_value_t = true, action = clap::ArgAction::Set)]
-    pub graphiql: bool,
+    /// `development` or `production`. Production turns GraphiQL, introspection and field
+    /// suggestions off unless they are explicitly enabled.
+    #[arg(long, env = "MERCATO_PROFILE", default_value = "development")]
+    pub profile: String,
+    /// Serve GraphiQL on `GET /graphql` (default: on in development, off in production).
+    #[arg(long, env = "MERCATO_GRAPHIQL", action = clap::ArgAction::Set)]
+    pub graphiql: Option<bool>,
+    /// Answer introspection queries (default: on in development, off in production).
+    #[arg(long, env = "MERCATO_INTROSPECTION", action = clap::ArgAction::Set)]
+    pub introspection: Option<bool>,
+    /// Suggest field names in validation errors (default: on in development, off in production).
+    #[arg(long, env = "MERCATO_FIELD_SUGGESTIONS", action = clap::ArgAction::Set)]
+    pub field_suggestions: Option<bool>,
+    /// Refresh token lifetime in seconds (each use rotates it and restarts the clock).
+    #[arg(long, env = "MERCATO_REFRESH_TOKEN_TTL_SECS", default_value_t = 30 * 86_400)]
+    pub refresh_token_ttl_secs: u64,
+    /// Requests per minute per user or API token.
+    #[arg(long, env = "MERCATO_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+    pub rate_limit_per_minute: u32,
+    /// Burst allowance per user or API token.
+    #[arg(long, env = "MERCATO_RATE_LIMIT_BURST", default_value_t = 60)]
+    pub rate_limit_burst: u32,
+    /// Unauthenticated requests (log in, sign up, refresh) per minute per client IP.
+    #[arg(long, env = "MERCATO_AUTH_RATE_LIMIT_PER_MINUTE", default_value_t = 30)]
+    pub auth_rate_limit_per_minute: u32,
+    /// Burst allowance per client IP for unauthenticated requests.
+    #[arg(long, env = "MERCATO_AUTH_RATE_LIMIT_BURST", default_value_t = 10)]
+    pub auth_rate_limit_burst: u32,
+    /// Proxies (comma-separated IPs or CIDRs) whose `X-Forwarded-For` is believed.
+    #[arg(long, env = "MERCATO_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+    /// Query cost bucket size per principal.
+    #[arg(long, env = "MERCATO_COST_BUCKET_MAX", default_value_t = 1000)]
+    pub cost_bucket_max: u32,
+    /// Query cost points restored per second.
+    #[arg(long, env = "MERCATO_COST_RESTORE_RATE", default_value_t = 50)]
+    pub cost_restore_rate: u32,
+    /// Postgres `statement_timeout` of request and worker transactions, in milliseconds.
+    #[arg(long, env = "MERCATO_STATEMENT_TIMEOUT_MS", default_value_t = 15_000)]
+    pub statement_timeout_ms: u64,
+    /// Whole-request timeout in seconds (HTTP 408 after it).
+    #[arg(long, env = "MERCATO_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+    /// Time allowed to send the request headers (slowloris guard), in seconds.
+    #[arg(long, env = "MERCATO_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+    /// Subscriptions open at once on one WebSocket.
+    #[arg(long, env = "MERCATO_WS_MAX_SUBSCRIPTIONS", default_value_t = 20)]
+    pub ws_max_subscriptions: usize,
+}
+
+/// Limits that keep the API safe on the open internet.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Answer introspection queries.
+    pub introspection: bool,
+    /// Suggest field names in validation errors.
+    pub field_suggestions: bool,
+    /// Refresh token lifetime.
+    pub refresh_token_ttl: Duration,
+    /// Requests per minute per principal.
+    pub rate_per_minute: u32,
+    /// Burst per principal.
+    pub rate_burst: u32,
+    /// Unauthenticated requests per minute per client IP.
+    pub auth_rate_per_minute: u32,
+    /// Burst per client IP.
+    pub auth_rate_burst: u32,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Query cost bucket size.
+    pub cost_bucket_max: u32,
+    /// Query cost restored per second.
+    pub cost_restore_rate: u32,
+    /// Deepest selection nesting.
+    pub max_depth: usize,
+    /// Most aliased fields in one document.
+    pub max_aliases: usize,
+    /// Most operations in one batch.
+    pub max_batch: usize,
+    /// Most directives on one field.
+    pub max_directives: usize,
+    /// Postgres statement timeout.
+    pub statement_timeout: Duration,
+    /// Whole-request timeout.
+    pub request_timeout: Duration,
+    /// Header read timeout.
+    pub header_read_timeout: Duration,
+    /// `connection_init` must arrive within this on a WebSocket.
+    pub ws_init_timeout: Duration,
+    /// Subscriptions per WebSocket.
+    pub ws_max_subscriptions: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            introspection: true,
+            field_suggestions: true,
+            refresh_token_ttl: Duration::from_secs(30 * 86_400),
+            rate_per_minute: 600,
+            rate_burst: 60,
+            auth_rate_per_minute: 30,
+            auth_rate_burst: 10,
+            trusted_proxies: Vec::new(),
+            cost_bucket_max: 1000,
+            cost_restore_rate: 50,
+            max_depth: 12,
+            max_aliases: 50,
+            max_batch: 10,
+            max_directives: 10,
+            statement_timeout: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            ws_init_timeout: Duration::from_secs(10),
+            ws_max_subscriptions: 20,
+        }
+    }
 }
 
 /// A named secret key (for rotation the id travels with what it protects).
@@ -115,6 +230,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// GraphiQL enabled.
     pub graphiql: bool,
+    /// Abuse limits.
+    pub limits: Limits,
 }
 
 /// A configuration value that cannot be used.
@@ -165,6 +282,23 @@ fn parse_keyed(
     })
 }
 
+fn parse_proxies(raw: &str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    invalid(
+                        "MERCATO_TRUSTED_PROXIES",
+                        format!("`{s}` is not an IP or CIDR"),
+                    )
+                })
+        })
+        .collect()
+}
+
 fn parse_keyed_list(
     name: &'static str,
     raw: &str,
@@ -193,6 +327,66 @@ impl ConfigArgs {
         if self.database_pool_max == 0 {
             return Err(invalid("MERCATO_DATABASE_POOL_MAX", "must be positive"));
         }
+        let production = match self.profile.as_str() {
+            "development" => false,
+            "production" => true,
+            _ => {
+                return Err(invalid(
+                    "MERCATO_PROFILE",
+                    "must be `development` or `production`",
+                ));
+            }
+        };
+        let positive = |name: &'static str, v: u64| {
+            if v == 0 {
+                Err(invalid(name, "must be positive"))
+            } else {
+                Ok(v)
+            }
+        };
+        let limits = Limits {
+            introspection: self.introspection.unwrap_or(!production),
+            field_suggestions: self.field_suggestions.unwrap_or(!production),
+            refresh_token_ttl: Duration::from_secs(positive(
+                "MERCATO_REFRESH_TOKEN_TTL_SECS",
+                self.refresh_token_ttl_secs,
+            )?),
+            rate_per_minute: positive(
+                "MERCATO_RATE_LIMIT_PER_MINUTE",
+                self.rate_limit_per_minute.into(),
+            )? as u32,
+            rate_burst: positive("MERCATO_RATE_LIMIT_BURST", self.rate_limit_burst.into())? as u32,
+            auth_rate_per_minute: positive(
+                "MERCATO_AUTH_RATE_LIMIT_PER_MINUTE",
+                self.auth_rate_limit_per_minute.into(),
+            )? as u32,
+            auth_rate_burst: positive(
+                "MERCATO_AUTH_RATE_LIMIT_BURST",
+                self.auth_rate_limit_burst.into(),
+            )? as u32,
+            trusted_proxies: parse_proxies(&self.trusted_proxies)?,
+            cost_bucket_max: positive("MERCATO_COST_BUCKET_MAX", self.cost_bucket_max.into())?
+                as u32,
+            cost_restore_rate: positive("MERCATO_COST_RESTORE_RATE", self.cost_restore_rate.into())?
+                as u32,
+            statement_timeout: Duration::from_millis(positive(
+                "MERCATO_STATEMENT_TIMEOUT_MS",
+                self.statement_timeout_ms,
+            )?),
+            request_timeout: Duration::from_secs(positive(
+                "MERCATO_REQUEST_TIMEOUT_SECS",
+                self.request_timeout_secs,
+            )?),
+            header_read_timeout: Duration::from_secs(positive(
+                "MERCATO_HEADER_READ_TIMEOUT_SECS",
+                self.header_read_timeout_secs,
+            )?),
+            ws_max_subscriptions: positive(
+                "MERCATO_WS_MAX_SUBSCRIPTIONS",
+                self.ws_max_subscriptions as u64,
+            )? as usize,
+            ..Limits::default()
+        };
         Ok(Config {
             listen: self.listen,
             database_url: self.database_url.into(),
@@ -228,7 +422,8 @@ impl ConfigArgs {
                 true,
             )?,
             max_body_bytes: self.max_body_bytes,
-            graphiql: self.graphiql,
+            graphiql: self.graphiql.unwrap_or(!production),
+            limits,
         })
     }
 }

@@ -8,7 +8,11 @@
 //! | `NotFound` | `NOT_FOUND` | "<what> not found" — also for rows of other tenants |
 //! | `Validation` | `VALIDATION_FAILED` | the message and field |
 //! | `Conflict` | `CONFLICT` | the reason |
-//! | `RateLimited` | `RATE_LIMITED` | retry hint |
+//! | `InvalidRefreshToken` | `INVALID_REFRESH_TOKEN` | "refresh token invalid, expired or revoked" |
+//! | `RateLimited` | `RATE_LIMITED` | retry hint (`retryAfter` seconds; HTTP 429) |
+//! | `Throttled` | `THROTTLED` | query cost bucket empty (`retryAfter` seconds) |
+//! | `Limit` | `MAX_COST_EXCEEDED`, `MAX_DEPTH_EXCEEDED`, `TOO_MANY_ALIASES`, … | which limit |
+//! | `TooManySubscriptions` | `TOO_MANY_SUBSCRIPTIONS` | the per-socket cap |
 //! | `Upstream` | `UPSTREAM_ERROR` | the marketplace's failure, summarised |
 //! | `Internal` | `INTERNAL` | only "internal error" and the request id; the detail is logged |
 //!
@@ -38,6 +42,22 @@ pub enum AppError {
     },
     /// The change conflicts with existing state.
     Conflict(String),
+    /// The refresh token is unknown, expired, revoked or was already used.
+    InvalidRefreshToken,
+    /// The query cost bucket cannot pay for this query yet.
+    Throttled {
+        /// Seconds until the bucket holds enough.
+        retry_after_secs: u64,
+    },
+    /// A query limit (cost, depth, aliases, batch, …) refused the request before execution.
+    Limit {
+        /// Stable code of the limit.
+        code: &'static str,
+        /// What was exceeded.
+        message: String,
+    },
+    /// This WebSocket already carries the most subscriptions allowed.
+    TooManySubscriptions,
     /// Too many requests.
     RateLimited {
         /// Seconds until a retry may succeed.
@@ -62,6 +82,10 @@ impl AppError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::Validation { .. } => "VALIDATION_FAILED",
             Self::Conflict(_) => "CONFLICT",
+            Self::InvalidRefreshToken => "INVALID_REFRESH_TOKEN",
+            Self::Throttled { .. } => "THROTTLED",
+            Self::Limit { code, .. } => code,
+            Self::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Upstream(_) => "UPSTREAM_ERROR",
             Self::Internal(_) => "INTERNAL",
@@ -79,6 +103,14 @@ impl AppError {
             Self::RateLimited { retry_after_secs } => {
                 format!("rate limited; retry after {retry_after_secs}s")
             }
+            Self::InvalidRefreshToken => "refresh token invalid, expired or revoked".into(),
+            Self::Throttled { retry_after_secs } => {
+                format!(
+                    "throttled: query cost exceeds the available budget; retry after {retry_after_secs}s"
+                )
+            }
+            Self::Limit { message, .. } => message.clone(),
+            Self::TooManySubscriptions => "too many subscriptions on this connection".into(),
             Self::Upstream(m) => format!("marketplace error: {m}"),
             Self::Internal(_) => "internal error".into(),
         }
@@ -105,6 +137,7 @@ impl AppError {
                 | Self::Conflict(_)
                 | Self::NotFound(_)
                 | Self::InvalidCredentials
+                | Self::InvalidRefreshToken
         )
     }
 }
@@ -148,7 +181,8 @@ impl From<AppError> for async_graphql::Error {
                 AppError::Validation {
                     field: Some(field), ..
                 } => ext.set("field", field.as_str()),
-                AppError::RateLimited { retry_after_secs } => {
+                AppError::RateLimited { retry_after_secs }
+                | AppError::Throttled { retry_after_secs } => {
                     ext.set("retryAfter", *retry_after_secs)
                 }
                 _ => {}

@@ -49,4 +49,8 @@ typed_id! {
     StoreId => "Store",
     /// Audit event id.
     AuditEventId => "AuditEvent",
+    /// Partner API token id.
+    ApiTokenId => "ApiToken",
+    /// Refresh token row id.
+    RefreshTokenId => "RefreshToken",
 }

@@ -59,11 +59,7 @@ pub async fn seed_demo(state: &AppState) -> AppResult<Seeded> {
     let org = OrgId(organizations::create(&c, "Demo Traders").await?.id);
     let as_owner = Access {
         user_id: Some(owner),
-        org: Some(OrgAccess {
-            org_id: org,
-            role: OrgRole::Owner,
-            branches: HashMap::new(),
-        }),
+        org: Some(OrgAccess::member(org, OrgRole::Owner, HashMap::new())),
     };
     apply_settings(&tx, &Settings::for_access(&as_owner)).await?;
     let c = Ctx {

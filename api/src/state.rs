@@ -1,5 +1,6 @@
 //! Shared application state: pools, configuration and key material, built once at start-up.
 
+use crate::auth::api_tokens::ApiTokenAuth;
 use crate::auth::credentials::CredentialCipher;
 use crate::auth::jwt::JwtKeys;
 use crate::config::Config;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     /// Store-credential cipher.
     pub cipher: Arc<CredentialCipher>,
+    /// Partner API token authentication (cache + last-use recorder).
+    pub api_tokens: Arc<ApiTokenAuth>,
 }
 
 /// Connects to Postgres and Redis and prepares key material.
@@ -42,10 +45,23 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
         .create_pool(Some(Runtime::Tokio1))
         .map_err(AppError::internal)?;
     Ok(AppState {
+        api_tokens: Arc::new(ApiTokenAuth::new(db.clone())),
         db,
         redis,
         jwt: Arc::new(JwtKeys::from_config(&config)),
         cipher: Arc::new(CredentialCipher::from_config(&config)),
         config: Arc::new(config),
     })
+}
+
+impl AppState {
+    /// Verifies a bearer token: partner API tokens by their prefix, JWT access tokens otherwise.
+    /// Every failure is the same UNAUTHENTICATED.
+    pub async fn authenticate_bearer(&self, token: &str) -> AppResult<crate::auth::Principal> {
+        if ApiTokenAuth::looks_like(token) {
+            self.api_tokens.authenticate(token).await
+        } else {
+            self.jwt.verify(token)
+        }
+    }
 }

@@ -13,6 +13,8 @@ pub struct Model {
     pub id: Uuid,
     /// Acting user, if a user acted.
     pub actor_user_id: Option<Uuid>,
+    /// Acting partner API token, if a token acted.
+    pub actor_api_token_id: Option<Uuid>,
     /// What happened, e.g. `store.connect`.
     pub action: String,
     /// Kind of the changed object, e.g. `Store`.

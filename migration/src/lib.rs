@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_tenancy;
 mod m20261122_000002_stores;
 mod m20261122_000003_audit_events;
+mod m20261122_000004_access;
 mod sql;
 
 /// Name of the login role that `serve` and `worker` connect as.
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_tenancy::Migration),
             Box::new(m20261122_000002_stores::Migration),
             Box::new(m20261122_000003_audit_events::Migration),
+            Box::new(m20261122_000004_access::Migration),
         ]
     }
 }

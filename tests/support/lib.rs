@@ -160,6 +160,7 @@ pub fn test_config(db: &str) -> Config {
         credentials_old_keys: Vec::new(),
         max_body_bytes: 1024 * 1024,
         graphiql: true,
+        limits: mercato::config::Limits::default(),
     }
 }
 
@@ -386,11 +387,11 @@ pub async fn add_member(
     let uuid = |g: &str| uuid::Uuid::parse_str(&gid_uuid(g)).unwrap();
     let access = Access {
         user_id: Some(UserId(uuid(owner_gid))),
-        org: Some(OrgAccess {
-            org_id: OrgId(uuid(org_gid)),
-            role: entity::enums::OrgRole::Owner,
-            branches: Default::default(),
-        }),
+        org: Some(OrgAccess::member(
+            OrgId(uuid(org_gid)),
+            entity::enums::OrgRole::Owner,
+            Default::default(),
+        )),
     };
     let tx = app.state.db.begin().await.unwrap();
     apply_settings(&tx, &Settings::for_access(&access))

@@ -104,9 +104,9 @@ impl JwtKeys {
             .ok_or(AppError::Unauthenticated)?;
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map_err(|_| AppError::Unauthenticated)?;
-        Ok(Principal {
-            user_id: UserId(data.claims.sub),
-            org_id: data.claims.org.map(OrgId),
-        })
+        Ok(Principal::user(
+            UserId(data.claims.sub),
+            data.claims.org.map(OrgId),
+        ))
     }
 }

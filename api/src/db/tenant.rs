@@ -5,9 +5,10 @@
 //! Opening it resolves the caller's [`Access`]: their organization role and the branches they may
 //! see. Row-level security reads the same values, so code and database agree on visibility.
 
-use crate::auth::Principal;
+use crate::auth::permissions::{self, Perm};
+use crate::auth::{ApiTokenGrant, Principal};
 use crate::error::{AppError, AppResult};
-use crate::ids::{BranchId, OrgId, UserId};
+use crate::ids::{ApiTokenId, BranchId, OrgId, UserId};
 use entity::enums::{BranchRole, OrgRole};
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
@@ -28,52 +29,97 @@ pub struct Access {
     pub org: Option<OrgAccess>,
 }
 
-/// A user's standing in one organization.
+/// A caller's standing in one organization: a member with roles, or a partner API token.
 #[derive(Debug, Clone)]
 pub struct OrgAccess {
     /// The organization.
     pub org_id: OrgId,
-    /// Their organization role.
+    /// Their organization role (an API token carries MEMBER here; its scopes decide).
     pub role: OrgRole,
     /// Their branch roles (only meaningful for MEMBER; OWNER/ADMIN see every branch).
     pub branches: HashMap<BranchId, BranchRole>,
+    /// Set when the caller is a partner API token.
+    pub token: Option<Arc<ApiTokenGrant>>,
 }
 
 impl OrgAccess {
-    /// OWNER or ADMIN.
+    /// A member's access.
+    pub fn member(org_id: OrgId, role: OrgRole, branches: HashMap<BranchId, BranchRole>) -> Self {
+        Self {
+            org_id,
+            role,
+            branches,
+            token: None,
+        }
+    }
+
+    /// A human OWNER or ADMIN (never true for API tokens).
     pub fn is_admin(&self) -> bool {
-        matches!(self.role, OrgRole::Owner | OrgRole::Admin)
+        self.token.is_none() && matches!(self.role, OrgRole::Owner | OrgRole::Admin)
     }
 
-    /// May change the branch's stores (admins, or the branch's MANAGER).
-    pub fn can_manage_branch(&self, branch: BranchId) -> bool {
-        self.is_admin() || self.branches.get(&branch) == Some(&BranchRole::Manager)
+    /// Every branch of the organization is visible; otherwise only [`Self::visible_branches`].
+    pub fn all_branches(&self) -> bool {
+        match &self.token {
+            Some(t) => t.branch_ids.is_none(),
+            None => self.is_admin(),
+        }
     }
 
-    /// Requires OWNER or ADMIN.
-    pub fn require_admin(&self) -> AppResult<()> {
-        if self.is_admin() {
+    /// The branches visible when not [`Self::all_branches`].
+    pub fn visible_branches(&self) -> Vec<BranchId> {
+        match &self.token {
+            Some(t) => t.branch_ids.clone().unwrap_or_default(),
+            None => self.branches.keys().copied().collect(),
+        }
+    }
+
+    /// Does the caller hold `perm`?
+    pub fn allows(&self, perm: Perm) -> bool {
+        match &self.token {
+            Some(t) => permissions::token_allows(&t.scopes, t.branch_ids.as_deref(), perm),
+            None => permissions::member_allows(self.role, &self.branches, perm),
+        }
+    }
+
+    /// Requires `perm`, or FORBIDDEN saying what is missing.
+    pub fn require(&self, perm: Perm) -> AppResult<()> {
+        if self.allows(perm) {
             Ok(())
         } else {
-            Err(AppError::Forbidden(
-                "requires the OWNER or ADMIN role".into(),
-            ))
+            Err(AppError::Forbidden(perm.describe().into()))
         }
     }
 }
 
 impl Access {
-    /// The authenticated user or UNAUTHENTICATED.
+    /// The authenticated user; UNAUTHENTICATED without one, FORBIDDEN for an API token.
     pub fn user(&self) -> AppResult<UserId> {
-        self.user_id.ok_or(AppError::Unauthenticated)
+        match (self.user_id, &self.org) {
+            (Some(u), _) => Ok(u),
+            (None, Some(o)) if o.token.is_some() => Err(AppError::Forbidden(
+                "an API token acts for an organization, not a user".into(),
+            )),
+            (None, _) => Err(AppError::Unauthenticated),
+        }
     }
 
     /// The caller's organization standing or FORBIDDEN.
     pub fn org(&self) -> AppResult<&OrgAccess> {
-        self.user()?;
+        if self.user_id.is_none() && self.org.as_ref().is_none_or(|o| o.token.is_none()) {
+            return Err(AppError::Unauthenticated);
+        }
         self.org.as_ref().ok_or_else(|| {
             AppError::Forbidden("no organization selected, or not a member of it".into())
         })
+    }
+
+    /// The API token acting, if any.
+    pub fn api_token(&self) -> Option<ApiTokenId> {
+        self.org
+            .as_ref()
+            .and_then(|o| o.token.as_ref())
+            .map(|t| t.id)
     }
 }
 
@@ -88,6 +134,8 @@ pub struct Settings {
     pub branches: Option<Vec<BranchId>>,
     /// `app.auth_email`: lets the log-in lookup see exactly one user row.
     pub auth_email: Option<String>,
+    /// `app.token_hash` (hex SHA-256): lets authentication see exactly the token row presented.
+    pub token_hash: Option<String>,
 }
 
 impl Settings {
@@ -97,12 +145,13 @@ impl Settings {
             Some(org) => Self {
                 org_id: Some(org.org_id),
                 user_id: access.user_id,
-                branches: if org.is_admin() {
+                branches: if org.all_branches() {
                     None
                 } else {
-                    Some(org.branches.keys().copied().collect())
+                    Some(org.visible_branches())
                 },
                 auth_email: None,
+                token_hash: None,
             },
             None => Self {
                 user_id: access.user_id,
@@ -126,12 +175,14 @@ pub async fn apply_settings<C: ConnectionTrait>(conn: &C, s: &Settings) -> AppRe
     conn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "SELECT set_config('app.org_id', $1, true), set_config('app.user_id', $2, true), \
-                set_config('app.branch_ids', $3, true), set_config('app.auth_email', $4, true)",
+                set_config('app.branch_ids', $3, true), set_config('app.auth_email', $4, true), \
+                set_config('app.token_hash', $5, true)",
         [
             opt(s.org_id.map(|o| o.to_string())).into(),
             opt(s.user_id.map(|u| u.to_string())).into(),
             branches.into(),
             opt(s.auth_email.clone()).into(),
+            opt(s.token_hash.clone()).into(),
         ],
     ))
     .await?;
@@ -161,14 +212,28 @@ async fn resolve_access(
     tx: &DatabaseTransaction,
     principal: Option<Principal>,
 ) -> AppResult<Access> {
-    let Some(p) = principal else {
-        return Ok(Access::default());
+    let (user_id, org_id) = match principal {
+        None => return Ok(Access::default()),
+        Some(Principal::ApiToken(grant)) => {
+            let access = Access {
+                user_id: None,
+                org: Some(OrgAccess {
+                    org_id: grant.org_id,
+                    role: OrgRole::Member,
+                    branches: HashMap::new(),
+                    token: Some(grant),
+                }),
+            };
+            apply_settings(tx, &Settings::for_access(&access)).await?;
+            return Ok(access);
+        }
+        Some(Principal::User { user_id, org_id }) => (user_id, org_id),
     };
     let mut access = Access {
-        user_id: Some(p.user_id),
+        user_id: Some(user_id),
         org: None,
     };
-    let Some(org_id) = p.org_id else {
+    let Some(org_id) = org_id else {
         apply_settings(tx, &Settings::for_access(&access)).await?;
         return Ok(access);
     };
@@ -177,9 +242,10 @@ async fn resolve_access(
         tx,
         &Settings {
             org_id: Some(org_id),
-            user_id: Some(p.user_id),
+            user_id: Some(user_id),
             branches: Some(Vec::new()),
             auth_email: None,
+            token_hash: None,
         },
     )
     .await?;
@@ -189,7 +255,7 @@ async fn resolve_access(
             "SELECT m.role, COALESCE((SELECT array_agg(b.branch_id::text || ':' || b.role) \
                     FROM branch_members b WHERE b.org_id = m.org_id AND b.user_id = m.user_id), '{}') AS branches \
              FROM org_members m WHERE m.org_id = $1 AND m.user_id = $2",
-            [org_id.uuid().into(), p.user_id.uuid().into()],
+            [org_id.uuid().into(), user_id.uuid().into()],
         ))
         .await?;
     if let Some(row) = row {
@@ -211,11 +277,7 @@ async fn resolve_access(
                 .ok_or_else(|| AppError::internal(format!("bad branch membership {entry}")))?;
             branches.insert(id, role);
         }
-        access.org = Some(OrgAccess {
-            org_id,
-            role,
-            branches,
-        });
+        access.org = Some(OrgAccess::member(org_id, role, branches));
     }
     // Non-members end with no org in the context: they see nothing of it.
     apply_settings(tx, &Settings::for_access(&access)).await?;
@@ -242,6 +304,7 @@ pub struct TenantTx {
     db: DatabaseConnection,
     principal: Option<Principal>,
     read_only: bool,
+    statement_timeout: Option<std::time::Duration>,
     slot: Mutex<Slot>,
 }
 
@@ -266,13 +329,25 @@ impl TenantTx {
             db,
             principal,
             read_only,
+            statement_timeout: None,
             slot: Mutex::new(Slot::Idle),
         })
     }
 
+    /// Sets a transaction-local Postgres `statement_timeout` (call before first use).
+    pub fn with_statement_timeout(self: Arc<Self>, timeout: std::time::Duration) -> Arc<Self> {
+        match Arc::try_unwrap(self) {
+            Ok(mut inner) => {
+                inner.statement_timeout = Some(timeout);
+                Arc::new(inner)
+            }
+            Err(shared) => shared,
+        }
+    }
+
     /// The principal this transaction acts for.
-    pub fn principal(&self) -> Option<Principal> {
-        self.principal
+    pub fn principal(&self) -> Option<&Principal> {
+        self.principal.as_ref()
     }
 
     /// Opens the transaction if needed and returns exclusive use of it. Do not hold the guard
@@ -286,7 +361,15 @@ impl TenantTx {
                 AccessMode::ReadWrite
             };
             let tx = self.db.begin_with_config(None, Some(mode)).await?;
-            let access = resolve_access(&tx, self.principal).await?;
+            if let Some(t) = self.statement_timeout {
+                tx.execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT set_config('statement_timeout', $1, true)",
+                    [format!("{}ms", t.as_millis()).into()],
+                ))
+                .await?;
+            }
+            let access = resolve_access(&tx, self.principal.clone()).await?;
             *slot = Slot::Open(tx, Arc::new(access));
         }
         let access = match &*slot {

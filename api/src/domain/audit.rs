@@ -20,6 +20,7 @@ pub async fn record(
         org_id: Set(org.uuid()),
         id: Set(AuditEventId::new_v7().uuid()),
         actor_user_id: Set(ctx.access.user_id.map(|u| u.uuid())),
+        actor_api_token_id: Set(ctx.access.api_token().map(|t| t.uuid())),
         action: Set(action.to_owned()),
         target_type: Set(target_type.to_owned()),
         target_id: Set(target_id),

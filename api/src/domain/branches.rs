@@ -1,6 +1,7 @@
 //! Branches: business units of an organization. OWNER/ADMIN manage them; a MEMBER sees only the
 //! branches they belong to (enforced by RLS as well).
 
+use crate::auth::permissions::Perm;
 use crate::domain::page::{self, Page, PageArgs};
 use crate::domain::{Ctx, audit, clean_text};
 use crate::error::{AppError, AppResult};
@@ -53,7 +54,7 @@ fn name_conflict(e: AppError) -> AppError {
 /// Creates a branch (OWNER/ADMIN).
 pub async fn create(ctx: &Ctx<'_>, name: &str) -> AppResult<branches::Model> {
     let org = ctx.access.org()?;
-    org.require_admin()?;
+    org.require(Perm::BranchesManage)?;
     let name = clean_text("input.name", name, NAME_MAX)?;
     let now = chrono::Utc::now();
     let model = branches::ActiveModel {
@@ -82,7 +83,7 @@ pub async fn create(ctx: &Ctx<'_>, name: &str) -> AppResult<branches::Model> {
 pub async fn update(ctx: &Ctx<'_>, id: BranchId, name: &str) -> AppResult<branches::Model> {
     let org = ctx.access.org()?;
     let before = get(ctx.tx, id).await?;
-    org.require_admin()?;
+    org.require(Perm::BranchesManage)?;
     let name = clean_text("input.name", name, NAME_MAX)?;
     let mut active: branches::ActiveModel = before.clone().into();
     active.name = Set(name.clone());
@@ -107,7 +108,7 @@ pub async fn update(ctx: &Ctx<'_>, id: BranchId, name: &str) -> AppResult<branch
 pub async fn delete(ctx: &Ctx<'_>, id: BranchId) -> AppResult<BranchId> {
     let org = ctx.access.org()?;
     let branch = get(ctx.tx, id).await?;
-    org.require_admin()?;
+    org.require(Perm::BranchesManage)?;
     let stores = stores::Entity::find()
         .filter(stores::Column::BranchId.eq(id.uuid()))
         .count(ctx.tx)

@@ -2,11 +2,13 @@
 //! given, checks the caller's permission first, and returns typed errors.
 
 pub mod accounts;
+pub mod api_tokens;
 pub mod audit;
 pub mod branches;
 pub mod members;
 pub mod organizations;
 pub mod page;
+pub mod sessions;
 pub mod stores;
 
 use crate::db::tenant::Access;

@@ -1,5 +1,6 @@
 //! Organizations: the tenant. Creating one makes the creator its OWNER.
 
+use crate::auth::permissions::Perm;
 use crate::db::tenant::{Access, Settings, with_settings};
 use crate::domain::{Ctx, audit, clean_text};
 use crate::error::{AppError, AppResult};
@@ -22,11 +23,11 @@ pub async fn create(ctx: &Ctx<'_>, name: &str) -> AppResult<organizations::Model
     // The creator is OWNER of the new org, so inside it they see everything.
     let as_owner = Access {
         user_id: Some(user),
-        org: Some(crate::db::tenant::OrgAccess {
-            org_id: org,
-            role: OrgRole::Owner,
-            branches: HashMap::new(),
-        }),
+        org: Some(crate::db::tenant::OrgAccess::member(
+            org,
+            OrgRole::Owner,
+            HashMap::new(),
+        )),
     };
     let inner = Ctx {
         access: &as_owner,
@@ -85,7 +86,7 @@ pub async fn get<C: ConnectionTrait>(conn: &C, id: OrgId) -> AppResult<organizat
 /// Renames the current organization (OWNER/ADMIN).
 pub async fn update(ctx: &Ctx<'_>, name: &str) -> AppResult<organizations::Model> {
     let org = ctx.access.org()?;
-    org.require_admin()?;
+    org.require(Perm::OrgUpdate)?;
     let name = clean_text("input.name", name, 200)?;
     let before = get(ctx.tx, org.org_id).await?;
     let mut active: organizations::ActiveModel = before.clone().into();

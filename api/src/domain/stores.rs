@@ -2,6 +2,7 @@
 //! database and are never returned; only `has_credentials` and their update time are readable.
 
 use crate::auth::credentials::CredentialCipher;
+use crate::auth::permissions::Perm;
 use crate::domain::page::{self, Page, PageArgs};
 use crate::domain::{Ctx, audit, branches, clean_text};
 use crate::error::{AppError, AppResult};
@@ -124,13 +125,8 @@ fn external_shop_id(raw: &str) -> AppResult<String> {
 
 fn require_manager(ctx: &Ctx<'_>, branch: BranchId) -> AppResult<OrgId> {
     let org = ctx.access.org()?;
-    if org.can_manage_branch(branch) {
-        Ok(org.org_id)
-    } else {
-        Err(AppError::Forbidden(
-            "requires OWNER, ADMIN, or MANAGER of the store's branch".into(),
-        ))
-    }
+    org.require(Perm::StoresWrite(branch))?;
+    Ok(org.org_id)
 }
 
 fn seal(
@@ -178,6 +174,7 @@ pub async fn list(
     args: PageArgs,
 ) -> AppResult<Page<stores::Model>> {
     let org = ctx.access.org()?;
+    org.require(Perm::StoresRead)?;
     let mut q = stores::Entity::find().filter(stores::Column::OrgId.eq(org.org_id.uuid()));
     if let Some(b) = filter.branch_id {
         q = q.filter(stores::Column::BranchId.eq(b.uuid()));

@@ -1,6 +1,7 @@
 //! Accounts in GraphQL: `viewer`, `signUp`, `logIn`, `switchOrganization`.
 
 use crate::db::tenant::{Access, Settings, apply_settings};
+use crate::domain::sessions::{self, Rotation};
 use crate::domain::{Ctx, accounts, organizations};
 use crate::error::AppError;
 use crate::graphql::organizations::{OrgRoleGql, Organization};
@@ -11,7 +12,7 @@ use crate::ids::{OrgId, UserId};
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::users;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 /// A person who can log in.
 pub struct User(pub users::Model);
@@ -145,6 +146,11 @@ pub struct AuthPayload {
     pub access_token: Option<String>,
     /// When the token expires.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Opaque refresh token for `refreshSession`, shown once; rotated on every use. Not returned
+    /// by `switchOrganization` (the session's refresh token stays valid).
+    pub refresh_token: Option<String>,
+    /// When the refresh token expires.
+    pub refresh_token_expires_at: Option<DateTime<Utc>>,
     /// The user.
     pub user: Option<User>,
     /// The organization the token is scoped to.
@@ -156,6 +162,7 @@ pub struct AuthPayload {
 struct Session {
     user: users::Model,
     org: Option<entity::organizations::Model>,
+    refresh: Option<sessions::IssuedRefresh>,
 }
 
 impl AuthPayload {
@@ -171,9 +178,15 @@ impl AuthPayload {
             .state
             .jwt
             .issue(UserId(s.user.id), s.org.as_ref().map(|o| OrgId(o.id)))?;
+        let (refresh_token, refresh_token_expires_at) = match s.refresh {
+            Some(r) => (Some(r.token.expose_secret().to_owned()), Some(r.expires_at)),
+            None => (None, None),
+        };
         Ok(Self {
             access_token: Some(token.token),
             expires_at: Some(token.expires_at),
+            refresh_token,
+            refresh_token_expires_at,
             user: Some(User(s.user)),
             organization: s.org.map(Organization),
             user_errors,
@@ -243,7 +256,20 @@ impl AccountsMutation {
                 }
                 None => None,
             };
-            Ok(Session { user, org })
+            let ttl = rc.state.config.limits.refresh_token_ttl;
+            let refresh = sessions::start(
+                c.tx,
+                c.access,
+                UserId(user.id),
+                org.as_ref().map(|o| OrgId(o.id)),
+                ttl,
+            )
+            .await?;
+            Ok(Session {
+                user,
+                org,
+                refresh: Some(refresh),
+            })
         }
         .await;
         let result = sp.finish(result).await;
@@ -277,8 +303,20 @@ impl AccountsMutation {
                     }
                     other => other,
                 })?;
+            let refresh = sessions::start(
+                c.tx,
+                c.access,
+                UserId(user.id),
+                org,
+                rc.state.config.limits.refresh_token_ttl,
+            )
+            .await?;
             let org = load_org(&c, UserId(user.id), org).await?;
-            Ok(Session { user, org })
+            Ok(Session {
+                user,
+                org,
+                refresh: Some(refresh),
+            })
         }
         .await;
         let result = sp.finish(result).await;
@@ -301,10 +339,112 @@ impl AccountsMutation {
             let user = accounts::get_user(c.tx, user_id).await?;
             let org = accounts::pick_org(c.tx, c.access, user_id, Some(wanted)).await?;
             let org = load_org(&c, user_id, org).await?;
-            Ok(Session { user, org })
+            Ok(Session {
+                user,
+                org,
+                refresh: None,
+            })
         }
         .await;
         let result = sp.finish(result).await;
         AuthPayload::build(ctx, result)
     }
+
+    /// Exchanges a refresh token for a new access token and a new refresh token (the presented one
+    /// stops working). Presenting an already-used refresh token revokes the whole session.
+    async fn refresh_session(
+        &self,
+        ctx: &Context<'_>,
+        input: RefreshSessionInput,
+    ) -> Result<AuthPayload> {
+        let rc = rc(ctx)?;
+        let sp = rc.tenant.savepoint().await?;
+        let c = rc.write(&sp);
+        let result = async {
+            let wanted = input
+                .organization_id
+                .as_ref()
+                .map(org_id)
+                .transpose()
+                .map_err(|_| AppError::invalid("input.organizationId", "organization not found"))?;
+            let rotation = sessions::rotate(
+                c.tx,
+                c.access,
+                &input.refresh_token,
+                wanted,
+                rc.state.config.limits.refresh_token_ttl,
+            )
+            .await?;
+            let Rotation::Rotated { user, org, refresh } = rotation else {
+                return Ok(None);
+            };
+            let user_row = crate::db::tenant::with_settings(
+                c.tx,
+                c.access,
+                Settings {
+                    user_id: Some(user),
+                    branches: Some(Vec::new()),
+                    ..Settings::default()
+                },
+                async || accounts::get_user(c.tx, user).await,
+            )
+            .await?;
+            let org = load_org(&c, user, org).await?;
+            Ok(Some(Session {
+                user: user_row,
+                org,
+                refresh: Some(refresh),
+            }))
+        }
+        .await;
+        // A reused token is reported as a failure, but its family's revocation is kept.
+        let result = match sp.finish(result).await {
+            Ok(Some(s)) => Ok(s),
+            Ok(None) => Err(AppError::InvalidRefreshToken),
+            Err(e) => Err(e),
+        };
+        AuthPayload::build(ctx, result)
+    }
+
+    /// Ends the session of a refresh token: it and every token rotated from it stop working.
+    /// Access tokens already issued stay valid until they expire (15 minutes by default).
+    async fn log_out(&self, ctx: &Context<'_>, input: LogOutInput) -> Result<LogOutPayload> {
+        let rc = rc(ctx)?;
+        let sp = rc.tenant.savepoint().await?;
+        let c = rc.write(&sp);
+        let result = sessions::revoke(c.tx, c.access, &input.refresh_token).await;
+        let result = sp.finish(result).await;
+        let (revoked, user_errors) = split(result)?;
+        Ok(LogOutPayload {
+            revoked: revoked.unwrap_or(false),
+            user_errors,
+        })
+    }
+}
+
+/// Input of `refreshSession`.
+#[derive(InputObject)]
+pub struct RefreshSessionInput {
+    /// The refresh token from `logIn`, `signUp` or the previous `refreshSession`.
+    #[graphql(secret)]
+    pub refresh_token: String,
+    /// Switch the session to this organization (must be a member); defaults to the session's.
+    pub organization_id: Option<ID>,
+}
+
+/// Input of `logOut`.
+#[derive(InputObject)]
+pub struct LogOutInput {
+    /// The session's current refresh token.
+    #[graphql(secret)]
+    pub refresh_token: String,
+}
+
+/// Result of `logOut`.
+#[derive(SimpleObject)]
+pub struct LogOutPayload {
+    /// Whether an active session was ended (false if it had already ended).
+    pub revoked: bool,
+    /// Expected failures.
+    pub user_errors: Vec<UserError>,
 }

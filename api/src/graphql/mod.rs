@@ -2,6 +2,7 @@
 //! layer and map rows to GraphQL types. Conventions (DESIGN §6): Relay ids and connections,
 //! mutations with one `input` and a payload with `userErrors`, errors with stable codes.
 
+pub mod access;
 pub mod accounts;
 pub mod branches;
 pub mod loaders;
@@ -32,6 +33,7 @@ pub struct Query(
 pub struct Mutation(
     accounts::AccountsMutation,
     organizations::OrganizationsMutation,
+    access::AccessMutation,
     branches::BranchesMutation,
     stores::StoresMutation,
 );

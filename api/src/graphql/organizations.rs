@@ -1,7 +1,8 @@
 //! Organizations in GraphQL: the current organization with its branches, stores and members.
 
-use crate::domain::{branches, members, organizations, stores};
+use crate::domain::{api_tokens, branches, members, organizations, stores};
 use crate::error::AppError;
+use crate::graphql::access::{ApiToken, BranchRoleGql};
 use crate::graphql::accounts::User;
 use crate::graphql::branches::Branch;
 use crate::graphql::rc;
@@ -33,7 +34,7 @@ impl Organization {
     /// Contents are only readable for the organization the token is scoped to.
     fn ensure_current(&self, ctx: &Context<'_>) -> Result<()> {
         let rc = rc(ctx)?;
-        let current = rc.tenant.principal().and_then(|p| p.org_id);
+        let current = rc.tenant.principal().and_then(|p| p.org_id());
         if current == Some(OrgId(self.0.id)) {
             Ok(())
         } else {
@@ -123,6 +124,24 @@ impl Organization {
         Ok(connection(page, |s| s.id, Store))
     }
 
+    /// Partner API tokens (OWNER/ADMIN).
+    #[graphql(complexity = "first.or(last).unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn api_tokens(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Conn<ApiToken>> {
+        self.ensure_current(ctx)?;
+        let args = page_args(after, before, first, last)?;
+        let rc = rc(ctx)?;
+        let guard = rc.tenant.lock().await?;
+        let page = api_tokens::list(&rc.read(&guard), args).await?;
+        Ok(connection(page, |t| t.id, ApiToken))
+    }
+
     /// Members of the organization.
     #[graphql(complexity = "first.or(last).unwrap_or(20).max(1) as usize * child_complexity")]
     async fn members(
@@ -161,6 +180,28 @@ impl Member {
     async fn joined_at(&self) -> DateTime<Utc> {
         self.0.created_at.to_utc()
     }
+    /// Their roles in branches.
+    async fn branch_roles(&self, ctx: &Context<'_>) -> Result<Vec<MemberBranchRole>> {
+        let rc = rc(ctx)?;
+        let guard = rc.tenant.lock().await?;
+        let rows = members::branch_roles(&rc.read(&guard), UserId(self.0.user_id)).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| MemberBranchRole {
+                branch_id: crate::graphql::relay::branch_gid(crate::ids::BranchId(r.branch_id)),
+                role: r.role.into(),
+            })
+            .collect())
+    }
+}
+
+/// A member's role in one branch.
+#[derive(SimpleObject)]
+pub struct MemberBranchRole {
+    /// The branch.
+    pub branch_id: ID,
+    /// The role there.
+    pub role: BranchRoleGql,
 }
 
 /// Organization queries.

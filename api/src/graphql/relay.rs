@@ -7,7 +7,7 @@ use crate::graphql::branches::Branch;
 use crate::graphql::organizations::Organization;
 use crate::graphql::rc;
 use crate::graphql::stores::Store;
-use crate::ids::{BranchId, OrgId, StoreId, UserId};
+use crate::ids::{ApiTokenId, BranchId, OrgId, StoreId, UserId};
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Interface, Object};
 use base64::Engine as _;
@@ -56,6 +56,7 @@ id_codec! {
     user_gid, user_id, UserId;
     branch_gid, branch_id, BranchId;
     store_gid, store_id, StoreId;
+    api_token_gid, api_token_id, ApiTokenId;
 }
 
 fn encode_cursor(id: Uuid) -> String {
@@ -132,7 +133,9 @@ impl NodeQuery {
         let rc = rc(ctx)?;
         let guard = rc.tenant.lock().await?;
         let c = rc.read(&guard);
-        c.access.user()?;
+        if c.access.api_token().is_none() {
+            c.access.user()?;
+        }
         let found = match type_name.as_str() {
             OrgId::TYPE_NAME => crate::domain::organizations::get(c.tx, OrgId(uuid))
                 .await
@@ -140,9 +143,14 @@ impl NodeQuery {
             BranchId::TYPE_NAME => crate::domain::branches::get(c.tx, BranchId(uuid))
                 .await
                 .map(|m| Node::Branch(Branch(m))),
-            StoreId::TYPE_NAME => crate::domain::stores::get(c.tx, StoreId(uuid))
-                .await
-                .map(|m| Node::Store(Store(m))),
+            StoreId::TYPE_NAME => {
+                if let Some(org) = &c.access.org {
+                    org.require(crate::auth::permissions::Perm::StoresRead)?;
+                }
+                crate::domain::stores::get(c.tx, StoreId(uuid))
+                    .await
+                    .map(|m| Node::Store(Store(m)))
+            }
             UserId::TYPE_NAME => crate::domain::accounts::get_user(c.tx, UserId(uuid))
                 .await
                 .map(|m| Node::User(User(m))),

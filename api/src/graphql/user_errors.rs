@@ -14,6 +14,8 @@ pub enum UserErrorCode {
     NotFound,
     /// E-mail or password is wrong.
     InvalidCredentials,
+    /// The refresh token is unknown, expired, revoked or was already used.
+    InvalidRefreshToken,
 }
 
 /// An expected failure of a mutation.
@@ -39,6 +41,7 @@ pub fn split<T>(result: Result<T, AppError>) -> async_graphql::Result<(Option<T>
         AppError::Conflict(_) => UserErrorCode::Conflict,
         AppError::NotFound(_) => UserErrorCode::NotFound,
         AppError::InvalidCredentials => UserErrorCode::InvalidCredentials,
+        AppError::InvalidRefreshToken => UserErrorCode::InvalidRefreshToken,
         _ => return Err(err.into()),
     };
     let field = match &err {

@@ -58,8 +58,12 @@ fn is_json(headers: &HeaderMap) -> bool {
         .unwrap_or(false)
 }
 
-/// Reads the bearer token: `Ok(None)` without the header, `Err` when it is malformed or invalid.
-fn authenticate(s: &HttpState, headers: &HeaderMap) -> Result<Option<Principal>, AppError> {
+/// Reads the bearer token (a JWT access token or a partner API token): `Ok(None)` without the
+/// header, `Err` when it is malformed or invalid.
+pub(super) async fn authenticate(
+    s: &HttpState,
+    headers: &HeaderMap,
+) -> Result<Option<Principal>, AppError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -68,7 +72,7 @@ fn authenticate(s: &HttpState, headers: &HeaderMap) -> Result<Option<Principal>,
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(AppError::Unauthenticated);
     }
-    s.app.jwt.verify(token.trim()).map(Some)
+    s.app.authenticate_bearer(token.trim()).await.map(Some)
 }
 
 fn operation_type(req: &async_graphql::Request) -> Option<OperationType> {
@@ -90,7 +94,8 @@ async fn run_one(
     req: async_graphql::Request,
 ) -> GqlResponse {
     let is_mutation = operation_type(&req) == Some(OperationType::Mutation);
-    let tenant = TenantTx::new(s.app.db.clone(), principal, !is_mutation);
+    let tenant = TenantTx::new(s.app.db.clone(), principal, !is_mutation)
+        .with_statement_timeout(s.app.config.limits.statement_timeout);
     let ctx = RequestCtx::new(s.app.clone(), tenant.clone(), request_id.clone());
     let mut resp = s.schema.execute(req.data(ctx)).await;
     // Mutations commit: each mutation field ran in its own savepoint, so a failed one left nothing.
@@ -128,7 +133,7 @@ pub async fn graphql_post(State(s): State<HttpState>, headers: HeaderMap, body: 
         let err = AppError::invalid("content-type", "Content-Type must be application/json");
         return transport_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &err, rid);
     }
-    let principal = match authenticate(&s, &headers) {
+    let principal = match authenticate(&s, &headers).await {
         Ok(p) => p,
         Err(e) => return transport_error(StatusCode::UNAUTHORIZED, &e, rid),
     };
@@ -151,7 +156,7 @@ pub async fn graphql_post(State(s): State<HttpState>, headers: HeaderMap, body: 
         BatchRequest::Batch(reqs) => {
             let mut out = Vec::with_capacity(reqs.len());
             for req in reqs {
-                out.push(run_one(&s, principal, request_id.clone(), req).await);
+                out.push(run_one(&s, principal.clone(), request_id.clone(), req).await);
             }
             Json(BatchResponse::Batch(out)).into_response()
         }
