@@ -242,6 +242,27 @@ async fn every_malformed_or_misissued_token_is_the_same_401() {
             ),
         ),
         ("garbage", "not.a.jwt".to_owned()),
+        (
+            // Algorithm confusion: same secret, another HMAC algorithm chosen by the token.
+            "HS512 with the right key",
+            {
+                let mut h = Header::new(Algorithm::HS512);
+                h.kid = Some("k1".into());
+                jsonwebtoken::encode(&h, &good, &EncodingKey::from_secret(&key)).unwrap()
+            },
+        ),
+        (
+            // An asymmetric algorithm in the header, "signed" with the HMAC secret.
+            "RS256 header",
+            {
+                use hmac_sign::sign_raw;
+                let head = b64(&json!({ "alg": "RS256", "typ": "JWT", "kid": "k1" }));
+                let body = b64(&good);
+                let sig = sign_raw(&key, format!("{head}.{body}").as_bytes());
+                format!("{head}.{body}.{sig}")
+            },
+        ),
+        ("api-token-shaped garbage", "mrc_garbage".to_owned()),
     ];
     for (what, token) in tokens {
         let (status, body) = app.post(Some(&token), json!({ "query": VIEWER })).await;
@@ -255,6 +276,50 @@ async fn every_malformed_or_misissued_token_is_the_same_401() {
             "{what}"
         );
     }
+}
+
+mod hmac_sign {
+    /// HMAC-SHA256 over `msg`, base64url: what a verifier confused about algorithms would accept.
+    pub fn sign_raw(key: &[u8], msg: &[u8]) -> String {
+        let key = jsonwebtoken::EncodingKey::from_secret(key);
+        jsonwebtoken::crypto::sign(msg, &key, jsonwebtoken::Algorithm::HS256).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_second_verification_key_allows_rotation() {
+    let db = fresh_database().await;
+    let mut config = test_config(&db);
+    // Before rotation: k1 signs.
+    let app = TestApp::spawn_with(config.clone(), db.clone()).await;
+    let s = app.sign_up("rot", Some("Rot Co")).await;
+    drop(app);
+    // After rotation: k2 signs, k1 still verifies.
+    config.jwt_verify_keys = vec![config.jwt_signing_key.clone()];
+    config.jwt_signing_key = mercato::config::KeyedSecret {
+        kid: "k2".into(),
+        key: vec![9u8; 48],
+    };
+    let app = TestApp::spawn_with(config.clone(), db.clone()).await;
+    assert_eq!(
+        app.post(Some(&s.token), json!({ "query": VIEWER })).await.0,
+        200
+    );
+    let fresh = app.switch(&s, s.org_id.as_deref().unwrap()).await;
+    let header = jsonwebtoken::decode_header(&fresh).unwrap();
+    assert_eq!(header.kid.as_deref(), Some("k2"));
+    drop(app);
+    // Once k1 is retired, its tokens stop working.
+    config.jwt_verify_keys.clear();
+    let app = TestApp::spawn_with(config, db).await;
+    assert_eq!(
+        app.post(Some(&s.token), json!({ "query": VIEWER })).await.0,
+        401
+    );
+    assert_eq!(
+        app.post(Some(&fresh), json!({ "query": VIEWER })).await.0,
+        200
+    );
 }
 
 #[tokio::test]

@@ -484,3 +484,99 @@ pub async fn owner_rows(app: &TestApp, org_uuid: &str, sql: &str) -> Vec<String>
     .await
     .unwrap()
 }
+
+impl TestApp {
+    /// Logs in and returns the whole `logIn` payload (access and refresh tokens).
+    pub async fn log_in_full(&self, email: &str) -> Value {
+        let body = self
+            .gql(
+                None,
+                "mutation($i: LogInInput!) { logIn(input: $i) { accessToken refreshToken refreshTokenExpiresAt organization { id } userErrors { field code message } } }",
+                json!({ "i": { "email": email, "password": PASSWORD } }),
+            )
+            .await;
+        body["data"]["logIn"].clone()
+    }
+
+    /// Calls `refreshSession` and returns its payload.
+    pub async fn refresh(&self, refresh_token: &str) -> Value {
+        let body = self
+            .gql(
+                None,
+                "mutation($i: RefreshSessionInput!) { refreshSession(input: $i) { accessToken refreshToken organization { id } userErrors { field code message } } }",
+                json!({ "i": { "refreshToken": refresh_token } }),
+            )
+            .await;
+        body["data"]["refreshSession"].clone()
+    }
+
+    /// Adds an existing account to `s`'s organization through GraphQL; returns the payload.
+    pub async fn add_member_by_email(
+        &self,
+        s: &Session,
+        email: &str,
+        role: &str,
+        branch_roles: Value,
+    ) -> Value {
+        let body = self
+            .gql(
+                Some(&s.token),
+                "mutation($i: AddMemberInput!) { addMember(input: $i) { member { role user { id } } userErrors { field code message } } }",
+                json!({ "i": { "email": email, "role": role, "branchRoles": branch_roles } }),
+            )
+            .await;
+        body["data"]["addMember"].clone()
+    }
+
+    /// Creates an API token as `s`; returns (token id, secret).
+    pub async fn create_api_token(
+        &self,
+        s: &Session,
+        name: &str,
+        scopes: &[&str],
+        branch_ids: Option<Vec<&str>>,
+    ) -> (String, String) {
+        let body = self
+            .gql(
+                Some(&s.token),
+                "mutation($i: CreateApiTokenInput!) { createApiToken(input: $i) { apiToken { id } secret userErrors { field code message } } }",
+                json!({ "i": { "name": name, "scopes": scopes, "branchIds": branch_ids } }),
+            )
+            .await;
+        let p = &body["data"]["createApiToken"];
+        (
+            p["apiToken"]["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{body}"))
+                .to_owned(),
+            p["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+/// A user with a known e-mail who joined `owner`'s organization with `role` (and branch roles),
+/// logged in with a token scoped to that organization.
+pub async fn joined_member(
+    app: &TestApp,
+    owner: &Session,
+    tag: &str,
+    role: &str,
+    branch_roles: Value,
+) -> Session {
+    let email = unique_email(tag);
+    let s = app.sign_up_email(&email).await;
+    let added = app
+        .add_member_by_email(owner, &email, role, branch_roles)
+        .await;
+    assert!(
+        added["userErrors"].as_array().is_some_and(|e| e.is_empty()),
+        "{added}"
+    );
+    let org = owner.org_id.clone().unwrap();
+    let token = app.switch(&s, &org).await;
+    Session {
+        token,
+        user_id: s.user_id,
+        org_id: Some(org),
+    }
+}
