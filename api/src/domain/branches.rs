@@ -82,8 +82,8 @@ pub async fn create(ctx: &Ctx<'_>, name: &str) -> AppResult<branches::Model> {
 /// Renames a branch (OWNER/ADMIN).
 pub async fn update(ctx: &Ctx<'_>, id: BranchId, name: &str) -> AppResult<branches::Model> {
     let org = ctx.access.org()?;
-    let before = get(ctx.tx, id).await?;
     org.require(Perm::BranchesManage)?;
+    let before = get(ctx.tx, id).await?;
     let name = clean_text("input.name", name, NAME_MAX)?;
     let mut active: branches::ActiveModel = before.clone().into();
     active.name = Set(name.clone());
@@ -107,8 +107,8 @@ pub async fn update(ctx: &Ctx<'_>, id: BranchId, name: &str) -> AppResult<branch
 /// Deletes a branch that has no stores (OWNER/ADMIN).
 pub async fn delete(ctx: &Ctx<'_>, id: BranchId) -> AppResult<BranchId> {
     let org = ctx.access.org()?;
-    let branch = get(ctx.tx, id).await?;
     org.require(Perm::BranchesManage)?;
+    let branch = get(ctx.tx, id).await?;
     let stores = stores::Entity::find()
         .filter(stores::Column::BranchId.eq(id.uuid()))
         .count(ctx.tx)
