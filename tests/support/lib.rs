@@ -580,3 +580,25 @@ pub async fn joined_member(
         org_id: Some(org),
     }
 }
+
+/// Runs a statement as the table owner with a tenant context, and commits it.
+pub async fn owner_exec(app: &TestApp, org_uuid: &str, sql: &str) {
+    use sea_orm::TransactionTrait;
+    let owner = app.owner().await;
+    let tx = owner.begin().await.unwrap();
+    for (k, v) in [("app.org_id", org_uuid), ("app.branch_ids", "*")] {
+        tx.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT set_config($1, $2, true)",
+            [k.into(), v.into()],
+        ))
+        .await
+        .unwrap();
+    }
+    let r = tx
+        .execute_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .unwrap();
+    assert!(r.rows_affected() > 0, "{sql} changed nothing");
+    tx.commit().await.unwrap();
+}
