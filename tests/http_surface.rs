@@ -161,10 +161,10 @@ async fn wrong_content_type_malformed_json_and_huge_batches_are_refused() {
         .collect();
     let (status, body) = app.post(None, json!(small)).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        body,
-        json!([{ "data": { "__typename": "Query" } }, { "data": { "__typename": "Query" } }])
-    );
+    for one in body.as_array().unwrap() {
+        assert_eq!(one["data"], json!({ "__typename": "Query" }));
+    }
+    assert_eq!(body.as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]

@@ -359,6 +359,6 @@ async fn branch_roles_limit_what_members_and_tokens_see() {
                 json!({ "id": sy }),
             )
             .await;
-        assert_eq!(node, json!({ "data": { "node": null } }));
+        assert_eq!(node["data"], json!({ "node": null }));
     }
 }

@@ -5,6 +5,8 @@ use crate::auth::credentials::CredentialCipher;
 use crate::auth::jwt::JwtKeys;
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
+use crate::limits::cost::{BucketConfig, CostLimiter};
+use crate::limits::rate::{Rate, RateLimiter};
 use deadpool_redis::{PoolConfig, Runtime, Timeouts};
 use sea_orm::DatabaseConnection;
 use secrecy::ExposeSecret;
@@ -26,6 +28,12 @@ pub struct AppState {
     pub cipher: Arc<CredentialCipher>,
     /// Partner API token authentication (cache + last-use recorder).
     pub api_tokens: Arc<ApiTokenAuth>,
+    /// Request rate limits.
+    pub rate: Arc<RateLimiter>,
+    /// Query cost buckets.
+    pub cost: Arc<CostLimiter>,
+    /// Tenant transactions opened so far (tests and metrics).
+    pub tenant_tx_opened: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Connects to Postgres and Redis and prepares key material.
@@ -44,8 +52,32 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
     let redis = redis_cfg
         .create_pool(Some(Runtime::Tokio1))
         .map_err(AppError::internal)?;
+    let l = &config.limits;
+    let rate = RateLimiter::new(
+        redis.clone(),
+        &config.redis_prefix,
+        Rate {
+            per_minute: l.rate_per_minute,
+            burst: l.rate_burst,
+        },
+        Rate {
+            per_minute: l.auth_rate_per_minute,
+            burst: l.auth_rate_burst,
+        },
+    );
+    let cost = CostLimiter::new(
+        redis.clone(),
+        &config.redis_prefix,
+        BucketConfig {
+            max: l.cost_bucket_max,
+            restore_rate: l.cost_restore_rate,
+        },
+    );
     Ok(AppState {
         api_tokens: Arc::new(ApiTokenAuth::new(db.clone())),
+        rate: Arc::new(rate),
+        tenant_tx_opened: Arc::default(),
+        cost: Arc::new(cost),
         db,
         redis,
         jwt: Arc::new(JwtKeys::from_config(&config)),

@@ -160,7 +160,17 @@ pub fn test_config(db: &str) -> Config {
         credentials_old_keys: Vec::new(),
         max_body_bytes: 1024 * 1024,
         graphiql: true,
-        limits: mercato::config::Limits::default(),
+        // Generous request quotas: tests of other behaviour must not trip them. Tests of the
+        // limits themselves set their own.
+        limits: mercato::config::Limits {
+            rate_per_minute: 100_000,
+            rate_burst: 10_000,
+            auth_rate_per_minute: 100_000,
+            auth_rate_burst: 10_000,
+            cost_bucket_max: 100_000,
+            cost_restore_rate: 10_000,
+            ..mercato::config::Limits::default()
+        },
     }
 }
 

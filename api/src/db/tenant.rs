@@ -305,6 +305,7 @@ pub struct TenantTx {
     principal: Option<Principal>,
     read_only: bool,
     statement_timeout: Option<std::time::Duration>,
+    opened: Option<Arc<std::sync::atomic::AtomicU64>>,
     slot: Mutex<Slot>,
 }
 
@@ -330,8 +331,20 @@ impl TenantTx {
             principal,
             read_only,
             statement_timeout: None,
+            opened: None,
             slot: Mutex::new(Slot::Idle),
         })
+    }
+
+    /// Counts the transactions actually opened into `counter` (call before first use).
+    pub fn with_counter(self: Arc<Self>, counter: Arc<std::sync::atomic::AtomicU64>) -> Arc<Self> {
+        match Arc::try_unwrap(self) {
+            Ok(mut inner) => {
+                inner.opened = Some(counter);
+                Arc::new(inner)
+            }
+            Err(shared) => shared,
+        }
     }
 
     /// Sets a transaction-local Postgres `statement_timeout` (call before first use).
@@ -361,6 +374,9 @@ impl TenantTx {
                 AccessMode::ReadWrite
             };
             let tx = self.db.begin_with_config(None, Some(mode)).await?;
+            if let Some(c) = &self.opened {
+                c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             if let Some(t) = self.statement_timeout {
                 tx.execute_raw(Statement::from_sql_and_values(
                     DbBackend::Postgres,

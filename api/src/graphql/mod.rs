@@ -15,6 +15,7 @@ pub mod user_errors;
 use crate::db::tenant::{Savepoint, TenantTx, TxGuard};
 use crate::domain::Ctx;
 use crate::error::AppError;
+use crate::limits::cost::CostExtension;
 use crate::state::AppState;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, MergedObject, Schema};
@@ -43,15 +44,30 @@ pub type MercatoSchema = Schema<Query, Mutation, subscriptions::Subscription>;
 
 /// The schema with its limits, without per-request data.
 pub fn build_schema(state: Option<AppState>) -> MercatoSchema {
+    let limits = state
+        .as_ref()
+        .map(|s| s.config.limits.clone())
+        .unwrap_or_default();
     let mut builder = Schema::build(
         Query::default(),
         Mutation::default(),
         subscriptions::Subscription,
     )
-    .limit_depth(12)
-    .limit_complexity(5_000)
-    .limit_recursive_depth(32)
-    .limit_directives(10);
+    // Backstops; the cost extension refuses earlier, with typed codes.
+    .limit_depth(limits.max_depth + 1)
+    .limit_recursive_depth(64)
+    .limit_directives(limits.max_directives)
+    .extension(CostExtension {
+        limiter: state.as_ref().map(|s| s.cost.clone()),
+        max_depth: limits.max_depth,
+        max_aliases: limits.max_aliases,
+    });
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
+    if !limits.field_suggestions {
+        builder = builder.disable_suggestions();
+    }
     if let Some(state) = state {
         builder = builder.data(state);
     }
@@ -75,18 +91,31 @@ pub struct RequestCtx {
     pub branches: DataLoader<loaders::BranchLoader>,
     /// Batches user look-ups.
     pub users: DataLoader<loaders::UserLoader>,
+    /// Key of the caller's rate and cost buckets (principal, or client IP when anonymous).
+    pub limit_key: String,
 }
 
 impl RequestCtx {
     /// Context for one operation.
-    pub fn new(state: AppState, tenant: Arc<TenantTx>, request_id: Option<String>) -> Self {
+    pub fn new(
+        state: AppState,
+        tenant: Arc<TenantTx>,
+        request_id: Option<String>,
+        limit_key: String,
+    ) -> Self {
         Self {
+            limit_key,
             branches: DataLoader::new(loaders::BranchLoader(tenant.clone()), tokio::spawn),
             users: DataLoader::new(loaders::UserLoader(tenant.clone()), tokio::spawn),
             state,
             tenant,
             request_id,
         }
+    }
+
+    /// Key of the caller's cost bucket.
+    pub fn limit_key(&self) -> String {
+        self.limit_key.clone()
     }
 
     /// Domain context over a read guard.

@@ -1,26 +1,41 @@
 //! `POST /graphql`: authenticate once, run each operation in its own tenant transaction
 //! (read-only for queries), commit after a mutation, and mask internal errors with the request id.
 
-use super::{HttpState, REQUEST_ID};
+use super::{HttpState, REQUEST_ID, client_ip};
 use crate::auth::Principal;
 use crate::db::tenant::{Outcome, TenantTx};
 use crate::error::AppError;
 use crate::graphql::RequestCtx;
+use crate::limits::rate::{LimitKey, retry_after_secs};
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Pos, Response as GqlResponse};
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::ConnectInfo;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
+use std::net::SocketAddr;
 
-/// Most operations in one batched request.
-pub const MAX_BATCH: usize = 10;
-
-/// `GET /graphql`: GraphiQL (when enabled).
-pub async fn graphiql(State(s): State<HttpState>) -> Response {
+/// `GET /graphql`: GraphiQL (when enabled). Operations must be POSTed: a GET carrying a query is
+/// refused with 405, so no mutation can ride on a link or an image tag.
+pub async fn graphiql(State(s): State<HttpState>, uri: axum::http::Uri) -> Response {
+    let has_query = uri.query().is_some_and(|q| {
+        q.split('&')
+            .any(|kv| kv.starts_with("query=") || kv == "query")
+    });
+    if has_query {
+        let err = AppError::Limit {
+            code: "METHOD_NOT_ALLOWED",
+            message: "GraphQL operations must be sent with POST".into(),
+        };
+        let mut resp = transport_error(StatusCode::METHOD_NOT_ALLOWED, &err, None);
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return resp;
+    }
     if !s.app.config.graphiql {
         return StatusCode::NOT_FOUND.into_response();
     }
@@ -91,12 +106,14 @@ async fn run_one(
     s: &HttpState,
     principal: Option<Principal>,
     request_id: Option<String>,
+    limit_key: String,
     req: async_graphql::Request,
 ) -> GqlResponse {
     let is_mutation = operation_type(&req) == Some(OperationType::Mutation);
     let tenant = TenantTx::new(s.app.db.clone(), principal, !is_mutation)
-        .with_statement_timeout(s.app.config.limits.statement_timeout);
-    let ctx = RequestCtx::new(s.app.clone(), tenant.clone(), request_id.clone());
+        .with_statement_timeout(s.app.config.limits.statement_timeout)
+        .with_counter(s.app.tenant_tx_opened.clone());
+    let ctx = RequestCtx::new(s.app.clone(), tenant.clone(), request_id.clone(), limit_key);
     let mut resp = s.schema.execute(req.data(ctx)).await;
     // Mutations commit: each mutation field ran in its own savepoint, so a failed one left nothing.
     let outcome = if is_mutation {
@@ -122,8 +139,28 @@ async fn run_one(
     resp
 }
 
+fn rate_limited(wait: std::time::Duration, request_id: Option<&str>) -> Response {
+    let secs = retry_after_secs(wait);
+    let err = AppError::RateLimited {
+        retry_after_secs: secs,
+    };
+    let body = json!({
+        "errors": [{ "message": err.public_message(),
+                     "extensions": { "code": err.code(), "retryAfter": secs, "requestId": request_id } }]
+    });
+    let mut resp = (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    resp
+}
+
 /// `POST /graphql`.
-pub async fn graphql_post(State(s): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn graphql_post(
+    State(s): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let request_id = headers
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
@@ -133,10 +170,24 @@ pub async fn graphql_post(State(s): State<HttpState>, headers: HeaderMap, body: 
         let err = AppError::invalid("content-type", "Content-Type must be application/json");
         return transport_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &err, rid);
     }
+    let ip = client_ip(&s.app.config.limits.trusted_proxies, peer.ip(), &headers);
     let principal = match authenticate(&s, &headers).await {
         Ok(p) => p,
-        Err(e) => return transport_error(StatusCode::UNAUTHORIZED, &e, rid),
+        Err(e) => {
+            // Failed authentication counts against the client's anonymous quota.
+            if let Err(wait) = s.app.rate.check(&LimitKey::Ip(ip)).await {
+                return rate_limited(wait, rid);
+            }
+            return transport_error(StatusCode::UNAUTHORIZED, &e, rid);
+        }
     };
+    let (limit, limit_key) = match &principal {
+        Some(p) => (LimitKey::Principal(p.limit_key()), p.limit_key()),
+        None => (LimitKey::Ip(ip), format!("ip:{ip}")),
+    };
+    if let Err(wait) = s.app.rate.check(&limit).await {
+        return rate_limited(wait, rid);
+    }
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(_) => {
@@ -146,17 +197,31 @@ pub async fn graphql_post(State(s): State<HttpState>, headers: HeaderMap, body: 
     };
     match batch {
         BatchRequest::Single(req) => {
-            Json(run_one(&s, principal, request_id, req).await).into_response()
+            Json(run_one(&s, principal, request_id, limit_key, req).await).into_response()
         }
-        BatchRequest::Batch(reqs) if reqs.len() > MAX_BATCH => {
-            let err =
-                AppError::invalid("body", format!("at most {MAX_BATCH} operations per batch"));
+        BatchRequest::Batch(reqs) if reqs.len() > s.app.config.limits.max_batch => {
+            let err = AppError::Limit {
+                code: "BATCH_TOO_LARGE",
+                message: format!(
+                    "at most {} operations per batch",
+                    s.app.config.limits.max_batch
+                ),
+            };
             transport_error(StatusCode::BAD_REQUEST, &err, rid)
         }
         BatchRequest::Batch(reqs) => {
             let mut out = Vec::with_capacity(reqs.len());
             for req in reqs {
-                out.push(run_one(&s, principal.clone(), request_id.clone(), req).await);
+                out.push(
+                    run_one(
+                        &s,
+                        principal.clone(),
+                        request_id.clone(),
+                        limit_key.clone(),
+                        req,
+                    )
+                    .await,
+                );
             }
             Json(BatchResponse::Batch(out)).into_response()
         }

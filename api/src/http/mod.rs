@@ -29,6 +29,7 @@ pub struct HttpState {
 pub fn build_router(app: AppState) -> Router {
     let schema = build_schema(Some(app.clone()));
     let max_body = app.config.max_body_bytes;
+    let request_timeout = app.config.limits.request_timeout;
     let state = HttpState { app, schema };
     Router::new()
         .route("/graphql", get(graphql::graphiql).post(graphql::graphql_post))
@@ -38,6 +39,10 @@ pub fn build_router(app: AppState) -> Router {
         .with_state(state)
         // The GraphQL handler reads the body through axum's `Bytes`, so this limit applies (413).
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -47,6 +52,30 @@ pub fn build_router(app: AppState) -> Router {
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )
+}
+
+/// The client's address: the peer, unless the peer is a trusted proxy, in which case the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+pub fn client_ip(
+    trusted: &[ipnet::IpNet],
+    peer: std::net::IpAddr,
+    headers: &axum::http::HeaderMap,
+) -> std::net::IpAddr {
+    let is_trusted = |ip: &std::net::IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops: Vec<std::net::IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|h| h.trim().parse().ok())
+        .collect();
+    hops.into_iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .unwrap_or(peer)
 }
 
 /// Waits for SIGTERM or Ctrl-C.

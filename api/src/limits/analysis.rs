@@ -1,0 +1,215 @@
+//! Static analysis of a GraphQL document before it runs: requested cost (Shopify-style), depth and
+//! aliases. Rules, also in the README:
+//!
+//! - a scalar or enum field costs 0; an object field costs 1 plus its selection;
+//! - a list field costs its length times (1 + its selection). Inside a `…Connection` the length is
+//!   the connection's `first`/`last` (default 20); any other list counts as [`OTHER_LIST_ESTIMATE`];
+//! - each root mutation field costs [`MUTATION_BASE`] more.
+//!
+//! The actual cost counts the objects the response really holds, by the same rules, so it is never
+//! more than the requested cost.
+
+use async_graphql::Name;
+use async_graphql::Variables;
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
+};
+use async_graphql::registry::Registry;
+
+/// Page size assumed for a connection without `first`/`last`.
+pub const DEFAULT_PAGE: u64 = 20;
+/// Length assumed for a list outside a connection.
+pub const OTHER_LIST_ESTIMATE: u64 = 10;
+/// Extra cost of each root mutation field.
+pub const MUTATION_BASE: u64 = 10;
+
+/// What the analysis found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Analysis {
+    /// Requested cost.
+    pub cost: u64,
+    /// Deepest field nesting (root fields are depth 1).
+    pub depth: usize,
+    /// Aliased fields, counted through fragments.
+    pub aliases: usize,
+    /// The operation is a mutation.
+    pub mutation: bool,
+}
+
+struct Walk<'a> {
+    doc: &'a ExecutableDocument,
+    registry: &'a Registry,
+    variables: &'a Variables,
+    fragment_stack: Vec<&'a Name>,
+    aliases: usize,
+    depth: usize,
+}
+
+fn page_size(field: &async_graphql::parser::types::Field, variables: &Variables) -> u64 {
+    for (name, value) in &field.arguments {
+        if name.node == "first" || name.node == "last" {
+            let v = value
+                .node
+                .clone()
+                .into_const_with(|var| variables.get(&var).cloned().ok_or(()))
+                .ok();
+            if let Some(async_graphql::Value::Number(n)) = v
+                && let Some(n) = n.as_u64()
+            {
+                return n;
+            }
+        }
+    }
+    DEFAULT_PAGE
+}
+
+impl<'a> Walk<'a> {
+    /// Cost of a selection set on `type_name`. `list_len` is the length of list fields directly
+    /// under it (set when `type_name` is a connection).
+    fn set(
+        &mut self,
+        set: &'a SelectionSet,
+        type_name: &str,
+        depth: usize,
+        list_len: Option<u64>,
+    ) -> u64 {
+        let mut total: u64 = 0;
+        for sel in &set.items {
+            let c = match &sel.node {
+                Selection::Field(f) => self.field(&f.node, type_name, depth, list_len),
+                Selection::InlineFragment(frag) => {
+                    let on = frag
+                        .node
+                        .type_condition
+                        .as_ref()
+                        .map_or(type_name, |t| t.node.on.node.as_str());
+                    self.set(&frag.node.selection_set.node, on, depth, list_len)
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = &spread.node.fragment_name.node;
+                    if self.fragment_stack.contains(&name) {
+                        continue; // cycles are rejected by validation; never loop here
+                    }
+                    let Some(def) = self.doc.fragments.get(name) else {
+                        continue;
+                    };
+                    self.fragment_stack.push(name);
+                    let on = def.node.type_condition.node.on.node.as_str();
+                    let c = self.set(&def.node.selection_set.node, on, depth, list_len);
+                    self.fragment_stack.pop();
+                    c
+                }
+            };
+            total = total.saturating_add(c);
+        }
+        total
+    }
+
+    fn field(
+        &mut self,
+        f: &'a async_graphql::parser::types::Field,
+        parent: &str,
+        depth: usize,
+        list_len: Option<u64>,
+    ) -> u64 {
+        self.depth = self.depth.max(depth);
+        if f.alias.is_some() {
+            self.aliases += 1;
+        }
+        if f.selection_set.node.items.is_empty() || f.name.node.starts_with("__") {
+            // Leaves cost nothing; introspection is governed by its own switch. Still walk
+            // introspection selections for depth and aliases.
+            if !f.selection_set.node.items.is_empty() {
+                self.set(&f.selection_set.node, "", depth + 1, None);
+            }
+            return 0;
+        }
+        let ty = self
+            .registry
+            .types
+            .get(parent)
+            .and_then(|t| t.field_by_name(&f.name.node))
+            .map(|m| m.ty.clone())
+            .unwrap_or_default();
+        let is_list = ty.contains('[');
+        let concrete = ty
+            .trim_matches(|c| c == '[' || c == ']' || c == '!')
+            .to_owned();
+        let inner_lists = concrete
+            .ends_with("Connection")
+            .then(|| page_size(f, self.variables));
+        let child = self.set(&f.selection_set.node, &concrete, depth + 1, inner_lists);
+        let one = child.saturating_add(1);
+        if is_list {
+            one.saturating_mul(list_len.unwrap_or(OTHER_LIST_ESTIMATE))
+        } else {
+            one
+        }
+    }
+}
+
+/// Analyses the operation `operation_name` (or the only one) of `doc`.
+pub fn analyze(
+    doc: &ExecutableDocument,
+    operation_name: Option<&str>,
+    registry: &Registry,
+    variables: &Variables,
+) -> Analysis {
+    let op = match (&doc.operations, operation_name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(ops), None) => ops.values().next(),
+    };
+    let Some(op) = op else {
+        return Analysis::default();
+    };
+    let (root, mutation) = match op.node.ty {
+        OperationType::Query => (registry.query_type.clone(), false),
+        OperationType::Mutation => (registry.mutation_type.clone().unwrap_or_default(), true),
+        OperationType::Subscription => (
+            registry.subscription_type.clone().unwrap_or_default(),
+            false,
+        ),
+    };
+    let mut walk = Walk {
+        doc,
+        registry,
+        variables,
+        fragment_stack: Vec::new(),
+        aliases: 0,
+        depth: 0,
+    };
+    let mut cost = walk.set(&op.node.selection_set.node, &root, 1, None);
+    if mutation {
+        let roots = op.node.selection_set.node.items.len() as u64;
+        cost = cost.saturating_add(roots.saturating_mul(MUTATION_BASE));
+    }
+    Analysis {
+        cost,
+        depth: walk.depth,
+        aliases: walk.aliases,
+        mutation,
+    }
+}
+
+/// The actual cost of a response: the objects it holds (plus the mutation base per root field).
+pub fn actual_cost(data: &async_graphql::Value, mutation: bool) -> u64 {
+    fn objects(v: &async_graphql::Value) -> u64 {
+        match v {
+            async_graphql::Value::Object(map) => {
+                map.values().map(objects).fold(1u64, u64::saturating_add)
+            }
+            async_graphql::Value::List(items) => {
+                items.iter().map(objects).fold(0, u64::saturating_add)
+            }
+            _ => 0,
+        }
+    }
+    match data {
+        async_graphql::Value::Object(roots) => roots
+            .values()
+            .map(|v| objects(v) + if mutation { MUTATION_BASE } else { 0 })
+            .fold(0, u64::saturating_add),
+        _ => 0,
+    }
+}

@@ -1,0 +1,147 @@
+//! Request rate limits. Each check passes an in-process GCRA (`governor`) first, then the shared
+//! GCRA in Redis (a Lua script on Redis' own clock), so several `serve` processes enforce one
+//! quota. If Redis is slow or down, the local decision stands and a line is logged: never hang.
+
+use super::{DegradedLog, REDIS_BUDGET};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// GCRA on Redis time. KEYS[1]: the key. ARGV[1]: emission interval T (µs). ARGV[2]: burst.
+/// Returns {1, 0} when admitted, {0, wait µs} when not.
+const GCRA: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = interval * tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+local allow_at = new_tat - tolerance
+if now < allow_at then
+  return {0, allow_at - now}
+end
+redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1)
+return {1, 0}
+";
+
+/// What is being limited.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LimitKey {
+    /// A user or an API token (from `Principal::limit_key`).
+    Principal(String),
+    /// An unauthenticated client.
+    Ip(IpAddr),
+}
+
+/// A quota: `per_minute` sustained, `burst` at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Rate {
+    /// Sustained requests per minute.
+    pub per_minute: u32,
+    /// Requests allowed at once.
+    pub burst: u32,
+}
+
+impl Rate {
+    fn interval(self) -> Duration {
+        Duration::from_micros(60_000_000 / u64::from(self.per_minute.max(1)))
+    }
+
+    fn quota(self) -> Quota {
+        let burst = NonZeroU32::new(self.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        Quota::with_period(self.interval())
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(burst)
+    }
+}
+
+/// The rate limiter of one process.
+pub struct RateLimiter {
+    principals: DefaultKeyedRateLimiter<String>,
+    ips: DefaultKeyedRateLimiter<IpAddr>,
+    principal_rate: Rate,
+    ip_rate: Rate,
+    redis: deadpool_redis::Pool,
+    prefix: String,
+    script: redis::Script,
+    checks: AtomicU64,
+    degraded: DegradedLog,
+}
+
+impl RateLimiter {
+    /// A limiter with these quotas, sharing them through `redis` under `prefix`.
+    pub fn new(
+        redis: deadpool_redis::Pool,
+        prefix: &str,
+        principal_rate: Rate,
+        ip_rate: Rate,
+    ) -> Self {
+        Self {
+            principals: governor::RateLimiter::keyed(principal_rate.quota()),
+            ips: governor::RateLimiter::keyed(ip_rate.quota()),
+            principal_rate,
+            ip_rate,
+            redis,
+            prefix: prefix.to_owned(),
+            script: redis::Script::new(GCRA),
+            checks: AtomicU64::new(0),
+            degraded: DegradedLog::new("rate"),
+        }
+    }
+
+    /// Admits a request, or says how long to wait.
+    pub async fn check(&self, key: &LimitKey) -> Result<(), Duration> {
+        if self
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(4096)
+        {
+            self.principals.retain_recent();
+            self.ips.retain_recent();
+        }
+        let local = match key {
+            LimitKey::Principal(p) => self.principals.check_key(p),
+            LimitKey::Ip(ip) => self.ips.check_key(ip),
+        };
+        if let Err(not_until) = local {
+            return Err(not_until.wait_time_from(DefaultClock::default().now()));
+        }
+        let (redis_key, rate) = match key {
+            LimitKey::Principal(p) => (format!("{}:rl:p:{p}", self.prefix), self.principal_rate),
+            LimitKey::Ip(ip) => (format!("{}:rl:ip:{ip}", self.prefix), self.ip_rate),
+        };
+        let shared = tokio::time::timeout(REDIS_BUDGET, async {
+            let mut conn = self.redis.get().await.map_err(|e| e.to_string())?;
+            let interval = i64::try_from(rate.interval().as_micros()).unwrap_or(i64::MAX);
+            self.script
+                .key(redis_key)
+                .arg(interval)
+                .arg(rate.burst.max(1))
+                .invoke_async::<(i64, i64)>(&mut conn)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        match shared {
+            Ok(Ok((1, _))) => Ok(()),
+            Ok(Ok((_, wait_us))) => Err(Duration::from_micros(u64::try_from(wait_us).unwrap_or(0))),
+            Ok(Err(e)) => {
+                self.degraded.note(&e);
+                Ok(())
+            }
+            Err(_) => {
+                self.degraded.note("timed out");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Whole seconds to wait, at least 1 (for `Retry-After`).
+pub fn retry_after_secs(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
