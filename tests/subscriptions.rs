@@ -91,10 +91,108 @@ async fn a_socket_without_a_valid_token_is_closed_and_receives_nothing() {
         match next_frame(&mut ws).await {
             Some(Message::Close(frame)) => {
                 let frame = frame.expect("close frame");
-                assert_ne!(u16::from(frame.code), 1000, "{payload}: {frame:?}");
+                assert_eq!(u16::from(frame.code), 4403, "{payload}: {frame:?}");
             }
             None => {}
             other => panic!("{payload}: expected close, got {other:?}"),
         }
     }
+}
+
+async fn close_code(ws: &mut Ws) -> u16 {
+    loop {
+        match next_frame(ws).await {
+            Some(Message::Close(Some(frame))) => return u16::from(frame.code),
+            Some(Message::Ping(_) | Message::Pong(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn connection_init_must_arrive_in_time_and_come_first() {
+    let db = fresh_database().await;
+    let mut config = test_config(&db);
+    config.limits.ws_init_timeout = std::time::Duration::from_millis(300);
+    let app = TestApp::spawn_with(config, db).await;
+    let mut silent = open(&app).await;
+    assert_eq!(close_code(&mut silent).await, 4408);
+
+    let mut eager = open(&app).await;
+    eager
+        .send(Message::text(json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { heartbeat { seq } }" } }).to_string()))
+        .await
+        .unwrap();
+    assert_eq!(close_code(&mut eager).await, 4401);
+
+    let mut garbage = open(&app).await;
+    garbage.send(Message::text("not json")).await.unwrap();
+    assert_eq!(close_code(&mut garbage).await, 4400);
+}
+
+#[tokio::test]
+async fn subscriptions_per_socket_are_capped_and_freed_on_complete() {
+    let db = fresh_database().await;
+    let mut config = test_config(&db);
+    config.limits.ws_max_subscriptions = 2;
+    let app = TestApp::spawn_with(config, db).await;
+    let s = app.sign_up("cap", Some("Cap Co")).await;
+    let mut ws = open(&app).await;
+    ws.send(Message::text(json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", s.token) } }).to_string()))
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut ws).await["type"], "connection_ack");
+    let sub = |id: &str| {
+        Message::text(json!({ "id": id, "type": "subscribe", "payload": { "query": "subscription { heartbeat(intervalSeconds: 60) { seq } }" } }).to_string())
+    };
+    ws.send(sub("a")).await.unwrap();
+    ws.send(sub("b")).await.unwrap();
+    ws.send(sub("c")).await.unwrap();
+    let for_id = async |ws: &mut Ws, id: &str| loop {
+        let m = next_json(ws).await;
+        if m["id"] == id {
+            return m;
+        }
+    };
+    let refused = for_id(&mut ws, "c").await;
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "TOO_MANY_SUBSCRIPTIONS",
+        "{refused}"
+    );
+    // Completing one frees its slot.
+    ws.send(Message::text(
+        json!({ "id": "a", "type": "complete" }).to_string(),
+    ))
+    .await
+    .unwrap();
+    ws.send(sub("d")).await.unwrap();
+    let admitted = for_id(&mut ws, "d").await;
+    assert!(
+        admitted["payload"]["data"]["heartbeat"]["seq"].is_number(),
+        "slot was not freed: {admitted}"
+    );
+}
+
+#[tokio::test]
+async fn an_api_token_can_subscribe() {
+    let app = TestApp::spawn().await;
+    let s = app.sign_up("wst", Some("Ws Token Co")).await;
+    let (_, secret) = app.create_api_token(&s, "ws", &["SYNC_READ"], None).await;
+    let mut ws = open(&app).await;
+    ws.send(Message::text(
+        json!({ "type": "connection_init", "payload": { "token": secret } }).to_string(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next_json(&mut ws).await["type"], "connection_ack");
+    ws.send(Message::text(json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { heartbeat(intervalSeconds: 1) { seq userId organizationId } }" } }).to_string()))
+        .await
+        .unwrap();
+    let tick = next_json(&mut ws).await;
+    assert_eq!(tick["payload"]["data"]["heartbeat"]["seq"], 1, "{tick}");
+    assert!(tick["payload"]["data"]["heartbeat"]["userId"].is_null());
+    assert_eq!(
+        tick["payload"]["data"]["heartbeat"]["organizationId"],
+        s.org_id.unwrap().as_str()
+    );
 }
