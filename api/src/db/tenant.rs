@@ -336,26 +336,25 @@ impl TenantTx {
         })
     }
 
-    /// Counts the transactions actually opened into `counter` (call before first use).
-    pub fn with_counter(self: Arc<Self>, counter: Arc<std::sync::atomic::AtomicU64>) -> Arc<Self> {
+    /// Changes a setting before first use (a shared handle is returned unchanged).
+    fn configure(self: Arc<Self>, f: impl FnOnce(&mut Self)) -> Arc<Self> {
         match Arc::try_unwrap(self) {
             Ok(mut inner) => {
-                inner.opened = Some(counter);
+                f(&mut inner);
                 Arc::new(inner)
             }
             Err(shared) => shared,
         }
     }
 
+    /// Counts the transactions actually opened into `counter` (call before first use).
+    pub fn with_counter(self: Arc<Self>, counter: Arc<std::sync::atomic::AtomicU64>) -> Arc<Self> {
+        self.configure(|t| t.opened = Some(counter))
+    }
+
     /// Sets a transaction-local Postgres `statement_timeout` (call before first use).
     pub fn with_statement_timeout(self: Arc<Self>, timeout: std::time::Duration) -> Arc<Self> {
-        match Arc::try_unwrap(self) {
-            Ok(mut inner) => {
-                inner.statement_timeout = Some(timeout);
-                Arc::new(inner)
-            }
-            Err(shared) => shared,
-        }
+        self.configure(|t| t.statement_timeout = Some(timeout))
     }
 
     /// The principal this transaction acts for.

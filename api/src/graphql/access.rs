@@ -4,9 +4,9 @@ use crate::auth::permissions::Scope;
 use crate::domain::{api_tokens, members};
 use crate::error::AppError;
 use crate::graphql::organizations::{Member, OrgRoleGql};
-use crate::graphql::rc;
 use crate::graphql::relay::{api_token_gid, api_token_id, branch_gid, branch_id, user_id};
-use crate::graphql::user_errors::{UserError, split};
+use crate::graphql::user_errors::UserError;
+use crate::graphql::{mutate, rc};
 use crate::ids::BranchId;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -217,10 +217,7 @@ pub struct AccessMutation;
 impl AccessMutation {
     /// Adds an existing account to the organization (OWNER/ADMIN; only an OWNER adds an OWNER).
     async fn add_member(&self, ctx: &Context<'_>, input: AddMemberInput) -> Result<MemberPayload> {
-        let rc = rc(ctx)?;
-        let sp = rc.tenant.savepoint().await?;
-        let c = rc.write(&sp);
-        let r = async {
+        let (m, user_errors) = mutate(ctx, async |c| {
             let mut roles = Vec::with_capacity(input.branch_roles.len());
             for br in &input.branch_roles {
                 roles.push((
@@ -229,9 +226,8 @@ impl AccessMutation {
                 ));
             }
             members::add_by_email(&c, &input.email, input.role.into(), &roles).await
-        }
-        .await;
-        let (m, user_errors) = split(sp.finish(r).await)?;
+        })
+        .await?;
         Ok(MemberPayload {
             member: m.map(Member),
             removed_user_id: None,
@@ -245,14 +241,10 @@ impl AccessMutation {
         ctx: &Context<'_>,
         input: ChangeMemberRoleInput,
     ) -> Result<MemberPayload> {
-        let rc = rc(ctx)?;
-        let sp = rc.tenant.savepoint().await?;
-        let c = rc.write(&sp);
-        let r = async {
+        let (m, user_errors) = mutate(ctx, async |c| {
             members::change_role(&c, member_user(&input.user_id)?, input.role.into()).await
-        }
-        .await;
-        let (m, user_errors) = split(sp.finish(r).await)?;
+        })
+        .await?;
         Ok(MemberPayload {
             member: m.map(Member),
             removed_user_id: None,
@@ -266,11 +258,10 @@ impl AccessMutation {
         ctx: &Context<'_>,
         input: RemoveMemberInput,
     ) -> Result<MemberPayload> {
-        let rc = rc(ctx)?;
-        let sp = rc.tenant.savepoint().await?;
-        let c = rc.write(&sp);
-        let r = async { members::remove(&c, member_user(&input.user_id)?).await }.await;
-        let (u, user_errors) = split(sp.finish(r).await)?;
+        let (u, user_errors) = mutate(ctx, async |c| {
+            members::remove(&c, member_user(&input.user_id)?).await
+        })
+        .await?;
         Ok(MemberPayload {
             member: None,
             removed_user_id: u.map(crate::graphql::relay::user_gid),
@@ -284,17 +275,13 @@ impl AccessMutation {
         ctx: &Context<'_>,
         input: SetBranchRoleInput,
     ) -> Result<MemberPayload> {
-        let rc = rc(ctx)?;
-        let sp = rc.tenant.savepoint().await?;
-        let c = rc.write(&sp);
-        let r = async {
+        let (m, user_errors) = mutate(ctx, async |c| {
             let user = member_user(&input.user_id)?;
             let branch = branch_arg(&input.branch_id, "input.branchId")?;
             members::set_branch_role(&c, user, branch, input.role.map(Into::into)).await?;
             members::get(&c, user).await
-        }
-        .await;
-        let (m, user_errors) = split(sp.finish(r).await)?;
+        })
+        .await?;
         Ok(MemberPayload {
             member: m.map(Member),
             removed_user_id: None,
@@ -308,10 +295,7 @@ impl AccessMutation {
         ctx: &Context<'_>,
         input: CreateApiTokenInput,
     ) -> Result<CreateApiTokenPayload> {
-        let rc = rc(ctx)?;
-        let sp = rc.tenant.savepoint().await?;
-        let c = rc.write(&sp);
-        let r = async {
+        let (created, user_errors) = mutate(ctx, async |c| {
             let branch_ids = match &input.branch_ids {
                 None => None,
                 Some(ids) => Some(
@@ -330,9 +314,8 @@ impl AccessMutation {
                 },
             )
             .await
-        }
-        .await;
-        let (created, user_errors) = split(sp.finish(r).await)?;
+        })
+        .await?;
         let (api_token, secret) = match created {
             Some((m, s)) => (Some(ApiToken(m)), Some(s.expose_secret().to_owned())),
             None => (None, None),
@@ -351,19 +334,15 @@ impl AccessMutation {
         ctx: &Context<'_>,
         input: RevokeApiTokenInput,
     ) -> Result<RevokeApiTokenPayload> {
-        let rc = rc(ctx)?;
-        let sp = rc.tenant.savepoint().await?;
-        let c = rc.write(&sp);
-        let r = async {
+        let (t, user_errors) = mutate(ctx, async |c| {
             let id = api_token_id(&input.id).map_err(|_| AppError::NotFound("ApiToken"))?;
             api_tokens::revoke(&c, id).await
-        }
-        .await;
-        let (t, user_errors) = split(sp.finish(r).await)?;
+        })
+        .await?;
         if let Some(t) = &t
             && let Ok(hash) = <[u8; 32]>::try_from(t.token_hash.as_slice())
         {
-            rc.state.api_tokens.forget(&hash);
+            rc(ctx)?.state.api_tokens.forget(&hash);
         }
         Ok(RevokeApiTokenPayload {
             api_token: t.map(ApiToken),

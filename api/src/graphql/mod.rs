@@ -142,3 +142,15 @@ pub fn rc<'a>(ctx: &Context<'a>) -> Result<&'a RequestCtx, AppError> {
     ctx.data::<RequestCtx>()
         .map_err(|_| AppError::internal("request context missing"))
 }
+
+/// Runs one mutation in its own savepoint: kept if `f` succeeds, rolled back if it fails. Expected
+/// failures come back as `userErrors`; others (FORBIDDEN, INTERNAL, …) as top-level errors.
+pub async fn mutate<T>(
+    ctx: &Context<'_>,
+    f: impl for<'c> AsyncFnOnce(Ctx<'c>) -> crate::error::AppResult<T>,
+) -> async_graphql::Result<(Option<T>, Vec<user_errors::UserError>)> {
+    let rc = rc(ctx)?;
+    let sp = rc.tenant.savepoint().await?;
+    let r = f(rc.write(&sp)).await;
+    user_errors::split(sp.finish(r).await)
+}
