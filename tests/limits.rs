@@ -388,3 +388,48 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
     let read = tokio::time::timeout(Duration::from_secs(10), sock.read_to_end(&mut buf)).await;
     assert!(read.is_ok(), "connection still open after 10 s");
 }
+
+#[tokio::test]
+async fn a_request_over_its_time_is_cut_off_and_leaves_nothing_behind() {
+    let app = app_with(|l| l.request_timeout = Duration::from_millis(5)).await;
+    let email = unique_email("slow");
+    // Sign-up hashes a password with argon2id: far longer than 5 ms.
+    let resp = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .json(&json!({ "query": "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }",
+                       "variables": { "i": { "email": email, "password": PASSWORD, "displayName": "Slow" } } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 408);
+    // The dropped request's transaction rolled back: the account does not exist.
+    let owner = app.owner().await;
+    let rows = rows_as(
+        &owner,
+        &[("app.auth_email", &email)],
+        "SELECT id::text FROM users",
+    )
+    .await
+    .unwrap();
+    assert!(rows.is_empty(), "{rows:?}");
+}
+
+#[tokio::test]
+async fn too_many_directives_on_a_field_are_refused() {
+    let app = TestApp::spawn().await;
+    let before = opened(&app);
+    let many: String = (0..11).map(|_| "@include(if: true) ").collect();
+    let body = app
+        .gql(
+            None,
+            &format!("{{ viewer {many} {{ user {{ id }} }} }}"),
+            json!({}),
+        )
+        .await;
+    assert!(
+        body["errors"].is_array() && body["data"].is_null(),
+        "{body}"
+    );
+    assert_eq!(opened(&app), before);
+}
