@@ -145,15 +145,19 @@ async fn subscriptions_per_socket_are_capped_and_freed_on_complete() {
     let sub = |id: &str| {
         Message::text(json!({ "id": id, "type": "subscribe", "payload": { "query": "subscription { heartbeat(intervalSeconds: 60) { seq } }" } }).to_string())
     };
-    ws.send(sub("a")).await.unwrap();
-    ws.send(sub("b")).await.unwrap();
-    ws.send(sub("c")).await.unwrap();
     let for_id = async |ws: &mut Ws, id: &str| loop {
         let m = next_json(ws).await;
         if m["id"] == id {
             return m;
         }
     };
+    // One at a time: the server polls new subscriptions in no fixed order.
+    for id in ["a", "b"] {
+        ws.send(sub(id)).await.unwrap();
+        let first = for_id(&mut ws, id).await;
+        assert_eq!(first["payload"]["data"]["heartbeat"]["seq"], 1, "{first}");
+    }
+    ws.send(sub("c")).await.unwrap();
     let refused = for_id(&mut ws, "c").await;
     assert_eq!(
         refused["payload"]["errors"][0]["extensions"]["code"], "TOO_MANY_SUBSCRIPTIONS",
