@@ -8,9 +8,14 @@
 //! arrive with the rest of the connectors issue.
 
 mod crypto;
+pub mod error;
 pub mod lazada;
+pub mod money;
 pub mod shopee;
 pub mod tiktok;
+
+pub use error::{AuthFailure, Error};
+pub use money::Money;
 
 /// Marketplaces Mercato connects to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
