@@ -12,6 +12,7 @@ pub mod error;
 pub mod lazada;
 pub mod money;
 pub mod shopee;
+pub mod status;
 pub mod tiktok;
 
 pub use error::{AuthFailure, Error};
