@@ -11,6 +11,7 @@ mod crypto;
 pub mod error;
 pub mod lazada;
 pub mod money;
+pub mod resilience;
 pub mod shopee;
 pub mod status;
 pub mod tiktok;
