@@ -15,6 +15,7 @@ pub mod resilience;
 pub mod shopee;
 pub mod status;
 pub mod tiktok;
+pub mod tokens;
 
 pub use error::{AuthFailure, Error};
 pub use money::Money;
