@@ -31,3 +31,22 @@ pub fn verify_hex(key: &[u8], parts: &[&[u8]], presented: &str) -> bool {
     };
     mac(key, parts).verify_slice(&bytes).is_ok()
 }
+
+/// The value of `name` among request parameters.
+pub fn param<'a>(params: &[(&str, &'a str)], name: &str) -> Option<&'a str> {
+    params.iter().find(|(k, _)| *k == name).map(|(_, v)| *v)
+}
+
+/// Appends `key + value` for the kept parameters, sorted by key in byte order (TikTok, Lazada).
+pub fn append_sorted(
+    out: &mut Vec<u8>,
+    params: &[(&str, &str)],
+    keep: impl Fn(&str, &str) -> bool,
+) {
+    let mut kept: Vec<&(&str, &str)> = params.iter().filter(|(k, v)| keep(k, v)).collect();
+    kept.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    for (k, v) in kept {
+        out.extend_from_slice(k.as_bytes());
+        out.extend_from_slice(v.as_bytes());
+    }
+}

@@ -19,17 +19,9 @@ pub const TIMESTAMP_WINDOW_MS: i64 = 7_200_000;
 
 /// The string that is HMAC'd.
 pub fn signed_string(api_path: &str, params: &[(&str, &str)], body: Option<&[u8]>) -> Vec<u8> {
-    let mut kept: Vec<&(&str, &str)> = params
-        .iter()
-        .filter(|(k, v)| *k != "sign" && !v.is_empty())
-        .collect();
-    kept.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(api_path.as_bytes());
-    for (k, v) in kept {
-        out.extend_from_slice(k.as_bytes());
-        out.extend_from_slice(v.as_bytes());
-    }
+    crypto::append_sorted(&mut out, params, |k, v| k != "sign" && !v.is_empty());
     if let Some(b) = body {
         out.extend_from_slice(b);
     }
@@ -68,19 +60,13 @@ pub fn verify_request(
     body: Option<&[u8]>,
     now_ms: i64,
 ) -> Result<(), SignError> {
-    let ts = params
-        .iter()
-        .find(|(k, _)| *k == "timestamp")
-        .and_then(|(_, v)| v.parse::<i64>().ok())
+    let ts = crypto::param(params, "timestamp")
+        .and_then(|v| v.parse::<i64>().ok())
         .ok_or(SignError::TimestampOutsideWindow)?;
     if (now_ms - ts).abs() > TIMESTAMP_WINDOW_MS {
         return Err(SignError::TimestampOutsideWindow);
     }
-    let presented = params
-        .iter()
-        .find(|(k, _)| *k == "sign")
-        .map(|(_, v)| *v)
-        .ok_or(SignError::BadSignature)?;
+    let presented = crypto::param(params, "sign").ok_or(SignError::BadSignature)?;
     if crypto::verify_hex(
         app_secret.as_bytes(),
         &[&signed_string(api_path, params, body)],

@@ -28,18 +28,10 @@ pub fn wrapped_input(
     query: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> Vec<u8> {
-    let mut params: Vec<&(&str, &str)> = query
-        .iter()
-        .filter(|(k, _)| *k != "sign" && *k != "access_token")
-        .collect();
-    params.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(app_secret.as_bytes());
     out.extend_from_slice(path.as_bytes());
-    for (k, v) in params {
-        out.extend_from_slice(k.as_bytes());
-        out.extend_from_slice(v.as_bytes());
-    }
+    crypto::append_sorted(&mut out, query, |k, _| k != "sign" && k != "access_token");
     if let Some(b) = body {
         out.extend_from_slice(b);
     }
@@ -73,19 +65,13 @@ pub fn verify_request(
     body: Option<&[u8]>,
     now: i64,
 ) -> Result<(), SignError> {
-    let ts = query
-        .iter()
-        .find(|(k, _)| *k == "timestamp")
-        .and_then(|(_, v)| v.parse::<i64>().ok())
+    let ts = crypto::param(query, "timestamp")
+        .and_then(|v| v.parse::<i64>().ok())
         .ok_or(SignError::TimestampOutsideWindow)?;
     if ts < now - MAX_AGE_SECS || ts > now + MAX_SKEW_AHEAD_SECS {
         return Err(SignError::TimestampOutsideWindow);
     }
-    let presented = query
-        .iter()
-        .find(|(k, _)| *k == "sign")
-        .map(|(_, v)| *v)
-        .ok_or(SignError::BadSignature)?;
+    let presented = crypto::param(query, "sign").ok_or(SignError::BadSignature)?;
     let input = wrapped_input(app_secret, path, query, body);
     if crypto::verify_hex(app_secret.as_bytes(), &[&input], presented) {
         Ok(())

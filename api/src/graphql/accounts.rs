@@ -5,9 +5,9 @@ use crate::domain::sessions::{self, Rotation};
 use crate::domain::{Ctx, accounts, organizations};
 use crate::error::AppError;
 use crate::graphql::organizations::{OrgRoleGql, Organization};
-use crate::graphql::rc;
 use crate::graphql::relay::{org_id, user_gid};
 use crate::graphql::user_errors::{UserError, split};
+use crate::graphql::{mutate, rc};
 use crate::ids::{OrgId, UserId};
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -211,6 +211,13 @@ async fn load_org(
     .await
 }
 
+/// Parses an optional `input.organizationId`; a malformed id reads as "not found".
+fn wanted_org(id: Option<&ID>) -> crate::error::AppResult<Option<OrgId>> {
+    id.map(org_id)
+        .transpose()
+        .map_err(|_| AppError::invalid("input.organizationId", "organization not found"))
+}
+
 /// Account mutations.
 #[derive(Default)]
 pub struct AccountsMutation;
@@ -282,12 +289,7 @@ impl AccountsMutation {
         let sp = rc.tenant.savepoint().await?;
         let c = rc.write(&sp);
         let result = async {
-            let wanted = input
-                .organization_id
-                .as_ref()
-                .map(org_id)
-                .transpose()
-                .map_err(|_| AppError::invalid("input.organizationId", "organization not found"))?;
+            let wanted = wanted_org(input.organization_id.as_ref())?;
             let user = accounts::log_in(
                 c.tx,
                 c.access,
@@ -361,12 +363,7 @@ impl AccountsMutation {
         let sp = rc.tenant.savepoint().await?;
         let c = rc.write(&sp);
         let result = async {
-            let wanted = input
-                .organization_id
-                .as_ref()
-                .map(org_id)
-                .transpose()
-                .map_err(|_| AppError::invalid("input.organizationId", "organization not found"))?;
+            let wanted = wanted_org(input.organization_id.as_ref())?;
             let rotation = sessions::rotate(
                 c.tx,
                 c.access,
@@ -409,12 +406,10 @@ impl AccountsMutation {
     /// Ends the session of a refresh token: it and every token rotated from it stop working.
     /// Access tokens already issued stay valid until they expire (15 minutes by default).
     async fn log_out(&self, ctx: &Context<'_>, input: LogOutInput) -> Result<LogOutPayload> {
-        let rc = rc(ctx)?;
-        let sp = rc.tenant.savepoint().await?;
-        let c = rc.write(&sp);
-        let result = sessions::revoke(c.tx, c.access, &input.refresh_token).await;
-        let result = sp.finish(result).await;
-        let (revoked, user_errors) = split(result)?;
+        let (revoked, user_errors) = mutate(ctx, async |c| {
+            sessions::revoke(c.tx, c.access, &input.refresh_token).await
+        })
+        .await?;
         Ok(LogOutPayload {
             revoked: revoked.unwrap_or(false),
             user_errors,

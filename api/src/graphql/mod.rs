@@ -143,6 +143,16 @@ pub fn rc<'a>(ctx: &Context<'a>) -> Result<&'a RequestCtx, AppError> {
         .map_err(|_| AppError::internal("request context missing"))
 }
 
+/// Runs a read on the request's tenant transaction (opened on first use).
+pub async fn read<T>(
+    ctx: &Context<'_>,
+    f: impl for<'c> AsyncFnOnce(Ctx<'c>) -> crate::error::AppResult<T>,
+) -> async_graphql::Result<T> {
+    let rc = rc(ctx)?;
+    let guard = rc.tenant.lock().await?;
+    Ok(f(rc.read(&guard)).await?)
+}
+
 /// Runs one mutation in its own savepoint: kept if `f` succeeds, rolled back if it fails. Expected
 /// failures come back as `userErrors`; others (FORBIDDEN, INTERNAL, …) as top-level errors.
 pub async fn mutate<T>(

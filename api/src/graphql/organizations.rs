@@ -5,10 +5,10 @@ use crate::error::AppError;
 use crate::graphql::access::{ApiToken, BranchRoleGql};
 use crate::graphql::accounts::User;
 use crate::graphql::branches::Branch;
-use crate::graphql::rc;
 use crate::graphql::relay::{Conn, branch_id, connection, org_gid, page_args};
 use crate::graphql::stores::{PlatformGql, Store, StoreStatusGql};
 use crate::graphql::user_errors::{UserError, split};
+use crate::graphql::{rc, read};
 use crate::ids::{OrgId, UserId};
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -88,9 +88,7 @@ impl Organization {
     ) -> Result<Conn<Branch>> {
         self.ensure_current(ctx)?;
         let args = page_args(after, before, first, last)?;
-        let rc = rc(ctx)?;
-        let guard = rc.tenant.lock().await?;
-        let page = branches::list(&rc.read(&guard), args).await?;
+        let page = read(ctx, async |c| branches::list(&c, args).await).await?;
         Ok(connection(page, |b| b.id, Branch))
     }
 
@@ -118,9 +116,7 @@ impl Organization {
             platform: filter.platform.map(Into::into),
             status: filter.status.map(Into::into),
         };
-        let rc = rc(ctx)?;
-        let guard = rc.tenant.lock().await?;
-        let page = stores::list(&rc.read(&guard), &domain_filter, args).await?;
+        let page = read(ctx, async |c| stores::list(&c, &domain_filter, args).await).await?;
         Ok(connection(page, |s| s.id, Store))
     }
 
@@ -136,9 +132,7 @@ impl Organization {
     ) -> Result<Conn<ApiToken>> {
         self.ensure_current(ctx)?;
         let args = page_args(after, before, first, last)?;
-        let rc = rc(ctx)?;
-        let guard = rc.tenant.lock().await?;
-        let page = api_tokens::list(&rc.read(&guard), args).await?;
+        let page = read(ctx, async |c| api_tokens::list(&c, args).await).await?;
         Ok(connection(page, |t| t.id, ApiToken))
     }
 
@@ -154,9 +148,7 @@ impl Organization {
     ) -> Result<Conn<Member>> {
         self.ensure_current(ctx)?;
         let args = page_args(after, before, first, last)?;
-        let rc = rc(ctx)?;
-        let guard = rc.tenant.lock().await?;
-        let page = members::list(&rc.read(&guard), args).await?;
+        let page = read(ctx, async |c| members::list(&c, args).await).await?;
         Ok(connection(page, |m| m.user_id, Member))
     }
 }
@@ -182,9 +174,10 @@ impl Member {
     }
     /// Their roles in branches.
     async fn branch_roles(&self, ctx: &Context<'_>) -> Result<Vec<MemberBranchRole>> {
-        let rc = rc(ctx)?;
-        let guard = rc.tenant.lock().await?;
-        let rows = members::branch_roles(&rc.read(&guard), UserId(self.0.user_id)).await?;
+        let rows = read(ctx, async |c| {
+            members::branch_roles(&c, UserId(self.0.user_id)).await
+        })
+        .await?;
         Ok(rows
             .into_iter()
             .map(|r| MemberBranchRole {
