@@ -48,6 +48,9 @@ pub enum Error {
     /// The response could not be decoded.
     #[error("could not decode the platform's response: {0}")]
     Decode(String),
+    /// The platform offers no documented API for this operation.
+    #[error("not supported by this platform: {0}")]
+    Unsupported(String),
 }
 
 impl Error {

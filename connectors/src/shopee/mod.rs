@@ -17,6 +17,9 @@
 
 use crate::crypto;
 
+mod client;
+pub use client::{Shopee, ShopeeApp, region_currency};
+
 /// Requests must be made within this many seconds of their timestamp.
 pub const TIMESTAMP_WINDOW_SECS: i64 = 300;
 

@@ -14,6 +14,9 @@
 
 use crate::crypto;
 
+mod client;
+pub use client::{Lazada, LazadaApp, country_currency};
+
 /// Accepted distance of `timestamp` from now, in milliseconds.
 pub const TIMESTAMP_WINDOW_MS: i64 = 7_200_000;
 

@@ -16,6 +16,9 @@
 
 use crate::crypto;
 
+mod client;
+pub use client::{Tiktok, TiktokApp};
+
 /// Oldest accepted timestamp, seconds before now.
 pub const MAX_AGE_SECS: i64 = 300;
 /// Latest accepted timestamp, seconds after now.
