@@ -151,9 +151,9 @@ pub fn classify_lazada(http_status: u16, code: &str, message: &str) -> Error {
         "IllegalRefreshToken" | "InvalidCode" | "AUTH_TYPE_UNSUPPORTED" => {
             Error::auth(AuthFailure::Invalid, code, message)
         }
-        // "this ban will last 1 seconds"
+        // "this ban will last 1 seconds": wait what the message says (1 s when it says nothing).
         "ApiCallLimit" | "E901" => Error::RateLimited {
-            retry_after: Some(Duration::from_secs(1)),
+            retry_after: Some(Duration::from_secs(lazada_ban_secs(message).unwrap_or(1))),
             message: format!("{code}: {message}"),
         },
         "E006" | "ServiceTimeout" => Error::Transient(format!("{code}: {message}")),
@@ -165,6 +165,12 @@ pub fn classify_lazada(http_status: u16, code: &str, message: &str) -> Error {
         }
         _ => Error::permanent(code, message),
     }
+}
+
+/// The seconds in Lazada's "this ban will last N seconds".
+fn lazada_ban_secs(message: &str) -> Option<u64> {
+    let rest = &message[message.find("will last ")? + "will last ".len()..];
+    rest.split_whitespace().next()?.parse().ok()
 }
 
 /// Jumia Vendor API (§4.1): HTTP status, the OAuth2 `error` when present, and `Retry-After`.

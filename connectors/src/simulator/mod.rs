@@ -1,1 +1,649 @@
-//! sim
+//! The marketplace simulator: one HTTP server with a prefix per platform (`/shopee`, `/tiktok`,
+//! `/lazada/rest` + `/lazada/auth/rest`, `/jumia`) implementing the endpoints the connectors use,
+//! with each platform's envelopes and error codes. It **rejects** any request whose signature,
+//! timestamp window, token or shop identifier is wrong, the way the platform does, recomputing
+//! signatures from the raw query and body bytes it received.
+//!
+//! Data is seeded and deterministic ([`world::World`]); orders move through their statuses as
+//! time passes (real time plus an adjustable offset). Faults can be queued per platform (429 with
+//! retry-after, 5xx, slow responses, token expiry mid-run, malformed JSON) and listings can
+//! duplicate items across pages and return them out of order. [`Simulator::push`] sends signed
+//! push events to a URL. `POST /_sim/faults`, `POST /_sim/quirks`, `POST /_sim/advance` and
+//! `POST /_sim/push` expose the same controls over HTTP for `mercato simulator`.
+
+mod jumia;
+mod lazada;
+mod shopee;
+mod tiktok;
+pub mod world;
+
+use crate::{Endpoints, Platform};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use world::World;
+
+/// Simulated app credentials and shops.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Seed of the generated data.
+    pub seed: u64,
+    /// The data's reference time (unix s): orders span the 30 days before it.
+    pub epoch: i64,
+    /// Products per shop.
+    pub products: usize,
+    /// Orders per shop.
+    pub orders: usize,
+    /// Shopee `partner_id`, `partner_key`, `shop_id`.
+    pub shopee: (u64, String, u64),
+    /// TikTok `app_key`, `app_secret`, shop id, shop cipher.
+    pub tiktok: (String, String, String, String),
+    /// Lazada `app_key`, `app_secret`, seller id.
+    pub lazada: (String, String, String),
+    /// Jumia client id, master shop id, and the Self Authorization refresh token it starts with.
+    pub jumia: (String, String, String),
+    /// Access-token lifetimes in seconds (Shopee 4 h, TikTok 7 d, Lazada 30 d, Jumia 1 h).
+    pub access_lifetime: [i64; 4],
+    /// The redirect URL registered for the TikTok app (TikTok's link carries none).
+    pub tiktok_redirect: String,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        let now = chrono::Utc::now().timestamp();
+        Self {
+            seed: 42,
+            epoch: now - now.rem_euclid(86_400),
+            products: 40,
+            orders: 260,
+            shopee: (2_001_234, "shpk-demo-partner-key-0123456789abcdef".into(), 727_720_655),
+            tiktok: (
+                "29a39d".into(),
+                "e59af819cc".into(),
+                "7494049642642441621".into(),
+                "ROW_demo_cipher_1".into(),
+            ),
+            lazada: ("123456".into(), "helloworld".into(), "1234567".into()),
+            jumia: (
+                "mercato-demo".into(),
+                "3f1c2a7e-0000-4000-8000-00000000beef".into(),
+                "jumia-self-auth-refresh-0001".into(),
+            ),
+            access_lifetime: [4 * 3600, 7 * 86_400, 30 * 86_400, 3600],
+            tiktok_redirect: "http://127.0.0.1:8080/connect/tiktok/callback".into(),
+        }
+    }
+}
+
+/// A fault to apply to the next data request of a platform.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// The platform's throttle answer with `Retry-After` (Lazada: `ApiCallLimit` "ban will last
+    /// N seconds").
+    RateLimit {
+        /// Seconds.
+        retry_after_secs: u64,
+    },
+    /// An HTTP 5xx.
+    ServerError {
+        /// 500..599.
+        status: u16,
+    },
+    /// Answer after a delay.
+    Slow {
+        /// Milliseconds.
+        millis: u64,
+    },
+    /// The presented access token expires now and the platform's expired-token error is returned.
+    ExpireToken,
+    /// A body that is not JSON.
+    Malformed,
+}
+
+/// Listing misbehaviour, per platform.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct Quirks {
+    /// Each page repeats the last item of the previous page.
+    #[serde(default)]
+    pub duplicate_across_pages: bool,
+    /// Items within a page come in reverse order.
+    #[serde(default)]
+    pub out_of_order: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct AccessInfo {
+    expires_at: i64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Tokens {
+    counter: u64,
+    codes: HashMap<String, (i64, bool)>,
+    access: HashMap<String, AccessInfo>,
+    refresh: HashMap<String, (i64, bool)>,
+}
+
+pub(crate) enum TokenCheck {
+    Ok,
+    Expired,
+    Invalid,
+}
+
+impl Tokens {
+    fn mint(&mut self, prefix: &str) -> String {
+        self.counter += 1;
+        let r: u64 = rand::random();
+        format!("{prefix}{:08x}{r:016x}", self.counter)
+    }
+
+    pub(crate) fn code(&mut self, prefix: &str, now: i64, lifetime: i64) -> String {
+        let c = self.mint(prefix);
+        self.codes.insert(c.clone(), (now + lifetime, false));
+        c
+    }
+
+    /// Consumes a single-use code.
+    pub(crate) fn use_code(&mut self, code: &str, now: i64) -> bool {
+        match self.codes.get_mut(code) {
+            Some((exp, used)) if !*used && now < *exp => {
+                *used = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Issues an access + refresh token pair.
+    pub(crate) fn issue(&mut self, now: i64, access_lifetime: i64, refresh_lifetime: i64) -> (String, String) {
+        let a = self.mint("at");
+        let r = self.mint("rt");
+        self.access.insert(a.clone(), AccessInfo { expires_at: now + access_lifetime });
+        self.refresh.insert(r.clone(), (now + refresh_lifetime, false));
+        (a, r)
+    }
+
+    /// Seeds a refresh token (Jumia's Self Authorization token).
+    pub(crate) fn seed_refresh(&mut self, token: &str, expires_at: i64) {
+        self.refresh.entry(token.to_owned()).or_insert((expires_at, false));
+    }
+
+    /// Uses a refresh token; `single_use` marks it spent.
+    pub(crate) fn use_refresh(&mut self, token: &str, now: i64, single_use: bool) -> bool {
+        match self.refresh.get_mut(token) {
+            Some((exp, used)) if !*used && now < *exp => {
+                if single_use {
+                    *used = true;
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn refresh_expiry(&self, token: &str) -> Option<i64> {
+        self.refresh.get(token).map(|(e, _)| *e)
+    }
+
+    pub(crate) fn check(&self, token: &str, now: i64) -> TokenCheck {
+        match self.access.get(token) {
+            None => TokenCheck::Invalid,
+            Some(i) if now >= i.expires_at => TokenCheck::Expired,
+            Some(_) => TokenCheck::Ok,
+        }
+    }
+
+    /// Ends an access token's life now (fault injection) or shortly (Shopee keeps the old one 5 min).
+    pub(crate) fn expire(&mut self, token: &str, at: i64) {
+        if let Some(i) = self.access.get_mut(token) {
+            i.expires_at = i.expires_at.min(at);
+        }
+    }
+}
+
+/// Shared simulator state.
+pub(crate) struct SimState {
+    pub(crate) config: SimConfig,
+    worlds: Mutex<HashMap<Platform, World>>,
+    tokens: Mutex<HashMap<Platform, Tokens>>,
+    faults: Mutex<HashMap<Platform, VecDeque<Fault>>>,
+    quirks: Mutex<HashMap<Platform, Quirks>>,
+    offset: AtomicI64,
+    requests: Mutex<HashMap<(Platform, String), u64>>,
+    rejected: AtomicU64,
+    http: reqwest::Client,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl SimState {
+    /// Wall-clock now (signature windows use it).
+    pub(crate) fn wall(&self) -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    /// Wall-clock now in ms.
+    pub(crate) fn wall_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
+    }
+
+    /// The data's now (wall clock plus the advance offset).
+    pub(crate) fn now(&self) -> i64 {
+        self.wall() + self.offset.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn world<R>(&self, p: Platform, f: impl FnOnce(&mut World) -> R) -> R {
+        let mut w = lock(&self.worlds);
+        match w.get_mut(&p) {
+            Some(world) => f(world),
+            None => f(&mut World::generate(0, 0, 0, 0, "USD", 100)),
+        }
+    }
+
+    pub(crate) fn tokens<R>(&self, p: Platform, f: impl FnOnce(&mut Tokens) -> R) -> R {
+        f(lock(&self.tokens).entry(p).or_default())
+    }
+
+    pub(crate) fn quirks(&self, p: Platform) -> Quirks {
+        lock(&self.quirks).get(&p).copied().unwrap_or_default()
+    }
+
+    fn count(&self, p: Platform, path: &str) {
+        *lock(&self.requests).entry((p, path.to_owned())).or_default() += 1;
+    }
+
+    pub(crate) fn reject(&self) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The next queued fault of `p`, applying a slow response in place.
+    pub(crate) async fn next_fault(&self, p: Platform, path: &str) -> Option<Fault> {
+        self.count(p, path);
+        loop {
+            let f = lock(&self.faults).get_mut(&p).and_then(VecDeque::pop_front);
+            match f {
+                Some(Fault::Slow { millis }) => tokio::time::sleep(Duration::from_millis(millis)).await,
+                other => return other,
+            }
+        }
+    }
+}
+
+/// The simulator (cheap to clone).
+#[derive(Clone)]
+pub struct Simulator {
+    state: Arc<SimState>,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator").field("seed", &self.state.config.seed).finish_non_exhaustive()
+    }
+}
+
+/// A simulator serving on a local port.
+#[derive(Debug)]
+pub struct Running {
+    /// `http://127.0.0.1:port`.
+    pub base_url: String,
+    /// Controls.
+    pub sim: Simulator,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Running {
+    /// Shopee endpoints on this simulator.
+    pub fn shopee(&self) -> Endpoints {
+        Endpoints::same(format!("{}/shopee", self.base_url))
+    }
+    /// TikTok endpoints.
+    pub fn tiktok(&self) -> Endpoints {
+        Endpoints::same(format!("{}/tiktok", self.base_url))
+    }
+    /// Lazada endpoints (`api` and `auth` both end in `/rest`).
+    pub fn lazada(&self) -> Endpoints {
+        Endpoints {
+            api: format!("{}/lazada/rest", self.base_url),
+            auth: format!("{}/lazada/auth/rest", self.base_url),
+        }
+    }
+    /// Jumia endpoints.
+    pub fn jumia(&self) -> Endpoints {
+        Endpoints::same(format!("{}/jumia", self.base_url))
+    }
+}
+
+/// Which platform's pushes [`Simulator::push`] sends.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct PushRequest {
+    /// Platform.
+    pub platform: Platform,
+    /// Where to POST.
+    pub url: String,
+    /// Order to announce (its current status is sent).
+    pub order_id: String,
+}
+
+impl Simulator {
+    /// A simulator with `config`; data is generated now.
+    pub fn new(config: SimConfig) -> Self {
+        let mut worlds = HashMap::new();
+        let (s, e, p, o) = (config.seed, config.epoch, config.products, config.orders);
+        worlds.insert(Platform::Shopee, World::generate(s, e, p, o, "MYR", 100));
+        worlds.insert(Platform::TiktokShop, World::generate(s + 1, e, p, o, "IDR", 1));
+        worlds.insert(Platform::Lazada, World::generate(s + 2, e, p, o, "PHP", 100));
+        worlds.insert(Platform::Jumia, World::generate(s + 3, e, p, o, "KES", 100));
+        let mut tokens: HashMap<Platform, Tokens> = HashMap::new();
+        tokens
+            .entry(Platform::Jumia)
+            .or_default()
+            .seed_refresh(&config.jumia.2, i64::MAX);
+        Self {
+            state: Arc::new(SimState {
+                config,
+                worlds: Mutex::new(worlds),
+                tokens: Mutex::new(tokens),
+                faults: Mutex::new(HashMap::new()),
+                quirks: Mutex::new(HashMap::new()),
+                offset: AtomicI64::new(0),
+                requests: Mutex::new(HashMap::new()),
+                rejected: AtomicU64::new(0),
+                http: reqwest::Client::new(),
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.state.config
+    }
+
+    /// The router (mount it anywhere).
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/shopee/{*rest}", any(shopee::handle))
+            .route("/tiktok/{*rest}", any(tiktok::handle))
+            .route("/lazada/{*rest}", any(lazada::handle))
+            .route("/jumia/{*rest}", any(jumia::handle))
+            .route("/_sim/faults", post(admin_faults))
+            .route("/_sim/quirks", post(admin_quirks))
+            .route("/_sim/advance", post(admin_advance))
+            .route("/_sim/push", post(admin_push))
+            .with_state(self.state.clone())
+    }
+
+    /// Serves on `addr` (port 0 picks one) in a background task.
+    pub async fn start(self, addr: SocketAddr) -> std::io::Result<Running> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let app = self.router();
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "simulator server stopped");
+            }
+        });
+        Ok(Running {
+            base_url: format!("http://{local}"),
+            sim: self,
+            task,
+        })
+    }
+
+    /// Queues `fault` `times` times for the next data requests of `platform`.
+    pub fn inject(&self, platform: Platform, fault: Fault, times: usize) {
+        let mut f = lock(&self.state.faults);
+        let q = f.entry(platform).or_default();
+        for _ in 0..times {
+            q.push_back(fault.clone());
+        }
+    }
+
+    /// Sets the listing quirks of `platform`.
+    pub fn set_quirks(&self, platform: Platform, quirks: Quirks) {
+        lock(&self.state.quirks).insert(platform, quirks);
+    }
+
+    /// Moves the data clock forward (orders advance; signature windows still use the wall clock).
+    pub fn advance(&self, secs: i64) {
+        self.state.offset.fetch_add(secs, Ordering::Relaxed);
+    }
+
+    /// The data clock.
+    pub fn now(&self) -> i64 {
+        self.state.now()
+    }
+
+    /// Requests received for `path` on `platform` (signed or not).
+    pub fn requests(&self, platform: Platform, path: &str) -> u64 {
+        lock(&self.state.requests)
+            .get(&(platform, path.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Requests refused for a bad signature, timestamp, token or shop.
+    pub fn rejected(&self) -> u64 {
+        self.state.rejected.load(Ordering::Relaxed)
+    }
+
+    /// A copy of a platform's data, for assertions.
+    pub fn world(&self, platform: Platform) -> World {
+        self.state.world(platform, |w| w.clone())
+    }
+
+    /// The access token currently issued for Jumia's seeded refresh token, etc. is not exposed;
+    /// tests connect through the OAuth endpoints like a seller would.
+    ///
+    /// Sends one signed push for `order_id` to `url` as `platform` does; returns the HTTP status.
+    pub async fn push(&self, req: &PushRequest) -> Result<u16, String> {
+        let st = &self.state;
+        let now = st.now();
+        let (stage, updated) = st
+            .world(req.platform, |w| w.order(&req.order_id).map(|o| o.stage_at(now)))
+            .ok_or_else(|| format!("no order {}", req.order_id))?;
+        let (body, auth) = match req.platform {
+            Platform::Shopee => {
+                let (pid, key, shop) = &st.config.shopee;
+                let _ = pid;
+                let body = serde_json::json!({"data": {"items": [], "ordersn": req.order_id, "status": shopee::status(stage), "completed_scenario": "", "update_time": updated}, "shop_id": shop, "code": 3, "timestamp": now}).to_string();
+                let sig = crate::shopee::push_signature(key, &req.url, body.as_bytes());
+                (body, sig)
+            }
+            Platform::TiktokShop => {
+                let (key, secret, shop, _) = &st.config.tiktok;
+                let body = serde_json::json!({"type": 1, "tts_notification_id": format!("{}{}", now, req.order_id), "shop_id": shop, "timestamp": now, "data": {"order_id": req.order_id, "order_status": tiktok::status(stage), "is_on_hold_order": false, "update_time": updated}}).to_string();
+                let sig = crate::tiktok::webhook_signature(key, secret, body.as_bytes());
+                (body, sig)
+            }
+            Platform::Lazada => {
+                let (key, secret, seller) = &st.config.lazada;
+                let body = serde_json::json!({"seller_id": seller, "message_type": 0, "data": {"order_status": lazada::status(stage), "trade_order_id": req.order_id, "trade_order_line_id": format!("{}01", req.order_id), "status_update_time": updated}, "timestamp": now * 1000, "site": "lazada_ph"}).to_string();
+                let sig = crate::lazada::push_signature(key, secret, body.as_bytes());
+                (body, sig)
+            }
+            Platform::Jumia | Platform::Kilimall => {
+                return Err("this platform has no push mechanism".into());
+            }
+        };
+        let resp = st
+            .http
+            .post(&req.url)
+            .header("content-type", "application/json")
+            .header("authorization", auth)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(resp.status().as_u16())
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct FaultsBody {
+    platform: Platform,
+    faults: Vec<Fault>,
+}
+
+async fn admin_faults(State(st): State<Arc<SimState>>, axum::Json(b): axum::Json<FaultsBody>) -> StatusCode {
+    lock(&st.faults).entry(b.platform).or_default().extend(b.faults);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(serde::Deserialize)]
+struct QuirksBody {
+    platform: Platform,
+    #[serde(flatten)]
+    quirks: Quirks,
+}
+
+async fn admin_quirks(State(st): State<Arc<SimState>>, axum::Json(b): axum::Json<QuirksBody>) -> StatusCode {
+    lock(&st.quirks).insert(b.platform, b.quirks);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(serde::Deserialize)]
+struct AdvanceBody {
+    seconds: i64,
+}
+
+async fn admin_advance(State(st): State<Arc<SimState>>, axum::Json(b): axum::Json<AdvanceBody>) -> StatusCode {
+    st.offset.fetch_add(b.seconds, Ordering::Relaxed);
+    StatusCode::NO_CONTENT
+}
+
+async fn admin_push(State(st): State<Arc<SimState>>, axum::Json(b): axum::Json<PushRequest>) -> Response {
+    let sim = Simulator { state: st };
+    match sim.push(&b).await {
+        Ok(status) => (StatusCode::OK, axum::Json(serde_json::json!({"status": status}))).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
+    }
+}
+
+/// A request as received: decoded query pairs, headers and the raw body.
+pub(crate) struct Req {
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Req {
+    pub(crate) fn new(uri: &axum::http::Uri, prefix: &str, headers: HeaderMap, body: Bytes) -> Self {
+        let path = uri.path().strip_prefix(prefix).unwrap_or(uri.path()).to_owned();
+        let query = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+        Self {
+            path,
+            query,
+            headers,
+            body,
+        }
+    }
+
+    pub(crate) fn q(&self, k: &str) -> Option<&str> {
+        self.query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+    }
+
+    pub(crate) fn pairs(&self) -> Vec<(&str, &str)> {
+        self.query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    }
+
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub(crate) fn header(&self, k: &str) -> Option<&str> {
+        self.headers.get(k).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Constant-time comparison of exact strings (case matters: each platform prints its own case).
+pub(crate) fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A page of `items` starting at `offset`, with the platform's quirks applied.
+pub(crate) fn page<T: Clone>(items: &[T], offset: usize, size: usize, quirks: Quirks) -> (Vec<T>, bool) {
+    let end = (offset + size).min(items.len());
+    let start = offset.min(end);
+    let mut out: Vec<T> = Vec::with_capacity(size + 1);
+    if quirks.duplicate_across_pages && start > 0 {
+        out.push(items[start - 1].clone());
+    }
+    out.extend_from_slice(&items[start..end]);
+    if quirks.out_of_order {
+        out.reverse();
+    }
+    (out, end < items.len())
+}
+
+/// An opaque cursor for an offset.
+pub(crate) fn cursor(offset: usize) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("o:{offset}"))
+}
+
+/// The offset of a cursor (`""` is 0); `None` when it is not ours.
+pub(crate) fn uncursor(c: &str) -> Option<usize> {
+    use base64::Engine as _;
+    if c.is_empty() {
+        return Some(0);
+    }
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).ok()?;
+    std::str::from_utf8(&raw).ok()?.strip_prefix("o:")?.parse().ok()
+}
+
+/// A JSON response.
+pub(crate) fn reply(status: u16, v: serde_json::Value) -> Response {
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        axum::Json(v),
+    )
+        .into_response()
+}
+
+/// A malformed body.
+pub(crate) fn malformed() -> Response {
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        "{\"code\": 0, \"data\": {\"orders\": [",
+    )
+        .into_response()
+}
+
+/// A 5xx with an HTML body, as gateways send.
+pub(crate) fn gateway(status: u16) -> Response {
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+        [("content-type", "text/html")],
+        "<html><body>upstream error</body></html>",
+    )
+        .into_response()
+}
+
+/// Adds `Retry-After`.
+pub(crate) fn with_retry_after(mut r: Response, secs: u64) -> Response {
+    if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+    }
+    r
+}
