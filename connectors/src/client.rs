@@ -132,7 +132,11 @@ impl std::fmt::Debug for StoreContext {
 
 impl StoreContext {
     /// A store with default retries, a breaker opening after 5 failures for 30 s, no quota.
-    pub fn new(store_key: impl Into<String>, shop: ShopIdentity, tokens: Arc<dyn TokenStore>) -> Self {
+    pub fn new(
+        store_key: impl Into<String>,
+        shop: ShopIdentity,
+        tokens: Arc<dyn TokenStore>,
+    ) -> Self {
         Self {
             store_key: store_key.into(),
             shop,
@@ -174,7 +178,12 @@ impl StoreContext {
 
     /// Refreshes after `failed` was refused (or is about to expire), once per token: a concurrent
     /// caller that already refreshed is detected by the changed access token.
-    async fn refresh_once<R, RF>(&self, failed: &TokenSet, now: UnixSecs, refresh: &R) -> Result<(), Error>
+    async fn refresh_once<R, RF>(
+        &self,
+        failed: &TokenSet,
+        now: UnixSecs,
+        refresh: &R,
+    ) -> Result<(), Error>
     where
         R: Fn(TokenSet) -> RF,
         RF: Future<Output = Result<TokenSet, Error>>,

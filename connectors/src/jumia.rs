@@ -45,7 +45,9 @@ pub struct Jumia {
 
 impl std::fmt::Debug for Jumia {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Jumia").field("app", &self.app).finish_non_exhaustive()
+        f.debug_struct("Jumia")
+            .field("app", &self.app)
+            .finish_non_exhaustive()
     }
 }
 
@@ -89,6 +91,12 @@ impl Jumia {
         Self::with_clock(app, Arc::new(crate::SystemClock))
     }
 
+    /// A connector with its own HTTP client (tests use one without timers so a paused clock
+    /// only moves when the connector sleeps).
+    pub fn with_http(app: JumiaApp, clock: Arc<dyn Clock>, http: reqwest::Client) -> Self {
+        Self { app, http, clock }
+    }
+
     /// A connector with an explicit clock.
     pub fn with_clock(app: JumiaApp, clock: Arc<dyn Clock>) -> Self {
         Self {
@@ -129,7 +137,9 @@ impl Jumia {
         let expires = v.get("expires_in").and_then(Value::as_i64);
         let access = s(&v, "access_token");
         let (Some(expires), false) = (expires, access.is_empty()) else {
-            return Err(Error::Decode("Jumia token response without access_token/expires_in".into()));
+            return Err(Error::Decode(
+                "Jumia token response without access_token/expires_in".into(),
+            ));
         };
         Ok(TokenSet::jumia(
             access,
@@ -177,7 +187,8 @@ impl Jumia {
                 self.clock.as_ref(),
                 |t: TokenSet| async move { self.refresh(&store.shop, &t).await },
                 |t: TokenSet| async move {
-                    self.bearer(method.clone(), path, &t.access_token, query, body).await
+                    self.bearer(method.clone(), path, &t.access_token, query, body)
+                        .await
                 },
             )
             .await
@@ -199,10 +210,21 @@ impl Jumia {
             if !token.is_empty() {
                 query.push(("token", token.clone()));
             }
-            let v = self.call(store, reqwest::Method::GET, path, query.clone(), None).await?;
-            out.extend(v.get(key).and_then(Value::as_array).into_iter().flatten().cloned());
+            let v = self
+                .call(store, reqwest::Method::GET, path, query.clone(), None)
+                .await?;
+            out.extend(
+                v.get(key)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            );
             let next = s(&v, "nextToken");
-            if v.get("isLastPage").and_then(Value::as_bool).unwrap_or(true) || next.is_empty() || next == token {
+            if v.get("isLastPage").and_then(Value::as_bool).unwrap_or(true)
+                || next.is_empty()
+                || next == token
+            {
                 return Ok(out);
             }
             token = next;
@@ -219,8 +241,7 @@ impl Jumia {
         for i in items {
             let product = i.get("product").cloned().unwrap_or(Value::Null);
             let sku = s(&product, "sellerSku");
-            let price = amount(i.get("paidPrice").unwrap_or(&Value::Null))?
-                .map_or(0, |m| m.minor);
+            let price = amount(i.get("paidPrice").unwrap_or(&Value::Null))?.map_or(0, |m| m.minor);
             if !names.iter().any(|(k, _)| *k == sku) {
                 names.push((sku.clone(), s(&product, "name")));
             }
@@ -259,7 +280,11 @@ impl Jumia {
                 .into_iter()
                 .map(|g| OrderLine {
                     external_item_id: g.sku_id.clone(),
-                    name: names.iter().find(|(k, _)| *k == g.sku_id).map(|(_, n)| n.clone()).unwrap_or_default(),
+                    name: names
+                        .iter()
+                        .find(|(k, _)| *k == g.sku_id)
+                        .map(|(_, n)| n.clone())
+                        .unwrap_or_default(),
                     external_sku_id: g.sku_id,
                     seller_sku: g.seller_sku,
                     quantity: g.quantity,
@@ -293,10 +318,20 @@ impl Connector for Jumia {
 
     /// The `code` is the seller's Self Authorization refresh token: it is exchanged (and rotated)
     /// at `POST /token`, then `GET /shops` names the master shop.
-    async fn exchange_code(&self, callback: &AuthCallback, _redirect_uri: &str) -> Result<Grant, Error> {
+    async fn exchange_code(
+        &self,
+        callback: &AuthCallback,
+        _redirect_uri: &str,
+    ) -> Result<Grant, Error> {
         let tokens = self.token(&callback.code).await?;
         let shops = self
-            .bearer(reqwest::Method::GET, "/shops", &tokens.access_token, &[], None)
+            .bearer(
+                reqwest::Method::GET,
+                "/shops",
+                &tokens.access_token,
+                &[],
+                None,
+            )
             .await?;
         let shop = shops
             .get("shops")
@@ -306,7 +341,9 @@ impl Connector for Jumia {
             .ok_or_else(|| Error::Decode("Jumia lists no shop for this account".into()))?;
         Ok(Grant {
             tokens,
-            shop: ShopIdentity::Jumia { shop_id: s(&shop, "id") },
+            shop: ShopIdentity::Jumia {
+                shop_id: s(&shop, "id"),
+            },
             shop_name: Some(s(&shop, "name")).filter(|x| !x.is_empty()),
         })
     }
@@ -317,7 +354,11 @@ impl Connector for Jumia {
     }
 
     /// `GET /orders` by update time, token paging.
-    async fn list_orders(&self, store: &StoreContext, window: Window) -> Result<Vec<OrderRef>, Error> {
+    async fn list_orders(
+        &self,
+        store: &StoreContext,
+        window: Window,
+    ) -> Result<Vec<OrderRef>, Error> {
         let shop = shop_of(&store.shop)?.to_owned();
         let orders = self
             .all_pages(
@@ -345,16 +386,36 @@ impl Connector for Jumia {
 
     /// `GET /orders/{id}` (path UNCONFIRMED) and `GET /orders/items?orderId=`; item rows are
     /// grouped by seller SKU.
-    async fn order_details(&self, store: &StoreContext, ids: &[String]) -> Result<Vec<Order>, Error> {
+    async fn order_details(
+        &self,
+        store: &StoreContext,
+        ids: &[String],
+    ) -> Result<Vec<Order>, Error> {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let header = self
-                .call(store, reqwest::Method::GET, &format!("/orders/{id}"), vec![], None)
+                .call(
+                    store,
+                    reqwest::Method::GET,
+                    &format!("/orders/{id}"),
+                    vec![],
+                    None,
+                )
                 .await?;
             let items = self
-                .call(store, reqwest::Method::GET, "/orders/items", vec![("orderId", id.clone())], None)
+                .call(
+                    store,
+                    reqwest::Method::GET,
+                    "/orders/items",
+                    vec![("orderId", id.clone())],
+                    None,
+                )
                 .await?;
-            let items = items.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+            let items = items
+                .get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             out.push(self.order(&header, &items)?);
         }
         Ok(out)
@@ -363,10 +424,20 @@ impl Connector for Jumia {
     /// `GET /catalog/products` and `GET /catalog/stock` (token paging), joined on seller SKU.
     async fn list_products(&self, store: &StoreContext) -> Result<Vec<Product>, Error> {
         let products = self
-            .all_pages(store, "/catalog/products", vec![("size", PAGE_SIZE.to_string())], "products")
+            .all_pages(
+                store,
+                "/catalog/products",
+                vec![("size", PAGE_SIZE.to_string())],
+                "products",
+            )
             .await?;
         let stock = self
-            .all_pages(store, "/catalog/stock", vec![("size", PAGE_SIZE.to_string())], "products")
+            .all_pages(
+                store,
+                "/catalog/stock",
+                vec![("size", PAGE_SIZE.to_string())],
+                "products",
+            )
             .await?;
         let mut out = Vec::with_capacity(products.len());
         for p in &products {
@@ -401,7 +472,10 @@ impl Connector for Jumia {
             let mut products = Vec::with_capacity(chunk.len());
             for u in chunk {
                 if u.quantity < 0 {
-                    return Err(Error::InvalidInput(format!("negative stock for {}", u.external_sku_id)));
+                    return Err(Error::InvalidInput(format!(
+                        "negative stock for {}",
+                        u.external_sku_id
+                    )));
                 }
                 let Some(sku) = &u.seller_sku else {
                     return Err(Error::InvalidInput(format!(
@@ -409,10 +483,17 @@ impl Connector for Jumia {
                         u.external_sku_id
                     )));
                 };
-                products.push(json!({"sellerSku": sku, "id": u.external_sku_id, "stock": u.quantity}));
+                products
+                    .push(json!({"sellerSku": sku, "id": u.external_sku_id, "stock": u.quantity}));
             }
             let feed = self
-                .call(store, reqwest::Method::POST, "/feeds/products/stock", vec![], Some(json!({"products": products})))
+                .call(
+                    store,
+                    reqwest::Method::POST,
+                    "/feeds/products/stock",
+                    vec![],
+                    Some(json!({"products": products})),
+                )
                 .await?;
             let feed_id = s(&feed, "feedId");
             if feed_id.is_empty() {
@@ -422,7 +503,13 @@ impl Connector for Jumia {
             let mut status = String::new();
             for _ in 0..times {
                 let f = self
-                    .call(store, reqwest::Method::GET, &format!("/feeds/{feed_id}"), vec![], None)
+                    .call(
+                        store,
+                        reqwest::Method::GET,
+                        &format!("/feeds/{feed_id}"),
+                        vec![],
+                        None,
+                    )
                     .await?;
                 status = s(&f, "status");
                 if status == "COMPLETED" || status == "FAILED" {
@@ -448,13 +535,25 @@ impl Connector for Jumia {
     }
 
     /// No returns API is documented for the Vendor API.
-    async fn list_returns(&self, _store: &StoreContext, _window: Window) -> Result<Vec<Return>, Error> {
-        Err(Error::Unsupported("Jumia documents no returns API; returns come from Vendor Center exports".into()))
+    async fn list_returns(
+        &self,
+        _store: &StoreContext,
+        _window: Window,
+    ) -> Result<Vec<Return>, Error> {
+        Err(Error::Unsupported(
+            "Jumia documents no returns API; returns come from Vendor Center exports".into(),
+        ))
     }
 
     /// The payout statement's fee fields are not documented (UNCONFIRMED), so there are no fee lines.
-    async fn settlements(&self, _store: &StoreContext, _window: Window) -> Result<Vec<Settlement>, Error> {
-        Err(Error::Unsupported("Jumia's payout statement fields are undocumented; no fee lines".into()))
+    async fn settlements(
+        &self,
+        _store: &StoreContext,
+        _window: Window,
+    ) -> Result<Vec<Settlement>, Error> {
+        Err(Error::Unsupported(
+            "Jumia's payout statement fields are undocumented; no fee lines".into(),
+        ))
     }
 
     /// `GET /payout-statement` (page paging); field names UNCONFIRMED.
@@ -475,7 +574,12 @@ impl Connector for Jumia {
                     None,
                 )
                 .await?;
-            for st in v.get("statements").and_then(Value::as_array).into_iter().flatten() {
+            for st in v
+                .get("statements")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let created = parse_time(&s(st, "createdAt")).unwrap_or(0);
                 if created >= window.to {
                     continue;
@@ -491,7 +595,10 @@ impl Connector for Jumia {
                     raw_status: if paid { "PAID".into() } else { "UNPAID".into() },
                 });
             }
-            let total = v.pointer("/page/totalOfPages").and_then(Value::as_u64).unwrap_or(1);
+            let total = v
+                .pointer("/page/totalOfPages")
+                .and_then(Value::as_u64)
+                .unwrap_or(1);
             if u64::from(page) >= total {
                 return Ok(out);
             }

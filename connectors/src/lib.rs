@@ -22,7 +22,9 @@ pub mod status;
 pub mod tiktok;
 pub mod tokens;
 
-pub use client::{Clock, MemoryTokenStore, Quota, QuotaHook, StoreContext, SystemClock, TokenStore};
+pub use client::{
+    Clock, MemoryTokenStore, Quota, QuotaHook, StoreContext, SystemClock, TokenStore,
+};
 pub use error::{AuthFailure, Error};
 pub use model::*;
 pub use money::Money;
@@ -41,16 +43,28 @@ pub trait Connector: Send + Sync {
     fn authorize_url(&self, state: &str, redirect_uri: &str) -> Result<String, Error>;
 
     /// Exchanges the code from the redirect for tokens and the shop's identity.
-    async fn exchange_code(&self, callback: &AuthCallback, redirect_uri: &str) -> Result<Grant, Error>;
+    async fn exchange_code(
+        &self,
+        callback: &AuthCallback,
+        redirect_uri: &str,
+    ) -> Result<Grant, Error>;
 
     /// Refreshes tokens with the platform's lifetime and rotation rules.
     async fn refresh(&self, shop: &ShopIdentity, tokens: &TokenSet) -> Result<TokenSet, Error>;
 
     /// Orders updated in `window`.
-    async fn list_orders(&self, store: &StoreContext, window: Window) -> Result<Vec<OrderRef>, Error>;
+    async fn list_orders(
+        &self,
+        store: &StoreContext,
+        window: Window,
+    ) -> Result<Vec<OrderRef>, Error>;
 
     /// Full orders, fetched in the platform's batch sizes.
-    async fn order_details(&self, store: &StoreContext, ids: &[String]) -> Result<Vec<Order>, Error>;
+    async fn order_details(
+        &self,
+        store: &StoreContext,
+        ids: &[String],
+    ) -> Result<Vec<Order>, Error>;
 
     /// Every product with its SKUs.
     async fn list_products(&self, store: &StoreContext) -> Result<Vec<Product>, Error>;
@@ -63,10 +77,18 @@ pub trait Connector: Send + Sync {
     ) -> Result<Vec<StockOutcome>, Error>;
 
     /// Returns created or updated in `window`.
-    async fn list_returns(&self, store: &StoreContext, window: Window) -> Result<Vec<Return>, Error>;
+    async fn list_returns(
+        &self,
+        store: &StoreContext,
+        window: Window,
+    ) -> Result<Vec<Return>, Error>;
 
     /// Settlements (escrow releases, statement transactions) in `window`, as normalized fee lines.
-    async fn settlements(&self, store: &StoreContext, window: Window) -> Result<Vec<Settlement>, Error>;
+    async fn settlements(
+        &self,
+        store: &StoreContext,
+        window: Window,
+    ) -> Result<Vec<Settlement>, Error>;
 
     /// Payouts to the seller's bank in `window`.
     async fn payouts(&self, store: &StoreContext, window: Window) -> Result<Vec<Payout>, Error>;

@@ -70,7 +70,9 @@ pub struct Lazada {
 
 impl std::fmt::Debug for Lazada {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lazada").field("app", &self.app).finish_non_exhaustive()
+        f.debug_struct("Lazada")
+            .field("app", &self.app)
+            .finish_non_exhaustive()
     }
 }
 
@@ -91,7 +93,8 @@ fn country_of(shop: &ShopIdentity) -> Result<&str, Error> {
 
 fn currency_of(shop: &ShopIdentity) -> Result<&'static str, Error> {
     let c = country_of(shop)?;
-    country_currency(c).ok_or_else(|| Error::InvalidInput(format!("no currency known for Lazada country {c}")))
+    country_currency(c)
+        .ok_or_else(|| Error::InvalidInput(format!("no currency known for Lazada country {c}")))
 }
 
 fn iso(t: i64) -> String {
@@ -143,6 +146,12 @@ impl Lazada {
         Self::with_clock(app, Arc::new(crate::SystemClock))
     }
 
+    /// A connector with its own HTTP client (tests use one without timers so a paused clock
+    /// only moves when the connector sleeps).
+    pub fn with_http(app: LazadaApp, clock: Arc<dyn Clock>, http: reqwest::Client) -> Self {
+        Self { app, http, clock }
+    }
+
     /// A connector with an explicit clock.
     pub fn with_clock(app: LazadaApp, clock: Arc<dyn Clock>) -> Self {
         Self {
@@ -157,7 +166,11 @@ impl Lazada {
         let v = match parsed {
             Ok(v) => v,
             Err(_) if raw.status >= 500 => {
-                return Err(classify_lazada(raw.status, "", &format!("HTTP {}", raw.status)));
+                return Err(classify_lazada(
+                    raw.status,
+                    "",
+                    &format!("HTTP {}", raw.status),
+                ));
             }
             Err(e) => return Err(e),
         };
@@ -229,8 +242,14 @@ impl Lazada {
                 self.clock.as_ref(),
                 |t: TokenSet| async move { self.refresh(&store.shop, &t).await },
                 |t: TokenSet| async move {
-                    self.signed(&self.app.endpoints.api, path, Some(&t.access_token), params, form)
-                        .await
+                    self.signed(
+                        &self.app.endpoints.api,
+                        path,
+                        Some(&t.access_token),
+                        params,
+                        form,
+                    )
+                    .await
                 },
             )
             .await
@@ -249,7 +268,9 @@ impl Lazada {
         let mut meta: Vec<(String, String, String)> = Vec::new();
         for i in items {
             let sku = s(i, "sku_id");
-            let cur = Some(s(i, "currency")).filter(|c| !c.is_empty()).unwrap_or_else(|| currency.to_owned());
+            let cur = Some(s(i, "currency"))
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| currency.to_owned());
             if !meta.iter().any(|(k, _, _)| *k == sku) {
                 meta.push((sku.clone(), s(i, "product_id"), s(i, "name")));
             }
@@ -264,7 +285,11 @@ impl Lazada {
         let lines = group_units(&units)
             .into_iter()
             .map(|g| {
-                let (_, product, name) = meta.iter().find(|(k, _, _)| *k == g.sku_id).cloned().unwrap_or_default();
+                let (_, product, name) = meta
+                    .iter()
+                    .find(|(k, _, _)| *k == g.sku_id)
+                    .cloned()
+                    .unwrap_or_default();
                 OrderLine {
                     external_item_id: product,
                     external_sku_id: g.sku_id,
@@ -282,7 +307,10 @@ impl Lazada {
         let price = money_from_str(&s(header, "price"), currency)?;
         let voucher = money_from_str(&s(header, "voucher"), currency)?;
         let shipping = money_from_str(&s(header, "shipping_fee"), currency)?;
-        let address = header.get("address_shipping").cloned().unwrap_or(Value::Null);
+        let address = header
+            .get("address_shipping")
+            .cloned()
+            .unwrap_or(Value::Null);
         let name = format!("{} {}", s(&address, "first_name"), s(&address, "last_name"));
         Ok(Order {
             external_id: s(header, "order_id"),
@@ -290,7 +318,10 @@ impl Lazada {
             raw_status: distinct.join(","),
             buyer: Buyer {
                 name: Some(name.trim().to_owned()).filter(|x| !x.is_empty()),
-                external_id: items.first().map(|i| s(i, "buyer_id")).filter(|x| !x.is_empty()),
+                external_id: items
+                    .first()
+                    .map(|i| s(i, "buyer_id"))
+                    .filter(|x| !x.is_empty()),
                 phone: Some(s(&address, "phone")).filter(|x| !x.is_empty()),
                 city: Some(s(&address, "city")).filter(|x| !x.is_empty()),
             },
@@ -307,16 +338,28 @@ impl Lazada {
         })
     }
 
-    fn grant_from(&self, v: &Value, previous: Option<&TokenSet>) -> Result<(TokenSet, ShopIdentity), Error> {
+    fn grant_from(
+        &self,
+        v: &Value,
+        previous: Option<&TokenSet>,
+    ) -> Result<(TokenSet, ShopIdentity), Error> {
         let now = self.clock.now();
-        let num = |k: &str| v.get(k).and_then(|x| x.as_i64().or_else(|| x.as_str()?.parse().ok()));
-        let (Some(expires_in), Some(refresh_in)) = (num("expires_in"), num("refresh_expires_in")) else {
-            return Err(Error::Decode("Lazada token response without lifetimes".into()));
+        let num = |k: &str| {
+            v.get(k)
+                .and_then(|x| x.as_i64().or_else(|| x.as_str()?.parse().ok()))
+        };
+        let (Some(expires_in), Some(refresh_in)) = (num("expires_in"), num("refresh_expires_in"))
+        else {
+            return Err(Error::Decode(
+                "Lazada token response without lifetimes".into(),
+            ));
         };
         let access = s(v, "access_token");
         let refresh = s(v, "refresh_token");
         if access.is_empty() {
-            return Err(Error::Decode("Lazada token response without access_token".into()));
+            return Err(Error::Decode(
+                "Lazada token response without access_token".into(),
+            ));
         }
         let tokens = match previous {
             Some(p) => p.lazada_refreshed(access, expires_in, refresh, refresh_in, now),
@@ -332,7 +375,9 @@ impl Lazada {
             .unwrap_or(Value::Null);
         let shop = ShopIdentity::Lazada {
             seller_id: s(&info, "seller_id"),
-            country: Some(s(&info, "country")).filter(|c| !c.is_empty()).unwrap_or_else(|| s(v, "country")),
+            country: Some(s(&info, "country"))
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| s(v, "country")),
         };
         Ok((tokens, shop))
     }
@@ -359,9 +404,19 @@ impl Connector for Lazada {
     }
 
     /// `/auth/token/create` (signed, on the auth host).
-    async fn exchange_code(&self, callback: &AuthCallback, _redirect_uri: &str) -> Result<Grant, Error> {
+    async fn exchange_code(
+        &self,
+        callback: &AuthCallback,
+        _redirect_uri: &str,
+    ) -> Result<Grant, Error> {
         let v = self
-            .signed(&self.app.endpoints.auth, "/auth/token/create", None, &[("code", callback.code.clone())], None)
+            .signed(
+                &self.app.endpoints.auth,
+                "/auth/token/create",
+                None,
+                &[("code", callback.code.clone())],
+                None,
+            )
             .await?;
         let (tokens, shop) = self.grant_from(&v, None)?;
         Ok(Grant {
@@ -387,7 +442,11 @@ impl Connector for Lazada {
 
     /// `/orders/get` by update time, offset paging of 100; past offset 5000 the window start moves
     /// to the last update seen and the offset restarts.
-    async fn list_orders(&self, store: &StoreContext, window: Window) -> Result<Vec<OrderRef>, Error> {
+    async fn list_orders(
+        &self,
+        store: &StoreContext,
+        window: Window,
+    ) -> Result<Vec<OrderRef>, Error> {
         let mut refs = Vec::new();
         let mut after = window.from;
         let mut offset = 0u32;
@@ -408,7 +467,11 @@ impl Connector for Lazada {
                 )
                 .await?;
             let data = data.get("data").cloned().unwrap_or(Value::Null);
-            let orders = data.get("orders").and_then(Value::as_array).cloned().unwrap_or_default();
+            let orders = data
+                .get("orders")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let mut last = after;
             for o in &orders {
                 let updated = parse_time(&s(o, "updated_at"));
@@ -440,7 +503,11 @@ impl Connector for Lazada {
 
     /// `/order/get` per order and `/orders/items/get` for 50 orders at a time; item rows are
     /// units and are grouped by SKU and paid price.
-    async fn order_details(&self, store: &StoreContext, ids: &[String]) -> Result<Vec<Order>, Error> {
+    async fn order_details(
+        &self,
+        store: &StoreContext,
+        ids: &[String],
+    ) -> Result<Vec<Order>, Error> {
         let currency = currency_of(&store.shop)?;
         let mut out = Vec::with_capacity(ids.len());
         for chunk in batches(ids, DETAIL_BATCH) {
@@ -448,7 +515,11 @@ impl Connector for Lazada {
             let items = self
                 .call(store, "/orders/items/get", vec![("order_ids", list)], None)
                 .await?;
-            let items = items.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+            let items = items
+                .get("data")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             for id in chunk {
                 let header = self
                     .call(store, "/order/get", vec![("order_id", id.clone())], None)
@@ -483,26 +554,47 @@ impl Connector for Lazada {
                     None,
                 )
                 .await?;
-            let products = data.pointer("/data/products").and_then(Value::as_array).cloned().unwrap_or_default();
+            let products = data
+                .pointer("/data/products")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             for p in &products {
                 let id = s(p, "item_id");
                 if out.iter().any(|x| x.external_id == id) {
                     continue;
                 }
                 let mut skus = Vec::new();
-                for k in p.get("skus").and_then(Value::as_array).into_iter().flatten() {
+                for k in p
+                    .get("skus")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     let price = s(k, "special_price");
-                    let price = if price.is_empty() || price == "0" { s(k, "price") } else { price };
+                    let price = if price.is_empty() || price == "0" {
+                        s(k, "price")
+                    } else {
+                        price
+                    };
                     skus.push(Sku {
                         external_id: s(k, "SkuId"),
                         seller_sku: Some(s(k, "SellerSku")).filter(|x| !x.is_empty()),
-                        price: if price.is_empty() { None } else { Some(money_from_str(&price, currency)?) },
+                        price: if price.is_empty() {
+                            None
+                        } else {
+                            Some(money_from_str(&price, currency)?)
+                        },
                         stock: k.get("quantity").and_then(Value::as_i64),
                     });
                 }
                 out.push(Product {
                     external_id: id,
-                    name: p.pointer("/attributes/name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    name: p
+                        .pointer("/attributes/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
                     raw_status: s(p, "status"),
                     skus,
                 });
@@ -526,11 +618,20 @@ impl Connector for Lazada {
             let mut xml = String::from("<Request><Product><Skus>");
             for u in chunk {
                 if u.quantity < 0 {
-                    return Err(Error::InvalidInput(format!("negative stock for SKU {}", u.external_sku_id)));
+                    return Err(Error::InvalidInput(format!(
+                        "negative stock for SKU {}",
+                        u.external_sku_id
+                    )));
                 }
                 xml.push_str("<Sku>");
-                xml.push_str(&format!("<ItemId>{}</ItemId>", xml_escape(&u.external_item_id)));
-                xml.push_str(&format!("<SkuId>{}</SkuId>", xml_escape(&u.external_sku_id)));
+                xml.push_str(&format!(
+                    "<ItemId>{}</ItemId>",
+                    xml_escape(&u.external_item_id)
+                ));
+                xml.push_str(&format!(
+                    "<SkuId>{}</SkuId>",
+                    xml_escape(&u.external_sku_id)
+                ));
                 if let Some(ss) = &u.seller_sku {
                     xml.push_str(&format!("<SellerSku>{}</SellerSku>", xml_escape(ss)));
                 }
@@ -546,17 +647,24 @@ impl Connector for Lazada {
             }
             xml.push_str("</Skus></Product></Request>");
             let result = self
-                .call(store, "/product/stock/sellable/update", vec![], Some(vec![("payload", xml)]))
+                .call(
+                    store,
+                    "/product/stock/sellable/update",
+                    vec![],
+                    Some(vec![("payload", xml)]),
+                )
                 .await;
             match result {
                 Ok(_) => out.extend(chunk.iter().map(|u| StockOutcome {
                     external_sku_id: u.external_sku_id.clone(),
                     error: None,
                 })),
-                Err(Error::Permanent { code, message }) => out.extend(chunk.iter().map(|u| StockOutcome {
-                    external_sku_id: u.external_sku_id.clone(),
-                    error: Some(format!("{code}: {message}")),
-                })),
+                Err(Error::Permanent { code, message }) => {
+                    out.extend(chunk.iter().map(|u| StockOutcome {
+                        external_sku_id: u.external_sku_id.clone(),
+                        error: Some(format!("{code}: {message}")),
+                    }))
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -566,7 +674,11 @@ impl Connector for Lazada {
     /// `/reverse/getreverseordersforseller`, page_no paging. Refund amounts are in cents except
     /// in Vietnam (§3.8). The update-time filter names are UNCONFIRMED: results are filtered here
     /// by `update_time` as well.
-    async fn list_returns(&self, store: &StoreContext, window: Window) -> Result<Vec<Return>, Error> {
+    async fn list_returns(
+        &self,
+        store: &StoreContext,
+        window: Window,
+    ) -> Result<Vec<Return>, Error> {
         let currency = currency_of(&store.shop)?;
         let vietnam = currency == "VND";
         let mut out: Vec<Return> = Vec::new();
@@ -586,7 +698,11 @@ impl Connector for Lazada {
                 )
                 .await?;
             let result = data.get("result").cloned().unwrap_or(Value::Null);
-            let items = result.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+            let items = result
+                .get("items")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             for r in &items {
                 let id = s(r, "reverse_order_id");
                 if out.iter().any(|x| x.external_id == id) {
@@ -595,7 +711,12 @@ impl Connector for Lazada {
                 let mut refund = 0i64;
                 let mut lines: Vec<(String, u32)> = Vec::new();
                 let mut status = String::new();
-                for l in r.get("reverse_order_lines").and_then(Value::as_array).into_iter().flatten() {
+                for l in r
+                    .get("reverse_order_lines")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     let cents = l.get("refund_amount").and_then(Value::as_i64).unwrap_or(0);
                     refund += cents;
                     status = s(l, "reverse_status");
@@ -605,10 +726,20 @@ impl Connector for Lazada {
                         None => lines.push((sku, 1)),
                     }
                 }
-                let exp = crate::money::exponent(currency).map_err(|e| Error::Decode(e.to_string()))?;
+                let exp =
+                    crate::money::exponent(currency).map_err(|e| Error::Decode(e.to_string()))?;
                 let zero = Money::parse("0", currency).map_err(|e| Error::Decode(e.to_string()))?;
-                let minor = if vietnam { refund } else { refund * 10i64.pow(exp) / 100 };
-                let ms = |k: &str| r.get(k).and_then(Value::as_i64).map(|v| v / 1000).unwrap_or(0);
+                let minor = if vietnam {
+                    refund
+                } else {
+                    refund * 10i64.pow(exp) / 100
+                };
+                let ms = |k: &str| {
+                    r.get(k)
+                        .and_then(Value::as_i64)
+                        .map(|v| v / 1000)
+                        .unwrap_or(0)
+                };
                 out.push(Return {
                     external_id: id,
                     external_order_id: s(r, "trade_order_id"),
@@ -635,11 +766,20 @@ impl Connector for Lazada {
     }
 
     /// `/finance/transaction/details/get` (≤ 180-day windows, 500 rows a page), grouped per order.
-    async fn settlements(&self, store: &StoreContext, window: Window) -> Result<Vec<Settlement>, Error> {
+    async fn settlements(
+        &self,
+        store: &StoreContext,
+        window: Window,
+    ) -> Result<Vec<Settlement>, Error> {
         let currency = currency_of(&store.shop)?;
         let mut out: Vec<Settlement> = Vec::new();
         for (from, to) in crate::tokens::split_windows(window.from, window.to, 179 * 86_400) {
-            let day = |t: i64| DateTime::<Utc>::from_timestamp(t, 0).unwrap_or_default().format("%Y-%m-%d").to_string();
+            let day = |t: i64| {
+                DateTime::<Utc>::from_timestamp(t, 0)
+                    .unwrap_or_default()
+                    .format("%Y-%m-%d")
+                    .to_string()
+            };
             let mut offset = 0u32;
             loop {
                 let data = self
@@ -655,7 +795,11 @@ impl Connector for Lazada {
                         None,
                     )
                     .await?;
-                let rows = data.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+                let rows = data
+                    .get("data")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
                 for row in &rows {
                     let order = s(row, "order_no");
                     let amount = money_from_str(&s(row, "amount"), currency)?;
@@ -664,7 +808,10 @@ impl Connector for Lazada {
                         raw_type: s(row, "fee_name"),
                         amount,
                     };
-                    match out.iter_mut().find(|x| x.external_order_id.as_deref() == Some(order.as_str())) {
+                    match out
+                        .iter_mut()
+                        .find(|x| x.external_order_id.as_deref() == Some(order.as_str()))
+                    {
                         Some(st) => {
                             st.settlement_amount.minor += amount.minor;
                             st.lines.push(line);
@@ -699,7 +846,12 @@ impl Connector for Lazada {
             )
             .await?;
         let mut out = Vec::new();
-        for p in data.get("data").and_then(Value::as_array).into_iter().flatten() {
+        for p in data
+            .get("data")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let created = parse_time(&s(p, "created_at")).unwrap_or(0);
             if created >= window.to {
                 continue;

@@ -3,9 +3,7 @@
 //! back in the envelope's `error` (usually with HTTP 200).
 
 use super::{Identity, sign};
-use crate::client::{
-    Clock, Raw, batches, dedupe_refs, http_client, json, money_from_f64, send,
-};
+use crate::client::{Clock, Raw, batches, dedupe_refs, http_client, json, money_from_f64, send};
 use crate::error::{Error, classify_shopee, shopee_daily_reset_in};
 use crate::model::*;
 use crate::status;
@@ -67,7 +65,9 @@ pub struct Shopee {
 
 impl std::fmt::Debug for Shopee {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shopee").field("app", &self.app).finish_non_exhaustive()
+        f.debug_struct("Shopee")
+            .field("app", &self.app)
+            .finish_non_exhaustive()
     }
 }
 
@@ -104,6 +104,12 @@ impl Shopee {
         Self::with_clock(app, Arc::new(crate::SystemClock))
     }
 
+    /// A connector with its own HTTP client (tests use one without timers so a paused clock
+    /// only moves when the connector sleeps).
+    pub fn with_http(app: ShopeeApp, clock: Arc<dyn Clock>, http: reqwest::Client) -> Self {
+        Self { app, http, clock }
+    }
+
     /// A connector with an explicit clock.
     pub fn with_clock(app: ShopeeApp, clock: Arc<dyn Clock>) -> Self {
         Self {
@@ -113,9 +119,21 @@ impl Shopee {
         }
     }
 
-    fn url(&self, base: &str, path: &str, identity: Identity<'_>, params: &[(&str, String)]) -> Result<url::Url, Error> {
+    fn url(
+        &self,
+        base: &str,
+        path: &str,
+        identity: Identity<'_>,
+        params: &[(&str, String)],
+    ) -> Result<url::Url, Error> {
         let ts = self.clock.now();
-        let signature = sign(&self.app.partner_key, self.app.partner_id, path, ts, identity);
+        let signature = sign(
+            &self.app.partner_key,
+            self.app.partner_id,
+            path,
+            ts,
+            identity,
+        );
         let mut url = url::Url::parse(&format!("{base}{path}"))
             .map_err(|e| Error::InvalidInput(format!("bad Shopee base URL: {e}")))?;
         {
@@ -230,7 +248,12 @@ impl Shopee {
             .await
     }
 
-    async fn post(&self, store: &StoreContext, path: &'static str, body: &Value) -> Result<Value, Error> {
+    async fn post(
+        &self,
+        store: &StoreContext,
+        path: &'static str,
+        body: &Value,
+    ) -> Result<Value, Error> {
         let (shop_id, _) = shop_of(&store.shop)?;
         store
             .call(
@@ -311,7 +334,11 @@ impl Shopee {
         let cur = o.currency.as_str();
         let mut lines = Vec::with_capacity(o.item_list.len());
         for i in &o.item_list {
-            let sku = if i.model_sku.is_empty() { &i.item_sku } else { &i.model_sku };
+            let sku = if i.model_sku.is_empty() {
+                &i.item_sku
+            } else {
+                &i.model_sku
+            };
             lines.push(OrderLine {
                 external_item_id: i.item_id.to_string(),
                 external_sku_id: i.model_id.to_string(),
@@ -348,7 +375,12 @@ impl Shopee {
     /// An escrow detail as fee lines (the terms of the documented local-shop formula this version
     /// itemises; anything else lands in one labelled `Adjustment` residual so lines always sum to
     /// `escrow_amount`).
-    fn settlement(&self, v: &Value, currency: &str, released: Option<i64>) -> Result<Settlement, Error> {
+    fn settlement(
+        &self,
+        v: &Value,
+        currency: &str,
+        released: Option<i64>,
+    ) -> Result<Settlement, Error> {
         let order_sn = v
             .get("order_sn")
             .and_then(Value::as_str)
@@ -370,7 +402,11 @@ impl Shopee {
             ("buyer_paid_shipping_fee", 1, FeeType::Shipping),
             ("actual_shipping_fee", -1, FeeType::Shipping),
             ("shopee_shipping_rebate", 1, FeeType::ShippingSubsidy),
-            ("shipping_fee_discount_from_3pl", 1, FeeType::ShippingSubsidy),
+            (
+                "shipping_fee_discount_from_3pl",
+                1,
+                FeeType::ShippingSubsidy,
+            ),
             ("reverse_shipping_fee", -1, FeeType::Shipping),
             ("seller_transaction_fee", -1, FeeType::TransactionFee),
             ("service_fee", -1, FeeType::ServiceFee),
@@ -434,12 +470,18 @@ impl Connector for Shopee {
         Ok(url.to_string())
     }
 
-    async fn exchange_code(&self, callback: &AuthCallback, _redirect_uri: &str) -> Result<Grant, Error> {
+    async fn exchange_code(
+        &self,
+        callback: &AuthCallback,
+        _redirect_uri: &str,
+    ) -> Result<Grant, Error> {
         let shop_id: u64 = callback
             .shop_id
             .as_deref()
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| Error::InvalidInput("Shopee redirect without a numeric shop_id".into()))?;
+            .ok_or_else(|| {
+                Error::InvalidInput("Shopee redirect without a numeric shop_id".into())
+            })?;
         let v = self
             .public_post(
                 "/api/v2/auth/token/get",
@@ -472,7 +514,10 @@ impl Connector for Shopee {
         Ok(Grant {
             tokens,
             shop: ShopIdentity::Shopee { shop_id, region },
-            shop_name: info.get("shop_name").and_then(Value::as_str).map(str::to_owned),
+            shop_name: info
+                .get("shop_name")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         })
     }
 
@@ -490,7 +535,11 @@ impl Connector for Shopee {
     }
 
     /// `get_order_list` by `update_time`, windows of ≤ 15 days, cursor paging of 100.
-    async fn list_orders(&self, store: &StoreContext, window: Window) -> Result<Vec<OrderRef>, Error> {
+    async fn list_orders(
+        &self,
+        store: &StoreContext,
+        window: Window,
+    ) -> Result<Vec<OrderRef>, Error> {
         let mut refs = Vec::new();
         for (from, to) in split_windows(window.from, window.to, SHOPEE_MAX_WINDOW_SECS) {
             let mut cursor = String::new();
@@ -509,7 +558,12 @@ impl Connector for Shopee {
                         ],
                     )
                     .await?;
-                for o in r.get("order_list").and_then(Value::as_array).into_iter().flatten() {
+                for o in r
+                    .get("order_list")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some(sn) = o.get("order_sn").and_then(Value::as_str) {
                         refs.push(OrderRef {
                             external_id: sn.to_owned(),
@@ -529,7 +583,11 @@ impl Connector for Shopee {
     }
 
     /// `get_order_detail`, 50 order numbers per call.
-    async fn order_details(&self, store: &StoreContext, ids: &[String]) -> Result<Vec<Order>, Error> {
+    async fn order_details(
+        &self,
+        store: &StoreContext,
+        ids: &[String],
+    ) -> Result<Vec<Order>, Error> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in batches(ids, DETAIL_BATCH) {
             let r = self
@@ -545,7 +603,12 @@ impl Connector for Shopee {
                     ],
                 )
                 .await?;
-            for o in r.get("order_list").and_then(Value::as_array).into_iter().flatten() {
+            for o in r
+                .get("order_list")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 out.push(self.order(o)?);
             }
         }
@@ -570,7 +633,12 @@ impl Connector for Shopee {
                     ],
                 )
                 .await?;
-            for i in r.get("item").and_then(Value::as_array).into_iter().flatten() {
+            for i in r
+                .get("item")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(id) = i.get("item_id").and_then(Value::as_u64) {
                     let id = id.to_string();
                     if !ids.contains(&id) {
@@ -579,7 +647,12 @@ impl Connector for Shopee {
                 }
             }
             let next = r.get("next_offset").and_then(Value::as_u64).unwrap_or(0);
-            if !r.get("has_next_page").and_then(Value::as_bool).unwrap_or(false) || next <= offset {
+            if !r
+                .get("has_next_page")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+                || next <= offset
+            {
                 break;
             }
             offset = next;
@@ -593,22 +666,43 @@ impl Connector for Shopee {
                     vec![("item_id_list", chunk.join(","))],
                 )
                 .await?;
-            for item in r.get("item_list").and_then(Value::as_array).into_iter().flatten() {
+            for item in r
+                .get("item_list")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let id = item.get("item_id").and_then(Value::as_u64).unwrap_or(0);
-                let has_model = item.get("has_model").and_then(Value::as_bool).unwrap_or(false);
+                let has_model = item
+                    .get("has_model")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
                 let mut skus = Vec::new();
                 if has_model {
                     let m = self
-                        .get(store, "/api/v2/product/get_model_list", vec![("item_id", id.to_string())])
+                        .get(
+                            store,
+                            "/api/v2/product/get_model_list",
+                            vec![("item_id", id.to_string())],
+                        )
                         .await?;
-                    for model in m.get("model").and_then(Value::as_array).into_iter().flatten() {
+                    for model in m
+                        .get("model")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
                         let price = model
                             .pointer("/price_info/0/current_price")
                             .and_then(Value::as_f64)
                             .map(|p| money_from_f64(p, currency))
                             .transpose()?;
                         skus.push(Sku {
-                            external_id: model.get("model_id").and_then(Value::as_u64).unwrap_or(0).to_string(),
+                            external_id: model
+                                .get("model_id")
+                                .and_then(Value::as_u64)
+                                .unwrap_or(0)
+                                .to_string(),
                             seller_sku: model
                                 .get("model_sku")
                                 .and_then(Value::as_str)
@@ -640,8 +734,16 @@ impl Connector for Shopee {
                 }
                 products.push(Product {
                     external_id: id.to_string(),
-                    name: item.get("item_name").and_then(Value::as_str).unwrap_or_default().to_owned(),
-                    raw_status: item.get("item_status").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    name: item
+                        .get("item_name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                    raw_status: item
+                        .get("item_status")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
                     skus,
                 });
             }
@@ -670,14 +772,17 @@ impl Connector for Shopee {
         }
         let mut out = Vec::with_capacity(updates.len());
         for (item, list) in by_item {
-            let item_id: u64 = item
-                .parse()
-                .map_err(|_| Error::InvalidInput(format!("Shopee item id `{item}` is not a number")))?;
+            let item_id: u64 = item.parse().map_err(|_| {
+                Error::InvalidInput(format!("Shopee item id `{item}` is not a number"))
+            })?;
             for chunk in batches(&list, STOCK_BATCH) {
                 let mut stock_list = Vec::with_capacity(chunk.len());
                 for u in chunk {
                     let model_id: u64 = u.external_sku_id.parse().map_err(|_| {
-                        Error::InvalidInput(format!("Shopee model id `{}` is not a number", u.external_sku_id))
+                        Error::InvalidInput(format!(
+                            "Shopee model id `{}` is not a number",
+                            u.external_sku_id
+                        ))
                     })?;
                     let mut entry = json!({"stock": u.quantity});
                     if let Some(loc) = &u.location {
@@ -692,17 +797,38 @@ impl Connector for Shopee {
                         &json!({"item_id": item_id, "stock_list": stock_list}),
                     )
                     .await?;
-                for s in r.get("success_list").and_then(Value::as_array).into_iter().flatten() {
+                for s in r
+                    .get("success_list")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     out.push(StockOutcome {
-                        external_sku_id: s.get("model_id").and_then(Value::as_u64).unwrap_or(0).to_string(),
+                        external_sku_id: s
+                            .get("model_id")
+                            .and_then(Value::as_u64)
+                            .unwrap_or(0)
+                            .to_string(),
                         error: None,
                     });
                 }
-                for f in r.get("failure_list").and_then(Value::as_array).into_iter().flatten() {
+                for f in r
+                    .get("failure_list")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     out.push(StockOutcome {
-                        external_sku_id: f.get("model_id").and_then(Value::as_u64).unwrap_or(0).to_string(),
+                        external_sku_id: f
+                            .get("model_id")
+                            .and_then(Value::as_u64)
+                            .unwrap_or(0)
+                            .to_string(),
                         error: Some(
-                            f.get("failed_reason").and_then(Value::as_str).unwrap_or("failed").to_owned(),
+                            f.get("failed_reason")
+                                .and_then(Value::as_str)
+                                .unwrap_or("failed")
+                                .to_owned(),
                         ),
                     });
                 }
@@ -712,7 +838,11 @@ impl Connector for Shopee {
     }
 
     /// `get_return_list` by update time (≤ 15-day windows), page_no paging.
-    async fn list_returns(&self, store: &StoreContext, window: Window) -> Result<Vec<Return>, Error> {
+    async fn list_returns(
+        &self,
+        store: &StoreContext,
+        window: Window,
+    ) -> Result<Vec<Return>, Error> {
         let mut out: Vec<Return> = Vec::new();
         for (from, to) in split_windows(window.from, window.to, SHOPEE_MAX_WINDOW_SECS) {
             let mut page = 1u32;
@@ -729,9 +859,18 @@ impl Connector for Shopee {
                         ],
                     )
                     .await?;
-                for x in r.get("return").and_then(Value::as_array).into_iter().flatten() {
+                for x in r
+                    .get("return")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     let currency = x.get("currency").and_then(Value::as_str).unwrap_or("");
-                    let sn = x.get("return_sn").and_then(Value::as_str).unwrap_or_default().to_owned();
+                    let sn = x
+                        .get("return_sn")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
                     if out.iter().any(|o| o.external_id == sn) {
                         continue;
                     }
@@ -742,15 +881,28 @@ impl Connector for Shopee {
                         .flatten()
                         .map(|i| {
                             (
-                                i.get("model_id").and_then(Value::as_u64).unwrap_or(0).to_string(),
-                                i.get("amount").and_then(Value::as_u64).map_or(1, |a| u32::try_from(a).unwrap_or(u32::MAX)),
+                                i.get("model_id")
+                                    .and_then(Value::as_u64)
+                                    .unwrap_or(0)
+                                    .to_string(),
+                                i.get("amount")
+                                    .and_then(Value::as_u64)
+                                    .map_or(1, |a| u32::try_from(a).unwrap_or(u32::MAX)),
                             )
                         })
                         .collect();
                     out.push(Return {
                         external_id: sn,
-                        external_order_id: x.get("order_sn").and_then(Value::as_str).unwrap_or_default().to_owned(),
-                        raw_status: x.get("status").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                        external_order_id: x
+                            .get("order_sn")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
+                        raw_status: x
+                            .get("status")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
                         reason: x
                             .get("text_reason")
                             .or_else(|| x.get("reason"))
@@ -777,7 +929,11 @@ impl Connector for Shopee {
     }
 
     /// `get_escrow_list` (release time, page_no) then `get_escrow_detail` per order.
-    async fn settlements(&self, store: &StoreContext, window: Window) -> Result<Vec<Settlement>, Error> {
+    async fn settlements(
+        &self,
+        store: &StoreContext,
+        window: Window,
+    ) -> Result<Vec<Settlement>, Error> {
         let currency = currency_of(&store.shop)?;
         let mut released: Vec<(String, Option<i64>)> = Vec::new();
         for (from, to) in split_windows(window.from, window.to, SHOPEE_MAX_WINDOW_SECS) {
@@ -795,11 +951,19 @@ impl Connector for Shopee {
                         ],
                     )
                     .await?;
-                for e in r.get("escrow_list").and_then(Value::as_array).into_iter().flatten() {
+                for e in r
+                    .get("escrow_list")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some(sn) = e.get("order_sn").and_then(Value::as_str)
                         && !released.iter().any(|(s, _)| s == sn)
                     {
-                        released.push((sn.to_owned(), e.get("escrow_release_time").and_then(Value::as_i64)));
+                        released.push((
+                            sn.to_owned(),
+                            e.get("escrow_release_time").and_then(Value::as_i64),
+                        ));
                     }
                 }
                 if !r.get("more").and_then(Value::as_bool).unwrap_or(false) {
@@ -811,7 +975,11 @@ impl Connector for Shopee {
         let mut out = Vec::with_capacity(released.len());
         for (sn, at) in released {
             let r = self
-                .get(store, "/api/v2/payment/get_escrow_detail", vec![("order_sn", sn)])
+                .get(
+                    store,
+                    "/api/v2/payment/get_escrow_detail",
+                    vec![("order_sn", sn)],
+                )
                 .await?;
             out.push(self.settlement(&r, currency, at)?);
         }
@@ -839,13 +1007,28 @@ impl Connector for Shopee {
                         ],
                     )
                     .await?;
-                for t in r.get("transaction_list").and_then(Value::as_array).into_iter().flatten() {
-                    let kind = t.get("transaction_type").and_then(Value::as_str).unwrap_or("");
+                for t in r
+                    .get("transaction_list")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let kind = t
+                        .get("transaction_type")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
                     if !kind.contains("WITHDRAWAL") {
                         continue;
                     }
-                    let amount = money_from_f64(t.get("amount").and_then(Value::as_f64).unwrap_or(0.0).abs(), currency)?;
-                    let status = t.get("status").and_then(Value::as_str).unwrap_or_default().to_owned();
+                    let amount = money_from_f64(
+                        t.get("amount").and_then(Value::as_f64).unwrap_or(0.0).abs(),
+                        currency,
+                    )?;
+                    let status = t
+                        .get("status")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
                     out.push(Payout {
                         external_id: t
                             .get("transaction_id")

@@ -2,7 +2,10 @@
 //! refresh tokens, token paging, asynchronous stock feeds.
 
 use super::world::{Stage, decimal};
-use super::{Fault, Req, SimState, TokenCheck, cursor, gateway, malformed, page, reply, uncursor, with_retry_after};
+use super::{
+    Fault, Req, SimState, TokenCheck, cursor, gateway, malformed, page, reply, uncursor,
+    with_retry_after,
+};
 use crate::Platform;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -41,17 +44,9 @@ fn parse_iso(t: &str) -> Option<i64> {
 }
 
 /// Order ids as UUIDs (the Vendor API uses uuids): the last 12 digits form the node group.
-fn uuid_of(id: &str) -> String {
+pub(crate) fn uuid_of(id: &str) -> String {
     let cut = id.len().saturating_sub(12);
     format!("00000000-0000-4000-{:0>4}-{:0>12}", &id[..cut], &id[cut..])
-}
-
-fn from_uuid(u: &str) -> String {
-    let parts: Vec<&str> = u.split('-').collect();
-    match parts.as_slice() {
-        [_, _, _, high, low] => format!("{}{low}", high.trim_start_matches('0')),
-        _ => String::new(),
-    }
 }
 
 pub(crate) async fn handle(
@@ -65,21 +60,39 @@ pub(crate) async fn handle(
     let (client_id, shop_id, _) = st.config.jumia.clone();
     let now = st.wall();
     if r.path == "/token" && method == Method::POST {
-        let form: Vec<(String, String)> = url::form_urlencoded::parse(&r.body).into_owned().collect();
-        let f = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("");
+        let form: Vec<(String, String)> =
+            url::form_urlencoded::parse(&r.body).into_owned().collect();
+        let f = |k: &str| {
+            form.iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("")
+        };
         if f("client_id") != client_id {
-            return reply(401, json!({"error": "unauthorized_client", "error_description": "Invalid client or Invalid client credentials"}));
+            return reply(
+                401,
+                json!({"error": "unauthorized_client", "error_description": "Invalid client or Invalid client credentials"}),
+            );
         }
         if f("grant_type") != "refresh_token" {
-            return reply(400, json!({"error": "unsupported_grant_type", "error_description": "Unsupported grant type"}));
+            return reply(
+                400,
+                json!({"error": "unsupported_grant_type", "error_description": "Unsupported grant type"}),
+            );
         }
         // Rotation: the refresh token dies when used.
         if !st.tokens(P, |t| t.use_refresh(f("refresh_token"), now, true)) {
-            return reply(400, json!({"error": "invalid_grant", "error_description": "Token is not active"}));
+            return reply(
+                400,
+                json!({"error": "invalid_grant", "error_description": "Token is not active"}),
+            );
         }
         let life = st.config.access_lifetime[3];
         let (a, rt) = st.tokens(P, |t| t.issue(now, life, 30 * 86_400));
-        return reply(200, json!({"access_token": a, "expires_in": life, "refresh_expires_in": 30 * 86_400, "refresh_token": rt, "token_type": "Bearer"}));
+        return reply(
+            200,
+            json!({"access_token": a, "expires_in": life, "refresh_expires_in": 30 * 86_400, "refresh_token": rt, "token_type": "Bearer"}),
+        );
     }
     let token = r
         .header("authorization")
@@ -97,11 +110,17 @@ pub(crate) async fn handle(
         && s != shop_id
     {
         st.reject();
-        return reply(403, json!({"message": "Access to this shop is not allowed", "status": 403}));
+        return reply(
+            403,
+            json!({"message": "Access to this shop is not allowed", "status": 403}),
+        );
     }
     match st.next_fault(P, &r.path).await {
         Some(Fault::RateLimit { retry_after_secs }) => {
-            return with_retry_after(reply(429, json!({"message": "Too Many Requests", "status": 429})), retry_after_secs);
+            return with_retry_after(
+                reply(429, json!({"message": "Too Many Requests", "status": 429})),
+                retry_after_secs,
+            );
         }
         Some(Fault::ServerError { status }) => return gateway(status),
         Some(Fault::ExpireToken) => {
@@ -115,37 +134,52 @@ pub(crate) async fn handle(
 }
 
 fn token_page(st: &SimState, r: &Req, list: &[Value], key: &str) -> Response {
-    let size = r.q("size").and_then(|v| v.parse::<usize>().ok()).unwrap_or(20);
+    let size = r
+        .q("size")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(20);
     if !(1..=100).contains(&size) {
-        return reply(400, json!({"message": "size must be within 1..100", "status": 400}));
+        return reply(
+            400,
+            json!({"message": "size must be within 1..100", "status": 400}),
+        );
     }
     let Some(offset) = uncursor(r.q("token").unwrap_or("")) else {
         return reply(400, json!({"message": "invalid token", "status": 400}));
     };
     let (items, more) = page(list, offset, size, st.quirks(P));
-    reply(200, json!({key: items, "nextToken": if more { cursor(offset + size) } else { String::new() }, "isLastPage": !more}))
+    reply(
+        200,
+        json!({key: items, "nextToken": if more { cursor(offset + size) } else { String::new() }, "isLastPage": !more}),
+    )
 }
 
 fn header(w: &super::world::World, o: &super::world::SimOrder, now: i64) -> Value {
     let (stage, updated) = o.stage_at(now);
-    json!({"id": uuid_of(&o.id), "number": o.id, "status": status(stage), "createdAt": iso(o.created), "updatedAt": iso(updated),
+    json!({"id": o.id, "number": o.id.rsplit('-').next().unwrap_or_default(), "status": status(stage), "createdAt": iso(o.created), "updatedAt": iso(updated),
            "totalAmount": money(w.items_total(o) + o.shipping), "shippingAddress": {"firstName": o.buyer, "city": "Nairobi", "country": "KE"}})
 }
 
 fn data(st: &SimState, method: &Method, r: &Req, shop_id: &str) -> Response {
     let now = st.now();
     match (method.as_str(), r.path.as_str()) {
-        ("GET", "/shops") => reply(200, json!({"shops": [{"id": shop_id, "name": "Sim Jumia Shop", "country": {"code": "KE", "name": "Kenya"}}]})),
+        ("GET", "/shops") => reply(
+            200,
+            json!({"shops": [{"id": shop_id, "name": "Sim Jumia Shop", "country": {"code": "KE", "name": "Kenya"}}]}),
+        ),
         ("GET", "/orders") => {
             let after = r.q("updatedAfter").and_then(parse_iso).unwrap_or(i64::MIN);
             let before = r.q("updatedBefore").and_then(parse_iso).unwrap_or(i64::MAX);
             let list: Vec<Value> = st.world(P, |w| {
-                w.updated_between(after, before, now).into_iter().map(|(i, _)| header(w, &w.orders[i], now)).collect()
+                w.updated_between(after, before, now)
+                    .into_iter()
+                    .map(|(i, _)| header(w, &w.orders[i], now))
+                    .collect()
             });
             token_page(st, r, &list, "orders")
         }
         ("GET", "/orders/items") => {
-            let id = from_uuid(r.q("orderId").unwrap_or(""));
+            let id = r.q("orderId").unwrap_or("").to_owned();
             st.world(P, |w| match w.orders.iter().find(|o| o.id == id && o.exists_at(now)) {
                 Some(o) => {
                     let stage = o.stage_at(now).0;
@@ -153,7 +187,7 @@ fn data(st: &SimState, method: &Method, r: &Req, shop_id: &str) -> Response {
                     for (s, q) in &o.lines {
                         let k = &w.skus[*s];
                         for _ in 0..*q {
-                            items.push(json!({"id": format!("{}-{}", uuid_of(&o.id), items.len()), "shopId": shop_id, "status": status(stage),
+                            items.push(json!({"id": format!("{}-{}", o.id, items.len()), "shopId": shop_id, "status": status(stage),
                                               "product": {"name": k.name, "sellerSku": k.seller_sku}, "paidPrice": money(k.price)}));
                         }
                     }
@@ -163,10 +197,12 @@ fn data(st: &SimState, method: &Method, r: &Req, shop_id: &str) -> Response {
             })
         }
         ("GET", path) if path.starts_with("/orders/") => {
-            let id = from_uuid(path.trim_start_matches("/orders/"));
-            st.world(P, |w| match w.orders.iter().find(|o| o.id == id && o.exists_at(now)) {
-                Some(o) => reply(200, header(w, o, now)),
-                None => reply(404, json!({"message": "Order not found", "status": 404})),
+            let id = path.trim_start_matches("/orders/").to_owned();
+            st.world(P, |w| {
+                match w.orders.iter().find(|o| o.id == id && o.exists_at(now)) {
+                    Some(o) => reply(200, header(w, o, now)),
+                    None => reply(404, json!({"message": "Order not found", "status": 404})),
+                }
             })
         }
         ("GET", "/catalog/products") => {
@@ -183,9 +219,16 @@ fn data(st: &SimState, method: &Method, r: &Req, shop_id: &str) -> Response {
         }
         ("POST", "/feeds/products/stock") => {
             let b = r.json();
-            let products = b.get("products").and_then(Value::as_array).cloned().unwrap_or_default();
+            let products = b
+                .get("products")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             if products.is_empty() || products.len() > 1000 {
-                return reply(400, json!({"code": "INVALID_FEED", "message": "a feed holds 1 to 1000 products"}));
+                return reply(
+                    400,
+                    json!({"code": "INVALID_FEED", "message": "a feed holds 1 to 1000 products"}),
+                );
             }
             // The feed is applied now but reported IN_PROGRESS on the first poll.
             let feed = st.world(P, |w| {
@@ -198,7 +241,11 @@ fn data(st: &SimState, method: &Method, r: &Req, shop_id: &str) -> Response {
                         _ => bad += 1,
                     }
                 }
-                format!("feed-{}-{}", if bad == 0 { "ok" } else { "failed" }, rand::random::<u32>())
+                format!(
+                    "feed-{}-{}",
+                    if bad == 0 { "ok" } else { "failed" },
+                    rand::random::<u32>()
+                )
             });
             reply(202, json!({"feedId": feed}))
         }
@@ -220,8 +267,16 @@ fn data(st: &SimState, method: &Method, r: &Req, shop_id: &str) -> Response {
         }
         ("GET", "/payout-statement") => {
             let after = r.q("createdAfter").and_then(parse_iso).unwrap_or(i64::MIN);
-            let size = r.q("size").and_then(|v| v.parse::<usize>().ok()).unwrap_or(20).clamp(1, 100);
-            let page_no = r.q("page").and_then(|v| v.parse::<usize>().ok()).unwrap_or(1).max(1);
+            let size = r
+                .q("size")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(20)
+                .clamp(1, 100);
+            let page_no = r
+                .q("page")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(1)
+                .max(1);
             let list: Vec<Value> = st.world(P, |w| {
                 w.payouts(now)
                     .into_iter()
@@ -231,8 +286,14 @@ fn data(st: &SimState, method: &Method, r: &Req, shop_id: &str) -> Response {
             });
             let total = list.len().div_ceil(size).max(1);
             let (items, _) = page(&list, (page_no - 1) * size, size, st.quirks(P));
-            reply(200, json!({"statements": items, "page": {"current": page_no, "totalOfPages": total}}))
+            reply(
+                200,
+                json!({"statements": items, "page": {"current": page_no, "totalOfPages": total}}),
+            )
         }
-        _ => reply(404, json!({"timestamp": iso(now), "status": 404, "error": "Not Found", "path": r.path})),
+        _ => reply(
+            404,
+            json!({"timestamp": iso(now), "status": 404, "error": "Not Found", "path": r.path}),
+        ),
     }
 }

@@ -28,8 +28,15 @@ pub(crate) fn status(s: Stage) -> &'static str {
 }
 
 fn err(code: &str, message: &str) -> Response {
-    let kind = if code == "ApiCallLimit" || code == "E006" { "SYSTEM" } else { "ISV" };
-    reply(200, json!({"type": kind, "code": code, "message": message, "request_id": "sim"}))
+    let kind = if code == "ApiCallLimit" || code == "E006" {
+        "SYSTEM"
+    } else {
+        "ISV"
+    };
+    reply(
+        200,
+        json!({"type": kind, "code": code, "message": message, "request_id": "sim"}),
+    )
 }
 
 fn ok(data: Value) -> Response {
@@ -40,7 +47,9 @@ fn ok(data: Value) -> Response {
 fn iso(t: i64) -> String {
     let utc = DateTime::<Utc>::from_timestamp(t, 0).unwrap_or_default();
     match chrono::FixedOffset::east_opt(8 * 3600) {
-        Some(zone) => utc.with_timezone(&zone).to_rfc3339_opts(SecondsFormat::Secs, false),
+        Some(zone) => utc
+            .with_timezone(&zone)
+            .to_rfc3339_opts(SecondsFormat::Secs, false),
         None => utc.to_rfc3339_opts(SecondsFormat::Secs, false),
     }
 }
@@ -53,20 +62,34 @@ fn m(minor: i64) -> String {
     decimal(minor, EXP)
 }
 
-pub(crate) async fn handle(State(st): State<Arc<SimState>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+pub(crate) async fn handle(
+    State(st): State<Arc<SimState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let (app_key, secret, seller_id) = st.config.lazada.clone();
     let now = st.wall();
     let full = uri.path().to_owned();
     if full == "/lazada/auth/oauth/authorize" {
         let r = Req::new(&uri, "/lazada/auth", headers, body);
         if r.q("client_id") != Some(app_key.as_str()) || r.q("response_type") != Some("code") {
-            return (axum::http::StatusCode::BAD_REQUEST, "invalid client_id or response_type").into_response();
+            return (
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid client_id or response_type",
+            )
+                .into_response();
         }
         let Some(redirect) = r.q("redirect_uri") else {
-            return (axum::http::StatusCode::BAD_REQUEST, "redirect_uri is required").into_response();
+            return (
+                axum::http::StatusCode::BAD_REQUEST,
+                "redirect_uri is required",
+            )
+                .into_response();
         };
         let code = st.tokens(P, |t| t.code("0_", now, 1800));
-        let state = url::form_urlencoded::byte_serialize(r.q("state").unwrap_or("").as_bytes()).collect::<String>();
+        let state = url::form_urlencoded::byte_serialize(r.q("state").unwrap_or("").as_bytes())
+            .collect::<String>();
         let sep = if redirect.contains('?') { '&' } else { '?' };
         return Redirect::to(&format!("{redirect}{sep}code={code}&state={state}")).into_response();
     }
@@ -78,7 +101,9 @@ pub(crate) async fn handle(State(st): State<Arc<SimState>>, uri: Uri, headers: H
     let r = Req::new(&uri, prefix, headers, body);
     // Every parameter is signed: the query and, for POST forms, the body fields.
     let mut params: Vec<(String, String)> = r.query.clone();
-    if r.header("content-type").is_some_and(|c| c.starts_with("application/x-www-form-urlencoded")) {
+    if r.header("content-type")
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+    {
         params.extend(url::form_urlencoded::parse(&r.body).into_owned());
     }
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
@@ -89,17 +114,26 @@ pub(crate) async fn handle(State(st): State<Arc<SimState>>, uri: Uri, headers: H
     let ts = get("timestamp").and_then(|t| t.parse::<i64>().ok());
     if ts.is_none_or(|t| (st.wall_ms() - t).abs() > TIMESTAMP_WINDOW_MS) {
         st.reject();
-        return err("InvalidTimestamp", "Specified timestamp is invalid or out of the allowed range");
+        return err(
+            "InvalidTimestamp",
+            "Specified timestamp is invalid or out of the allowed range",
+        );
     }
     if get("sign_method").as_deref() != Some("sha256") {
         st.reject();
         return err("InvalidSignMethod", "sign_method must be sha256");
     }
-    let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let expected = sign(&secret, &r.path, &pairs, None);
     if !same(&expected, get("sign").as_deref().unwrap_or("")) {
         st.reject();
-        return err("IncompleteSignature", "The request signature does not conform to platform standards");
+        return err(
+            "IncompleteSignature",
+            "The request signature does not conform to platform standards",
+        );
     }
     if auth_host {
         return auth(&st, &r.path, &get, &seller_id);
@@ -110,19 +144,27 @@ pub(crate) async fn handle(State(st): State<Arc<SimState>>, uri: Uri, headers: H
     };
     if !matches!(st.tokens(P, |t| t.check(&token, now)), TokenCheck::Ok) {
         st.reject();
-        return err("IllegalAccessToken", "The specified access token is invalid or expired");
+        return err(
+            "IllegalAccessToken",
+            "The specified access token is invalid or expired",
+        );
     }
     match st.next_fault(P, &r.path).await {
         Some(Fault::RateLimit { retry_after_secs }) => {
             return err(
                 "ApiCallLimit",
-                &format!("Api access frequency exceeds the limit. this ban will last {retry_after_secs} seconds"),
+                &format!(
+                    "Api access frequency exceeds the limit. this ban will last {retry_after_secs} seconds"
+                ),
             );
         }
         Some(Fault::ServerError { status }) => return gateway(status),
         Some(Fault::ExpireToken) => {
             st.tokens(P, |t| t.expire(&token, now));
-            return err("IllegalAccessToken", "The specified access token is invalid or expired");
+            return err(
+                "IllegalAccessToken",
+                "The specified access token is invalid or expired",
+            );
         }
         Some(Fault::Malformed) => return malformed(),
         Some(Fault::Slow { .. }) | None => {}
@@ -130,7 +172,12 @@ pub(crate) async fn handle(State(st): State<Arc<SimState>>, uri: Uri, headers: H
     data(&st, &r.path, &get)
 }
 
-fn auth(st: &SimState, path: &str, get: &dyn Fn(&str) -> Option<String>, seller_id: &str) -> Response {
+fn auth(
+    st: &SimState,
+    path: &str,
+    get: &dyn Fn(&str) -> Option<String>,
+    seller_id: &str,
+) -> Response {
     let now = st.wall();
     let life = st.config.access_lifetime[2];
     let info = json!([{"country": "ph", "seller_id": seller_id, "user_id": "100200", "short_code": "PH1SIM"}]);
@@ -140,20 +187,29 @@ fn auth(st: &SimState, path: &str, get: &dyn Fn(&str) -> Option<String>, seller_
                 return err("InvalidCode", "Invalid authorization code");
             }
             let (a, rt) = st.tokens(P, |t| t.issue(now, life, 180 * 86_400));
-            reply(200, json!({"code": "0", "request_id": "sim", "access_token": a, "refresh_token": rt, "expires_in": life, "refresh_expires_in": 180 * 86_400,
-                              "country": "ph", "account": "seller@sim.example", "account_platform": "seller_center", "country_user_info": info}))
+            reply(
+                200,
+                json!({"code": "0", "request_id": "sim", "access_token": a, "refresh_token": rt, "expires_in": life, "refresh_expires_in": 180 * 86_400,
+                              "country": "ph", "account": "seller@sim.example", "account_platform": "seller_center", "country_user_info": info}),
+            )
         }
         "/auth/token/refresh" => {
             let old = get("refresh_token").unwrap_or_default();
             let deadline = st.tokens(P, |t| t.refresh_expiry(&old));
             if !st.tokens(P, |t| t.use_refresh(&old, now, false)) {
-                return err("IllegalRefreshToken", "The specified refresh token is invalid or expired");
+                return err(
+                    "IllegalRefreshToken",
+                    "The specified refresh token is invalid or expired",
+                );
             }
             // The refresh deadline does not move: the remaining time is returned.
             let remaining = deadline.map_or(0, |d| (d - now).max(0));
             let (a, rt) = st.tokens(P, |t| t.issue(now, life, remaining));
-            reply(200, json!({"code": "0", "request_id": "sim", "access_token": a, "refresh_token": rt, "expires_in": life, "refresh_expires_in": remaining,
-                              "country": "ph", "account": "seller@sim.example", "country_user_info_list": info}))
+            reply(
+                200,
+                json!({"code": "0", "request_id": "sim", "access_token": a, "refresh_token": rt, "expires_in": life, "refresh_expires_in": remaining,
+                              "country": "ph", "account": "seller@sim.example", "country_user_info_list": info}),
+            )
         }
         _ => err("InvalidApiPath", "The specified API path is invalid"),
     }
@@ -173,14 +229,25 @@ fn data(st: &SimState, path: &str, get: &dyn Fn(&str) -> Option<String>) -> Resp
     let num = |k: &str| get(k).and_then(|v| v.parse::<i64>().ok());
     match path {
         "/orders/get" => {
-            let Some(after) = get("update_after").or_else(|| get("created_after")).and_then(|t| parse_iso(&t)) else {
-                return err("MissingParameter", "created_after or update_after is required");
+            let Some(after) = get("update_after")
+                .or_else(|| get("created_after"))
+                .and_then(|t| parse_iso(&t))
+            else {
+                return err(
+                    "MissingParameter",
+                    "created_after or update_after is required",
+                );
             };
-            let before = get("update_before").and_then(|t| parse_iso(&t)).unwrap_or(i64::MAX);
+            let before = get("update_before")
+                .and_then(|t| parse_iso(&t))
+                .unwrap_or(i64::MAX);
             let limit = num("limit").unwrap_or(100);
             let offset = num("offset").unwrap_or(0);
             if !(1..=100).contains(&limit) || !(0..=5000).contains(&offset) {
-                return err("InvalidParameter", "limit must be 1..100 and offset 0..5000");
+                return err(
+                    "InvalidParameter",
+                    "limit must be 1..100 and offset 0..5000",
+                );
             }
             st.world(P, |w| {
                 let list: Vec<Value> = w
@@ -200,9 +267,13 @@ fn data(st: &SimState, path: &str, get: &dyn Fn(&str) -> Option<String>) -> Resp
             })
         }
         "/orders/items/get" => {
-            let ids: Vec<Value> = serde_json::from_str(&get("order_ids").unwrap_or_default()).unwrap_or_default();
+            let ids: Vec<Value> =
+                serde_json::from_str(&get("order_ids").unwrap_or_default()).unwrap_or_default();
             if ids.is_empty() || ids.len() > 50 {
-                return err("InvalidParameter", "order_ids must be a JSON array of 1 to 50 ids");
+                return err(
+                    "InvalidParameter",
+                    "order_ids must be a JSON array of 1 to 50 ids",
+                );
             }
             st.world(P, |w| {
                 let list: Vec<Value> = ids
@@ -300,10 +371,16 @@ fn data(st: &SimState, path: &str, get: &dyn Fn(&str) -> Option<String>) -> Resp
         }
         "/finance/transaction/details/get" => {
             let day = |k: &str| {
-                get(k).and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()).and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc().timestamp())
+                get(k)
+                    .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map(|d| d.and_utc().timestamp())
             };
             let (Some(start), Some(end)) = (day("start_time"), day("end_time")) else {
-                return err("MissingParameter", "start_time and end_time are required (YYYY-MM-DD)");
+                return err(
+                    "MissingParameter",
+                    "start_time and end_time are required (YYYY-MM-DD)",
+                );
             };
             if end - start >= 180 * 86_400 {
                 return err("1000012", "The time range must be less than 180 days");
@@ -368,7 +445,10 @@ fn parse_payload(xml: &str) -> Result<Vec<(String, i64)>, String> {
     let mut current: Option<(String, i64)> = None;
     let mut tag = String::new();
     loop {
-        match reader.read_event().map_err(|e| format!("payload is not XML: {e}"))? {
+        match reader
+            .read_event()
+            .map_err(|e| format!("payload is not XML: {e}"))?
+        {
             Event::Start(e) => {
                 tag = String::from_utf8_lossy(e.name().as_ref()).into_owned();
                 if tag == "Sku" {
@@ -380,7 +460,12 @@ fn parse_payload(xml: &str) -> Result<Vec<(String, i64)>, String> {
                 if let Some(c) = current.as_mut() {
                     match tag.as_str() {
                         "SkuId" => c.0 = text,
-                        "SellableQuantity" => c.1 = text.trim().parse().map_err(|_| format!("bad SellableQuantity {text}"))?,
+                        "SellableQuantity" => {
+                            c.1 = text
+                                .trim()
+                                .parse()
+                                .map_err(|_| format!("bad SellableQuantity {text}"))?
+                        }
                         _ => {}
                     }
                 }
@@ -390,7 +475,9 @@ fn parse_payload(xml: &str) -> Result<Vec<(String, i64)>, String> {
                     && let Some(c) = current.take()
                 {
                     if c.0.is_empty() || c.1 < 0 {
-                        return Err("each Sku needs SkuId and a non-negative SellableQuantity".into());
+                        return Err(
+                            "each Sku needs SkuId and a non-negative SellableQuantity".into()
+                        );
                     }
                     out.push(c);
                 }

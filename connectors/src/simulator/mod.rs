@@ -64,7 +64,11 @@ impl Default for SimConfig {
             epoch: now - now.rem_euclid(86_400),
             products: 40,
             orders: 260,
-            shopee: (2_001_234, "shpk-demo-partner-key-0123456789abcdef".into(), 727_720_655),
+            shopee: (
+                2_001_234,
+                "shpk-demo-partner-key-0123456789abcdef".into(),
+                727_720_655,
+            ),
             tiktok: (
                 "29a39d".into(),
                 "e59af819cc".into(),
@@ -98,7 +102,7 @@ pub enum Fault {
         /// 500..599.
         status: u16,
     },
-    /// Answer after a delay.
+    /// Answer after a delay (0 ms: pass this request untouched).
     Slow {
         /// Milliseconds.
         millis: u64,
@@ -164,17 +168,30 @@ impl Tokens {
     }
 
     /// Issues an access + refresh token pair.
-    pub(crate) fn issue(&mut self, now: i64, access_lifetime: i64, refresh_lifetime: i64) -> (String, String) {
+    pub(crate) fn issue(
+        &mut self,
+        now: i64,
+        access_lifetime: i64,
+        refresh_lifetime: i64,
+    ) -> (String, String) {
         let a = self.mint("at");
         let r = self.mint("rt");
-        self.access.insert(a.clone(), AccessInfo { expires_at: now + access_lifetime });
-        self.refresh.insert(r.clone(), (now + refresh_lifetime, false));
+        self.access.insert(
+            a.clone(),
+            AccessInfo {
+                expires_at: now + access_lifetime,
+            },
+        );
+        self.refresh
+            .insert(r.clone(), (now + refresh_lifetime, false));
         (a, r)
     }
 
     /// Seeds a refresh token (Jumia's Self Authorization token).
     pub(crate) fn seed_refresh(&mut self, token: &str, expires_at: i64) {
-        self.refresh.entry(token.to_owned()).or_insert((expires_at, false));
+        self.refresh
+            .entry(token.to_owned())
+            .or_insert((expires_at, false));
     }
 
     /// Uses a refresh token; `single_use` marks it spent.
@@ -260,7 +277,9 @@ impl SimState {
     }
 
     fn count(&self, p: Platform, path: &str) {
-        *lock(&self.requests).entry((p, path.to_owned())).or_default() += 1;
+        *lock(&self.requests)
+            .entry((p, path.to_owned()))
+            .or_default() += 1;
     }
 
     pub(crate) fn reject(&self) {
@@ -270,13 +289,12 @@ impl SimState {
     /// The next queued fault of `p`, applying a slow response in place.
     pub(crate) async fn next_fault(&self, p: Platform, path: &str) -> Option<Fault> {
         self.count(p, path);
-        loop {
-            let f = lock(&self.faults).get_mut(&p).and_then(VecDeque::pop_front);
-            match f {
-                Some(Fault::Slow { millis }) => tokio::time::sleep(Duration::from_millis(millis)).await,
-                other => return other,
-            }
+        let f = lock(&self.faults).get_mut(&p).and_then(VecDeque::pop_front);
+        if let Some(Fault::Slow { millis }) = f {
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            return None;
         }
+        f
     }
 }
 
@@ -288,7 +306,9 @@ pub struct Simulator {
 
 impl std::fmt::Debug for Simulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Simulator").field("seed", &self.state.config.seed).finish_non_exhaustive()
+        f.debug_struct("Simulator")
+            .field("seed", &self.state.config.seed)
+            .finish_non_exhaustive()
     }
 }
 
@@ -299,16 +319,27 @@ pub struct Running {
     pub base_url: String,
     /// Controls.
     pub sim: Simulator,
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(t) = &self.task {
+            t.abort();
+        }
     }
 }
 
 impl Running {
+    /// A handle to a simulator served elsewhere (another thread's runtime).
+    pub fn detached(base_url: String, sim: Simulator) -> Self {
+        Self {
+            base_url,
+            sim,
+            task: None,
+        }
+    }
+
     /// Shopee endpoints on this simulator.
     pub fn shopee(&self) -> Endpoints {
         Endpoints::same(format!("{}/shopee", self.base_url))
@@ -347,9 +378,19 @@ impl Simulator {
         let mut worlds = HashMap::new();
         let (s, e, p, o) = (config.seed, config.epoch, config.products, config.orders);
         worlds.insert(Platform::Shopee, World::generate(s, e, p, o, "MYR", 100));
-        worlds.insert(Platform::TiktokShop, World::generate(s + 1, e, p, o, "IDR", 1));
-        worlds.insert(Platform::Lazada, World::generate(s + 2, e, p, o, "PHP", 100));
-        worlds.insert(Platform::Jumia, World::generate(s + 3, e, p, o, "KES", 100));
+        worlds.insert(
+            Platform::TiktokShop,
+            World::generate(s + 1, e, p, o, "IDR", 1),
+        );
+        worlds.insert(
+            Platform::Lazada,
+            World::generate(s + 2, e, p, o, "PHP", 100),
+        );
+        let mut jumia_world = World::generate(s + 3, e, p, o, "KES", 100);
+        for order in &mut jumia_world.orders {
+            order.id = jumia::uuid_of(&order.id);
+        }
+        worlds.insert(Platform::Jumia, jumia_world);
         let mut tokens: HashMap<Platform, Tokens> = HashMap::new();
         tokens
             .entry(Platform::Jumia)
@@ -402,7 +443,7 @@ impl Simulator {
         Ok(Running {
             base_url: format!("http://{local}"),
             sim: self,
-            task,
+            task: Some(task),
         })
     }
 
@@ -413,6 +454,17 @@ impl Simulator {
         for _ in 0..times {
             q.push_back(fault.clone());
         }
+    }
+
+    /// Queues `fault` for the `nth` next data request of `platform` (1 = the next one); the
+    /// requests before it pass untouched.
+    pub fn inject_at(&self, platform: Platform, nth: usize, fault: Fault) {
+        let mut f = lock(&self.state.faults);
+        let q = f.entry(platform).or_default();
+        for _ in 1..nth {
+            q.push_back(Fault::Slow { millis: 0 });
+        }
+        q.push_back(fault);
     }
 
     /// Sets the listing quirks of `platform`.
@@ -456,7 +508,9 @@ impl Simulator {
         let st = &self.state;
         let now = st.now();
         let (stage, updated) = st
-            .world(req.platform, |w| w.order(&req.order_id).map(|o| o.stage_at(now)))
+            .world(req.platform, |w| {
+                w.order(&req.order_id).map(|o| o.stage_at(now))
+            })
             .ok_or_else(|| format!("no order {}", req.order_id))?;
         let (body, auth) = match req.platform {
             Platform::Shopee => {
@@ -501,8 +555,14 @@ struct FaultsBody {
     faults: Vec<Fault>,
 }
 
-async fn admin_faults(State(st): State<Arc<SimState>>, axum::Json(b): axum::Json<FaultsBody>) -> StatusCode {
-    lock(&st.faults).entry(b.platform).or_default().extend(b.faults);
+async fn admin_faults(
+    State(st): State<Arc<SimState>>,
+    axum::Json(b): axum::Json<FaultsBody>,
+) -> StatusCode {
+    lock(&st.faults)
+        .entry(b.platform)
+        .or_default()
+        .extend(b.faults);
     StatusCode::NO_CONTENT
 }
 
@@ -513,7 +573,10 @@ struct QuirksBody {
     quirks: Quirks,
 }
 
-async fn admin_quirks(State(st): State<Arc<SimState>>, axum::Json(b): axum::Json<QuirksBody>) -> StatusCode {
+async fn admin_quirks(
+    State(st): State<Arc<SimState>>,
+    axum::Json(b): axum::Json<QuirksBody>,
+) -> StatusCode {
     lock(&st.quirks).insert(b.platform, b.quirks);
     StatusCode::NO_CONTENT
 }
@@ -523,15 +586,25 @@ struct AdvanceBody {
     seconds: i64,
 }
 
-async fn admin_advance(State(st): State<Arc<SimState>>, axum::Json(b): axum::Json<AdvanceBody>) -> StatusCode {
+async fn admin_advance(
+    State(st): State<Arc<SimState>>,
+    axum::Json(b): axum::Json<AdvanceBody>,
+) -> StatusCode {
     st.offset.fetch_add(b.seconds, Ordering::Relaxed);
     StatusCode::NO_CONTENT
 }
 
-async fn admin_push(State(st): State<Arc<SimState>>, axum::Json(b): axum::Json<PushRequest>) -> Response {
+async fn admin_push(
+    State(st): State<Arc<SimState>>,
+    axum::Json(b): axum::Json<PushRequest>,
+) -> Response {
     let sim = Simulator { state: st };
     match sim.push(&b).await {
-        Ok(status) => (StatusCode::OK, axum::Json(serde_json::json!({"status": status}))).into_response(),
+        Ok(status) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": status})),
+        )
+            .into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
     }
 }
@@ -545,8 +618,17 @@ pub(crate) struct Req {
 }
 
 impl Req {
-    pub(crate) fn new(uri: &axum::http::Uri, prefix: &str, headers: HeaderMap, body: Bytes) -> Self {
-        let path = uri.path().strip_prefix(prefix).unwrap_or(uri.path()).to_owned();
+    pub(crate) fn new(
+        uri: &axum::http::Uri,
+        prefix: &str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Self {
+        let path = uri
+            .path()
+            .strip_prefix(prefix)
+            .unwrap_or(uri.path())
+            .to_owned();
         let query = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
             .into_owned()
             .collect();
@@ -559,11 +641,17 @@ impl Req {
     }
 
     pub(crate) fn q(&self, k: &str) -> Option<&str> {
-        self.query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
     }
 
     pub(crate) fn pairs(&self) -> Vec<(&str, &str)> {
-        self.query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+        self.query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
     }
 
     pub(crate) fn json(&self) -> serde_json::Value {
@@ -577,11 +665,20 @@ impl Req {
 
 /// Constant-time comparison of exact strings (case matters: each platform prints its own case).
 pub(crate) fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 /// A page of `items` starting at `offset`, with the platform's quirks applied.
-pub(crate) fn page<T: Clone>(items: &[T], offset: usize, size: usize, quirks: Quirks) -> (Vec<T>, bool) {
+pub(crate) fn page<T: Clone>(
+    items: &[T],
+    offset: usize,
+    size: usize,
+    quirks: Quirks,
+) -> (Vec<T>, bool) {
     let end = (offset + size).min(items.len());
     let start = offset.min(end);
     let mut out: Vec<T> = Vec::with_capacity(size + 1);
@@ -607,8 +704,14 @@ pub(crate) fn uncursor(c: &str) -> Option<usize> {
     if c.is_empty() {
         return Some(0);
     }
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(c).ok()?;
-    std::str::from_utf8(&raw).ok()?.strip_prefix("o:")?.parse().ok()
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .ok()?;
+    std::str::from_utf8(&raw)
+        .ok()?
+        .strip_prefix("o:")?
+        .parse()
+        .ok()
 }
 
 /// A JSON response.

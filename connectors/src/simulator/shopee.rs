@@ -3,7 +3,10 @@
 #![allow(clippy::result_large_err)]
 
 use super::world::{Stage, World, float};
-use super::{Fault, Req, SimState, TokenCheck, cursor, gateway, malformed, page, reply, same, uncursor, with_retry_after};
+use super::{
+    Fault, Req, SimState, TokenCheck, cursor, gateway, malformed, page, reply, same, uncursor,
+    with_retry_after,
+};
 use crate::Platform;
 use crate::shopee::{Identity, TIMESTAMP_WINDOW_SECS, sign};
 use axum::body::Bytes;
@@ -31,11 +34,17 @@ pub(crate) fn status(s: Stage) -> &'static str {
 }
 
 fn err(error: &str, message: &str) -> Response {
-    reply(200, json!({"request_id": "sim", "error": error, "message": message}))
+    reply(
+        200,
+        json!({"request_id": "sim", "error": error, "message": message}),
+    )
 }
 
 fn ok(response: Value) -> Response {
-    reply(200, json!({"request_id": "sim", "error": "", "message": "", "response": response}))
+    reply(
+        200,
+        json!({"request_id": "sim", "error": "", "message": "", "response": response}),
+    )
 }
 
 fn num(r: &Req, k: &str) -> Option<i64> {
@@ -48,7 +57,11 @@ fn has_models(w: &World, item: u64) -> bool {
 
 fn model_id(w: &World, idx: usize) -> u64 {
     let s = &w.skus[idx];
-    if has_models(w, s.item_id) { s.sku_id } else { 0 }
+    if has_models(w, s.item_id) {
+        s.sku_id
+    } else {
+        0
+    }
 }
 
 pub(crate) async fn handle(
@@ -107,7 +120,10 @@ pub(crate) async fn handle(
     match st.tokens(P, |t| t.check(&token, st.wall())) {
         TokenCheck::Invalid => {
             st.reject();
-            return err("invalid_acceess_token", "Invalid access_token, please have a check.");
+            return err(
+                "invalid_acceess_token",
+                "Invalid access_token, please have a check.",
+            );
         }
         TokenCheck::Expired => {
             st.reject();
@@ -160,7 +176,10 @@ async fn auth(st: &SimState, r: &Req, shop_id: u64) -> Response {
             }
             let life = st.config.access_lifetime[0];
             let (a, rt) = st.tokens(P, |t| t.issue(now, life, 30 * 86_400));
-            reply(200, json!({"request_id": "sim", "error": "", "message": "", "access_token": a, "refresh_token": rt, "expire_in": life}))
+            reply(
+                200,
+                json!({"request_id": "sim", "error": "", "message": "", "access_token": a, "refresh_token": rt, "expire_in": life}),
+            )
         }
         _ => {
             let b = r.json();
@@ -174,7 +193,10 @@ async fn auth(st: &SimState, r: &Req, shop_id: u64) -> Response {
             }
             let life = st.config.access_lifetime[0];
             let (a, new_rt) = st.tokens(P, |t| t.issue(now, life, 30 * 86_400));
-            reply(200, json!({"request_id": "sim", "error": "", "message": "", "partner_id": st.config.shopee.0, "shop_id": shop_id, "access_token": a, "refresh_token": new_rt, "expire_in": life}))
+            reply(
+                200,
+                json!({"request_id": "sim", "error": "", "message": "", "partner_id": st.config.shopee.0, "shop_id": shop_id, "access_token": a, "refresh_token": new_rt, "expire_in": life}),
+            )
         }
     }
 }
@@ -208,7 +230,9 @@ async fn data(st: &SimState, r: &Req) -> Response {
             json!({"request_id": "sim", "error": "", "message": "", "shop_name": "Sim Shopee Store", "region": "MY", "status": "NORMAL"}),
         ),
         "/api/v2/order/get_order_list" => {
-            if r.q("time_range_field") != Some("update_time") && r.q("time_range_field") != Some("create_time") {
+            if r.q("time_range_field") != Some("update_time")
+                && r.q("time_range_field") != Some("create_time")
+            {
                 return err("error_param", "time_range_field is invalid");
             }
             let (f, t) = match window(r, "time_from", "time_to") {
@@ -233,7 +257,12 @@ async fn data(st: &SimState, r: &Req) -> Response {
             })
         }
         "/api/v2/order/get_order_detail" => {
-            let list: Vec<&str> = r.q("order_sn_list").unwrap_or("").split(',').filter(|s| !s.is_empty()).collect();
+            let list: Vec<&str> = r
+                .q("order_sn_list")
+                .unwrap_or("")
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .collect();
             if list.is_empty() || list.len() > 50 {
                 return err("error_param", "order_sn_list must hold 1 to 50 order_sn");
             }
@@ -284,7 +313,12 @@ async fn data(st: &SimState, r: &Req) -> Response {
             })
         }
         "/api/v2/product/get_item_base_info" => {
-            let ids: Vec<u64> = r.q("item_id_list").unwrap_or("").split(',').filter_map(|s| s.parse().ok()).collect();
+            let ids: Vec<u64> = r
+                .q("item_id_list")
+                .unwrap_or("")
+                .split(',')
+                .filter_map(|s| s.parse().ok())
+                .collect();
             if ids.is_empty() || ids.len() > 50 {
                 return err("error_param", "item_id_list must hold 1 to 50 ids");
             }
@@ -321,7 +355,11 @@ async fn data(st: &SimState, r: &Req) -> Response {
         "/api/v2/product/update_stock" => {
             let b = r.json();
             let item = b.get("item_id").and_then(Value::as_u64).unwrap_or(0);
-            let list = b.get("stock_list").and_then(Value::as_array).cloned().unwrap_or_default();
+            let list = b
+                .get("stock_list")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             if list.is_empty() || list.len() > 50 {
                 return err("error_param", "stock_list must hold 1 to 50 entries");
             }

@@ -3,7 +3,10 @@
 #![allow(clippy::result_large_err)]
 
 use super::world::{Stage, decimal};
-use super::{Fault, Req, SimState, TokenCheck, cursor, gateway, malformed, page, reply, same, uncursor, with_retry_after};
+use super::{
+    Fault, Req, SimState, TokenCheck, cursor, gateway, malformed, page, reply, same, uncursor,
+    with_retry_after,
+};
 use crate::Platform;
 use crate::tiktok::{MAX_AGE_SECS, MAX_SKEW_AHEAD_SECS, sign};
 use axum::body::Bytes;
@@ -29,11 +32,17 @@ pub(crate) fn status(s: Stage) -> &'static str {
 }
 
 fn err(http: u16, code: i64, message: &str) -> Response {
-    reply(http, json!({"code": code, "message": message, "request_id": "sim", "data": null}))
+    reply(
+        http,
+        json!({"code": code, "message": message, "request_id": "sim", "data": null}),
+    )
 }
 
 fn ok(data: Value) -> Response {
-    reply(200, json!({"code": 0, "message": "Success", "request_id": "sim", "data": data}))
+    reply(
+        200,
+        json!({"code": 0, "message": "Success", "request_id": "sim", "data": data}),
+    )
 }
 
 fn m(minor: i64) -> String {
@@ -58,61 +67,99 @@ pub(crate) async fn handle(
             let code = st.tokens(P, |t| t.code("ROW_", now, 1800));
             let mut to = st.config.tiktok_redirect.clone();
             to.push_str(if to.contains('?') { "&" } else { "?" });
-            let state = url::form_urlencoded::byte_serialize(r.q("state").unwrap_or("").as_bytes()).collect::<String>();
+            let state = url::form_urlencoded::byte_serialize(r.q("state").unwrap_or("").as_bytes())
+                .collect::<String>();
             to.push_str(&format!("code={code}&state={state}"));
             return Redirect::to(&to).into_response();
         }
         "/api/v2/token/get" | "/api/v2/token/refresh" => {
-            if r.q("app_key") != Some(app_key.as_str()) || r.q("app_secret") != Some(secret.as_str()) {
+            if r.q("app_key") != Some(app_key.as_str())
+                || r.q("app_secret") != Some(secret.as_str())
+            {
                 st.reject();
-                return err(401, 36_009_004, "Invalid credentials: app_key or app_secret");
+                return err(
+                    401,
+                    36_009_004,
+                    "Invalid credentials: app_key or app_secret",
+                );
             }
             let good = if r.path.ends_with("get") {
-                r.q("grant_type") == Some("authorized_code") && st.tokens(P, |t| t.use_code(r.q("auth_code").unwrap_or(""), now))
+                r.q("grant_type") == Some("authorized_code")
+                    && st.tokens(P, |t| t.use_code(r.q("auth_code").unwrap_or(""), now))
             } else {
                 r.q("grant_type") == Some("refresh_token")
-                    && st.tokens(P, |t| t.use_refresh(r.q("refresh_token").unwrap_or(""), now, false))
+                    && st.tokens(P, |t| {
+                        t.use_refresh(r.q("refresh_token").unwrap_or(""), now, false)
+                    })
             };
             if !good {
                 return err(400, 36_004_003, "Invalid auth_code or refresh_token");
             }
             let life = st.config.access_lifetime[1];
             let (a, rt) = st.tokens(P, |t| t.issue(now, life, 365 * 86_400));
-            return ok(json!({"access_token": a, "access_token_expire_in": now + life, "refresh_token": rt,
+            return ok(
+                json!({"access_token": a, "access_token_expire_in": now + life, "refresh_token": rt,
                              "refresh_token_expire_in": now + 365 * 86_400, "open_id": "sim-open-id", "seller_name": "Sim TikTok Seller",
-                             "seller_base_region": "ID", "user_type": 0, "granted_scopes": ["seller.order.info", "seller.product.basic"]}));
+                             "seller_base_region": "ID", "user_type": 0, "granted_scopes": ["seller.order.info", "seller.product.basic"]}),
+            );
         }
         _ => {}
     }
     // Signed API: app_key, timestamp window, sign over the exact bytes, token, shop_cipher.
     if r.q("app_key") != Some(app_key.as_str()) {
         st.reject();
-        return err(401, 36_009_004, "Invalid credentials. The app_key is invalid.");
+        return err(
+            401,
+            36_009_004,
+            "Invalid credentials. The app_key is invalid.",
+        );
     }
     let ts = r.q("timestamp").and_then(|t| t.parse::<i64>().ok());
     if !ts.is_some_and(|t| t >= now - MAX_AGE_SECS && t <= now + MAX_SKEW_AHEAD_SECS) {
         st.reject();
-        return err(401, 36_009_004, "Invalid credentials. The timestamp is invalid or expired.");
+        return err(
+            401,
+            36_009_004,
+            "Invalid credentials. The timestamp is invalid or expired.",
+        );
     }
-    let multipart = r.header("content-type").is_some_and(|c| c.starts_with("multipart/form-data"));
+    let multipart = r
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("multipart/form-data"));
     let body_signed = (!r.body.is_empty() && !multipart).then_some(&r.body[..]);
     let expected = sign(&secret, &r.path, &r.pairs(), body_signed);
     if !same(&expected, r.q("sign").unwrap_or("")) {
         st.reject();
-        return err(401, 106_001, "Invalid credentials. The sign query parameter is invalid.");
+        return err(
+            401,
+            106_001,
+            "Invalid credentials. The sign query parameter is invalid.",
+        );
     }
     let Some(token) = r.header("x-tts-access-token").map(str::to_owned) else {
         st.reject();
-        return err(401, 36_009_004, "Invalid credentials. The x-tts-access-token header is invalid.");
+        return err(
+            401,
+            36_009_004,
+            "Invalid credentials. The x-tts-access-token header is invalid.",
+        );
     };
     match st.tokens(P, |t| t.check(&token, now)) {
         TokenCheck::Invalid => {
             st.reject();
-            return err(401, 36_009_004, "Invalid credentials. The x-tts-access-token header is invalid.");
+            return err(
+                401,
+                36_009_004,
+                "Invalid credentials. The x-tts-access-token header is invalid.",
+            );
         }
         TokenCheck::Expired => {
             st.reject();
-            return err(401, 105_002, "Expired credentials. The x-tts-access-token header has expired.");
+            return err(
+                401,
+                105_002,
+                "Expired credentials. The x-tts-access-token header has expired.",
+            );
         }
         TokenCheck::Ok => {}
     }
@@ -134,12 +181,19 @@ pub(crate) async fn handle(
     }
     match st.next_fault(P, &r.path).await {
         Some(Fault::RateLimit { retry_after_secs }) => {
-            return with_retry_after(err(429, 36_009_002, "Too many requests. Please retry later."), retry_after_secs);
+            return with_retry_after(
+                err(429, 36_009_002, "Too many requests. Please retry later."),
+                retry_after_secs,
+            );
         }
         Some(Fault::ServerError { status }) => return gateway(status),
         Some(Fault::ExpireToken) => {
             st.tokens(P, |t| t.expire(&token, now));
-            return err(401, 105_002, "Expired credentials. The x-tts-access-token header has expired.");
+            return err(
+                401,
+                105_002,
+                "Expired credentials. The x-tts-access-token header has expired.",
+            );
         }
         Some(Fault::Malformed) => return malformed(),
         Some(Fault::Slow { .. }) | None => {}
@@ -148,17 +202,27 @@ pub(crate) async fn handle(
 }
 
 fn page_params(r: &Req, max: usize, min: usize) -> Result<(usize, usize), Response> {
-    let size = r.q("page_size").and_then(|v| v.parse::<usize>().ok()).unwrap_or(20);
+    let size = r
+        .q("page_size")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(20);
     if size < min || size > max {
-        return Err(err(400, 36_009_003, &format!("page_size must be within [{min}, {max}]")));
+        return Err(err(
+            400,
+            36_009_003,
+            &format!("page_size must be within [{min}, {max}]"),
+        ));
     }
-    let offset = uncursor(r.q("page_token").unwrap_or("")).ok_or_else(|| err(400, 36_009_003, "Invalid page_token"))?;
+    let offset = uncursor(r.q("page_token").unwrap_or(""))
+        .ok_or_else(|| err(400, 36_009_003, "Invalid page_token"))?;
     Ok((size, offset))
 }
 
 fn paged(list: &[Value], key: &str, size: usize, offset: usize, st: &SimState) -> Response {
     let (items, more) = page(list, offset, size, st.quirks(P));
-    ok(json!({key: items, "next_page_token": if more { cursor(offset + size) } else { String::new() }, "total_count": list.len()}))
+    ok(
+        json!({key: items, "next_page_token": if more { cursor(offset + size) } else { String::new() }, "total_count": list.len()}),
+    )
 }
 
 fn data(st: &SimState, method: &Method, r: &Req, shop_id: &str, cipher: &str) -> Response {
@@ -171,7 +235,9 @@ fn data(st: &SimState, method: &Method, r: &Req, shop_id: &str, cipher: &str) ->
         )
     };
     match (method.as_str(), r.path.as_str()) {
-        ("GET", "/authorization/202309/shops") => ok(json!({"shops": [{"id": shop_id, "name": "Sim TikTok Shop", "region": "ID", "seller_type": "LOCAL", "cipher": cipher, "code": "IDSIM1"}]})),
+        ("GET", "/authorization/202309/shops") => ok(
+            json!({"shops": [{"id": shop_id, "name": "Sim TikTok Shop", "region": "ID", "seller_type": "LOCAL", "cipher": cipher, "code": "IDSIM1"}]}),
+        ),
         ("POST", "/order/202309/orders/search") => {
             let (size, offset) = match page_params(r, 100, 1) {
                 Ok(p) => p,
@@ -188,7 +254,12 @@ fn data(st: &SimState, method: &Method, r: &Req, shop_id: &str, cipher: &str) ->
             })
         }
         ("GET", "/order/202309/orders") => {
-            let ids: Vec<&str> = r.q("ids").unwrap_or("").split(',').filter(|s| !s.is_empty()).collect();
+            let ids: Vec<&str> = r
+                .q("ids")
+                .unwrap_or("")
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .collect();
             if ids.is_empty() || ids.len() > 50 {
                 return err(400, 36_009_003, "ids must hold 1 to 50 order ids");
             }
@@ -242,13 +313,20 @@ fn data(st: &SimState, method: &Method, r: &Req, shop_id: &str, cipher: &str) ->
                 paged(&list, "products", size, offset, st)
             })
         }
-        ("POST", path) if path.starts_with("/product/202309/products/") && path.ends_with("/inventory/update") => {
+        ("POST", path)
+            if path.starts_with("/product/202309/products/")
+                && path.ends_with("/inventory/update") =>
+        {
             let product: u64 = path
                 .trim_start_matches("/product/202309/products/")
                 .trim_end_matches("/inventory/update")
                 .parse()
                 .unwrap_or(0);
-            let skus = b.get("skus").and_then(Value::as_array).cloned().unwrap_or_default();
+            let skus = b
+                .get("skus")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             if skus.is_empty() {
                 return err(400, 12_052_700, "skus is required");
             }
@@ -256,17 +334,39 @@ fn data(st: &SimState, method: &Method, r: &Req, shop_id: &str, cipher: &str) ->
                 // Validate all first: the call is all-or-nothing per product.
                 let mut updates = Vec::new();
                 for k in &skus {
-                    let id: u64 = k.get("id").and_then(Value::as_str).and_then(|s| s.parse().ok()).unwrap_or(0);
-                    let Some(idx) = w.skus.iter().position(|s| s.sku_id == id && s.item_id == product) else {
-                        return err(400, 12_052_023, &format!("SKU {id} does not belong to product {product}"));
+                    let id: u64 = k
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(0);
+                    let Some(idx) = w
+                        .skus
+                        .iter()
+                        .position(|s| s.sku_id == id && s.item_id == product)
+                    else {
+                        return err(
+                            400,
+                            12_052_023,
+                            &format!("SKU {id} does not belong to product {product}"),
+                        );
                     };
-                    let q = k.pointer("/inventory/0/quantity").and_then(Value::as_i64).unwrap_or(-1);
-                    let wh = k.pointer("/inventory/0/warehouse_id").and_then(Value::as_str).unwrap_or("");
+                    let q = k
+                        .pointer("/inventory/0/quantity")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(-1);
+                    let wh = k
+                        .pointer("/inventory/0/warehouse_id")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
                     if !(0..=99_999).contains(&q) {
                         return err(400, 12_052_216, "quantity must be within [0, 99999]");
                     }
                     if wh != w.skus[idx].warehouse {
-                        return err(400, 12_052_219, &format!("warehouse {wh} is not assigned to SKU {id}"));
+                        return err(
+                            400,
+                            12_052_219,
+                            &format!("warehouse {wh} is not assigned to SKU {id}"),
+                        );
                     }
                     updates.push((idx, q));
                 }
@@ -310,8 +410,14 @@ fn data(st: &SimState, method: &Method, r: &Req, shop_id: &str, cipher: &str) ->
                 Ok(p) => p,
                 Err(e) => return e,
             };
-            let ge = r.q("statement_time_ge").and_then(|v| v.parse().ok()).unwrap_or(i64::MIN);
-            let lt = r.q("statement_time_lt").and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
+            let ge = r
+                .q("statement_time_ge")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(i64::MIN);
+            let lt = r
+                .q("statement_time_lt")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(i64::MAX);
             st.world(P, |w| {
                 let mut days: Vec<(i64, i64, i64)> = Vec::new(); // (statement_time, revenue, fees)
                 for o in &w.orders {
@@ -341,7 +447,10 @@ fn data(st: &SimState, method: &Method, r: &Req, shop_id: &str, cipher: &str) ->
                 paged(&list, "statements", size, offset, st)
             })
         }
-        ("GET", path) if path.starts_with("/finance/202309/statements/") && path.ends_with("/statement_transactions") => {
+        ("GET", path)
+            if path.starts_with("/finance/202309/statements/")
+                && path.ends_with("/statement_transactions") =>
+        {
             let (size, offset) = match page_params(r, 100, 1) {
                 Ok(p) => p,
                 Err(e) => return e,
@@ -375,8 +484,14 @@ fn data(st: &SimState, method: &Method, r: &Req, shop_id: &str, cipher: &str) ->
                 Ok(p) => p,
                 Err(e) => return e,
             };
-            let ge = r.q("create_time_ge").and_then(|v| v.parse().ok()).unwrap_or(i64::MIN);
-            let lt = r.q("create_time_lt").and_then(|v| v.parse().ok()).unwrap_or(i64::MAX);
+            let ge = r
+                .q("create_time_ge")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(i64::MIN);
+            let lt = r
+                .q("create_time_lt")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(i64::MAX);
             st.world(P, |w| {
                 let list: Vec<Value> = w
                     .payouts(now)

@@ -94,7 +94,11 @@ impl SimOrder {
                 (DELIVERED, Stage::Delivered),
                 (COMPLETED, Stage::Completed),
             ],
-            Fate::Cancelled => &[(0, Stage::Unpaid), (PAID, Stage::Paid), (CANCELLED, Stage::Cancelled)],
+            Fate::Cancelled => &[
+                (0, Stage::Unpaid),
+                (PAID, Stage::Paid),
+                (CANCELLED, Stage::Cancelled),
+            ],
             Fate::Returned => &[
                 (0, Stage::Unpaid),
                 (PAID, Stage::Paid),
@@ -120,13 +124,16 @@ impl SimOrder {
 
     /// When the funds were released, if they were by `now`.
     pub fn settled_at(&self, now: i64) -> Option<i64> {
-        (self.fate == Fate::Completes && now - self.created >= COMPLETED).then_some(self.created + COMPLETED)
+        (self.fate == Fate::Completes && now - self.created >= COMPLETED)
+            .then_some(self.created + COMPLETED)
     }
 
     /// When the return was opened and its seller deadline, if returned by `now`.
     pub fn returned_at(&self, now: i64) -> Option<(i64, i64)> {
-        (self.fate == Fate::Returned && now - self.created >= RETURNED)
-            .then_some((self.created + RETURNED, self.created + RETURNED + 3 * 86_400))
+        (self.fate == Fate::Returned && now - self.created >= RETURNED).then_some((
+            self.created + RETURNED,
+            self.created + RETURNED + 3 * 86_400,
+        ))
     }
 }
 
@@ -182,7 +189,14 @@ impl World {
     /// A shop generated from `seed`: `products` products with 1–3 SKUs each and `orders` orders
     /// created over the 30 days before `epoch` (and a few after it, which appear as time passes).
     /// `unit` is the price scale (100 for two-decimal currencies, 1 for IDR).
-    pub fn generate(seed: u64, epoch: i64, products: usize, orders: usize, currency: &'static str, unit: i64) -> Self {
+    pub fn generate(
+        seed: u64,
+        epoch: i64,
+        products: usize,
+        orders: usize,
+        currency: &'static str,
+        unit: i64,
+    ) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut skus = Vec::new();
         for p in 0..products {
@@ -190,7 +204,11 @@ impl World {
             let variants = rng.random_range(1..=3);
             let base = rng.random_range(5..=120) * unit * if unit == 1 { 1000 } else { 1 };
             for v in 0..variants {
-                let cents = if unit == 1 { 0 } else { [0, 50, 90, 99][rng.random_range(0..4)] };
+                let cents = if unit == 1 {
+                    0
+                } else {
+                    [0, 50, 90, 99][rng.random_range(0..4)]
+                };
                 skus.push(SimSku {
                     item_id,
                     sku_id: item_id * 10 + v as u64,
@@ -207,7 +225,9 @@ impl World {
         for i in 0..orders {
             // Most in the past 30 days, the last 5% in the next two hours.
             let created = if i * 20 < orders * 19 {
-                epoch - span + (i as i64 * span) / (orders as i64 * 19 / 20).max(1) + rng.random_range(0..300)
+                epoch - span
+                    + (i as i64 * span) / (orders as i64 * 19 / 20).max(1)
+                    + rng.random_range(0..300)
             } else {
                 epoch + rng.random_range(60..7_200)
             };
@@ -255,7 +275,11 @@ impl World {
         let items = self.items_total(o);
         Fees {
             items,
-            voucher_seller: if o.lines.len() > 1 { round_div(items, 3, 100) } else { 0 },
+            voucher_seller: if o.lines.len() > 1 {
+                round_div(items, 3, 100)
+            } else {
+                0
+            },
             buyer_shipping: o.shipping,
             actual_shipping: o.shipping + round_div(o.shipping, 1, 4),
             shipping_rebate: round_div(o.shipping, 1, 5),
@@ -300,7 +324,11 @@ impl World {
             let amount: i64 = self
                 .orders
                 .iter()
-                .filter_map(|o| o.settled_at(now).filter(|t| (start..end).contains(t)).map(|_| self.fees(o).settlement()))
+                .filter_map(|o| {
+                    o.settled_at(now)
+                        .filter(|t| (start..end).contains(t))
+                        .map(|_| self.fees(o).settlement())
+                })
                 .sum();
             if amount > 0 {
                 out.push((format!("PO{end}"), end, amount));
@@ -319,7 +347,12 @@ pub fn decimal(minor: i64, exp: u32) -> String {
     let scale = 10i64.pow(exp);
     let sign = if minor < 0 { "-" } else { "" };
     let a = minor.abs();
-    format!("{sign}{}.{:0width$}", a / scale, a % scale, width = exp as usize)
+    format!(
+        "{sign}{}.{:0width$}",
+        a / scale,
+        a % scale,
+        width = exp as usize
+    )
 }
 
 /// Minor units as a JSON float (Shopee).

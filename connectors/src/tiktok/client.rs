@@ -53,7 +53,9 @@ pub struct Tiktok {
 
 impl std::fmt::Debug for Tiktok {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tiktok").field("app", &self.app).finish_non_exhaustive()
+        f.debug_struct("Tiktok")
+            .field("app", &self.app)
+            .finish_non_exhaustive()
     }
 }
 
@@ -69,13 +71,20 @@ fn s<'a>(v: &'a Value, k: &str) -> &'a str {
 }
 
 fn int(v: &Value, k: &str) -> Option<i64> {
-    v.get(k).and_then(|x| x.as_i64().or_else(|| x.as_str()?.parse().ok()))
+    v.get(k)
+        .and_then(|x| x.as_i64().or_else(|| x.as_str()?.parse().ok()))
 }
 
 impl Tiktok {
     /// A connector on the system clock.
     pub fn new(app: TiktokApp) -> Self {
         Self::with_clock(app, Arc::new(crate::SystemClock))
+    }
+
+    /// A connector with its own HTTP client (tests use one without timers so a paused clock
+    /// only moves when the connector sleeps).
+    pub fn with_http(app: TiktokApp, clock: Arc<dyn Clock>, http: reqwest::Client) -> Self {
+        Self { app, http, clock }
     }
 
     /// A connector with an explicit clock.
@@ -90,8 +99,13 @@ impl Tiktok {
     fn envelope(raw: &Raw) -> Result<Value, Error> {
         let parsed: Result<Value, Error> = json(raw);
         let (code, message) = match &parsed {
-            Ok(v) => (v.get("code").and_then(Value::as_i64).unwrap_or(-1), s(v, "message").to_owned()),
-            Err(_) if raw.status >= 500 || raw.status == 429 => (-1, format!("HTTP {}", raw.status)),
+            Ok(v) => (
+                v.get("code").and_then(Value::as_i64).unwrap_or(-1),
+                s(v, "message").to_owned(),
+            ),
+            Err(_) if raw.status >= 500 || raw.status == 429 => {
+                (-1, format!("HTTP {}", raw.status))
+            }
             Err(e) => return Err(e.clone()),
         };
         if raw.status >= 400 || code != 0 {
@@ -150,14 +164,26 @@ impl Tiktok {
                 self.clock.as_ref(),
                 |t: TokenSet| async move { self.refresh(&store.shop, &t).await },
                 |t: TokenSet| async move {
-                    self.signed(method.clone(), path, query, Some(cipher), &t.access_token, body)
-                        .await
+                    self.signed(
+                        method.clone(),
+                        path,
+                        query,
+                        Some(cipher),
+                        &t.access_token,
+                        body,
+                    )
+                    .await
                 },
             )
             .await
     }
 
-    async fn token(&self, path: &str, grant: (&str, &str), grant_type: &str) -> Result<(TokenSet, Value), Error> {
+    async fn token(
+        &self,
+        path: &str,
+        grant: (&str, &str),
+        grant_type: &str,
+    ) -> Result<(TokenSet, Value), Error> {
         let mut url = url::Url::parse(&format!("{}{path}", self.app.endpoints.auth))
             .map_err(|e| Error::InvalidInput(format!("bad TikTok auth URL: {e}")))?;
         url.query_pairs_mut()
@@ -172,7 +198,9 @@ impl Tiktok {
             int(&data, "access_token_expire_in"),
             int(&data, "refresh_token_expire_in"),
         ) else {
-            return Err(Error::Decode("TikTok token response without expiry timestamps".into()));
+            return Err(Error::Decode(
+                "TikTok token response without expiry timestamps".into(),
+            ));
         };
         if access.is_empty() || refresh.is_empty() {
             return Err(Error::Decode("TikTok token response without tokens".into()));
@@ -188,11 +216,20 @@ impl Tiktok {
         let currency = s(&payment, "currency");
         let mut units = Vec::new();
         let mut names: Vec<(String, String, String)> = Vec::new();
-        for li in o.get("line_items").and_then(Value::as_array).into_iter().flatten() {
+        for li in o
+            .get("line_items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let sku = s(li, "sku_id").to_owned();
             let price = money_from_str(s(li, "sale_price"), currency)?;
             if !names.iter().any(|(k, _, _)| *k == sku) {
-                names.push((sku.clone(), s(li, "product_id").to_owned(), s(li, "product_name").to_owned()));
+                names.push((
+                    sku.clone(),
+                    s(li, "product_id").to_owned(),
+                    s(li, "product_name").to_owned(),
+                ));
             }
             units.push(UnitLine {
                 line_id: s(li, "id").to_owned(),
@@ -252,7 +289,12 @@ impl Tiktok {
     /// One statement transaction as fee lines: revenue, the itemised fees, the rest of
     /// `fee_amount` as a service fee, and the adjustment; `settlement_amount = revenue + fee +
     /// adjustment` (§2.7).
-    fn settlement(&self, t: &Value, currency: &str, statement_time: Option<i64>) -> Result<Settlement, Error> {
+    fn settlement(
+        &self,
+        t: &Value,
+        currency: &str,
+        statement_time: Option<i64>,
+    ) -> Result<Settlement, Error> {
         let m = |k: &str| money_from_str(s(t, k), currency);
         let settlement_amount = m("settlement_amount")?;
         let mut lines = vec![FeeLine {
@@ -329,7 +371,13 @@ impl Tiktok {
             let data = self
                 .call(store, method.clone(), path, query.clone(), body.clone())
                 .await?;
-            out.extend(data.get(key).and_then(Value::as_array).into_iter().flatten().cloned());
+            out.extend(
+                data.get(key)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            );
             let next = s(&data, "next_page_token");
             if next.is_empty() || next == token {
                 return Ok(out);
@@ -358,9 +406,17 @@ impl Connector for Tiktok {
 
     /// `GET /api/v2/token/get` (unsigned; app_secret in the query), then the shop's cipher from
     /// `GET /authorization/202309/shops` (signed, without `shop_cipher`).
-    async fn exchange_code(&self, callback: &AuthCallback, _redirect_uri: &str) -> Result<Grant, Error> {
+    async fn exchange_code(
+        &self,
+        callback: &AuthCallback,
+        _redirect_uri: &str,
+    ) -> Result<Grant, Error> {
         let (tokens, data) = self
-            .token("/api/v2/token/get", ("auth_code", &callback.code), "authorized_code")
+            .token(
+                "/api/v2/token/get",
+                ("auth_code", &callback.code),
+                "authorized_code",
+            )
             .await?;
         let shops = self
             .signed(
@@ -403,7 +459,11 @@ impl Connector for Tiktok {
     }
 
     /// `POST /order/202309/orders/search` by update time, `page_token` paging of 100.
-    async fn list_orders(&self, store: &StoreContext, window: Window) -> Result<Vec<OrderRef>, Error> {
+    async fn list_orders(
+        &self,
+        store: &StoreContext,
+        window: Window,
+    ) -> Result<Vec<OrderRef>, Error> {
         let orders = self
             .all_pages(
                 store,
@@ -431,7 +491,11 @@ impl Connector for Tiktok {
     }
 
     /// `GET /order/202309/orders?ids=` (≤ 50); one line per unit grouped by SKU and price.
-    async fn order_details(&self, store: &StoreContext, ids: &[String]) -> Result<Vec<Order>, Error> {
+    async fn order_details(
+        &self,
+        store: &StoreContext,
+        ids: &[String],
+    ) -> Result<Vec<Order>, Error> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in batches(ids, DETAIL_BATCH) {
             let data = self
@@ -443,7 +507,12 @@ impl Connector for Tiktok {
                     None,
                 )
                 .await?;
-            for o in data.get("orders").and_then(Value::as_array).into_iter().flatten() {
+            for o in data
+                .get("orders")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 out.push(self.order(o)?);
             }
         }
@@ -465,7 +534,12 @@ impl Connector for Tiktok {
         let mut out = Vec::with_capacity(products.len());
         for p in &products {
             let mut skus = Vec::new();
-            for k in p.get("skus").and_then(Value::as_array).into_iter().flatten() {
+            for k in p
+                .get("skus")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let price = k.get("price").cloned().unwrap_or(Value::Null);
                 let cur = s(&price, "currency");
                 skus.push(Sku {
@@ -477,7 +551,9 @@ impl Connector for Tiktok {
                         Some(money_from_str(s(&price, "sale_price"), cur)?)
                     },
                     stock: k.get("inventory").and_then(Value::as_array).map(|inv| {
-                        inv.iter().filter_map(|w| w.get("quantity").and_then(Value::as_i64)).sum()
+                        inv.iter()
+                            .filter_map(|w| w.get("quantity").and_then(Value::as_i64))
+                            .sum()
                     }),
                 });
             }
@@ -512,7 +588,10 @@ impl Connector for Tiktok {
                     u.external_sku_id
                 )));
             }
-            match by_product.iter_mut().find(|(p, _)| *p == u.external_item_id) {
+            match by_product
+                .iter_mut()
+                .find(|(p, _)| *p == u.external_item_id)
+            {
                 Some((_, v)) => v.push(u),
                 None => by_product.push((&u.external_item_id, vec![u])),
             }
@@ -528,7 +607,13 @@ impl Connector for Tiktok {
                     })
                     .collect();
                 let data = self
-                    .call(store, reqwest::Method::POST, &path, vec![], Some(json!({"skus": skus})))
+                    .call(
+                        store,
+                        reqwest::Method::POST,
+                        &path,
+                        vec![],
+                        Some(json!({"skus": skus})),
+                    )
                     .await?;
                 let failed: Vec<(String, String)> = data
                     .get("errors")
@@ -537,7 +622,10 @@ impl Connector for Tiktok {
                     .flatten()
                     .map(|e| {
                         (
-                            e.pointer("/detail/sku_id").and_then(Value::as_str).unwrap_or("").to_owned(),
+                            e.pointer("/detail/sku_id")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_owned(),
                             s(e, "message").to_owned(),
                         )
                     })
@@ -557,7 +645,11 @@ impl Connector for Tiktok {
     }
 
     /// `POST /return_refund/202309/returns/search` by update time (no due date is documented).
-    async fn list_returns(&self, store: &StoreContext, window: Window) -> Result<Vec<Return>, Error> {
+    async fn list_returns(
+        &self,
+        store: &StoreContext,
+        window: Window,
+    ) -> Result<Vec<Return>, Error> {
         let list = self
             .all_pages(
                 store,
@@ -577,7 +669,12 @@ impl Connector for Tiktok {
             let refund = r.get("refund_amount").cloned().unwrap_or(Value::Null);
             let cur = s(&refund, "currency");
             let mut lines: Vec<(String, u32)> = Vec::new();
-            for li in r.get("return_line_items").and_then(Value::as_array).into_iter().flatten() {
+            for li in r
+                .get("return_line_items")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let sku = s(li, "sku_id").to_owned();
                 match lines.iter_mut().find(|(k, _)| *k == sku) {
                     Some((_, q)) => *q += 1,
@@ -604,7 +701,11 @@ impl Connector for Tiktok {
     }
 
     /// Statements in the window, then each statement's transactions (one settlement per order).
-    async fn settlements(&self, store: &StoreContext, window: Window) -> Result<Vec<Settlement>, Error> {
+    async fn settlements(
+        &self,
+        store: &StoreContext,
+        window: Window,
+    ) -> Result<Vec<Settlement>, Error> {
         let statements = self
             .all_pages(
                 store,
@@ -623,7 +724,10 @@ impl Connector for Tiktok {
         let mut out = Vec::new();
         for st in &statements {
             let currency = s(st, "currency");
-            let path = format!("/finance/202309/statements/{}/statement_transactions", s(st, "id"));
+            let path = format!(
+                "/finance/202309/statements/{}/statement_transactions",
+                s(st, "id")
+            );
             let txs = self
                 .all_pages(
                     store,
