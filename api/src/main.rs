@@ -35,8 +35,72 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Quick start: migrate, seed the demo organization, then serve and run the worker.
+    /// Quick start: migrate, seed the demo organization, then serve and run the worker (and the
+    /// marketplace simulator on MERCATO_SIMULATOR_LISTEN).
     Dev(ConfigArgs),
+    /// Serve the marketplace simulator (Shopee, TikTok Shop, Lazada, Jumia) for local work.
+    Simulator(SimulatorArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SimulatorArgs {
+    /// Where to listen.
+    #[arg(
+        long,
+        env = "MERCATO_SIMULATOR_LISTEN",
+        default_value = "127.0.0.1:8090"
+    )]
+    listen: std::net::SocketAddr,
+    /// Seed of the generated catalogs and orders.
+    #[arg(long, env = "MERCATO_SIMULATOR_SEED", default_value_t = 42)]
+    seed: u64,
+}
+
+/// Starts the simulator and prints where each platform is and its demo app credentials.
+async fn start_simulator(args: &SimulatorArgs) -> Result<connectors::simulator::Running, AppError> {
+    let config = connectors::simulator::SimConfig {
+        seed: args.seed,
+        ..Default::default()
+    };
+    let running = connectors::simulator::Simulator::new(config)
+        .start(args.listen)
+        .await
+        .map_err(|e| AppError::internal(format!("simulator on {}: {e}", args.listen)))?;
+    let c = running.sim.config();
+    println!(
+        "  Marketplace simulator: {} (strict signatures)",
+        running.base_url
+    );
+    println!(
+        "    Shopee   {}  partner_id {}  partner_key {}  shop_id {}",
+        running.shopee().api,
+        c.shopee.0,
+        c.shopee.1,
+        c.shopee.2
+    );
+    println!(
+        "    TikTok   {}  app_key {}  app_secret {}",
+        running.tiktok().api,
+        c.tiktok.0,
+        c.tiktok.1
+    );
+    println!(
+        "    Lazada   {}  app_key {}  app_secret {}",
+        running.lazada().api,
+        c.lazada.0,
+        c.lazada.1
+    );
+    println!(
+        "    Jumia    {}  client_id {}  self-auth refresh token {}",
+        running.jumia().api,
+        c.jumia.0,
+        c.jumia.2
+    );
+    println!(
+        "    Faults:  POST {}/_sim/faults {{\"platform\":\"Shopee\",\"faults\":[{{\"kind\":\"rate_limit\",\"retry_after_secs\":5}}]}}",
+        running.base_url
+    );
+    Ok(running)
 }
 
 fn fail(context: &str, e: AppError) -> ExitCode {
@@ -82,7 +146,27 @@ async fn run_dev(args: ConfigArgs) -> Result<(), AppError> {
         mercato::seed::MEMBER_EMAIL,
         mercato::seed::MEMBER_PASSWORD
     );
-    println!("  Log in with the logIn mutation, then send: Authorization: Bearer <accessToken>\n");
+    println!("  Log in with the logIn mutation, then send: Authorization: Bearer <accessToken>");
+    let sim_args = SimulatorArgs {
+        listen: std::env::var("MERCATO_SIMULATOR_LISTEN")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 8090))),
+        seed: 42,
+    };
+    // The simulator is a convenience: if its port is taken, say so and go on.
+    let _simulator = match start_simulator(&sim_args).await {
+        Ok(r) => Some(r),
+        Err(e) => {
+            let detail = match &e {
+                AppError::Internal(d) => d.clone(),
+                other => other.public_message(),
+            };
+            eprintln!("  (marketplace simulator not started: {detail})");
+            None
+        }
+    };
+    println!();
     let (tx, rx) = tokio::sync::watch::channel(false);
     let worker_state = state.clone();
     let mut worker_rx = rx.clone();
@@ -113,6 +197,14 @@ async fn main() -> ExitCode {
                     .map_err(AppError::internal)?;
                 tracing::info!(%listen, "serving");
                 mercato::serve(state, listener, mercato::http::shutdown_signal()).await
+            }
+            .await
+        }
+        Command::Simulator(args) => {
+            async {
+                let _running = start_simulator(&args).await?;
+                mercato::http::shutdown_signal().await;
+                Ok(())
             }
             .await
         }
