@@ -304,6 +304,14 @@ mod tests {
                 message: "ApiCallLimit: ban 1 s".into()
             }
         );
+        let ban = classify_lazada(
+            200,
+            "ApiCallLimit",
+            "Api access frequency exceeds the limit. this ban will last 7 seconds",
+        );
+        assert!(
+            matches!(ban, Error::RateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(7))
+        );
         assert!(classify_lazada(200, "E006", "internal").is_retryable());
         assert!(classify_lazada(502, "Unknown", "gateway").is_retryable());
         assert!(matches!(
