@@ -28,7 +28,10 @@ fn simulator() -> Running {
             .build()
             .unwrap();
         rt.block_on(async move {
-            let running = Simulator::new(SimConfig::default())
+            // The data clock is frozen so no order changes status while a test compares.
+            let mut config = SimConfig::default();
+            config.frozen_now = Some(config.epoch + 3 * 3600);
+            let running = Simulator::new(config)
                 .start("127.0.0.1:0".parse().unwrap())
                 .await
                 .unwrap();
@@ -448,7 +451,7 @@ async fn shopee_rejects_a_changed_byte_and_a_stale_timestamp() {
         body(format!("{head}&sign={}", sign.to_uppercase())).await["error"],
         "error_sign"
     );
-    let stale = body(call(unix() - 301, path, shop)).await;
+    let stale = body(call(unix() - 305, path, shop)).await;
     assert_eq!(stale["message"], "Timestamp is expired.");
     assert_eq!(run.sim.rejected(), 5);
 }
@@ -499,9 +502,14 @@ async fn tiktok_rejects_a_changed_body_byte_and_a_timestamp_outside_its_window()
     assert_eq!((status, bad["code"].as_i64()), (401, Some(106_001)));
     let (_, bad) = send(unix(), body, "11").await;
     assert_eq!(bad["code"], 106_001, "query values are signed");
-    let (_, late) = send(unix() + 31, body, "10").await;
+    // The window is asymmetric: 25 s ahead and 290 s old are accepted.
+    let (_, ahead) = send(unix() + 25, body, "10").await;
+    assert_eq!(ahead["code"], 0, "{ahead}");
+    let (_, older) = send(unix() - 290, body, "10").await;
+    assert_eq!(older["code"], 0, "{older}");
+    let (_, late) = send(unix() + 33, body, "10").await;
     assert_eq!(late["code"], 36_009_004, "more than 30 s ahead");
-    let (_, old) = send(unix() - 301, body, "10").await;
+    let (_, old) = send(unix() - 305, body, "10").await;
     assert_eq!(old["code"], 36_009_004, "more than 5 min old");
     assert_eq!(run.sim.rejected(), 4);
 }
@@ -557,7 +565,7 @@ async fn lazada_rejects_a_changed_parameter_byte_lowercase_hex_and_a_stale_times
         "IncompleteSignature"
     );
     assert_eq!(
-        send(now_ms - 7_200_001, order.clone(), false).await["code"],
+        send(now_ms - 7_205_000, order.clone(), false).await["code"],
         "InvalidTimestamp"
     );
     assert_eq!(run.sim.rejected(), 3);
@@ -1139,4 +1147,68 @@ async fn the_simulator_sends_pushes_signed_as_each_platform_does() {
         &tampered,
         &seen[2].0
     ));
+}
+
+#[tokio::test]
+async fn orders_move_through_their_statuses_as_time_passes() {
+    use connectors::status::OrderStatus;
+    let run = simulator();
+    let c = tiktok(&run).await;
+    let world = run.sim.world(Platform::TiktokShop);
+    let now = run.sim.now();
+    let young = world
+        .orders
+        .iter()
+        .find(|o| {
+            o.exists_at(now)
+                && now - o.created < 3 * 3600
+                && o.fate == connectors::simulator::world::Fate::Completes
+        })
+        .unwrap();
+    let id = std::slice::from_ref(&young.id);
+    let first = c
+        .connector
+        .order_details(&c.store, id)
+        .await
+        .unwrap()
+        .remove(0);
+    run.sim.advance(2 * 86_400);
+    let later = c
+        .connector
+        .order_details(&c.store, id)
+        .await
+        .unwrap()
+        .remove(0);
+    run.sim.advance(6 * 86_400);
+    let last = c
+        .connector
+        .order_details(&c.store, id)
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(
+        first.status < later.status && later.status < last.status,
+        "{:?} {:?} {:?}",
+        first.status,
+        later.status,
+        last.status
+    );
+    assert_eq!(last.status, OrderStatus::Completed);
+    assert!(first.update_time < later.update_time && later.update_time < last.update_time);
+    // The order shows up again in a window over its latest update.
+    let refs = c
+        .connector
+        .list_orders(
+            &c.store,
+            Window {
+                from: last.update_time,
+                to: last.update_time + 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        refs.iter()
+            .any(|r| r.external_id == young.id && r.update_time == Some(last.update_time))
+    );
 }

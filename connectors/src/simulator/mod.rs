@@ -54,6 +54,9 @@ pub struct SimConfig {
     pub access_lifetime: [i64; 4],
     /// The redirect URL registered for the TikTok app (TikTok's link carries none).
     pub tiktok_redirect: String,
+    /// Freeze the data clock at this instant (tests); `None` follows the wall clock. Signature
+    /// windows always use the wall clock.
+    pub frozen_now: Option<i64>,
 }
 
 impl Default for SimConfig {
@@ -83,6 +86,7 @@ impl Default for SimConfig {
             ),
             access_lifetime: [4 * 3600, 7 * 86_400, 30 * 86_400, 3600],
             tiktok_redirect: "http://127.0.0.1:8080/connect/tiktok/callback".into(),
+            frozen_now: None,
         }
     }
 }
@@ -257,7 +261,7 @@ impl SimState {
 
     /// The data's now (wall clock plus the advance offset).
     pub(crate) fn now(&self) -> i64 {
-        self.wall() + self.offset.load(Ordering::Relaxed)
+        self.config.frozen_now.unwrap_or_else(|| self.wall()) + self.offset.load(Ordering::Relaxed)
     }
 
     pub(crate) fn world<R>(&self, p: Platform, f: impl FnOnce(&mut World) -> R) -> R {
