@@ -1212,3 +1212,41 @@ async fn orders_move_through_their_statuses_as_time_passes() {
             .any(|r| r.external_id == young.id && r.update_time == Some(last.update_time))
     );
 }
+
+#[tokio::test]
+async fn a_slow_response_times_out_and_is_retried() {
+    let run = simulator();
+    let c = shopee(&run).await;
+    let (pid, key, _) = run.sim.config().shopee.clone();
+    let impatient = Shopee::with_http(
+        ShopeeApp {
+            partner_id: pid,
+            partner_key: key,
+            endpoints: run.shopee(),
+        },
+        Arc::new(SystemClock),
+        reqwest::Client::builder()
+            .timeout(Duration::from_millis(150))
+            .build()
+            .unwrap(),
+    );
+    let w = Window {
+        from: run.sim.now() - 3600,
+        to: run.sim.now(),
+    };
+    let path = "/api/v2/order/get_order_list";
+    run.sim
+        .inject(Platform::Shopee, Fault::Slow { millis: 600 }, 1);
+    let before = run.sim.requests(Platform::Shopee, path);
+    impatient.list_orders(&c.store, w).await.unwrap();
+    assert_eq!(
+        run.sim.requests(Platform::Shopee, path) - before,
+        2,
+        "timed out once, then retried"
+    );
+    // Slower than the policy allows every time: a transient error, not a hang.
+    run.sim
+        .inject(Platform::Shopee, Fault::Slow { millis: 600 }, 10);
+    let e = impatient.list_orders(&c.store, w).await.unwrap_err();
+    assert!(matches!(e, Error::Transient(_)), "{e:?}");
+}
