@@ -42,6 +42,8 @@ pub enum AppError {
     },
     /// The change conflicts with existing state.
     Conflict(String),
+    /// Not enough available stock for a reservation or a stock decrease.
+    InsufficientStock(String),
     /// The refresh token is unknown, expired, revoked or was already used.
     InvalidRefreshToken,
     /// The query cost bucket cannot pay for this query yet.
@@ -82,6 +84,7 @@ impl AppError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::Validation { .. } => "VALIDATION_FAILED",
             Self::Conflict(_) => "CONFLICT",
+            Self::InsufficientStock(_) => "INSUFFICIENT_STOCK",
             Self::InvalidRefreshToken => "INVALID_REFRESH_TOKEN",
             Self::Throttled { .. } => "THROTTLED",
             Self::Limit { code, .. } => code,
@@ -97,7 +100,7 @@ impl AppError {
         match self {
             Self::Unauthenticated => "authentication required".into(),
             Self::InvalidCredentials => "invalid e-mail or password".into(),
-            Self::Forbidden(m) | Self::Conflict(m) => m.clone(),
+            Self::Forbidden(m) | Self::Conflict(m) | Self::InsufficientStock(m) => m.clone(),
             Self::NotFound(what) => format!("{what} not found"),
             Self::Validation { message, .. } => message.clone(),
             Self::RateLimited { retry_after_secs } => {
@@ -135,6 +138,7 @@ impl AppError {
             self,
             Self::Validation { .. }
                 | Self::Conflict(_)
+                | Self::InsufficientStock(_)
                 | Self::NotFound(_)
                 | Self::InvalidCredentials
                 | Self::InvalidRefreshToken

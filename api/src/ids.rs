@@ -53,4 +53,14 @@ typed_id! {
     ApiTokenId => "ApiToken",
     /// Refresh token row id.
     RefreshTokenId => "RefreshToken",
+    /// Product id.
+    ProductId => "Product",
+    /// Variant (SKU) id.
+    VariantId => "Variant",
+    /// Stock location id.
+    LocationId => "Location",
+    /// Reservation id.
+    ReservationId => "Reservation",
+    /// Stock movement id.
+    MovementId => "StockMovement",
 }

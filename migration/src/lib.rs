@@ -10,6 +10,7 @@ mod m20261122_000001_tenancy;
 mod m20261122_000002_stores;
 mod m20261122_000003_audit_events;
 mod m20261122_000004_access;
+mod m20261122_000005_catalog;
 mod sql;
 
 /// Name of the login role that `serve` and `worker` connect as.
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_stores::Migration),
             Box::new(m20261122_000003_audit_events::Migration),
             Box::new(m20261122_000004_access::Migration),
+            Box::new(m20261122_000005_catalog::Migration),
         ]
     }
 }

@@ -5,6 +5,8 @@ pub mod accounts;
 pub mod api_tokens;
 pub mod audit;
 pub mod branches;
+pub mod catalog;
+pub mod inventory;
 pub mod members;
 pub mod organizations;
 pub mod page;
@@ -45,4 +47,11 @@ pub fn clean_text(field: &str, value: &str, max: usize) -> AppResult<String> {
         ));
     }
     Ok(v.to_owned())
+}
+
+/// Requires the catalog read permission.
+pub fn require_catalog_read(c: &Ctx<'_>) -> AppResult<()> {
+    c.access
+        .org()?
+        .require(crate::auth::permissions::Perm::CatalogRead)
 }

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod accounts;
 pub mod branches;
+pub mod inventory;
 pub mod loaders;
 pub mod organizations;
 pub mod relay;
@@ -27,6 +28,7 @@ pub struct Query(
     accounts::AccountsQuery,
     organizations::OrganizationsQuery,
     relay::NodeQuery,
+    inventory::InventoryQuery,
 );
 
 /// Root mutation.
@@ -37,6 +39,7 @@ pub struct Mutation(
     access::AccessMutation,
     branches::BranchesMutation,
     stores::StoresMutation,
+    inventory::InventoryMutation,
 );
 
 /// The schema type.

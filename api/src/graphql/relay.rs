@@ -7,7 +7,9 @@ use crate::graphql::branches::Branch;
 use crate::graphql::organizations::Organization;
 use crate::graphql::rc;
 use crate::graphql::stores::Store;
-use crate::ids::{ApiTokenId, BranchId, OrgId, StoreId, UserId};
+use crate::ids::{
+    ApiTokenId, BranchId, LocationId, OrgId, ProductId, ReservationId, StoreId, UserId, VariantId,
+};
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Interface, Object};
 use base64::Engine as _;
@@ -57,6 +59,10 @@ id_codec! {
     branch_gid, branch_id, BranchId;
     store_gid, store_id, StoreId;
     api_token_gid, api_token_id, ApiTokenId;
+    product_gid, product_id, ProductId;
+    variant_gid, variant_id, VariantId;
+    location_gid, location_id, LocationId;
+    reservation_gid, reservation_id, ReservationId;
 }
 
 fn encode_cursor(id: Uuid) -> String {

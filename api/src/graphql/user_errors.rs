@@ -16,6 +16,8 @@ pub enum UserErrorCode {
     InvalidCredentials,
     /// The refresh token is unknown, expired, revoked or was already used.
     InvalidRefreshToken,
+    /// Not enough available stock.
+    InsufficientStock,
 }
 
 /// An expected failure of a mutation.
@@ -42,6 +44,7 @@ pub fn split<T>(result: Result<T, AppError>) -> async_graphql::Result<(Option<T>
         AppError::NotFound(_) => UserErrorCode::NotFound,
         AppError::InvalidCredentials => UserErrorCode::InvalidCredentials,
         AppError::InvalidRefreshToken => UserErrorCode::InvalidRefreshToken,
+        AppError::InsufficientStock(_) => UserErrorCode::InsufficientStock,
         _ => return Err(err.into()),
     };
     let field = match &err {

@@ -1,0 +1,344 @@
+//! The master catalog: products, variants (SKU unique per organization), prices per currency in
+//! exact minor units, bundles, and stock locations.
+
+use crate::auth::permissions::Perm;
+use crate::domain::{Ctx, clean_text};
+use crate::error::{AppError, AppResult};
+use crate::ids::{BranchId, LocationId, ProductId, VariantId};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+
+fn stmt(sql: &str, values: Vec<Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// Decimal places of an ISO 4217 currency (IDR/VND/UGX 0, NGN/KES/MYR 2, KWD 3).
+pub fn exponent(field: &str, currency: &str) -> AppResult<(String, u32)> {
+    let code = currency.trim().to_ascii_uppercase();
+    let c = iso_currency::Currency::from_code(&code)
+        .ok_or_else(|| AppError::invalid(field, "must be an ISO 4217 currency code such as MYR"))?;
+    Ok((code, u32::from(c.exponent().unwrap_or(0))))
+}
+
+/// Parses a decimal amount into minor units of `currency`, refusing more decimals than it has.
+pub fn parse_money(field: &str, amount: &str, currency: &str) -> AppResult<(i64, String)> {
+    let (code, exp) = exponent(&format!("{field}.currencyCode"), currency)?;
+    let t = amount.trim();
+    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole)
+        || (!frac.is_empty() && !frac.bytes().all(|b| b.is_ascii_digit()))
+        || t.ends_with('.')
+    {
+        return Err(AppError::invalid(
+            &format!("{field}.amount"),
+            "must be a non-negative decimal such as 12.50",
+        ));
+    }
+    let frac = frac.trim_end_matches('0');
+    let places = exp as usize;
+    if frac.len() > places {
+        return Err(AppError::invalid(
+            &format!("{field}.amount"),
+            format!(
+                "{code} has {exp} decimal place{}",
+                if exp == 1 { "" } else { "s" }
+            ),
+        ));
+    }
+    let minor: i64 = format!("{whole}{frac:0<places$}")
+        .parse()
+        .map_err(|_| AppError::invalid(&format!("{field}.amount"), "is too large"))?;
+    Ok((minor, code))
+}
+
+/// Formats minor units as the currency's decimal string (KWD `1.250`, IDR `15000`).
+pub fn format_money(minor: i64, currency: &str) -> String {
+    let exp = iso_currency::Currency::from_code(currency)
+        .and_then(|c| c.exponent())
+        .unwrap_or(2) as u32;
+    if exp == 0 {
+        return minor.to_string();
+    }
+    let scale = 10i64.pow(exp);
+    let sign = if minor < 0 { "-" } else { "" };
+    let a = minor.unsigned_abs();
+    let s = scale.unsigned_abs();
+    format!("{sign}{}.{:0w$}", a / s, a % s, w = exp as usize)
+}
+
+/// A price as given.
+#[derive(Debug, Clone)]
+pub struct PriceInput {
+    /// Decimal text.
+    pub amount: String,
+    /// ISO 4217.
+    pub currency: String,
+}
+
+/// A variant as given.
+#[derive(Debug, Clone)]
+pub struct VariantInput {
+    /// SKU, unique in the organization.
+    pub sku: String,
+    /// Name (e.g. "Red / XL").
+    pub name: String,
+    /// Prices, one per currency.
+    pub prices: Vec<PriceInput>,
+}
+
+/// Input of [`create_product`].
+#[derive(Debug, Clone)]
+pub struct CreateProduct {
+    /// Name.
+    pub name: String,
+    /// DRAFT, ACTIVE or ARCHIVED.
+    pub status: String,
+    /// Variants (at least one).
+    pub variants: Vec<VariantInput>,
+}
+
+fn sku(field: &str, raw: &str) -> AppResult<String> {
+    let s = raw.trim();
+    if s.is_empty() || s.chars().count() > 100 || s.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            field,
+            "must be 1-100 printable characters",
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+fn unique_sku(e: DbErr, sku: &str) -> AppError {
+    if e.to_string().contains("variants_org_sku_key") {
+        AppError::Conflict(format!("SKU {sku} already exists"))
+    } else {
+        AppError::from(e)
+    }
+}
+
+/// Creates a product with its variants and prices.
+pub async fn create_product(
+    c: &Ctx<'_>,
+    input: CreateProduct,
+) -> AppResult<(ProductId, Vec<VariantId>)> {
+    c.access.org()?.require(Perm::CatalogWrite)?;
+    let name = clean_text("input.name", &input.name, 300)?;
+    if !matches!(input.status.as_str(), "DRAFT" | "ACTIVE" | "ARCHIVED") {
+        return Err(AppError::invalid(
+            "input.status",
+            "must be DRAFT, ACTIVE or ARCHIVED",
+        ));
+    }
+    if input.variants.is_empty() || input.variants.len() > 100 {
+        return Err(AppError::invalid(
+            "input.variants",
+            "must hold 1 to 100 variants",
+        ));
+    }
+    let id = ProductId::new_v7();
+    c.tx.execute_raw(stmt(
+        "INSERT INTO products (org_id, id, name, status) VALUES ((SELECT app_org_id()), $1, $2, $3)",
+        vec![id.uuid().into(), name.into(), input.status.clone().into()],
+    ))
+    .await?;
+    let mut ids = Vec::with_capacity(input.variants.len());
+    for (i, v) in input.variants.iter().enumerate() {
+        ids.push(insert_variant(c, id, &format!("input.variants.{i}"), v, false).await?);
+    }
+    Ok((id, ids))
+}
+
+async fn insert_variant(
+    c: &Ctx<'_>,
+    product: ProductId,
+    field: &str,
+    v: &VariantInput,
+    bundle: bool,
+) -> AppResult<VariantId> {
+    let sku = sku(&format!("{field}.sku"), &v.sku)?;
+    let vid = VariantId::new_v7();
+    c.tx.execute_raw(stmt(
+        "INSERT INTO variants (org_id, id, product_id, sku, name, is_bundle) \
+         VALUES ((SELECT app_org_id()), $1, $2, $3, $4, $5)",
+        vec![
+            vid.uuid().into(),
+            product.uuid().into(),
+            sku.clone().into(),
+            v.name.trim().to_owned().into(),
+            bundle.into(),
+        ],
+    ))
+    .await
+    .map_err(|e| unique_sku(e, &sku))?;
+    for (j, p) in v.prices.iter().enumerate() {
+        let (minor, code) = parse_money(&format!("{field}.prices.{j}"), &p.amount, &p.currency)?;
+        c.tx.execute_raw(stmt(
+            "INSERT INTO variant_prices (org_id, variant_id, currency, amount_minor) \
+             VALUES ((SELECT app_org_id()), $1, $2, $3) \
+             ON CONFLICT (org_id, variant_id, currency) DO UPDATE SET amount_minor = EXCLUDED.amount_minor, updated_at = now()",
+            vec![vid.uuid().into(), code.into(), minor.into()],
+        ))
+        .await?;
+    }
+    Ok(vid)
+}
+
+/// Creates a bundle: a variant (of `product`) made of component variants × quantity.
+pub async fn create_bundle(
+    c: &Ctx<'_>,
+    product: ProductId,
+    variant: VariantInput,
+    components: &[(VariantId, i32)],
+) -> AppResult<VariantId> {
+    c.access.org()?.require(Perm::CatalogWrite)?;
+    if components.is_empty() || components.len() > 50 {
+        return Err(AppError::invalid(
+            "input.components",
+            "must hold 1 to 50 components",
+        ));
+    }
+    let exists =
+        c.tx.query_one_raw(stmt(
+            "SELECT 1 FROM products WHERE id = $1",
+            vec![product.uuid().into()],
+        ))
+        .await?;
+    if exists.is_none() {
+        return Err(AppError::NotFound("Product"));
+    }
+    let id = insert_variant(c, product, "input", &variant, true).await?;
+    for (i, (component, qty)) in components.iter().enumerate() {
+        if !(1..=10_000).contains(qty) {
+            return Err(AppError::invalid(
+                &format!("input.components.{i}.quantity"),
+                "must be 1-10000",
+            ));
+        }
+        let is_bundle = crate::domain::inventory::variant(c, *component).await?;
+        if is_bundle {
+            return Err(AppError::invalid(
+                &format!("input.components.{i}.variantId"),
+                "a bundle cannot contain another bundle",
+            ));
+        }
+        c.tx.execute_raw(stmt(
+            "INSERT INTO bundle_components (org_id, bundle_id, component_id, quantity) \
+             VALUES ((SELECT app_org_id()), $1, $2, $3)",
+            vec![id.uuid().into(), component.uuid().into(), (*qty).into()],
+        ))
+        .await
+        .map_err(|e| {
+            if e.to_string().contains("bundle_components_pkey") {
+                AppError::invalid(
+                    &format!("input.components.{i}.variantId"),
+                    "is listed twice",
+                )
+            } else {
+                AppError::from(e)
+            }
+        })?;
+    }
+    Ok(id)
+}
+
+/// Creates a stock location in a branch.
+pub async fn create_location(
+    c: &Ctx<'_>,
+    branch: BranchId,
+    name: &str,
+    kind: &str,
+) -> AppResult<LocationId> {
+    c.access.org()?.require(Perm::InventoryWrite(branch))?;
+    let name = clean_text("input.name", name, 200)?;
+    if !matches!(kind, "WAREHOUSE" | "THIRD_PARTY") {
+        return Err(AppError::invalid(
+            "input.kind",
+            "must be WAREHOUSE or THIRD_PARTY (marketplace-held locations are created by store sync)",
+        ));
+    }
+    let visible =
+        c.tx.query_one_raw(stmt(
+            "SELECT 1 FROM branches WHERE id = $1",
+            vec![branch.uuid().into()],
+        ))
+        .await?;
+    if visible.is_none() {
+        return Err(AppError::NotFound("Branch"));
+    }
+    let id = LocationId::new_v7();
+    c.tx.execute_raw(stmt(
+        "INSERT INTO locations (org_id, id, branch_id, name, kind) VALUES ((SELECT app_org_id()), $1, $2, $3, $4)",
+        vec![id.uuid().into(), branch.uuid().into(), name.clone().into(), kind.into()],
+    ))
+    .await
+    .map_err(|e| {
+        if e.to_string().contains("locations_org_branch_name_key") {
+            AppError::Conflict(format!("this branch already has a location named {name}"))
+        } else {
+            AppError::from(e)
+        }
+    })?;
+    Ok(id)
+}
+
+/// Sets a level's safety stock and reorder point (creating the level when missing).
+pub async fn set_thresholds(
+    c: &Ctx<'_>,
+    variant: VariantId,
+    location: LocationId,
+    safety_stock: i64,
+    reorder_point: Option<i64>,
+) -> AppResult<()> {
+    let (branch, _) = crate::domain::inventory::location(c, location).await?;
+    c.access.org()?.require(Perm::InventoryWrite(branch))?;
+    if crate::domain::inventory::variant(c, variant).await? {
+        return Err(AppError::invalid(
+            "input.variantId",
+            "a bundle has no stock of its own",
+        ));
+    }
+    if safety_stock < 0 || reorder_point.is_some_and(|r| r < 0) {
+        return Err(AppError::invalid(
+            "input.safetyStock",
+            "thresholds must be 0 or more",
+        ));
+    }
+    c.tx.execute_raw(stmt(
+        "INSERT INTO inventory_levels (org_id, variant_id, location_id, branch_id, safety_stock, reorder_point) \
+         VALUES ((SELECT app_org_id()), $1, $2, $3, $4, $5) \
+         ON CONFLICT (org_id, variant_id, location_id) DO UPDATE \
+         SET safety_stock = EXCLUDED.safety_stock, reorder_point = EXCLUDED.reorder_point, updated_at = now()",
+        vec![variant.uuid().into(), location.uuid().into(), branch.uuid().into(), safety_stock.into(), reorder_point.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_honours_each_currencys_exponent() {
+        let p = |a: &str, c: &str| parse_money("input.price", a, c).map(|(m, _)| m);
+        assert_eq!(p("15000", "IDR").ok(), Some(15_000));
+        assert_eq!(p("12.5", "USD").ok(), Some(1_250));
+        assert_eq!(p("1.250", "KWD").ok(), Some(1_250));
+        assert_eq!(p("7", "KWD").ok(), Some(7_000));
+        assert!(matches!(p("1.5", "IDR"), Err(AppError::Validation { .. })));
+        assert!(matches!(
+            p("1.001", "USD"),
+            Err(AppError::Validation { .. })
+        ));
+        assert!(matches!(
+            p("1.0001", "KWD"),
+            Err(AppError::Validation { .. })
+        ));
+        assert!(matches!(p("-1", "USD"), Err(AppError::Validation { .. })));
+        assert!(matches!(p("1e3", "USD"), Err(AppError::Validation { .. })));
+        assert_eq!(format_money(1_250, "KWD"), "1.250");
+        assert_eq!(format_money(15_000, "IDR"), "15000");
+        assert_eq!(format_money(1_205, "USD"), "12.05");
+        assert_eq!(format_money(5, "NGN"), "0.05");
+    }
+}

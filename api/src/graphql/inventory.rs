@@ -1,0 +1,815 @@
+//! Catalog and stock in GraphQL: products and variants with prices, bundles, locations, stock
+//! levels, idempotent adjustments, transfers, reservations and stock history.
+
+use crate::domain::Ctx;
+use crate::domain::catalog::{self, CreateProduct, PriceInput, VariantInput, format_money};
+use crate::domain::inventory::{
+    self, AdjustStock, Cause, Level, MovementKind, Reserve, TransferStock,
+};
+use crate::error::{AppError, AppResult};
+use crate::graphql::relay::{
+    branch_id, location_gid, location_id, product_gid, product_id, reservation_gid, reservation_id,
+    variant_gid, variant_id,
+};
+use crate::graphql::user_errors::UserError;
+use crate::graphql::{mutate, read};
+use crate::ids::{LocationId, ProductId, ReservationId, VariantId};
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use sea_orm::{DbBackend, FromQueryResult, Statement};
+use uuid::Uuid;
+
+/// An amount of money, exact in the currency's minor units.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Money {
+    /// Decimal string with the currency's decimals (KWD `1.250`, IDR `15000`, USD `12.50`).
+    pub amount: String,
+    /// ISO 4217 code.
+    pub currency_code: String,
+}
+
+impl Money {
+    fn new(minor: i64, currency: &str) -> Self {
+        Self {
+            amount: format_money(minor, currency),
+            currency_code: currency.to_owned(),
+        }
+    }
+}
+
+/// A sellable SKU.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Variant {
+    /// Global id.
+    pub id: ID,
+    /// SKU, unique in the organization.
+    pub sku: String,
+    /// Name.
+    pub name: String,
+    /// A bundle of other variants.
+    pub is_bundle: bool,
+    /// Prices, one per currency.
+    pub prices: Vec<Money>,
+}
+
+/// A product of the master catalog.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Product {
+    /// Global id.
+    pub id: ID,
+    /// Name.
+    pub name: String,
+    /// DRAFT, ACTIVE or ARCHIVED.
+    pub status: String,
+    /// Variants.
+    pub variants: Vec<Variant>,
+}
+
+/// Where stock is kept.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Location {
+    /// Global id.
+    pub id: ID,
+    /// Name.
+    pub name: String,
+    /// WAREHOUSE, THIRD_PARTY or MARKETPLACE.
+    pub kind: String,
+}
+
+/// Stock of one variant at one location.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct StockLevel {
+    /// Variant.
+    pub variant_id: ID,
+    /// Location.
+    pub location_id: ID,
+    /// Physically there.
+    pub on_hand: i64,
+    /// Promised to orders, carts, promotions.
+    pub reserved: i64,
+    /// Kept back from sale.
+    pub safety_stock: i64,
+    /// Alert at or below this.
+    pub reorder_point: Option<i64>,
+    /// on hand − reserved − safety stock.
+    pub available: i64,
+}
+
+impl From<Level> for StockLevel {
+    fn from(l: Level) -> Self {
+        Self {
+            available: l.available(),
+            variant_id: variant_gid(VariantId(l.variant_id)),
+            location_id: location_gid(LocationId(l.location_id)),
+            on_hand: l.on_hand,
+            reserved: l.reserved,
+            safety_stock: l.safety_stock,
+            reorder_point: l.reorder_point,
+        }
+    }
+}
+
+/// A reservation.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Reservation {
+    /// Global id.
+    pub id: ID,
+    /// Variant (a bundle's reservation holds its components).
+    pub variant_id: ID,
+    /// Location.
+    pub location_id: ID,
+    /// Units.
+    pub quantity: i64,
+    /// ACTIVE, RELEASED, COMMITTED or EXPIRED.
+    pub status: String,
+    /// When it lapses.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<inventory::Reservation> for Reservation {
+    fn from(r: inventory::Reservation) -> Self {
+        Self {
+            id: reservation_gid(r.id),
+            variant_id: variant_gid(r.variant_id),
+            location_id: location_gid(r.location_id),
+            quantity: r.quantity,
+            status: r.status,
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+/// One ledger row.
+#[derive(SimpleObject, Clone, Debug, FromQueryResult)]
+pub struct StockMovement {
+    /// Kind.
+    pub kind: String,
+    /// Change of on hand.
+    pub on_hand_delta: i64,
+    /// Change of reserved.
+    pub reserved_delta: i64,
+    /// On hand after.
+    pub on_hand_after: i64,
+    /// Reserved after.
+    pub reserved_after: i64,
+    /// Why.
+    pub reason: String,
+    /// Document type.
+    pub document_type: Option<String>,
+    /// Document id.
+    pub document_id: Option<String>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Kinds of stock change a person or partner makes directly.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum StockChangeKind {
+    /// Goods received (quantity > 0).
+    Receive,
+    /// Correction (quantity ≠ 0, signed).
+    Adjust,
+    /// Physical count (quantity = counted on hand).
+    Count,
+}
+
+/// What a reservation is for.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ReservationReference {
+    /// An order line.
+    OrderLine,
+    /// A cart.
+    Cart,
+    /// A promotion.
+    Promotion,
+}
+
+/// A price.
+#[derive(InputObject)]
+pub struct MoneyInput {
+    /// Decimal text.
+    pub amount: String,
+    /// ISO 4217.
+    pub currency_code: String,
+}
+
+/// A variant to create.
+#[derive(InputObject)]
+pub struct VariantInputGql {
+    /// SKU.
+    pub sku: String,
+    /// Name.
+    #[graphql(default)]
+    pub name: String,
+    /// Prices.
+    #[graphql(default)]
+    pub prices: Vec<MoneyInput>,
+}
+
+/// Input of `createProduct`.
+#[derive(InputObject)]
+pub struct CreateProductInput {
+    /// Name.
+    pub name: String,
+    /// DRAFT (default), ACTIVE or ARCHIVED.
+    #[graphql(default_with = "String::from(\"DRAFT\")")]
+    pub status: String,
+    /// Variants.
+    pub variants: Vec<VariantInputGql>,
+}
+
+/// A bundle component.
+#[derive(InputObject)]
+pub struct BundleComponentInput {
+    /// Component variant.
+    pub variant_id: ID,
+    /// Units per bundle.
+    pub quantity: i32,
+}
+
+/// Input of `createBundle`.
+#[derive(InputObject)]
+pub struct CreateBundleInput {
+    /// Product the bundle variant belongs to.
+    pub product_id: ID,
+    /// The bundle's SKU, name and prices.
+    pub variant: VariantInputGql,
+    /// Its components.
+    pub components: Vec<BundleComponentInput>,
+}
+
+/// Input of `createLocation`.
+#[derive(InputObject)]
+pub struct CreateLocationInput {
+    /// Branch.
+    pub branch_id: ID,
+    /// Name.
+    pub name: String,
+    /// WAREHOUSE or THIRD_PARTY.
+    pub kind: String,
+}
+
+/// Input of `setStockThresholds`.
+#[derive(InputObject)]
+pub struct SetStockThresholdsInput {
+    /// Variant.
+    pub variant_id: ID,
+    /// Location.
+    pub location_id: ID,
+    /// Kept back from sale.
+    #[graphql(default)]
+    pub safety_stock: i64,
+    /// Alert at or below this available quantity.
+    pub reorder_point: Option<i64>,
+}
+
+/// Input of `adjustStock`.
+#[derive(InputObject)]
+pub struct AdjustStockInput {
+    /// Variant.
+    pub variant_id: ID,
+    /// Location.
+    pub location_id: ID,
+    /// RECEIVE, ADJUST or COUNT.
+    pub kind: StockChangeKind,
+    /// Delta (RECEIVE, ADJUST) or counted on hand (COUNT).
+    pub quantity: i64,
+    /// Refuse unless on hand is exactly this now.
+    pub expected_on_hand: Option<i64>,
+    /// Why.
+    #[graphql(default)]
+    pub reason: String,
+    /// A retry with the same key has one effect and returns the first result.
+    pub idempotency_key: Option<String>,
+}
+
+/// Input of `transferStock`.
+#[derive(InputObject)]
+pub struct TransferStockInput {
+    /// Variant.
+    pub variant_id: ID,
+    /// From.
+    pub from_location_id: ID,
+    /// To.
+    pub to_location_id: ID,
+    /// Units.
+    pub quantity: i64,
+    /// Refuse unless the source's on hand is exactly this now.
+    pub expected_on_hand: Option<i64>,
+    /// Why.
+    #[graphql(default)]
+    pub reason: String,
+    /// Idempotency key.
+    pub idempotency_key: Option<String>,
+}
+
+/// Input of `reserveStock`.
+#[derive(InputObject)]
+pub struct ReserveStockInput {
+    /// Variant (a bundle reserves its components).
+    pub variant_id: ID,
+    /// Location.
+    pub location_id: ID,
+    /// Units.
+    pub quantity: i64,
+    /// What it is for.
+    pub reference_type: ReservationReference,
+    /// The order line, cart or promotion id.
+    pub reference_id: String,
+    /// Lapses at this time.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Result of `createProduct`.
+#[derive(SimpleObject)]
+pub struct ProductPayload {
+    /// The product.
+    pub product: Option<Product>,
+    /// Expected failures.
+    pub user_errors: Vec<UserError>,
+}
+
+/// Result of `createBundle`.
+#[derive(SimpleObject)]
+pub struct VariantPayload {
+    /// The variant.
+    pub variant: Option<Variant>,
+    /// Expected failures.
+    pub user_errors: Vec<UserError>,
+}
+
+/// Result of `createLocation`.
+#[derive(SimpleObject)]
+pub struct LocationPayload {
+    /// The location.
+    pub location: Option<Location>,
+    /// Expected failures.
+    pub user_errors: Vec<UserError>,
+}
+
+/// Result of stock changes.
+#[derive(SimpleObject)]
+pub struct StockLevelPayload {
+    /// The level after the change.
+    pub stock_level: Option<StockLevel>,
+    /// Expected failures (INSUFFICIENT_STOCK, CONFLICT, …).
+    pub user_errors: Vec<UserError>,
+}
+
+/// Result of `transferStock`.
+#[derive(SimpleObject)]
+pub struct TransferPayload {
+    /// The source after the transfer.
+    pub from: Option<StockLevel>,
+    /// The destination after the transfer.
+    pub to: Option<StockLevel>,
+    /// Expected failures.
+    pub user_errors: Vec<UserError>,
+}
+
+/// Result of reservation changes.
+#[derive(SimpleObject)]
+pub struct ReservationPayload {
+    /// The reservation.
+    pub reservation: Option<Reservation>,
+    /// Expected failures (INSUFFICIENT_STOCK, …).
+    pub user_errors: Vec<UserError>,
+}
+
+fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// A product with its variants and prices (three queries).
+async fn load_product(c: &Ctx<'_>, id: ProductId) -> AppResult<Product> {
+    #[derive(FromQueryResult)]
+    struct P {
+        name: String,
+        status: String,
+    }
+    #[derive(FromQueryResult)]
+    struct V {
+        id: Uuid,
+        sku: String,
+        name: String,
+        is_bundle: bool,
+    }
+    #[derive(FromQueryResult)]
+    struct Pr {
+        variant_id: Uuid,
+        currency: String,
+        amount_minor: i64,
+    }
+    let p = P::find_by_statement(stmt(
+        "SELECT name, status FROM products WHERE id = $1",
+        vec![id.uuid().into()],
+    ))
+    .one(c.tx)
+    .await?
+    .ok_or(AppError::NotFound("Product"))?;
+    let vs = V::find_by_statement(stmt(
+        "SELECT id, sku, name, is_bundle FROM variants WHERE product_id = $1 ORDER BY id",
+        vec![id.uuid().into()],
+    ))
+    .all(c.tx)
+    .await?;
+    let prices = Pr::find_by_statement(stmt(
+        "SELECT p.variant_id, p.currency, p.amount_minor FROM variant_prices p \
+         JOIN variants v ON v.org_id = p.org_id AND v.id = p.variant_id WHERE v.product_id = $1 ORDER BY p.currency",
+        vec![id.uuid().into()],
+    ))
+    .all(c.tx)
+    .await?;
+    Ok(Product {
+        id: product_gid(id),
+        name: p.name,
+        status: p.status,
+        variants: vs
+            .into_iter()
+            .map(|v| Variant {
+                id: variant_gid(VariantId(v.id)),
+                prices: prices
+                    .iter()
+                    .filter(|p| p.variant_id == v.id)
+                    .map(|p| Money::new(p.amount_minor, &p.currency))
+                    .collect(),
+                sku: v.sku,
+                name: v.name,
+                is_bundle: v.is_bundle,
+            })
+            .collect(),
+    })
+}
+
+fn variant_input(v: VariantInputGql) -> VariantInput {
+    VariantInput {
+        sku: v.sku,
+        name: v.name,
+        prices: v
+            .prices
+            .into_iter()
+            .map(|p| PriceInput {
+                amount: p.amount,
+                currency: p.currency_code,
+            })
+            .collect(),
+    }
+}
+
+fn field_id<T>(field: &str, r: AppResult<T>) -> AppResult<T> {
+    r.map_err(|e| match e {
+        AppError::NotFound(what) => AppError::NotFound(what),
+        _ => AppError::invalid(field, "is not a valid id"),
+    })
+}
+
+/// The available quantity of a variant at a location; for a bundle, the least of its components'
+/// available ÷ quantity per bundle.
+async fn derived_level(c: &Ctx<'_>, v: VariantId, l: LocationId) -> AppResult<StockLevel> {
+    if inventory::variant(c, v).await? {
+        #[derive(FromQueryResult)]
+        struct A {
+            available: Option<i64>,
+        }
+        let a = A::find_by_statement(stmt(
+            "SELECT min(COALESCE(GREATEST(il.on_hand - il.reserved - il.safety_stock, 0), 0) / bc.quantity)::bigint AS available \
+             FROM bundle_components bc LEFT JOIN inventory_levels il \
+               ON il.org_id = bc.org_id AND il.variant_id = bc.component_id AND il.location_id = $2 \
+             WHERE bc.bundle_id = $1",
+            vec![v.uuid().into(), l.uuid().into()],
+        ))
+        .one(c.tx)
+        .await?;
+        inventory::location(c, l).await?;
+        let available = a.and_then(|a| a.available).unwrap_or(0);
+        return Ok(StockLevel {
+            variant_id: variant_gid(v),
+            location_id: location_gid(l),
+            on_hand: available,
+            reserved: 0,
+            safety_stock: 0,
+            reorder_point: None,
+            available,
+        });
+    }
+    match inventory::level(c, v, l).await {
+        Ok(level) => Ok(level.into()),
+        Err(AppError::NotFound(_)) => {
+            inventory::location(c, l).await?;
+            Ok(StockLevel {
+                variant_id: variant_gid(v),
+                location_id: location_gid(l),
+                on_hand: 0,
+                reserved: 0,
+                safety_stock: 0,
+                reorder_point: None,
+                available: 0,
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Catalog and stock queries.
+#[derive(Default)]
+pub struct InventoryQuery;
+
+#[Object]
+impl InventoryQuery {
+    /// A product with its variants and prices.
+    async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Product>> {
+        read(ctx, async |c| {
+            crate::domain::require_catalog_read(&c)?;
+            let Ok(pid) = product_id(&id) else {
+                return Ok(None);
+            };
+            match load_product(&c, pid).await {
+                Ok(p) => Ok(Some(p)),
+                Err(AppError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    /// Stock of a variant at a location (bundles: derived from their components).
+    async fn stock_level(
+        &self,
+        ctx: &Context<'_>,
+        variant_id: ID,
+        location_id: ID,
+    ) -> Result<StockLevel> {
+        read(ctx, async |c| {
+            c.access
+                .org()?
+                .require(crate::auth::permissions::Perm::InventoryRead)?;
+            let v = field_id("variantId", crate::graphql::relay::variant_id(&variant_id))?;
+            let l = field_id(
+                "locationId",
+                crate::graphql::relay::location_id(&location_id),
+            )?;
+            derived_level(&c, v, l).await
+        })
+        .await
+    }
+
+    /// How a stock level came to be: its ledger rows, oldest first.
+    async fn stock_history(
+        &self,
+        ctx: &Context<'_>,
+        variant_id: ID,
+        location_id: ID,
+        #[graphql(default = 100)] first: i32,
+    ) -> Result<Vec<StockMovement>> {
+        read(ctx, async |c| {
+            c.access.org()?.require(crate::auth::permissions::Perm::InventoryRead)?;
+            let v = field_id("variantId", crate::graphql::relay::variant_id(&variant_id))?;
+            let l = field_id("locationId", crate::graphql::relay::location_id(&location_id))?;
+            inventory::level(&c, v, l).await?;
+            let limit = i64::from(first.clamp(1, 500));
+            Ok(StockMovement::find_by_statement(stmt(
+                "SELECT kind, on_hand_delta, reserved_delta, on_hand_after, reserved_after, reason, \
+                 document_type, document_id, created_at FROM stock_movements \
+                 WHERE variant_id = $1 AND location_id = $2 ORDER BY created_at, id LIMIT $3",
+                vec![v.uuid().into(), l.uuid().into(), limit.into()],
+            ))
+            .all(c.tx)
+            .await?)
+        })
+        .await
+    }
+}
+
+/// Catalog and stock mutations.
+#[derive(Default)]
+pub struct InventoryMutation;
+
+#[Object]
+impl InventoryMutation {
+    /// Creates a product with its variants and prices.
+    async fn create_product(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateProductInput,
+    ) -> Result<ProductPayload> {
+        let (product, user_errors) = mutate(ctx, async |c| {
+            let create = CreateProduct {
+                name: input.name,
+                status: input.status,
+                variants: input.variants.into_iter().map(variant_input).collect(),
+            };
+            let (id, _) = catalog::create_product(&c, create).await?;
+            load_product(&c, id).await
+        })
+        .await?;
+        Ok(ProductPayload {
+            product,
+            user_errors,
+        })
+    }
+
+    /// Creates a bundle variant whose stock is derived from its components.
+    async fn create_bundle(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateBundleInput,
+    ) -> Result<VariantPayload> {
+        let (variant, user_errors) = mutate(ctx, async |c| {
+            let product = product_id(&input.product_id)?;
+            let mut parts = Vec::with_capacity(input.components.len());
+            for (i, p) in input.components.iter().enumerate() {
+                parts.push((
+                    variant_id(&p.variant_id).map_err(|_| {
+                        AppError::invalid(
+                            &format!("input.components.{i}.variantId"),
+                            "variant not found",
+                        )
+                    })?,
+                    p.quantity,
+                ));
+            }
+            let id =
+                catalog::create_bundle(&c, product, variant_input(input.variant), &parts).await?;
+            let p = load_product(&c, product).await?;
+            p.variants
+                .into_iter()
+                .find(|v| v.id == variant_gid(id))
+                .ok_or_else(|| AppError::internal("bundle vanished"))
+        })
+        .await?;
+        Ok(VariantPayload {
+            variant,
+            user_errors,
+        })
+    }
+
+    /// Creates a stock location in a branch.
+    async fn create_location(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateLocationInput,
+    ) -> Result<LocationPayload> {
+        let (location, user_errors) = mutate(ctx, async |c| {
+            let branch = branch_id(&input.branch_id).map_err(|_| AppError::NotFound("Branch"))?;
+            let id = catalog::create_location(&c, branch, &input.name, &input.kind).await?;
+            Ok(Location {
+                id: location_gid(id),
+                name: input.name.trim().to_owned(),
+                kind: input.kind,
+            })
+        })
+        .await?;
+        Ok(LocationPayload {
+            location,
+            user_errors,
+        })
+    }
+
+    /// Sets a level's safety stock and reorder point.
+    async fn set_stock_thresholds(
+        &self,
+        ctx: &Context<'_>,
+        input: SetStockThresholdsInput,
+    ) -> Result<StockLevelPayload> {
+        let (stock_level, user_errors) = mutate(ctx, async |c| {
+            let v = variant_id(&input.variant_id)?;
+            let l = location_id(&input.location_id)?;
+            catalog::set_thresholds(&c, v, l, input.safety_stock, input.reorder_point).await?;
+            Ok(inventory::level(&c, v, l).await?.into())
+        })
+        .await?;
+        Ok(StockLevelPayload {
+            stock_level,
+            user_errors,
+        })
+    }
+
+    /// Receives, adjusts or counts stock. With an idempotency key, a retry has one effect and
+    /// returns the first result; the key with another payload is a CONFLICT.
+    async fn adjust_stock(
+        &self,
+        ctx: &Context<'_>,
+        input: AdjustStockInput,
+    ) -> Result<StockLevelPayload> {
+        let (stock_level, user_errors) = mutate(ctx, async |c| {
+            let adjust = AdjustStock {
+                variant_id: variant_id(&input.variant_id)?,
+                location_id: location_id(&input.location_id)?,
+                kind: match input.kind {
+                    StockChangeKind::Receive => MovementKind::Receive,
+                    StockChangeKind::Adjust => MovementKind::Adjust,
+                    StockChangeKind::Count => MovementKind::Count,
+                },
+                quantity: input.quantity,
+                expected_on_hand: input.expected_on_hand,
+                cause: Cause {
+                    reason: input.reason.trim().to_owned(),
+                    document_type: Some(
+                        if input.kind == StockChangeKind::Count {
+                            "COUNT_SESSION"
+                        } else {
+                            "MANUAL"
+                        }
+                        .into(),
+                    ),
+                    document_id: input.idempotency_key.clone(),
+                },
+            };
+            Ok(
+                inventory::adjust(&c, adjust, input.idempotency_key.as_deref())
+                    .await?
+                    .into(),
+            )
+        })
+        .await?;
+        Ok(StockLevelPayload {
+            stock_level,
+            user_errors,
+        })
+    }
+
+    /// Moves free stock between two locations (both sides or neither).
+    async fn transfer_stock(
+        &self,
+        ctx: &Context<'_>,
+        input: TransferStockInput,
+    ) -> Result<TransferPayload> {
+        let (moved, user_errors) = mutate(ctx, async |c| {
+            let t = TransferStock {
+                variant_id: variant_id(&input.variant_id)?,
+                from_location_id: location_id(&input.from_location_id)?,
+                to_location_id: location_id(&input.to_location_id)?,
+                quantity: input.quantity,
+                expected_on_hand: input.expected_on_hand,
+                cause: Cause {
+                    reason: input.reason.trim().to_owned(),
+                    ..Cause::default()
+                },
+            };
+            inventory::transfer(&c, t, input.idempotency_key.as_deref()).await
+        })
+        .await?;
+        let (from, to) = moved.map_or((None, None), |(a, b)| (Some(a.into()), Some(b.into())));
+        Ok(TransferPayload {
+            from,
+            to,
+            user_errors,
+        })
+    }
+
+    /// Reserves stock for an order line, a cart or a promotion; fails with INSUFFICIENT_STOCK
+    /// having changed nothing when there is not enough.
+    async fn reserve_stock(
+        &self,
+        ctx: &Context<'_>,
+        input: ReserveStockInput,
+    ) -> Result<ReservationPayload> {
+        let (reservation, user_errors) = mutate(ctx, async |c| {
+            let r = Reserve {
+                variant_id: variant_id(&input.variant_id)?,
+                location_id: location_id(&input.location_id)?,
+                quantity: input.quantity,
+                reference_type: match input.reference_type {
+                    ReservationReference::OrderLine => "ORDER_LINE",
+                    ReservationReference::Cart => "CART",
+                    ReservationReference::Promotion => "PROMOTION",
+                }
+                .into(),
+                reference_id: input.reference_id,
+                expires_at: input.expires_at,
+            };
+            Ok(inventory::reserve(&c, r).await?.into())
+        })
+        .await?;
+        Ok(ReservationPayload {
+            reservation,
+            user_errors,
+        })
+    }
+
+    /// Gives a reservation's units back.
+    async fn release_reservation(&self, ctx: &Context<'_>, id: ID) -> Result<ReservationPayload> {
+        let (reservation, user_errors) = mutate(ctx, async |c| {
+            let rid: ReservationId = reservation_id(&id)?;
+            Ok(inventory::release(&c, rid).await?.into())
+        })
+        .await?;
+        Ok(ReservationPayload {
+            reservation,
+            user_errors,
+        })
+    }
+
+    /// Ships a reservation: on hand and reserved both go down.
+    async fn commit_reservation(&self, ctx: &Context<'_>, id: ID) -> Result<ReservationPayload> {
+        let (reservation, user_errors) = mutate(ctx, async |c| {
+            let rid: ReservationId = reservation_id(&id)?;
+            Ok(inventory::commit(&c, rid).await?.into())
+        })
+        .await?;
+        Ok(ReservationPayload {
+            reservation,
+            user_errors,
+        })
+    }
+}

@@ -1,0 +1,581 @@
+//! Stock through GraphQL under concurrency: reservations never oversell (single SKUs and bundles
+//! whose components also sell alone), idempotent adjustments, exact money per currency, and
+//! tenant isolation of every catalog/inventory argument. After each concurrency test the ledger
+//! is checked against the levels.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use mercato_tests::*;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+struct Shop {
+    s: Session,
+    org: String,
+    location: String,
+}
+
+async fn shop(app: &TestApp, tag: &str) -> Shop {
+    let s = app.sign_up(tag, Some(&format!("{tag} Co"))).await;
+    let org = gid_uuid(s.org_id.as_ref().unwrap());
+    let branch = app.create_branch(&s, "Main").await;
+    let body = app
+        .gql(
+            Some(&s.token),
+            "mutation($i: CreateLocationInput!) { createLocation(input: $i) { location { id } userErrors { code message } } }",
+            json!({"i": {"branchId": branch, "name": "Warehouse", "kind": "WAREHOUSE"}}),
+        )
+        .await;
+    let location = body["data"]["createLocation"]["location"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned();
+    Shop { s, org, location }
+}
+
+async fn product(app: &TestApp, sh: &Shop, skus: &[&str]) -> Vec<String> {
+    let variants: Vec<Value> = skus
+        .iter()
+        .map(|s| json!({"sku": s, "prices": [{"amount": "12.50", "currencyCode": "USD"}]}))
+        .collect();
+    let body = app
+        .gql(
+            Some(&sh.s.token),
+            "mutation($i: CreateProductInput!) { createProduct(input: $i) { product { id variants { id sku } } userErrors { code message } } }",
+            json!({"i": {"name": "Thing", "status": "ACTIVE", "variants": variants}}),
+        )
+        .await;
+    let vs = body["data"]["createProduct"]["product"]["variants"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"));
+    skus.iter()
+        .map(|sku| {
+            vs.iter().find(|v| v["sku"] == *sku).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+const ADJUST: &str = "mutation($i: AdjustStockInput!) { adjustStock(input: $i) { stockLevel { onHand reserved available } userErrors { field code message } } }";
+const RESERVE: &str = "mutation($i: ReserveStockInput!) { reserveStock(input: $i) { reservation { id status } userErrors { code message } } }";
+
+async fn receive(app: &TestApp, sh: &Shop, variant: &str, qty: i64) {
+    let body = app
+        .gql(
+            Some(&sh.s.token),
+            ADJUST,
+            json!({"i": {"variantId": variant, "locationId": sh.location, "kind": "RECEIVE", "quantity": qty, "reason": "opening stock"}}),
+        )
+        .await;
+    assert!(
+        body["data"]["adjustStock"]["userErrors"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{body}"
+    );
+}
+
+async fn level(app: &TestApp, sh: &Shop, variant: &str) -> Value {
+    let body = app
+        .gql(
+            Some(&sh.s.token),
+            "query($v: ID!, $l: ID!) { stockLevel(variantId: $v, locationId: $l) { onHand reserved safetyStock available } }",
+            json!({"v": variant, "l": sh.location}),
+        )
+        .await;
+    body["data"]["stockLevel"].clone()
+}
+
+/// Every level equals the sums of its ledger rows, and no level breaks 0 ≤ reserved ≤ on hand.
+async fn assert_ledger_equals_levels(app: &TestApp, org: &str) {
+    let rows = owner_rows(
+        app,
+        org,
+        "SELECT count(*)::text FROM inventory_levels l LEFT JOIN ( \
+           SELECT variant_id, location_id, sum(on_hand_delta) AS oh, sum(reserved_delta) AS rs \
+           FROM stock_movements GROUP BY 1, 2) m USING (variant_id, location_id) \
+         WHERE l.on_hand <> COALESCE(m.oh, 0) OR l.reserved <> COALESCE(m.rs, 0) \
+            OR l.reserved < 0 OR l.reserved > l.on_hand",
+    )
+    .await;
+    assert_eq!(rows, ["0"], "ledger and levels disagree");
+    let reserved_rows = owner_rows(
+        app,
+        org,
+        "SELECT count(*)::text FROM inventory_levels l LEFT JOIN ( \
+           SELECT variant_id, location_id, sum(quantity) AS q FROM reservations \
+           WHERE status = 'ACTIVE' AND NOT EXISTS (SELECT 1 FROM reservations c WHERE c.parent_id = reservations.id) \
+           GROUP BY 1, 2) r USING (variant_id, location_id) WHERE l.reserved <> COALESCE(r.q, 0)",
+    )
+    .await;
+    assert_eq!(
+        reserved_rows,
+        ["0"],
+        "reserved differs from the active reservations that hold stock"
+    );
+}
+
+/// Fires `n` reservations of `variant` at once over several HTTP connections; returns the codes.
+async fn reserve_concurrently(app: &TestApp, sh: &Shop, variants: Vec<String>) -> Vec<String> {
+    let clients: Vec<reqwest::Client> = (0..8).map(|_| reqwest::Client::new()).collect();
+    let url = format!("{}/graphql", app.base);
+    let token = Arc::new(sh.s.token.clone());
+    let mut tasks = Vec::new();
+    for (i, v) in variants.into_iter().enumerate() {
+        let client = clients[i % clients.len()].clone();
+        let (url, token, location) = (url.clone(), token.clone(), sh.location.clone());
+        tasks.push(tokio::spawn(async move {
+            let body: Value = client
+                .post(url)
+                .bearer_auth(token.as_str())
+                .json(&json!({"query": RESERVE, "variables": {"i": {"variantId": v, "locationId": location, "quantity": 1, "referenceType": "ORDER_LINE", "referenceId": format!("line-{i}")}}}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let p = &body["data"]["reserveStock"];
+            if p["reservation"]["status"] == "ACTIVE" {
+                "OK".to_owned()
+            } else {
+                p["userErrors"][0]["code"].as_str().map_or_else(|| body.to_string(), str::to_owned)
+            }
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_reservations_against_fifty_never_oversell() {
+    let app = TestApp::spawn().await;
+    let sh = shop(&app, "oversell").await;
+    let v = product(&app, &sh, &["HOT-1"]).await.remove(0);
+    receive(&app, &sh, &v, 50).await;
+    let codes = reserve_concurrently(&app, &sh, vec![v.clone(); 200]).await;
+    let ok = codes.iter().filter(|c| *c == "OK").count();
+    let short = codes.iter().filter(|c| *c == "INSUFFICIENT_STOCK").count();
+    assert_eq!((ok, short), (50, 150), "{codes:?}");
+    let l = level(&app, &sh, &v).await;
+    assert_eq!(
+        l,
+        json!({"onHand": 50, "reserved": 50, "safetyStock": 0, "available": 0})
+    );
+    assert_ledger_equals_levels(&app, &sh.org).await;
+}
+
+#[tokio::test]
+async fn a_bundle_and_its_components_sold_alone_never_oversell_together() {
+    let app = TestApp::spawn().await;
+    let sh = shop(&app, "bundle").await;
+    let vs = product(&app, &sh, &["MUG", "SPOON"]).await;
+    let (mug, spoon) = (vs[0].clone(), vs[1].clone());
+    receive(&app, &sh, &mug, 50).await;
+    receive(&app, &sh, &spoon, 30).await;
+    let pid = {
+        let body = app
+            .gql(Some(&sh.s.token), "query($v: ID!, $l: ID!) { stockLevel(variantId: $v, locationId: $l) { variantId } }", json!({"v": mug, "l": sh.location}))
+            .await;
+        assert!(body["errors"].is_null(), "{body}");
+        // The bundle belongs to a product of its own.
+        let body = app
+            .gql(
+                Some(&sh.s.token),
+                "mutation($i: CreateProductInput!) { createProduct(input: $i) { product { id } userErrors { code } } }",
+                json!({"i": {"name": "Set", "variants": [{"sku": "SET-PLACEHOLDER"}]}}),
+            )
+            .await;
+        body["data"]["createProduct"]["product"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let body = app
+        .gql(
+            Some(&sh.s.token),
+            "mutation($i: CreateBundleInput!) { createBundle(input: $i) { variant { id isBundle } userErrors { field code message } } }",
+            json!({"i": {"productId": pid, "variant": {"sku": "MUG-SET"}, "components": [{"variantId": mug, "quantity": 2}, {"variantId": spoon, "quantity": 1}]}}),
+        )
+        .await;
+    let set = body["data"]["createBundle"]["variant"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned();
+    assert_eq!(
+        level(&app, &sh, &set).await["available"],
+        25,
+        "min(50/2, 30/1)"
+    );
+
+    let mut wanted = Vec::new();
+    for i in 0..200 {
+        wanted.push(if i % 2 == 0 { set.clone() } else { mug.clone() });
+    }
+    let codes = reserve_concurrently(&app, &sh, wanted.clone()).await;
+    assert!(
+        codes.iter().all(|c| c == "OK" || c == "INSUFFICIENT_STOCK"),
+        "{codes:?}"
+    );
+    let sets = codes
+        .iter()
+        .zip(&wanted)
+        .filter(|(c, v)| *c == "OK" && **v == set)
+        .count() as i64;
+    let mugs = codes
+        .iter()
+        .zip(&wanted)
+        .filter(|(c, v)| *c == "OK" && **v == mug)
+        .count() as i64;
+    let m = level(&app, &sh, &mug).await;
+    let s = level(&app, &sh, &spoon).await;
+    assert_eq!(m["reserved"].as_i64().unwrap(), 2 * sets + mugs);
+    assert_eq!(s["reserved"].as_i64().unwrap(), sets);
+    assert!(m["reserved"].as_i64().unwrap() <= 50 && s["reserved"].as_i64().unwrap() <= 30);
+    // Demand (300 mug units) far exceeds 50: at most one unit can be left, and only if the last
+    // request wanting it was a set (which needs two).
+    assert!(m["available"].as_i64().unwrap() <= 1, "{m}");
+    assert_ledger_equals_levels(&app, &sh.org).await;
+
+    // The bundle's derived availability follows its components.
+    let body = app
+        .gql(
+            Some(&sh.s.token),
+            "query($v: ID!, $l: ID!) { stockLevel(variantId: $v, locationId: $l) { available } }",
+            json!({"v": set, "l": sh.location}),
+        )
+        .await;
+    assert_eq!(body["data"]["stockLevel"]["available"], 0);
+    assert_ledger_equals_levels(&app, &sh.org).await;
+}
+
+#[tokio::test]
+async fn an_idempotent_adjustment_retried_twenty_times_at_once_moves_stock_once() {
+    let app = TestApp::spawn().await;
+    let sh = shop(&app, "idem").await;
+    let v = product(&app, &sh, &["IDEM-1"]).await.remove(0);
+    let input = json!({"variantId": v, "locationId": sh.location, "kind": "RECEIVE", "quantity": 7, "reason": "PO 1", "idempotencyKey": "po-1-line-1"});
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let client = reqwest::Client::new();
+        let (url, token, input) = (
+            format!("{}/graphql", app.base),
+            sh.s.token.clone(),
+            input.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"query": ADJUST, "variables": {"i": input}}))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }));
+    }
+    for t in tasks {
+        let body = t.await.unwrap();
+        assert_eq!(
+            body["data"]["adjustStock"]["stockLevel"]["onHand"], 7,
+            "every retry returns the first result: {body}"
+        );
+    }
+    assert_eq!(level(&app, &sh, &v).await["onHand"], 7);
+    let movements = owner_rows(&app, &sh.org, "SELECT count(*)::text FROM stock_movements").await;
+    assert_eq!(movements, ["1"]);
+    // The same key with another payload is a conflict and changes nothing.
+    let mut other = input.clone();
+    other["quantity"] = json!(8);
+    let body = app
+        .gql(Some(&sh.s.token), ADJUST, json!({"i": other}))
+        .await;
+    assert_eq!(
+        body["data"]["adjustStock"]["userErrors"][0]["code"], "CONFLICT",
+        "{body}"
+    );
+    assert_eq!(level(&app, &sh, &v).await["onHand"], 7);
+    // Compare-and-set: a stale expected on hand is refused.
+    let body = app
+        .gql(Some(&sh.s.token), ADJUST, json!({"i": {"variantId": v, "locationId": sh.location, "kind": "COUNT", "quantity": 5, "expectedOnHand": 6}}))
+        .await;
+    assert_eq!(
+        body["data"]["adjustStock"]["userErrors"][0]["code"], "CONFLICT",
+        "{body}"
+    );
+    let body = app
+        .gql(Some(&sh.s.token), ADJUST, json!({"i": {"variantId": v, "locationId": sh.location, "kind": "COUNT", "quantity": 5, "expectedOnHand": 7}}))
+        .await;
+    assert_eq!(
+        body["data"]["adjustStock"]["stockLevel"]["onHand"], 5,
+        "{body}"
+    );
+    // History explains the number.
+    let body = app
+        .gql(
+            Some(&sh.s.token),
+            "query($v: ID!, $l: ID!) { stockHistory(variantId: $v, locationId: $l) { kind onHandDelta onHandAfter reason } }",
+            json!({"v": v, "l": sh.location}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["stockHistory"],
+        json!([{"kind": "RECEIVE", "onHandDelta": 7, "onHandAfter": 7, "reason": "PO 1"}, {"kind": "COUNT", "onHandDelta": -2, "onHandAfter": 5, "reason": ""}])
+    );
+    assert_ledger_equals_levels(&app, &sh.org).await;
+}
+
+#[tokio::test]
+async fn money_round_trips_per_currency_and_refuses_extra_decimals() {
+    let app = TestApp::spawn().await;
+    let sh = shop(&app, "money").await;
+    let q = "mutation($i: CreateProductInput!) { createProduct(input: $i) { product { variants { prices { amount currencyCode } } } userErrors { field code message } } }";
+    let body = app
+        .gql(
+            Some(&sh.s.token),
+            q,
+            json!({"i": {"name": "Lamp", "variants": [{"sku": "LAMP", "prices": [
+                {"amount": "150000", "currencyCode": "IDR"}, {"amount": "12.5", "currencyCode": "usd"}, {"amount": "1.250", "currencyCode": "KWD"}]}]}}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["createProduct"]["product"]["variants"][0]["prices"],
+        json!([{"amount": "150000", "currencyCode": "IDR"}, {"amount": "1.250", "currencyCode": "KWD"}, {"amount": "12.50", "currencyCode": "USD"}]),
+        "{body}"
+    );
+    for (amount, cur) in [
+        ("1500.5", "IDR"),
+        ("12.505", "USD"),
+        ("1.2505", "KWD"),
+        ("-1", "USD"),
+        ("1,000", "USD"),
+    ] {
+        let body = app
+            .gql(Some(&sh.s.token), q, json!({"i": {"name": "Bad", "variants": [{"sku": format!("BAD-{cur}-{amount}"), "prices": [{"amount": amount, "currencyCode": cur}]}]}}))
+            .await;
+        let e = &body["data"]["createProduct"]["userErrors"][0];
+        assert_eq!(e["code"], "VALIDATION_FAILED", "{amount} {cur}: {body}");
+        assert_eq!(
+            e["field"],
+            json!(["input", "variants", "0", "prices", "0", "amount"]),
+            "{body}"
+        );
+    }
+    // Nothing half-written: the refused products do not exist.
+    assert_eq!(
+        owner_rows(&app, &sh.org, "SELECT count(*)::text FROM products").await,
+        ["1"]
+    );
+    // A SKU is unique per organization, and two organizations may share one.
+    let body = app
+        .gql(
+            Some(&sh.s.token),
+            q,
+            json!({"i": {"name": "Again", "variants": [{"sku": "LAMP"}]}}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["createProduct"]["userErrors"][0]["code"],
+        "CONFLICT"
+    );
+    let other = shop(&app, "money-b").await;
+    let body = app
+        .gql(
+            Some(&other.s.token),
+            q,
+            json!({"i": {"name": "Lamp", "variants": [{"sku": "LAMP"}]}}),
+        )
+        .await;
+    assert!(
+        body["data"]["createProduct"]["userErrors"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn another_tenants_ids_are_not_found_in_every_catalog_and_inventory_argument() {
+    let app = TestApp::spawn().await;
+    let a = shop(&app, "tenant-a").await;
+    let b = shop(&app, "tenant-b").await;
+    let bv = product(&app, &b, &["B-1"]).await.remove(0);
+    receive(&app, &b, &bv, 10).await;
+    let av = product(&app, &a, &["A-1"]).await.remove(0);
+    receive(&app, &a, &av, 10).await;
+    let t = Some(a.s.token.as_str());
+    // B's variant at A's location, and A's variant at B's location.
+    for (v, l) in [(&bv, &a.location), (&av, &b.location), (&bv, &b.location)] {
+        let body = app
+            .gql(t, RESERVE, json!({"i": {"variantId": v, "locationId": l, "quantity": 1, "referenceType": "CART", "referenceId": "c1"}}))
+            .await;
+        assert_eq!(
+            body["data"]["reserveStock"]["userErrors"][0]["code"], "NOT_FOUND",
+            "{body}"
+        );
+        let body = app
+            .gql(
+                t,
+                ADJUST,
+                json!({"i": {"variantId": v, "locationId": l, "kind": "ADJUST", "quantity": -5}}),
+            )
+            .await;
+        assert_eq!(
+            body["data"]["adjustStock"]["userErrors"][0]["code"], "NOT_FOUND",
+            "{body}"
+        );
+        let body = app
+            .gql(
+                t,
+                "query($v: ID!, $l: ID!) { stockLevel(variantId: $v, locationId: $l) { onHand } }",
+                json!({"v": v, "l": l}),
+            )
+            .await;
+        assert_eq!(first_error_code(&body), "NOT_FOUND", "{body}");
+        let body = app
+            .gql(
+                t,
+                "query($v: ID!, $l: ID!) { stockHistory(variantId: $v, locationId: $l) { kind } }",
+                json!({"v": v, "l": l}),
+            )
+            .await;
+        assert_eq!(first_error_code(&body), "NOT_FOUND", "{body}");
+    }
+    let body = app
+        .gql(
+            t,
+            "mutation($i: TransferStockInput!) { transferStock(input: $i) { from { onHand } userErrors { code } } }",
+            json!({"i": {"variantId": av, "fromLocationId": a.location, "toLocationId": b.location, "quantity": 1}}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["transferStock"]["userErrors"][0]["code"], "NOT_FOUND",
+        "{body}"
+    );
+    let apid = app
+        .gql(
+            t,
+            "mutation($i: CreateProductInput!) { createProduct(input: $i) { product { id } } }",
+            json!({"i": {"name": "S", "variants": [{"sku": "S-1"}]}}),
+        )
+        .await["data"]["createProduct"]["product"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = app
+        .gql(
+            t,
+            "mutation($i: CreateBundleInput!) { createBundle(input: $i) { variant { id } userErrors { code } } }",
+            json!({"i": {"productId": apid, "variant": {"sku": "A-SET"}, "components": [{"variantId": bv, "quantity": 1}]}}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["createBundle"]["userErrors"][0]["code"], "NOT_FOUND",
+        "{body}"
+    );
+    // B is unchanged.
+    assert_eq!(
+        level(&app, &b, &bv).await,
+        json!({"onHand": 10, "reserved": 0, "safetyStock": 0, "available": 10})
+    );
+    assert_eq!(
+        owner_rows(&app, &b.org, "SELECT count(*)::text FROM stock_movements").await,
+        ["1"]
+    );
+    // And at the SQL level, as the runtime role with A's context, B's rows do not exist.
+    let runtime = app.runtime().await;
+    let seen = rows_as(
+        &runtime,
+        &[("app.org_id", a.org.as_str()), ("app.branch_ids", "*")],
+        &format!(
+            "SELECT count(*)::text FROM inventory_levels WHERE variant_id = '{}'",
+            gid_uuid(&bv)
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(seen, ["0"]);
+}
+
+#[tokio::test]
+async fn release_and_commit_move_stock_as_expected_and_low_stock_alerts_open_once() {
+    let app = TestApp::spawn().await;
+    let sh = shop(&app, "flow").await;
+    let v = product(&app, &sh, &["FLOW-1"]).await.remove(0);
+    receive(&app, &sh, &v, 10).await;
+    let body = app
+        .gql(
+            Some(&sh.s.token),
+            "mutation($i: SetStockThresholdsInput!) { setStockThresholds(input: $i) { stockLevel { available reorderPoint } userErrors { code } } }",
+            json!({"i": {"variantId": v, "locationId": sh.location, "safetyStock": 1, "reorderPoint": 5}}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["setStockThresholds"]["stockLevel"],
+        json!({"available": 9, "reorderPoint": 5}),
+        "{body}"
+    );
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let body = app
+            .gql(Some(&sh.s.token), RESERVE, json!({"i": {"variantId": v, "locationId": sh.location, "quantity": 2, "referenceType": "ORDER_LINE", "referenceId": format!("o{i}")}}))
+            .await;
+        ids.push(
+            body["data"]["reserveStock"]["reservation"]["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{body}"))
+                .to_owned(),
+        );
+    }
+    // available 9 → 7 → 5 (alert) → 3 (still one alert)
+    assert_eq!(
+        owner_rows(
+            &app,
+            &sh.org,
+            "SELECT count(*)::text FROM stock_alerts WHERE resolved_at IS NULL"
+        )
+        .await,
+        ["1"]
+    );
+    let rel = "mutation($id: ID!) { releaseReservation(id: $id) { reservation { status } userErrors { code } } }";
+    let com = "mutation($id: ID!) { commitReservation(id: $id) { reservation { status } userErrors { code } } }";
+    let body = app.gql(Some(&sh.s.token), rel, json!({"id": ids[0]})).await;
+    assert_eq!(
+        body["data"]["releaseReservation"]["reservation"]["status"],
+        "RELEASED"
+    );
+    let body = app.gql(Some(&sh.s.token), rel, json!({"id": ids[0]})).await;
+    assert_eq!(
+        body["data"]["releaseReservation"]["userErrors"][0]["code"], "CONFLICT",
+        "released twice: {body}"
+    );
+    let body = app.gql(Some(&sh.s.token), com, json!({"id": ids[1]})).await;
+    assert_eq!(
+        body["data"]["commitReservation"]["reservation"]["status"],
+        "COMMITTED"
+    );
+    assert_eq!(
+        level(&app, &sh, &v).await,
+        json!({"onHand": 8, "reserved": 2, "safetyStock": 1, "available": 5})
+    );
+    assert_ledger_equals_levels(&app, &sh.org).await;
+    // Stock recovers above the reorder point: the alert closes; falling again opens a new one.
+    receive(&app, &sh, &v, 10).await;
+    assert_eq!(
+        owner_rows(
+            &app,
+            &sh.org,
+            "SELECT count(*)::text FROM stock_alerts WHERE resolved_at IS NULL"
+        )
+        .await,
+        ["0"]
+    );
+}
