@@ -579,3 +579,29 @@ async fn release_and_commit_move_stock_as_expected_and_low_stock_alerts_open_onc
         ["0"]
     );
 }
+
+#[tokio::test]
+async fn the_ledger_is_append_only_and_levels_cannot_be_oversold_even_by_raw_sql() {
+    let app = TestApp::spawn().await;
+    let sh = shop(&app, "ledger").await;
+    let v = product(&app, &sh, &["LEDGER-1"]).await.remove(0);
+    receive(&app, &sh, &v, 3).await;
+    let runtime = app.runtime().await;
+    let ctx = [("app.org_id", sh.org.as_str()), ("app.branch_ids", "*")];
+    for sql in [
+        "UPDATE stock_movements SET reason = 'rewritten' RETURNING id::text",
+        "DELETE FROM stock_movements RETURNING id::text",
+    ] {
+        let e = rows_as(&runtime, &ctx, sql).await.unwrap_err();
+        assert!(e.contains("permission denied"), "{sql}: {e}");
+    }
+    let e = rows_as(
+        &runtime,
+        &ctx,
+        "UPDATE inventory_levels SET reserved = on_hand + 1 RETURNING 1::text",
+    )
+    .await
+    .unwrap_err();
+    assert!(e.contains("inventory_levels_check"), "{e}");
+    assert_ledger_equals_levels(&app, &sh.org).await;
+}

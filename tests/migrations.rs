@@ -27,11 +27,23 @@ async fn migrations_go_down_to_zero_and_up_again() {
             "audit_events",
             "branch_members",
             "branches",
+            "bundle_components",
+            "inventory_levels",
+            "listings",
+            "locations",
             "org_members",
             "organizations",
+            "products",
             "refresh_tokens",
+            "reservations",
+            "stock_alerts",
+            "stock_movements",
+            "stock_requests",
             "stores",
-            "users"
+            "users",
+            "variant_costs",
+            "variant_prices",
+            "variants"
         ]
     );
 

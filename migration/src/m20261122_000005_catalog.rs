@@ -229,6 +229,8 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON products, variants, variant_prices, bund
 GRANT SELECT, INSERT, UPDATE ON locations, inventory_levels, reservations, stock_alerts TO mercato_app;
 -- History tables are insert-only for the runtime role.
 GRANT SELECT, INSERT ON variant_costs, stock_movements, stock_requests TO mercato_app;
+-- The first request of a key records its result once it is known.
+GRANT UPDATE (response) ON stock_requests TO mercato_app;
 "#;
 
 const DOWN: &str = r#"

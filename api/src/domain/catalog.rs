@@ -11,12 +11,25 @@ fn stmt(sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
+/// Currencies whose ISO 4217 minor unit is not used in practice: the rupiah is priced and paid in
+/// whole units everywhere Mercato sells (Shopee, TikTok Shop and Lazada send whole rupiah).
+const WHOLE_UNIT_CURRENCIES: [&str; 1] = ["IDR"];
+
+/// Decimal places of a currency as Mercato stores it (IDR/VND/UGX 0, NGN/KES/MYR 2, KWD 3).
+fn decimals(c: iso_currency::Currency) -> u32 {
+    if WHOLE_UNIT_CURRENCIES.contains(&c.code()) {
+        0
+    } else {
+        u32::from(c.exponent().unwrap_or(0))
+    }
+}
+
 /// Decimal places of an ISO 4217 currency (IDR/VND/UGX 0, NGN/KES/MYR 2, KWD 3).
 pub fn exponent(field: &str, currency: &str) -> AppResult<(String, u32)> {
     let code = currency.trim().to_ascii_uppercase();
     let c = iso_currency::Currency::from_code(&code)
         .ok_or_else(|| AppError::invalid(field, "must be an ISO 4217 currency code such as MYR"))?;
-    Ok((code, u32::from(c.exponent().unwrap_or(0))))
+    Ok((code, decimals(c)))
 }
 
 /// Parses a decimal amount into minor units of `currency`, refusing more decimals than it has.
@@ -53,9 +66,7 @@ pub fn parse_money(field: &str, amount: &str, currency: &str) -> AppResult<(i64,
 
 /// Formats minor units as the currency's decimal string (KWD `1.250`, IDR `15000`).
 pub fn format_money(minor: i64, currency: &str) -> String {
-    let exp = iso_currency::Currency::from_code(currency)
-        .and_then(|c| c.exponent())
-        .unwrap_or(2) as u32;
+    let exp = iso_currency::Currency::from_code(currency).map_or(2, decimals);
     if exp == 0 {
         return minor.to_string();
     }
