@@ -605,3 +605,175 @@ async fn the_ledger_is_append_only_and_levels_cannot_be_oversold_even_by_raw_sql
     assert!(e.contains("inventory_levels_check"), "{e}");
     assert_ledger_equals_levels(&app, &sh.org).await;
 }
+
+const PRODUCTS: &str = "query($first: Int, $after: String, $q: String, $status: ProductStatus, $sort: ProductSortKey, $rev: Boolean) {
+  products(first: $first, after: $after, query: $q, status: $status, sortKey: $sort, reverse: $rev) {
+    pageInfo { hasNextPage endCursor }
+    edges { node { name status variants { sku prices { amount currencyCode } stockLevels { onHand available } } } } } }";
+
+#[tokio::test]
+async fn products_page_filter_sort_and_load_a_page_in_a_fixed_number_of_statements() {
+    let app = TestApp::spawn().await;
+    let sh = shop(&app, "catalog").await;
+    for i in 0..60 {
+        let variants: Vec<Value> = (0..3)
+            .map(|v| json!({"sku": format!("P{i:02}-V{v}"), "prices": [{"amount": "9.99", "currencyCode": "MYR"}, {"amount": "35000", "currencyCode": "IDR"}]}))
+            .collect();
+        let status = if i % 3 == 0 { "DRAFT" } else { "ACTIVE" };
+        let body = app
+            .gql(
+                Some(&sh.s.token),
+                "mutation($i: CreateProductInput!) { createProduct(input: $i) { product { variants { id } } userErrors { code } } }",
+                json!({"i": {"name": format!("Item {:02} {}", 59 - i, if i % 2 == 0 { "Blue" } else { "Red" }), "status": status, "variants": variants}}),
+            )
+            .await;
+        let v0 = body["data"]["createProduct"]["product"]["variants"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        receive(&app, &sh, &v0, i + 1).await;
+    }
+    let t = Some(sh.s.token.as_str());
+    let count = |app: &TestApp| {
+        app.state
+            .db_statements
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+
+    let mut sizes = Vec::new();
+    for n in [10, 50, 10, 50, 1] {
+        let before = count(&app);
+        app.gql(t, PRODUCTS, json!({"first": n})).await;
+        sizes.push(count(&app) - before);
+    }
+    assert!(
+        sizes.iter().all(|n| *n == sizes[0]),
+        "statements per page size [10, 50, 10, 50, 1]: {sizes:?}"
+    );
+    let before = count(&app);
+    let page = app.gql(t, PRODUCTS, json!({"first": 10})).await;
+    let small = count(&app) - before;
+    let before = count(&app);
+    let page50 = app.gql(t, PRODUCTS, json!({"first": 50})).await;
+    let large = count(&app) - before;
+    assert_eq!(
+        page["data"]["products"]["edges"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or_else(|| panic!("{page}")),
+        10,
+        "{page}"
+    );
+    let edges = page50["data"]["products"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 50);
+    assert_eq!(edges[0]["node"]["variants"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        edges[0]["node"]["variants"][0]["prices"],
+        json!([{"amount": "35000", "currencyCode": "IDR"}, {"amount": "9.99", "currencyCode": "MYR"}])
+    );
+    assert_eq!(
+        edges[0]["node"]["variants"][0]["stockLevels"][0]["onHand"],
+        1
+    );
+    assert_eq!(
+        small, large,
+        "statements do not grow with the page: {small} vs {large}"
+    );
+    assert!(
+        large <= 12,
+        "a page of products with variants, prices and stock took {large} statements"
+    );
+
+    // Paging forwards covers everything once.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let body = app
+            .gql(t, PRODUCTS, json!({"first": 25, "after": after}))
+            .await;
+        let p = &body["data"]["products"];
+        seen.extend(
+            p["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["name"].as_str().unwrap().to_owned()),
+        );
+        if !p["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+            break;
+        }
+        after = p["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+    assert_eq!(seen.len(), 60);
+    // Sort by name (and reverse), with a cursor in the middle.
+    let body = app
+        .gql(t, PRODUCTS, json!({"first": 3, "sort": "NAME"}))
+        .await;
+    let names: Vec<&str> = body["data"]["products"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Item 00 Red", "Item 01 Blue", "Item 02 Red"]);
+    let cursor = body["data"]["products"]["pageInfo"]["endCursor"].clone();
+    let body = app
+        .gql(
+            t,
+            PRODUCTS,
+            json!({"first": 2, "sort": "NAME", "after": cursor}),
+        )
+        .await;
+    let names: Vec<&str> = body["data"]["products"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Item 03 Blue", "Item 04 Red"]);
+    let body = app
+        .gql(
+            t,
+            PRODUCTS,
+            json!({"first": 1, "sort": "NAME", "rev": true}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["products"]["edges"][0]["node"]["name"],
+        "Item 59 Blue"
+    );
+    // Search by name and by SKU prefix; filter by status.
+    let body = app
+        .gql(t, PRODUCTS, json!({"first": 100, "q": "blue"}))
+        .await;
+    assert_eq!(
+        body["data"]["products"]["edges"].as_array().unwrap().len(),
+        30
+    );
+    let body = app
+        .gql(t, PRODUCTS, json!({"first": 100, "q": "p07-"}))
+        .await;
+    assert_eq!(
+        body["data"]["products"]["edges"].as_array().unwrap().len(),
+        1
+    );
+    let body = app.gql(t, PRODUCTS, json!({"first": 100, "q": "%"})).await;
+    assert_eq!(
+        body["data"]["products"]["edges"].as_array().unwrap().len(),
+        0,
+        "wildcards are literal"
+    );
+    let body = app
+        .gql(t, PRODUCTS, json!({"first": 100, "status": "DRAFT"}))
+        .await;
+    assert_eq!(
+        body["data"]["products"]["edges"].as_array().unwrap().len(),
+        20
+    );
+    // Another tenant sees none of it.
+    let other = shop(&app, "catalog-b").await;
+    let body = app
+        .gql(Some(&other.s.token), PRODUCTS, json!({"first": 100}))
+        .await;
+    assert_eq!(body["data"]["products"]["edges"], json!([]));
+}

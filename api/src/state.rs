@@ -34,11 +34,18 @@ pub struct AppState {
     pub cost: Arc<CostLimiter>,
     /// Tenant transactions opened so far (tests and metrics).
     pub tenant_tx_opened: Arc<std::sync::atomic::AtomicU64>,
+    /// SQL statements run on the app pool so far (tests check DataLoader batching with it).
+    pub db_statements: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Connects to Postgres and Redis and prepares key material.
 pub async fn build_state(config: Config) -> AppResult<AppState> {
-    let db = crate::db::connect(&config.database_url, config.database_pool_max).await?;
+    let mut db = crate::db::connect(&config.database_url, config.database_pool_max).await?;
+    let db_statements = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counted = db_statements.clone();
+    db.set_metric_callback(move |_| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
     let mut redis_cfg = deadpool_redis::Config::from_url(config.redis_url.expose_secret());
     let timeouts = Timeouts {
         wait: Some(Duration::from_secs(2)),
@@ -77,6 +84,7 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
         api_tokens: Arc::new(ApiTokenAuth::new(db.clone())),
         rate: Arc::new(rate),
         tenant_tx_opened: Arc::default(),
+        db_statements,
         cost: Arc::new(cost),
         db,
         redis,

@@ -7,16 +7,19 @@ use crate::domain::inventory::{
     self, AdjustStock, Cause, Level, MovementKind, Reserve, TransferStock,
 };
 use crate::error::{AppError, AppResult};
+use crate::graphql::loaders::VariantRow;
 use crate::graphql::relay::{
     branch_id, location_gid, location_id, product_gid, product_id, reservation_gid, reservation_id,
     variant_gid, variant_id,
 };
 use crate::graphql::user_errors::UserError;
-use crate::graphql::{mutate, read};
+use crate::graphql::{mutate, rc, read};
 use crate::ids::{LocationId, ProductId, ReservationId, VariantId};
+use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use sea_orm::{DbBackend, FromQueryResult, Statement};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// An amount of money, exact in the currency's minor units.
@@ -37,32 +40,96 @@ impl Money {
     }
 }
 
-/// A sellable SKU.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct Variant {
-    /// Global id.
-    pub id: ID,
-    /// SKU, unique in the organization.
-    pub sku: String,
-    /// Name.
-    pub name: String,
-    /// A bundle of other variants.
-    pub is_bundle: bool,
-    /// Prices, one per currency.
-    pub prices: Vec<Money>,
+/// A product row.
+#[derive(Clone, Debug, FromQueryResult)]
+pub struct ProductRow {
+    id: Uuid,
+    name: String,
+    status: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
 }
 
 /// A product of the master catalog.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct Product {
+#[derive(Clone, Debug)]
+pub struct Product(pub ProductRow);
+
+#[Object]
+impl Product {
     /// Global id.
-    pub id: ID,
+    async fn id(&self) -> ID {
+        product_gid(ProductId(self.0.id))
+    }
     /// Name.
-    pub name: String,
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
     /// DRAFT, ACTIVE or ARCHIVED.
-    pub status: String,
-    /// Variants.
-    pub variants: Vec<Variant>,
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+    /// Created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// Last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// Variants (batched: one statement for every product of a page).
+    async fn variants(&self, ctx: &Context<'_>) -> Result<Vec<Variant>> {
+        let rows = rc(ctx)?
+            .variants
+            .load_one(ProductId(self.0.id))
+            .await?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(Variant).collect())
+    }
+}
+
+/// A sellable SKU.
+#[derive(Clone, Debug)]
+pub struct Variant(pub VariantRow);
+
+#[Object]
+impl Variant {
+    /// Global id.
+    async fn id(&self) -> ID {
+        variant_gid(VariantId(self.0.id))
+    }
+    /// SKU, unique in the organization.
+    async fn sku(&self) -> &str {
+        &self.0.sku
+    }
+    /// Name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// A bundle of other variants (its stock is derived from them).
+    async fn is_bundle(&self) -> bool {
+        self.0.is_bundle
+    }
+    /// Prices, one per currency (batched).
+    async fn prices(&self, ctx: &Context<'_>) -> Result<Vec<Money>> {
+        let rows = rc(ctx)?
+            .prices
+            .load_one(VariantId(self.0.id))
+            .await?
+            .unwrap_or_default();
+        Ok(rows
+            .iter()
+            .map(|p| Money::new(p.amount_minor, &p.currency))
+            .collect())
+    }
+    /// Stock at each location of the caller's visible branches (batched).
+    async fn stock_levels(&self, ctx: &Context<'_>) -> Result<Vec<StockLevel>> {
+        let rows = rc(ctx)?
+            .levels
+            .load_one(VariantId(self.0.id))
+            .await?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(StockLevel::from).collect())
+    }
 }
 
 /// Where stock is kept.
@@ -380,65 +447,16 @@ fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
-/// A product with its variants and prices (three queries).
+/// A product by id.
 async fn load_product(c: &Ctx<'_>, id: ProductId) -> AppResult<Product> {
-    #[derive(FromQueryResult)]
-    struct P {
-        name: String,
-        status: String,
-    }
-    #[derive(FromQueryResult)]
-    struct V {
-        id: Uuid,
-        sku: String,
-        name: String,
-        is_bundle: bool,
-    }
-    #[derive(FromQueryResult)]
-    struct Pr {
-        variant_id: Uuid,
-        currency: String,
-        amount_minor: i64,
-    }
-    let p = P::find_by_statement(stmt(
-        "SELECT name, status FROM products WHERE id = $1",
+    ProductRow::find_by_statement(stmt(
+        "SELECT id, name, status, created_at, updated_at FROM products WHERE id = $1",
         vec![id.uuid().into()],
     ))
     .one(c.tx)
     .await?
-    .ok_or(AppError::NotFound("Product"))?;
-    let vs = V::find_by_statement(stmt(
-        "SELECT id, sku, name, is_bundle FROM variants WHERE product_id = $1 ORDER BY id",
-        vec![id.uuid().into()],
-    ))
-    .all(c.tx)
-    .await?;
-    let prices = Pr::find_by_statement(stmt(
-        "SELECT p.variant_id, p.currency, p.amount_minor FROM variant_prices p \
-         JOIN variants v ON v.org_id = p.org_id AND v.id = p.variant_id WHERE v.product_id = $1 ORDER BY p.currency",
-        vec![id.uuid().into()],
-    ))
-    .all(c.tx)
-    .await?;
-    Ok(Product {
-        id: product_gid(id),
-        name: p.name,
-        status: p.status,
-        variants: vs
-            .into_iter()
-            .map(|v| Variant {
-                id: variant_gid(VariantId(v.id)),
-                prices: prices
-                    .iter()
-                    .filter(|p| p.variant_id == v.id)
-                    .map(|p| Money::new(p.amount_minor, &p.currency))
-                    .collect(),
-                sku: v.sku,
-                name: v.name,
-                is_bundle: v.is_bundle,
-            })
-            .collect(),
-    })
+    .map(Product)
+    .ok_or(AppError::NotFound("Product"))
 }
 
 fn variant_input(v: VariantInputGql) -> VariantInput {
@@ -510,12 +528,222 @@ async fn derived_level(c: &Ctx<'_>, v: VariantId, l: LocationId) -> AppResult<St
     }
 }
 
+/// How to order `products`.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum ProductSortKey {
+    /// Creation order (the default).
+    #[default]
+    CreatedAt,
+    /// Last change.
+    UpdatedAt,
+    /// Name, case-insensitive.
+    Name,
+}
+
+/// Catalog lifecycle filter.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ProductStatus {
+    /// Being prepared.
+    Draft,
+    /// On sale.
+    Active,
+    /// Kept for history.
+    Archived,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ProductCursor {
+    k: String,
+    id: Uuid,
+}
+
+fn encode_product_cursor(key: ProductSortKey, p: &ProductRow) -> String {
+    use base64::Engine as _;
+    let k = match key {
+        ProductSortKey::CreatedAt => String::new(),
+        ProductSortKey::UpdatedAt => p
+            .updated_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        ProductSortKey::Name => p.name.to_lowercase(),
+    };
+    let json = serde_json::to_vec(&ProductCursor { k, id: p.id }).unwrap_or_default();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
+fn decode_product_cursor(c: &str) -> AppResult<ProductCursor> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| AppError::invalid("after", "invalid cursor"))
+}
+
+fn like_escape(q: &str) -> String {
+    q.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// Filters of `products`.
+struct ProductFilter {
+    query: Option<String>,
+    status: Option<ProductStatus>,
+    updated_since: Option<DateTime<Utc>>,
+    sort_key: ProductSortKey,
+    reverse: bool,
+    first: u64,
+    after: Option<ProductCursor>,
+}
+
+async fn list_products(c: &Ctx<'_>, f: &ProductFilter) -> AppResult<Vec<ProductRow>> {
+    let mut sql = String::from(
+        "SELECT p.id, p.name, p.status, p.created_at, p.updated_at FROM products p WHERE true",
+    );
+    let mut values: Vec<sea_orm::Value> = Vec::new();
+    let arg = |v: sea_orm::Value, values: &mut Vec<sea_orm::Value>| {
+        values.push(v);
+        format!("${}", values.len())
+    };
+    if let Some(q) = f.query.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let contains = arg(format!("%{}%", like_escape(q)).into(), &mut values);
+        let prefix = arg(format!("{}%", like_escape(q)).into(), &mut values);
+        sql.push_str(&format!(
+            " AND (p.name ILIKE {contains} OR EXISTS (SELECT 1 FROM variants v WHERE v.product_id = p.id AND v.sku ILIKE {prefix}))"
+        ));
+    }
+    if let Some(st) = f.status {
+        let s = match st {
+            ProductStatus::Draft => "DRAFT",
+            ProductStatus::Active => "ACTIVE",
+            ProductStatus::Archived => "ARCHIVED",
+        };
+        let a = arg(s.into(), &mut values);
+        sql.push_str(&format!(" AND p.status = {a}"));
+    }
+    if let Some(since) = f.updated_since {
+        let a = arg(since.into(), &mut values);
+        sql.push_str(&format!(" AND p.updated_at >= {a}"));
+    }
+    let (expr, cmp, dir) = match (f.sort_key, f.reverse) {
+        (ProductSortKey::CreatedAt, false) => ("", ">", "ASC"),
+        (ProductSortKey::CreatedAt, true) => ("", "<", "DESC"),
+        (ProductSortKey::UpdatedAt, false) => ("p.updated_at", ">", "ASC"),
+        (ProductSortKey::UpdatedAt, true) => ("p.updated_at", "<", "DESC"),
+        (ProductSortKey::Name, false) => ("lower(p.name)", ">", "ASC"),
+        (ProductSortKey::Name, true) => ("lower(p.name)", "<", "DESC"),
+    };
+    if let Some(cur) = &f.after {
+        let id = arg(cur.id.into(), &mut values);
+        if expr.is_empty() {
+            sql.push_str(&format!(" AND p.id {cmp} {id}"));
+        } else {
+            let k: sea_orm::Value = if f.sort_key == ProductSortKey::UpdatedAt {
+                DateTime::parse_from_rfc3339(&cur.k)
+                    .map_err(|_| AppError::invalid("after", "invalid cursor"))?
+                    .with_timezone(&Utc)
+                    .into()
+            } else {
+                cur.k.clone().into()
+            };
+            let k = arg(k, &mut values);
+            sql.push_str(&format!(" AND ({expr}, p.id) {cmp} ({k}, {id})"));
+        }
+    }
+    if expr.is_empty() {
+        sql.push_str(&format!(" ORDER BY p.id {dir}"));
+    } else {
+        sql.push_str(&format!(" ORDER BY {expr} {dir}, p.id {dir}"));
+    }
+    let limit = arg(
+        i64::try_from(f.first + 1).unwrap_or(101).into(),
+        &mut values,
+    );
+    sql.push_str(&format!(" LIMIT {limit}"));
+    Ok(ProductRow::find_by_statement(stmt(&sql, values))
+        .all(c.tx)
+        .await?)
+}
+
+/// Loads what the query selects below a page of products in one statement per level (variants,
+/// then prices and stock levels of all of them), so the count does not depend on the page size
+/// or on resolver timing; the field resolvers then read the request's loader cache.
+async fn prefetch(ctx: &Context<'_>, rows: &[ProductRow]) -> Result<()> {
+    let node = ctx.look_ahead().field("edges").field("node");
+    let variants = node.field("variants");
+    if !variants.exists() || rows.is_empty() {
+        return Ok(());
+    }
+    let rc = rc(ctx)?;
+    let loaded = rc
+        .variants
+        .load_many(rows.iter().map(|r| ProductId(r.id)))
+        .await?;
+    let ids: Vec<VariantId> = loaded.values().flatten().map(|v| VariantId(v.id)).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    if variants.field("prices").exists() {
+        rc.prices.load_many(ids.iter().copied()).await?;
+    }
+    if variants.field("stockLevels").exists() {
+        rc.levels.load_many(ids.iter().copied()).await?;
+    }
+    Ok(())
+}
+
 /// Catalog and stock queries.
 #[derive(Default)]
 pub struct InventoryQuery;
 
 #[Object]
 impl InventoryQuery {
+    /// The catalog: search by name (contains) or SKU (prefix), filter by status and update time,
+    /// sort, and page forwards with `first`/`after` (at most 100 per page). Variants, prices and
+    /// stock levels of a whole page load in one statement each.
+    #[allow(clippy::too_many_arguments)]
+    async fn products(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        query: Option<String>,
+        status: Option<ProductStatus>,
+        updated_since: Option<DateTime<Utc>>,
+        sort_key: Option<ProductSortKey>,
+        reverse: Option<bool>,
+    ) -> Result<Connection<String, Product>> {
+        let sort_key = sort_key.unwrap_or_default();
+        let reverse = reverse.unwrap_or(false);
+        let first = u64::try_from(first.unwrap_or(20))
+            .ok()
+            .filter(|n| *n <= 100)
+            .ok_or_else(|| AppError::invalid("first", "must be between 0 and 100"))?;
+        let filter = ProductFilter {
+            query,
+            status,
+            updated_since,
+            sort_key,
+            reverse,
+            first,
+            after: after.as_deref().map(decode_product_cursor).transpose()?,
+        };
+        let rows = read(ctx, async |c| {
+            crate::domain::require_catalog_read(&c)?;
+            list_products(&c, &filter).await
+        })
+        .await?;
+        prefetch(ctx, &rows).await?;
+        let has_next = rows.len() as u64 > first;
+        let mut conn = Connection::new(filter.after.is_some(), has_next);
+        conn.edges.extend(
+            rows.into_iter()
+                .take(usize::try_from(first).unwrap_or(100))
+                .map(|r| Edge::new(encode_product_cursor(sort_key, &r), Product(r))),
+        );
+        Ok(conn)
+    }
+
     /// A product with its variants and prices.
     async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Product>> {
         read(ctx, async |c| {
@@ -630,11 +858,14 @@ impl InventoryMutation {
             }
             let id =
                 catalog::create_bundle(&c, product, variant_input(input.variant), &parts).await?;
-            let p = load_product(&c, product).await?;
-            p.variants
-                .into_iter()
-                .find(|v| v.id == variant_gid(id))
-                .ok_or_else(|| AppError::internal("bundle vanished"))
+            VariantRow::find_by_statement(stmt(
+                "SELECT id, product_id, sku, name, is_bundle FROM variants WHERE id = $1",
+                vec![id.uuid().into()],
+            ))
+            .one(c.tx)
+            .await?
+            .map(Variant)
+            .ok_or_else(|| AppError::internal("bundle vanished"))
         })
         .await?;
         Ok(VariantPayload {

@@ -44,3 +44,140 @@ impl Loader<UserId> for UserLoader {
         Ok(rows.into_iter().map(|u| (UserId(u.id), u)).collect())
     }
 }
+
+/// A variant row for the catalog tree.
+#[derive(Clone, Debug, sea_orm::FromQueryResult)]
+pub struct VariantRow {
+    /// Id.
+    pub id: uuid::Uuid,
+    /// Product.
+    pub product_id: uuid::Uuid,
+    /// SKU.
+    pub sku: String,
+    /// Name.
+    pub name: String,
+    /// Bundle?
+    pub is_bundle: bool,
+}
+
+/// A price row.
+#[derive(Clone, Debug, sea_orm::FromQueryResult)]
+pub struct PriceRow {
+    /// Variant.
+    pub variant_id: uuid::Uuid,
+    /// ISO 4217.
+    pub currency: String,
+    /// Minor units.
+    pub amount_minor: i64,
+}
+
+fn uuid_array(ids: Vec<uuid::Uuid>) -> sea_orm::Value {
+    sea_orm::Value::Array(
+        sea_orm::sea_query::ArrayType::Uuid,
+        Some(Box::new(
+            ids.into_iter()
+                .map(|u| sea_orm::Value::Uuid(Some(u)))
+                .collect(),
+        )),
+    )
+}
+
+async fn grouped<K, R>(
+    tenant: &TenantTx,
+    sql: &str,
+    keys: &[K],
+    uuid: impl Fn(&K) -> uuid::Uuid,
+    key_of: impl Fn(&R) -> uuid::Uuid,
+    wrap: impl Fn(uuid::Uuid) -> K,
+) -> Result<HashMap<K, Vec<R>>, AppError>
+where
+    K: std::hash::Hash + Eq + Copy,
+    R: sea_orm::FromQueryResult,
+{
+    use sea_orm::{DbBackend, Statement};
+    let tx = tenant.lock().await?;
+    let ids: Vec<uuid::Uuid> = keys.iter().map(&uuid).collect();
+    let rows = R::find_by_statement(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        [uuid_array(ids)],
+    ))
+    .all(&*tx)
+    .await?;
+    let mut out: HashMap<K, Vec<R>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+    for r in rows {
+        out.entry(wrap(key_of(&r))).or_default().push(r);
+    }
+    Ok(out)
+}
+
+/// Variants of products (one statement per tree level).
+pub struct VariantsByProduct(pub Arc<TenantTx>);
+
+impl Loader<crate::ids::ProductId> for VariantsByProduct {
+    type Value = Vec<VariantRow>;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[crate::ids::ProductId],
+    ) -> Result<HashMap<crate::ids::ProductId, Vec<VariantRow>>, AppError> {
+        grouped(
+            &self.0,
+            "SELECT id, product_id, sku, name, is_bundle FROM variants WHERE product_id = ANY($1) ORDER BY id",
+            keys,
+            |k| k.uuid(),
+            |r: &VariantRow| r.product_id,
+            crate::ids::ProductId,
+        )
+        .await
+    }
+}
+
+/// Prices of variants.
+pub struct PricesByVariant(pub Arc<TenantTx>);
+
+impl Loader<crate::ids::VariantId> for PricesByVariant {
+    type Value = Vec<PriceRow>;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[crate::ids::VariantId],
+    ) -> Result<HashMap<crate::ids::VariantId, Vec<PriceRow>>, AppError> {
+        grouped(
+            &self.0,
+            "SELECT variant_id, currency, amount_minor FROM variant_prices WHERE variant_id = ANY($1) ORDER BY currency",
+            keys,
+            |k| k.uuid(),
+            |r: &PriceRow| r.variant_id,
+            crate::ids::VariantId,
+        )
+        .await
+    }
+}
+
+/// Stock levels of variants in the caller's visible branches.
+pub struct LevelsByVariant(pub Arc<TenantTx>);
+
+impl Loader<crate::ids::VariantId> for LevelsByVariant {
+    type Value = Vec<crate::domain::inventory::Level>;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[crate::ids::VariantId],
+    ) -> Result<HashMap<crate::ids::VariantId, Vec<crate::domain::inventory::Level>>, AppError>
+    {
+        grouped(
+            &self.0,
+            "SELECT variant_id, location_id, branch_id, on_hand, reserved, safety_stock, reorder_point \
+             FROM inventory_levels WHERE variant_id = ANY($1) ORDER BY location_id",
+            keys,
+            |k| k.uuid(),
+            |r: &crate::domain::inventory::Level| r.variant_id,
+            crate::ids::VariantId,
+        )
+        .await
+    }
+}

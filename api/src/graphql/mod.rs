@@ -18,7 +18,7 @@ use crate::domain::Ctx;
 use crate::error::AppError;
 use crate::limits::cost::CostExtension;
 use crate::state::AppState;
-use async_graphql::dataloader::DataLoader;
+use async_graphql::dataloader::{DataLoader, HashMapCache};
 use async_graphql::{Context, MergedObject, Schema};
 use std::sync::Arc;
 
@@ -94,6 +94,12 @@ pub struct RequestCtx {
     pub branches: DataLoader<loaders::BranchLoader>,
     /// Batches user look-ups.
     pub users: DataLoader<loaders::UserLoader>,
+    /// Variants of products (cached for the request, so a prefetched page is not loaded twice).
+    pub variants: DataLoader<loaders::VariantsByProduct, HashMapCache>,
+    /// Prices of variants.
+    pub prices: DataLoader<loaders::PricesByVariant, HashMapCache>,
+    /// Stock levels of variants.
+    pub levels: DataLoader<loaders::LevelsByVariant, HashMapCache>,
     /// Key of the caller's rate and cost buckets (principal, or client IP when anonymous).
     pub limit_key: String,
 }
@@ -110,6 +116,21 @@ impl RequestCtx {
             limit_key,
             branches: DataLoader::new(loaders::BranchLoader(tenant.clone()), tokio::spawn),
             users: DataLoader::new(loaders::UserLoader(tenant.clone()), tokio::spawn),
+            variants: DataLoader::with_cache(
+                loaders::VariantsByProduct(tenant.clone()),
+                tokio::spawn,
+                HashMapCache::default(),
+            ),
+            prices: DataLoader::with_cache(
+                loaders::PricesByVariant(tenant.clone()),
+                tokio::spawn,
+                HashMapCache::default(),
+            ),
+            levels: DataLoader::with_cache(
+                loaders::LevelsByVariant(tenant.clone()),
+                tokio::spawn,
+                HashMapCache::default(),
+            ),
             state,
             tenant,
             request_id,
