@@ -11,6 +11,7 @@ use std::sync::Arc;
 struct Shop {
     s: Session,
     org: String,
+    branch: String,
     location: String,
 }
 
@@ -29,7 +30,12 @@ async fn shop(app: &TestApp, tag: &str) -> Shop {
         .as_str()
         .unwrap_or_else(|| panic!("{body}"))
         .to_owned();
-    Shop { s, org, location }
+    Shop {
+        s,
+        org,
+        branch,
+        location,
+    }
 }
 
 async fn product(app: &TestApp, sh: &Shop, skus: &[&str]) -> Vec<String> {
@@ -776,4 +782,89 @@ async fn products_page_filter_sort_and_load_a_page_in_a_fixed_number_of_statemen
         .gql(Some(&other.s.token), PRODUCTS, json!({"first": 100}))
         .await;
     assert_eq!(body["data"]["products"]["edges"], json!([]));
+}
+
+#[tokio::test]
+async fn listings_push_the_allocated_share_of_available_stock() {
+    let app = TestApp::spawn().await;
+    let sh = shop(&app, "listing").await;
+    let store = app
+        .connect_store(&sh.s, &sh.branch, "727720655", None)
+        .await;
+    let vs = product(&app, &sh, &["LST-1", "LST-2"]).await;
+    receive(&app, &sh, &vs[0], 40).await;
+    receive(&app, &sh, &vs[1], 9).await;
+    let q = "mutation($i: CreateListingInput!) { createListing(input: $i) { listing { id externalItemId price { amount currencyCode } allocation { percent max buffer } pushQuantity } userErrors { field code message } } }";
+    let t = Some(sh.s.token.as_str());
+    let body = app
+        .gql(t, q, json!({"i": {"storeId": store, "variantId": vs[0], "externalItemId": "1001", "externalModelId": "0",
+            "price": {"amount": "19.90", "currencyCode": "MYR"}, "allocation": {"percent": 50, "max": 15, "buffer": 3}}}))
+        .await;
+    let l = &body["data"]["createListing"]["listing"];
+    assert_eq!(l["pushQuantity"], 15, "min(40 × 50% − 3, 15): {body}");
+    assert_eq!(
+        l["price"],
+        json!({"amount": "19.90", "currencyCode": "MYR"})
+    );
+    let body = app.gql(t, q, json!({"i": {"storeId": store, "variantId": vs[1], "allocation": {"percent": 50, "buffer": 1}}})).await;
+    assert_eq!(
+        body["data"]["createListing"]["listing"]["pushQuantity"], 3,
+        "floor(9 × 50%) − 1"
+    );
+    let body = app
+        .gql(t, q, json!({"i": {"storeId": store, "variantId": vs[1]}}))
+        .await;
+    assert_eq!(
+        body["data"]["createListing"]["userErrors"][0]["code"], "CONFLICT",
+        "{body}"
+    );
+    let body = app
+        .gql(
+            t,
+            q,
+            json!({"i": {"storeId": store, "variantId": vs[0], "allocation": {"percent": 101}}}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["createListing"]["userErrors"][0]["code"], "VALIDATION_FAILED",
+        "{body}"
+    );
+    // Reservations lower what is pushed.
+    for i in 0..30 {
+        app.gql(t, RESERVE, json!({"i": {"variantId": vs[0], "locationId": sh.location, "quantity": 1, "referenceType": "ORDER_LINE", "referenceId": format!("r{i}")}})).await;
+    }
+    let body = app
+        .gql(
+            t,
+            "query($s: ID!) { listings(storeId: $s) { externalItemId pushQuantity } }",
+            json!({"s": store}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["listings"][0],
+        json!({"externalItemId": "1001", "pushQuantity": 2}),
+        "10 × 50% − 3: {body}"
+    );
+    // Another tenant cannot list on this store or read its listings.
+    let other = shop(&app, "listing-b").await;
+    let ov = product(&app, &other, &["O-1"]).await.remove(0);
+    let body = app
+        .gql(
+            Some(&other.s.token),
+            q,
+            json!({"i": {"storeId": store, "variantId": ov}}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["createListing"]["userErrors"][0]["code"], "NOT_FOUND",
+        "{body}"
+    );
+    let body = app
+        .gql(
+            Some(&other.s.token),
+            "query($s: ID!) { listings(storeId: $s) { pushQuantity } }",
+            json!({"s": store}),
+        )
+        .await;
+    assert_eq!(body["data"]["listings"], json!([]));
 }

@@ -1044,3 +1044,221 @@ impl InventoryMutation {
         })
     }
 }
+
+/// How much of the available stock a store is offered.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Allocation {
+    /// Percentage of available stock (rounded down).
+    pub percent: i32,
+    /// Most to offer, when capped.
+    pub max: Option<i64>,
+    /// Held back from this store.
+    pub buffer: i64,
+}
+
+/// A listing row.
+#[derive(Clone, Debug, FromQueryResult)]
+pub struct ListingRow {
+    id: Uuid,
+    store_id: Uuid,
+    branch_id: Uuid,
+    variant_id: Uuid,
+    external_item_id: Option<String>,
+    external_model_id: Option<String>,
+    external_sku: Option<String>,
+    price_minor: Option<i64>,
+    currency: Option<String>,
+    status: String,
+    alloc_percent: i32,
+    alloc_max: Option<i64>,
+    alloc_buffer: i64,
+}
+
+/// A variant as it appears in one store.
+#[derive(Clone, Debug)]
+pub struct Listing(pub ListingRow);
+
+#[Object]
+impl Listing {
+    /// Global id.
+    async fn id(&self) -> ID {
+        crate::graphql::relay::encode_id("Listing", self.0.id)
+    }
+    /// Store.
+    async fn store_id(&self) -> ID {
+        crate::graphql::relay::store_gid(crate::ids::StoreId(self.0.store_id))
+    }
+    /// Variant.
+    async fn variant_id(&self) -> ID {
+        variant_gid(VariantId(self.0.variant_id))
+    }
+    /// Platform item id.
+    async fn external_item_id(&self) -> Option<&str> {
+        self.0.external_item_id.as_deref()
+    }
+    /// Platform model/SKU id.
+    async fn external_model_id(&self) -> Option<&str> {
+        self.0.external_model_id.as_deref()
+    }
+    /// Platform seller SKU.
+    async fn external_sku(&self) -> Option<&str> {
+        self.0.external_sku.as_deref()
+    }
+    /// Listing price.
+    async fn price(&self) -> Option<Money> {
+        match (self.0.price_minor, &self.0.currency) {
+            (Some(m), Some(c)) => Some(Money::new(m, c)),
+            _ => None,
+        }
+    }
+    /// ACTIVE, PAUSED or ARCHIVED.
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+    /// Allocation rule.
+    async fn allocation(&self) -> Allocation {
+        Allocation {
+            percent: self.0.alloc_percent,
+            max: self.0.alloc_max,
+            buffer: self.0.alloc_buffer,
+        }
+    }
+    /// The quantity to push to the store now: the rule applied to the variant's available stock
+    /// in the store's branch (own and 3PL locations; bundles derived from their components).
+    async fn push_quantity(&self, ctx: &Context<'_>) -> Result<i64> {
+        let (v, b) = (
+            VariantId(self.0.variant_id),
+            crate::ids::BranchId(self.0.branch_id),
+        );
+        let (percent, max, buffer) = (self.0.alloc_percent, self.0.alloc_max, self.0.alloc_buffer);
+        read(ctx, async |c| {
+            let available = catalog::branch_available(&c, v, b).await?;
+            Ok(catalog::push_quantity(available, percent, max, buffer))
+        })
+        .await
+    }
+}
+
+/// Input of an allocation rule.
+#[derive(InputObject)]
+pub struct AllocationInput {
+    /// Percentage of available stock (default 100).
+    #[graphql(default = 100)]
+    pub percent: i32,
+    /// Most to offer.
+    pub max: Option<i64>,
+    /// Held back.
+    #[graphql(default)]
+    pub buffer: i64,
+}
+
+/// Input of `createListing`.
+#[derive(InputObject)]
+pub struct CreateListingInput {
+    /// Store.
+    pub store_id: ID,
+    /// Variant.
+    pub variant_id: ID,
+    /// Platform item id.
+    pub external_item_id: Option<String>,
+    /// Platform model/SKU id.
+    pub external_model_id: Option<String>,
+    /// Platform seller SKU.
+    pub external_sku: Option<String>,
+    /// Listing price.
+    pub price: Option<MoneyInput>,
+    /// Allocation rule (default: all available stock).
+    pub allocation: Option<AllocationInput>,
+}
+
+/// Result of `createListing`.
+#[derive(SimpleObject)]
+pub struct ListingPayload {
+    /// The listing.
+    pub listing: Option<Listing>,
+    /// Expected failures.
+    pub user_errors: Vec<UserError>,
+}
+
+const LISTING_COLUMNS: &str = "id, store_id, branch_id, variant_id, external_item_id, external_model_id, external_sku, \
+     price_minor, currency, status, alloc_percent, alloc_max, alloc_buffer";
+
+/// Listing mutations and queries.
+#[derive(Default)]
+pub struct ListingMutation;
+
+#[Object]
+impl ListingMutation {
+    /// Lists a variant on a store with an allocation rule.
+    async fn create_listing(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateListingInput,
+    ) -> Result<ListingPayload> {
+        let (listing, user_errors) = mutate(ctx, async |c| {
+            let alloc = input.allocation.unwrap_or(AllocationInput {
+                percent: 100,
+                max: None,
+                buffer: 0,
+            });
+            let id = catalog::create_listing(
+                &c,
+                catalog::CreateListing {
+                    store_id: crate::graphql::relay::store_id(&input.store_id)?,
+                    variant_id: variant_id(&input.variant_id)?,
+                    external_item_id: input.external_item_id,
+                    external_model_id: input.external_model_id,
+                    external_sku: input.external_sku,
+                    price: input.price.map(|p| PriceInput {
+                        amount: p.amount,
+                        currency: p.currency_code,
+                    }),
+                    percent: alloc.percent,
+                    max: alloc.max,
+                    buffer: alloc.buffer,
+                },
+            )
+            .await?;
+            ListingRow::find_by_statement(stmt(
+                &format!("SELECT {LISTING_COLUMNS} FROM listings WHERE id = $1"),
+                vec![id.into()],
+            ))
+            .one(c.tx)
+            .await?
+            .map(Listing)
+            .ok_or_else(|| AppError::internal("listing vanished"))
+        })
+        .await?;
+        Ok(ListingPayload {
+            listing,
+            user_errors,
+        })
+    }
+}
+
+/// Listing queries.
+#[derive(Default)]
+pub struct ListingQuery;
+
+#[Object]
+impl ListingQuery {
+    /// The listings of a store.
+    async fn listings(&self, ctx: &Context<'_>, store_id: ID) -> Result<Vec<Listing>> {
+        read(ctx, async |c| {
+            c.access.org()?.require(crate::auth::permissions::Perm::StoresRead)?;
+            let Ok(store) = crate::graphql::relay::store_id(&store_id) else {
+                return Ok(Vec::new());
+            };
+            Ok(ListingRow::find_by_statement(stmt(
+                &format!("SELECT {LISTING_COLUMNS} FROM listings WHERE store_id = $1 ORDER BY id LIMIT 500"),
+                vec![store.uuid().into()],
+            ))
+            .all(c.tx)
+            .await?
+            .into_iter()
+            .map(Listing)
+            .collect())
+        })
+        .await
+    }
+}

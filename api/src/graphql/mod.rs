@@ -29,6 +29,7 @@ pub struct Query(
     organizations::OrganizationsQuery,
     relay::NodeQuery,
     inventory::InventoryQuery,
+    inventory::ListingQuery,
 );
 
 /// Root mutation.
@@ -40,6 +41,7 @@ pub struct Mutation(
     branches::BranchesMutation,
     stores::StoresMutation,
     inventory::InventoryMutation,
+    inventory::ListingMutation,
 );
 
 /// The schema type.
