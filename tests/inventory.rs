@@ -868,3 +868,47 @@ async fn listings_push_the_allocated_share_of_available_stock() {
         .await;
     assert_eq!(body["data"]["listings"], json!([]));
 }
+
+#[tokio::test]
+async fn costs_keep_their_history_with_source() {
+    let app = TestApp::spawn().await;
+    let sh = shop(&app, "cost").await;
+    let v = product(&app, &sh, &["COST-1"]).await.remove(0);
+    let q = "mutation($i: SetVariantCostInput!) { setVariantCost(input: $i) { variant { costs { cost { amount currencyCode } source note } } userErrors { field code } } }";
+    let t = Some(sh.s.token.as_str());
+    app.gql(t, q, json!({"i": {"variantId": v, "cost": {"amount": "4.1", "currencyCode": "KWD"}, "note": "supplier A"}})).await;
+    let body = app.gql(t, q, json!({"i": {"variantId": v, "cost": {"amount": "3.955", "currencyCode": "KWD"}, "note": "supplier B"}})).await;
+    assert_eq!(
+        body["data"]["setVariantCost"]["variant"]["costs"],
+        json!([{"cost": {"amount": "3.955", "currencyCode": "KWD"}, "source": "MANUAL", "note": "supplier B"},
+               {"cost": {"amount": "4.100", "currencyCode": "KWD"}, "source": "MANUAL", "note": "supplier A"}]),
+        "{body}"
+    );
+    let body = app
+        .gql(
+            t,
+            q,
+            json!({"i": {"variantId": v, "cost": {"amount": "3.9551", "currencyCode": "KWD"}}}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["setVariantCost"]["userErrors"][0]["code"],
+        "VALIDATION_FAILED"
+    );
+    let other = shop(&app, "cost-b").await;
+    let body = app
+        .gql(
+            Some(&other.s.token),
+            q,
+            json!({"i": {"variantId": v, "cost": {"amount": "1", "currencyCode": "USD"}}}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["setVariantCost"]["userErrors"][0]["code"], "NOT_FOUND",
+        "{body}"
+    );
+    assert_eq!(
+        owner_rows(&app, &sh.org, "SELECT count(*)::text FROM variant_costs").await,
+        ["2"]
+    );
+}

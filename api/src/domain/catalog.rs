@@ -511,3 +511,44 @@ pub async fn branch_available(c: &Ctx<'_>, variant: VariantId, branch: BranchId)
             .unwrap_or(0),
     )
 }
+
+/// Records a variant's cost (MANUAL from a person or partner, LEARNED from purchase and payout
+/// data). History is kept: the current cost is the newest row per currency.
+pub async fn record_cost(
+    c: &Ctx<'_>,
+    variant: VariantId,
+    price: &PriceInput,
+    source: &str,
+    note: &str,
+) -> AppResult<()> {
+    c.access.org()?.require(Perm::CatalogWrite)?;
+    if !matches!(source, "MANUAL" | "LEARNED") {
+        return Err(AppError::invalid(
+            "input.source",
+            "must be MANUAL or LEARNED",
+        ));
+    }
+    if note.chars().count() > 500 {
+        return Err(AppError::invalid(
+            "input.note",
+            "must be at most 500 characters",
+        ));
+    }
+    crate::domain::inventory::variant(c, variant).await?;
+    let (minor, code) = parse_money("input.cost", &price.amount, &price.currency)?;
+    c.tx.execute_raw(stmt(
+        "INSERT INTO variant_costs (org_id, id, variant_id, currency, amount_minor, source, note, created_by) \
+         VALUES ((SELECT app_org_id()), $1, $2, $3, $4, $5, $6, $7)",
+        vec![
+            Uuid::now_v7().into(),
+            variant.uuid().into(),
+            code.into(),
+            minor.into(),
+            source.into(),
+            note.trim().to_owned().into(),
+            c.access.user_id.map(|u| u.uuid()).into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}

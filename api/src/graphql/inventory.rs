@@ -121,6 +121,28 @@ impl Variant {
             .map(|p| Money::new(p.amount_minor, &p.currency))
             .collect())
     }
+    /// Cost history, newest first (the first row per currency is the current cost).
+    async fn costs(&self, ctx: &Context<'_>) -> Result<Vec<Cost>> {
+        let id = self.0.id;
+        read(ctx, async |c| {
+            Ok(CostRow::find_by_statement(stmt(
+                "SELECT currency, amount_minor, source, note, created_at FROM variant_costs \
+                 WHERE variant_id = $1 ORDER BY created_at DESC, id DESC LIMIT 100",
+                vec![id.into()],
+            ))
+            .all(c.tx)
+            .await?
+            .into_iter()
+            .map(|r| Cost {
+                cost: Money::new(r.amount_minor, &r.currency),
+                source: r.source,
+                note: r.note,
+                created_at: r.created_at,
+            })
+            .collect())
+        })
+        .await
+    }
     /// Stock at each location of the caller's visible branches (batched).
     async fn stock_levels(&self, ctx: &Context<'_>) -> Result<Vec<StockLevel>> {
         let rows = rc(ctx)?
@@ -130,6 +152,40 @@ impl Variant {
             .unwrap_or_default();
         Ok(rows.into_iter().map(StockLevel::from).collect())
     }
+}
+
+#[derive(FromQueryResult)]
+struct CostRow {
+    currency: String,
+    amount_minor: i64,
+    source: String,
+    note: String,
+    created_at: DateTime<Utc>,
+}
+
+/// A recorded unit cost.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Cost {
+    /// The cost.
+    pub cost: Money,
+    /// MANUAL or LEARNED.
+    pub source: String,
+    /// Note.
+    pub note: String,
+    /// When recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Input of `setVariantCost`.
+#[derive(InputObject)]
+pub struct SetVariantCostInput {
+    /// Variant.
+    pub variant_id: ID,
+    /// Unit cost.
+    pub cost: MoneyInput,
+    /// Note (supplier, invoice…).
+    #[graphql(default)]
+    pub note: String,
 }
 
 /// Where stock is kept.
@@ -832,6 +888,35 @@ impl InventoryMutation {
         .await?;
         Ok(ProductPayload {
             product,
+            user_errors,
+        })
+    }
+
+    /// Records a variant's unit cost (source MANUAL; history is kept).
+    async fn set_variant_cost(
+        &self,
+        ctx: &Context<'_>,
+        input: SetVariantCostInput,
+    ) -> Result<VariantPayload> {
+        let (variant, user_errors) = mutate(ctx, async |c| {
+            let v = variant_id(&input.variant_id)?;
+            let price = PriceInput {
+                amount: input.cost.amount,
+                currency: input.cost.currency_code,
+            };
+            catalog::record_cost(&c, v, &price, "MANUAL", &input.note).await?;
+            VariantRow::find_by_statement(stmt(
+                "SELECT id, product_id, sku, name, is_bundle FROM variants WHERE id = $1",
+                vec![v.uuid().into()],
+            ))
+            .one(c.tx)
+            .await?
+            .map(Variant)
+            .ok_or(AppError::NotFound("Variant"))
+        })
+        .await?;
+        Ok(VariantPayload {
+            variant,
             user_errors,
         })
     }
