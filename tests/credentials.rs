@@ -173,6 +173,7 @@ async fn a_ciphertext_moved_to_another_store_or_tenant_fails_to_decrypt() {
                 tx: &tx,
                 access: &access,
                 request_id: None,
+                effects: &Default::default(),
             };
             let r = mercato::domain::stores::credentials(
                 &ctx,

@@ -62,6 +62,12 @@ pub struct ConfigArgs {
     /// Largest accepted request body in bytes.
     #[arg(long, env = "MERCATO_MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: usize,
+    /// Largest accepted multipart body (GraphQL file uploads such as catalog CSVs) in bytes.
+    #[arg(long, env = "MERCATO_MAX_UPLOAD_BYTES", default_value_t = 16_777_216)]
+    pub max_upload_bytes: usize,
+    /// Seconds cached catalog reads live in Redis (0 turns the cache off).
+    #[arg(long, env = "MERCATO_CATALOG_CACHE_TTL_SECS", default_value_t = 300)]
+    pub catalog_cache_ttl_secs: u64,
     /// `development` or `production`. Production turns GraphiQL, introspection and field
     /// suggestions off unless they are explicitly enabled.
     #[arg(long, env = "MERCATO_PROFILE", default_value = "development")]
@@ -228,6 +234,10 @@ pub struct Config {
     pub credentials_old_keys: Vec<KeyedSecret>,
     /// Body size limit.
     pub max_body_bytes: usize,
+    /// Multipart (upload) body size limit.
+    pub max_upload_bytes: usize,
+    /// Lifetime of cached catalog reads (zero: no cache).
+    pub catalog_cache_ttl: Duration,
     /// GraphiQL enabled.
     pub graphiql: bool,
     /// Abuse limits.
@@ -323,6 +333,12 @@ impl ConfigArgs {
         }
         if self.max_body_bytes < 1024 {
             return Err(invalid("MERCATO_MAX_BODY_BYTES", "must be at least 1024"));
+        }
+        if self.max_upload_bytes < self.max_body_bytes {
+            return Err(invalid(
+                "MERCATO_MAX_UPLOAD_BYTES",
+                "must be at least MERCATO_MAX_BODY_BYTES",
+            ));
         }
         if self.database_pool_max == 0 {
             return Err(invalid("MERCATO_DATABASE_POOL_MAX", "must be positive"));
@@ -422,6 +438,8 @@ impl ConfigArgs {
                 true,
             )?,
             max_body_bytes: self.max_body_bytes,
+            max_upload_bytes: self.max_upload_bytes,
+            catalog_cache_ttl: Duration::from_secs(self.catalog_cache_ttl_secs),
             graphiql: self.graphiql.unwrap_or(!production),
             limits,
         })

@@ -4,9 +4,11 @@
 //! [`build_router`] so tests and benchmarks run exactly the app the binary serves.
 
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod effects;
 pub mod error;
 pub mod graphql;
 pub mod http;

@@ -51,10 +51,13 @@ pub async fn seed_demo(state: &AppState) -> AppResult<Seeded> {
         user_id: Some(owner),
         org: None,
     };
+    // Seeding creates nothing that is cached or published.
+    let effects = crate::effects::Effects::default();
     let c = Ctx {
         tx: &tx,
         access: &acting,
         request_id: Some("seed"),
+        effects: &effects,
     };
     let org = OrgId(organizations::create(&c, "Demo Traders").await?.id);
     let as_owner = Access {

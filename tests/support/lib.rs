@@ -159,6 +159,8 @@ pub fn test_config(db: &str) -> Config {
         credentials_key: random_key("c1"),
         credentials_old_keys: Vec::new(),
         max_body_bytes: 1024 * 1024,
+        max_upload_bytes: 16 * 1024 * 1024,
+        catalog_cache_ttl: Duration::from_secs(300),
         graphiql: true,
         // Generous request quotas: tests of other behaviour must not trip them. Tests of the
         // limits themselves set their own.
@@ -411,6 +413,7 @@ pub async fn add_member(
         tx: &tx,
         access: &access,
         request_id: Some("test"),
+        effects: &Default::default(),
     };
     mercato::domain::members::add(&ctx, UserId(uuid(member_gid)), role)
         .await

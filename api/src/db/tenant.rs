@@ -7,6 +7,7 @@
 
 use crate::auth::permissions::{self, Perm};
 use crate::auth::{ApiTokenGrant, Principal};
+use crate::effects::{Effect, Effects};
 use crate::error::{AppError, AppResult};
 use crate::ids::{ApiTokenId, BranchId, OrgId, UserId};
 use entity::enums::{BranchRole, OrgRole};
@@ -307,6 +308,7 @@ pub struct TenantTx {
     statement_timeout: Option<std::time::Duration>,
     opened: Option<Arc<std::sync::atomic::AtomicU64>>,
     slot: Mutex<Slot>,
+    effects: Effects,
 }
 
 /// Exclusive use of the open transaction, with the caller's access.
@@ -333,6 +335,7 @@ impl TenantTx {
             statement_timeout: None,
             opened: None,
             slot: Mutex::new(Slot::Idle),
+            effects: Effects::default(),
         })
     }
 
@@ -355,6 +358,11 @@ impl TenantTx {
     /// Sets a transaction-local Postgres `statement_timeout` (call before first use).
     pub fn with_statement_timeout(self: Arc<Self>, timeout: std::time::Duration) -> Arc<Self> {
         self.configure(|t| t.statement_timeout = Some(timeout))
+    }
+
+    /// A read-only (query) transaction?
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// The principal this transaction acts for.
@@ -409,21 +417,31 @@ impl TenantTx {
         Ok(Savepoint {
             tx,
             access,
+            effects: Effects::default(),
+            parent: &self.effects,
             _outer: outer,
         })
     }
 
-    /// Ends the transaction (no-op if it was never opened).
-    pub async fn finish(&self, outcome: Outcome) -> AppResult<()> {
+    /// Effects recorded directly on the transaction (outside any savepoint).
+    pub fn effects(&self) -> &Effects {
+        &self.effects
+    }
+
+    /// Ends the transaction (no-op if it was never opened). Returns the effects to run now that
+    /// it committed (none after a rollback).
+    pub async fn finish(&self, outcome: Outcome) -> AppResult<Vec<Effect>> {
         let mut slot = self.slot.lock().await;
+        let effects = self.effects.take();
         match std::mem::replace(&mut *slot, Slot::Closed) {
             Slot::Open(tx, _) if outcome == Outcome::Commit && !self.read_only => {
-                tx.commit().await?
+                tx.commit().await?;
+                return Ok(effects);
             }
             Slot::Open(tx, _) => tx.rollback().await?,
             Slot::Idle | Slot::Closed => {}
         }
-        Ok(())
+        Ok(Vec::new())
     }
 }
 
@@ -432,6 +450,9 @@ pub struct Savepoint<'a> {
     tx: DatabaseTransaction,
     /// The caller's access.
     pub access: Arc<Access>,
+    /// Effects of this mutation: kept with it, dropped if it rolls back.
+    pub effects: Effects,
+    parent: &'a Effects,
     _outer: TxGuard<'a>,
 }
 
@@ -448,6 +469,7 @@ impl Savepoint<'_> {
         match result {
             Ok(v) => {
                 self.tx.commit().await?;
+                self.parent.absorb(&self.effects);
                 Ok(v)
             }
             Err(e) => {

@@ -120,6 +120,13 @@ fn sku(field: &str, raw: &str) -> AppResult<String> {
     Ok(s.to_owned())
 }
 
+/// Records that the organization's catalog changed (cached reads are dropped after commit).
+pub fn catalog_changed(c: &Ctx<'_>) -> AppResult<()> {
+    let org = c.access.org()?.org_id;
+    c.effects.push(crate::effects::Effect::CatalogChanged(org));
+    Ok(())
+}
+
 fn unique_sku(e: DbErr, sku: &str) -> AppError {
     if e.to_string().contains("variants_org_sku_key") {
         AppError::Conflict(format!("SKU {sku} already exists"))
@@ -157,6 +164,7 @@ pub async fn create_product(
     for (i, v) in input.variants.iter().enumerate() {
         ids.push(insert_variant(c, id, &format!("input.variants.{i}"), v, false).await?);
     }
+    catalog_changed(c)?;
     Ok((id, ids))
 }
 
@@ -250,6 +258,7 @@ pub async fn create_bundle(
             }
         })?;
     }
+    catalog_changed(c)?;
     Ok(id)
 }
 

@@ -245,17 +245,21 @@ pub async fn level(
 }
 
 /// Opens one alert when available falls to the reorder point (not again while it stays open) and
-/// closes it when stock recovers. New alerts are returned through `pending_alerts` for publishing
-/// after commit.
+/// closes it when stock recovers; both are published after commit.
 async fn alerts_after(c: &Ctx<'_>, l: &Level) -> AppResult<()> {
+    #[derive(FromQueryResult)]
+    struct Changed {
+        id: Uuid,
+    }
     let Some(point) = l.reorder_point else {
         return Ok(());
     };
-    if l.available() <= point {
-        c.tx.execute_raw(stmt(
+    let open = l.available() <= point;
+    let changed = if open {
+        Changed::find_by_statement(stmt(
             "INSERT INTO stock_alerts (org_id, id, variant_id, location_id, branch_id, available, reorder_point) \
              VALUES ((SELECT app_org_id()), $1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (org_id, variant_id, location_id) WHERE resolved_at IS NULL DO NOTHING",
+             ON CONFLICT (org_id, variant_id, location_id) WHERE resolved_at IS NULL DO NOTHING RETURNING id",
             vec![
                 Uuid::now_v7().into(),
                 l.variant_id.into(),
@@ -265,14 +269,32 @@ async fn alerts_after(c: &Ctx<'_>, l: &Level) -> AppResult<()> {
                 point.into(),
             ],
         ))
-        .await?;
+        .all(c.tx)
+        .await?
     } else {
-        c.tx.execute_raw(stmt(
+        Changed::find_by_statement(stmt(
             "UPDATE stock_alerts SET resolved_at = now() \
-             WHERE variant_id = $1 AND location_id = $2 AND resolved_at IS NULL",
+             WHERE variant_id = $1 AND location_id = $2 AND resolved_at IS NULL RETURNING id",
             vec![l.variant_id.into(), l.location_id.into()],
         ))
-        .await?;
+        .all(c.tx)
+        .await?
+    };
+    // Published only after the transaction commits (see `crate::effects`).
+    let org = c.access.org()?.org_id;
+    for row in changed {
+        c.effects
+            .push(crate::effects::Effect::StockAlert(crate::effects::StockAlertEvent {
+                org_id: org,
+                branch_id: BranchId(l.branch_id),
+                alert_id: row.id,
+                variant_id: l.variant_id,
+                location_id: l.location_id,
+                available: l.available(),
+                reorder_point: point,
+                state: if open { "OPEN" } else { "RESOLVED" }.to_owned(),
+                at: chrono::Utc::now(),
+            }));
     }
     Ok(())
 }

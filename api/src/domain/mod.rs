@@ -26,6 +26,8 @@ pub struct Ctx<'a> {
     pub access: &'a Access,
     /// The request that caused the call, for the audit trail.
     pub request_id: Option<&'a str>,
+    /// Effects to run after commit (events, cache invalidation).
+    pub effects: &'a crate::effects::Effects,
 }
 
 /// Trims `value` and checks its length in characters.

@@ -1,6 +1,7 @@
 //! DataLoaders, created per request on the request's tenant transaction, so each level of a
 //! query tree costs one SQL statement instead of one per row.
 
+use crate::cache::CatalogCache;
 use crate::db::tenant::TenantTx;
 use crate::error::AppError;
 use crate::ids::{BranchId, UserId};
@@ -46,7 +47,7 @@ impl Loader<UserId> for UserLoader {
 }
 
 /// A variant row for the catalog tree.
-#[derive(Clone, Debug, sea_orm::FromQueryResult)]
+#[derive(Clone, Debug, sea_orm::FromQueryResult, serde::Serialize, serde::Deserialize)]
 pub struct VariantRow {
     /// Id.
     pub id: uuid::Uuid,
@@ -61,7 +62,7 @@ pub struct VariantRow {
 }
 
 /// A price row.
-#[derive(Clone, Debug, sea_orm::FromQueryResult)]
+#[derive(Clone, Debug, sea_orm::FromQueryResult, serde::Serialize, serde::Deserialize)]
 pub struct PriceRow {
     /// Variant.
     pub variant_id: uuid::Uuid,
@@ -111,8 +112,39 @@ where
     Ok(out)
 }
 
-/// Variants of products (one statement per tree level).
-pub struct VariantsByProduct(pub Arc<TenantTx>);
+/// Reads `keys` through the request's catalog cache (when given), loading misses with `sql`.
+async fn cached<K, R>(
+    tenant: &TenantTx,
+    cache: Option<&CatalogCache>,
+    kind: &str,
+    sql: &str,
+    keys: &[K],
+    uuid: impl Fn(&K) -> uuid::Uuid + Copy,
+    key_of: impl Fn(&R) -> uuid::Uuid,
+    wrap: impl Fn(uuid::Uuid) -> K + Copy,
+) -> Result<HashMap<K, Vec<R>>, AppError>
+where
+    K: std::hash::Hash + Eq + Copy,
+    R: sea_orm::FromQueryResult + serde::Serialize + serde::de::DeserializeOwned,
+{
+    let Some(cache) = cache else {
+        return grouped(tenant, sql, keys, uuid, key_of, wrap).await;
+    };
+    // The organization of the verified access, never one taken from input.
+    let org = tenant.lock().await?.access.org()?.org_id;
+    let ids: Vec<uuid::Uuid> = keys.iter().map(uuid).collect();
+    let found = cache
+        .read_through(org, kind, &ids, async |misses: &[uuid::Uuid]| {
+            let miss_keys: Vec<K> = misses.iter().map(|u| wrap(*u)).collect();
+            let rows = grouped(tenant, sql, &miss_keys, uuid, key_of, wrap).await?;
+            Ok::<_, AppError>(rows.into_iter().map(|(k, v)| (uuid(&k), v)).collect())
+        })
+        .await?;
+    Ok(found.into_iter().map(|(u, v)| (wrap(u), v)).collect())
+}
+
+/// Variants of products (one statement per tree level; cached in Redis for read-only requests).
+pub struct VariantsByProduct(pub Arc<TenantTx>, pub Option<Arc<CatalogCache>>);
 
 impl Loader<crate::ids::ProductId> for VariantsByProduct {
     type Value = Vec<VariantRow>;
@@ -122,8 +154,10 @@ impl Loader<crate::ids::ProductId> for VariantsByProduct {
         &self,
         keys: &[crate::ids::ProductId],
     ) -> Result<HashMap<crate::ids::ProductId, Vec<VariantRow>>, AppError> {
-        grouped(
+        cached(
             &self.0,
+            self.1.as_deref(),
+            "variants",
             "SELECT id, product_id, sku, name, is_bundle FROM variants WHERE product_id = ANY($1) ORDER BY id",
             keys,
             |k| k.uuid(),
@@ -134,8 +168,8 @@ impl Loader<crate::ids::ProductId> for VariantsByProduct {
     }
 }
 
-/// Prices of variants.
-pub struct PricesByVariant(pub Arc<TenantTx>);
+/// Prices of variants (cached like variants).
+pub struct PricesByVariant(pub Arc<TenantTx>, pub Option<Arc<CatalogCache>>);
 
 impl Loader<crate::ids::VariantId> for PricesByVariant {
     type Value = Vec<PriceRow>;
@@ -145,8 +179,10 @@ impl Loader<crate::ids::VariantId> for PricesByVariant {
         &self,
         keys: &[crate::ids::VariantId],
     ) -> Result<HashMap<crate::ids::VariantId, Vec<PriceRow>>, AppError> {
-        grouped(
+        cached(
             &self.0,
+            self.1.as_deref(),
+            "prices",
             "SELECT variant_id, currency, amount_minor FROM variant_prices WHERE variant_id = ANY($1) ORDER BY currency",
             keys,
             |k| k.uuid(),

@@ -114,17 +114,25 @@ impl RequestCtx {
         request_id: Option<String>,
         limit_key: String,
     ) -> Self {
+        // Only read-only operations use the cache: a mutation reads its own uncommitted rows.
+        let catalog_cache = tenant.is_read_only().then(|| {
+            Arc::new(crate::cache::CatalogCache::new(
+                state.redis.clone(),
+                &state.config.redis_prefix,
+                state.config.catalog_cache_ttl,
+            ))
+        });
         Self {
             limit_key,
             branches: DataLoader::new(loaders::BranchLoader(tenant.clone()), tokio::spawn),
             users: DataLoader::new(loaders::UserLoader(tenant.clone()), tokio::spawn),
             variants: DataLoader::with_cache(
-                loaders::VariantsByProduct(tenant.clone()),
+                loaders::VariantsByProduct(tenant.clone(), catalog_cache.clone()),
                 tokio::spawn,
                 HashMapCache::default(),
             ),
             prices: DataLoader::with_cache(
-                loaders::PricesByVariant(tenant.clone()),
+                loaders::PricesByVariant(tenant.clone(), catalog_cache),
                 tokio::spawn,
                 HashMapCache::default(),
             ),
@@ -150,6 +158,7 @@ impl RequestCtx {
             tx: guard,
             access: &guard.access,
             request_id: self.request_id.as_deref(),
+            effects: self.tenant.effects(),
         }
     }
 
@@ -159,6 +168,7 @@ impl RequestCtx {
             tx: sp,
             access: &sp.access,
             request_id: self.request_id.as_deref(),
+            effects: &sp.effects,
         }
     }
 }

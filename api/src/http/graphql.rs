@@ -11,7 +11,6 @@ use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Pos, Response as GqlResponse};
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::ConnectInfo;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -58,6 +57,15 @@ fn transport_error(status: StatusCode, err: &AppError, request_id: Option<&str>)
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     resp
+}
+
+/// The full Content-Type when it is `multipart/form-data` (the GraphQL multipart request spec).
+fn multipart_type(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let essence = v.split(';').next()?.trim();
+    essence
+        .eq_ignore_ascii_case("multipart/form-data")
+        .then(|| v.to_owned())
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -121,9 +129,12 @@ async fn run_one(
     } else {
         Outcome::Rollback
     };
-    if let Err(e) = tenant.finish(outcome).await {
-        let err = async_graphql::Error::from(e).into_server_error(Pos::default());
-        resp = GqlResponse::from_errors(vec![err]);
+    match tenant.finish(outcome).await {
+        Ok(effects) => crate::effects::run(&s.app, effects).await,
+        Err(e) => {
+            let err = async_graphql::Error::from(e).into_server_error(Pos::default());
+            resp = GqlResponse::from_errors(vec![err]);
+        }
     }
     for err in &mut resp.errors {
         let internal = err
@@ -159,15 +170,19 @@ pub async fn graphql_post(
     State(s): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let request_id = headers
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let rid = request_id.as_deref();
-    if !is_json(&headers) {
-        let err = AppError::invalid("content-type", "Content-Type must be application/json");
+    let multipart = multipart_type(&headers);
+    if !is_json(&headers) && multipart.is_none() {
+        let err = AppError::invalid(
+            "content-type",
+            "Content-Type must be application/json (or multipart/form-data for file uploads)",
+        );
         return transport_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &err, rid);
     }
     let ip = client_ip(&s.app.config.limits.trusted_proxies, peer.ip(), &headers);
@@ -188,12 +203,39 @@ pub async fn graphql_post(
     if let Err(wait) = s.app.rate.check(&limit).await {
         return rate_limited(wait, rid);
     }
-    let batch: BatchRequest = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(_) => {
-            let err = AppError::invalid("body", "the body is not a GraphQL request in JSON");
-            return transport_error(StatusCode::BAD_REQUEST, &err, rid);
+    // Uploads are for authenticated callers only (a cross-site form can send multipart but never
+    // an Authorization header), and may be larger than a JSON body.
+    if multipart.is_some() && principal.is_none() {
+        return transport_error(StatusCode::UNAUTHORIZED, &AppError::Unauthenticated, rid);
+    }
+    let max = if multipart.is_some() {
+        s.app.config.max_upload_bytes
+    } else {
+        s.app.config.max_body_bytes
+    };
+    let Ok(body) = axum::body::to_bytes(body, max).await else {
+        let err = AppError::Limit {
+            code: "BODY_TOO_LARGE",
+            message: format!("the request body is larger than {max} bytes"),
+        };
+        return transport_error(StatusCode::PAYLOAD_TOO_LARGE, &err, rid);
+    };
+    let batch = match &multipart {
+        None => serde_json::from_slice::<BatchRequest>(&body).map_err(|_| {
+            AppError::invalid("body", "the body is not a GraphQL request in JSON")
+        }),
+        Some(content_type) => {
+            let opts = async_graphql::http::MultipartOptions::default()
+                .max_file_size(max)
+                .max_num_files(4);
+            async_graphql::http::receive_batch_body(Some(content_type.as_str()), &body[..], opts)
+                .await
+                .map_err(|e| AppError::invalid("body", format!("bad multipart request: {e}")))
         }
+    };
+    let batch = match batch {
+        Ok(b) => b,
+        Err(err) => return transport_error(StatusCode::BAD_REQUEST, &err, rid),
     };
     match batch {
         BatchRequest::Single(req) => {

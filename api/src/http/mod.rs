@@ -37,7 +37,8 @@ pub fn build_router(app: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)
-        // The GraphQL handler reads the body through axum's `Bytes`, so this limit applies (413).
+        // The GraphQL handler reads its body itself with its own limits (JSON or upload); this
+        // caps every other route.
         .layer(DefaultBodyLimit::max(max_body))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
