@@ -7,6 +7,8 @@
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
+pub mod stock;
+
 use base64::Engine as _;
 use mercato::AppState;
 use mercato::config::{Config, KeyedSecret};
@@ -261,6 +263,46 @@ impl TestApp {
         let status = resp.status().as_u16();
         let body = resp.json::<Value>().await.unwrap_or(Value::Null);
         (status, body)
+    }
+
+    /// Sends an operation with one file (GraphQL multipart request spec) bound to the variable at
+    /// `file_path` (e.g. `variables.i.csv`); returns status and body.
+    pub async fn upload(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+        file_path: &str,
+        file: &[u8],
+    ) -> (u16, Value) {
+        let boundary = format!("mercato-{}", uuid::Uuid::new_v4().simple());
+        let operations = json!({ "query": query, "variables": variables }).to_string();
+        let map = json!({ "0": [file_path] }).to_string();
+        let mut body = Vec::with_capacity(file.len() + 1024);
+        for (name, value) in [("operations", operations), ("map", map)] {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"catalog.csv\"\r\nContent-Type: text/csv\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let mut req = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("send");
+        let status = resp.status().as_u16();
+        (status, resp.json::<Value>().await.unwrap_or(Value::Null))
     }
 
     /// Runs a GraphQL operation and returns the body (asserting HTTP 200).

@@ -96,6 +96,8 @@ pub struct VariantInput {
     pub name: String,
     /// Prices, one per currency.
     pub prices: Vec<PriceInput>,
+    /// Attributes (colour, size…).
+    pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Input of [`create_product`].
@@ -105,6 +107,12 @@ pub struct CreateProduct {
     pub name: String,
     /// DRAFT, ACTIVE or ARCHIVED.
     pub status: String,
+    /// Description.
+    pub description: String,
+    /// Image URLs.
+    pub image_urls: Vec<String>,
+    /// Attributes (brand, material…).
+    pub attributes: serde_json::Map<String, serde_json::Value>,
     /// Variants (at least one).
     pub variants: Vec<VariantInput>,
 }
@@ -118,6 +126,38 @@ fn sku(field: &str, raw: &str) -> AppResult<String> {
         ));
     }
     Ok(s.to_owned())
+}
+
+/// Image URLs: http(s), at most 20 of at most 2000 characters.
+pub fn check_image_urls(field: &str, urls: &[String]) -> AppResult<()> {
+    if urls.len() > 20 {
+        return Err(AppError::invalid(field, "at most 20 images"));
+    }
+    if let Some(bad) = urls.iter().find(|u| {
+        !(u.starts_with("https://") || u.starts_with("http://"))
+            || u.len() > 2000
+            || u.chars().any(|c| c.is_whitespace() || c.is_control())
+    }) {
+        return Err(AppError::invalid(
+            field,
+            format!("{bad:?} is not an http(s) URL"),
+        ));
+    }
+    Ok(())
+}
+
+/// Attributes: at most 50 keys.
+pub fn check_attributes(
+    field: &str,
+    attributes: &serde_json::Map<String, serde_json::Value>,
+) -> AppResult<()> {
+    if attributes.len() > 50 || attributes.keys().any(|k| k.is_empty() || k.len() > 100) {
+        return Err(AppError::invalid(
+            field,
+            "at most 50 attributes with names of 1-100 characters",
+        ));
+    }
+    Ok(())
 }
 
 /// Records that the organization's catalog changed (cached reads are dropped after commit).
@@ -154,10 +194,26 @@ pub async fn create_product(
             "must hold 1 to 100 variants",
         ));
     }
+    if input.description.chars().count() > 20_000 {
+        return Err(AppError::invalid(
+            "input.description",
+            "must be at most 20000 characters",
+        ));
+    }
+    check_image_urls("input.imageUrls", &input.image_urls)?;
+    check_attributes("input.attributes", &input.attributes)?;
     let id = ProductId::new_v7();
     c.tx.execute_raw(stmt(
-        "INSERT INTO products (org_id, id, name, status) VALUES ((SELECT app_org_id()), $1, $2, $3)",
-        vec![id.uuid().into(), name.into(), input.status.clone().into()],
+        "INSERT INTO products (org_id, id, name, status, description, image_urls, attributes) \
+         VALUES ((SELECT app_org_id()), $1, $2, $3, $4, $5, $6)",
+        vec![
+            id.uuid().into(),
+            name.into(),
+            input.status.clone().into(),
+            input.description.clone().into(),
+            input.image_urls.clone().into(),
+            serde_json::Value::Object(input.attributes.clone()).into(),
+        ],
     ))
     .await?;
     let mut ids = Vec::with_capacity(input.variants.len());
@@ -176,16 +232,18 @@ async fn insert_variant(
     bundle: bool,
 ) -> AppResult<VariantId> {
     let sku = sku(&format!("{field}.sku"), &v.sku)?;
+    check_attributes(&format!("{field}.attributes"), &v.attributes)?;
     let vid = VariantId::new_v7();
     c.tx.execute_raw(stmt(
-        "INSERT INTO variants (org_id, id, product_id, sku, name, is_bundle) \
-         VALUES ((SELECT app_org_id()), $1, $2, $3, $4, $5)",
+        "INSERT INTO variants (org_id, id, product_id, sku, name, is_bundle, attributes) \
+         VALUES ((SELECT app_org_id()), $1, $2, $3, $4, $5, $6)",
         vec![
             vid.uuid().into(),
             product.uuid().into(),
             sku.clone().into(),
             v.name.trim().to_owned().into(),
             bundle.into(),
+            serde_json::Value::Object(v.attributes.clone()).into(),
         ],
     ))
     .await

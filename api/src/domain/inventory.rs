@@ -109,7 +109,7 @@ fn stmt(sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
-fn actor(c: &Ctx<'_>) -> (Option<Uuid>, Option<Uuid>) {
+pub(crate) fn actor(c: &Ctx<'_>) -> (Option<Uuid>, Option<Uuid>) {
     match c.access.org.as_ref().and_then(|o| o.token.as_ref()) {
         Some(t) => (None, Some(t.id.uuid())),
         None => (c.access.user_id.map(|u| u.uuid()), None),
@@ -150,7 +150,7 @@ pub async fn variant(c: &Ctx<'_>, id: VariantId) -> AppResult<bool> {
 }
 
 /// Checks the caller may change stock at `location` (and that it is not marketplace-held).
-async fn writable_location(c: &Ctx<'_>, location_id: LocationId) -> AppResult<BranchId> {
+pub(crate) async fn writable_location(c: &Ctx<'_>, location_id: LocationId) -> AppResult<BranchId> {
     let (branch, kind) = location(c, location_id).await?;
     c.access.org()?.require(Perm::InventoryWrite(branch))?;
     if kind == "MARKETPLACE" {
@@ -246,7 +246,7 @@ pub async fn level(
 
 /// Opens one alert when available falls to the reorder point (not again while it stays open) and
 /// closes it when stock recovers; both are published after commit.
-async fn alerts_after(c: &Ctx<'_>, l: &Level) -> AppResult<()> {
+pub(crate) async fn alerts_after(c: &Ctx<'_>, l: &Level) -> AppResult<()> {
     #[derive(FromQueryResult)]
     struct Changed {
         id: Uuid,

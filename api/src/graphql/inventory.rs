@@ -46,6 +46,9 @@ pub struct ProductRow {
     id: Uuid,
     name: String,
     status: String,
+    description: String,
+    image_urls: Vec<String>,
+    attributes: serde_json::Value,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -67,6 +70,18 @@ impl Product {
     /// DRAFT, ACTIVE or ARCHIVED.
     async fn status(&self) -> &str {
         &self.0.status
+    }
+    /// Description.
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+    /// Image URLs, in display order.
+    async fn image_urls(&self) -> &[String] {
+        &self.0.image_urls
+    }
+    /// Attributes as a JSON object (brand, material…).
+    async fn attributes(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(self.0.attributes.clone())
     }
     /// Created.
     async fn created_at(&self) -> DateTime<Utc> {
@@ -108,6 +123,10 @@ impl Variant {
     /// A bundle of other variants (its stock is derived from them).
     async fn is_bundle(&self) -> bool {
         self.0.is_bundle
+    }
+    /// Attributes as a JSON object (colour, size…).
+    async fn attributes(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(self.0.attributes.clone())
     }
     /// Prices, one per currency (batched).
     async fn prices(&self, ctx: &Context<'_>) -> Result<Vec<Money>> {
@@ -327,6 +346,8 @@ pub struct VariantInputGql {
     /// Prices.
     #[graphql(default)]
     pub prices: Vec<MoneyInput>,
+    /// Attributes as a JSON object (colour, size…).
+    pub attributes: Option<async_graphql::Json<serde_json::Map<String, serde_json::Value>>>,
 }
 
 /// Input of `createProduct`.
@@ -337,6 +358,14 @@ pub struct CreateProductInput {
     /// DRAFT (default), ACTIVE or ARCHIVED.
     #[graphql(default_with = "String::from(\"DRAFT\")")]
     pub status: String,
+    /// Description.
+    #[graphql(default)]
+    pub description: String,
+    /// Image URLs (http or https, at most 20).
+    #[graphql(default)]
+    pub image_urls: Vec<String>,
+    /// Attributes as a JSON object (brand, material…).
+    pub attributes: Option<async_graphql::Json<serde_json::Map<String, serde_json::Value>>>,
     /// Variants.
     pub variants: Vec<VariantInputGql>,
 }
@@ -506,7 +535,7 @@ fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
 /// A product by id.
 async fn load_product(c: &Ctx<'_>, id: ProductId) -> AppResult<Product> {
     ProductRow::find_by_statement(stmt(
-        "SELECT id, name, status, created_at, updated_at FROM products WHERE id = $1",
+        "SELECT id, name, status, description, image_urls, attributes, created_at, updated_at FROM products WHERE id = $1",
         vec![id.uuid().into()],
     ))
     .one(c.tx)
@@ -519,6 +548,7 @@ fn variant_input(v: VariantInputGql) -> VariantInput {
     VariantInput {
         sku: v.sku,
         name: v.name,
+        attributes: v.attributes.map(|j| j.0).unwrap_or_default(),
         prices: v
             .prices
             .into_iter()
@@ -530,7 +560,7 @@ fn variant_input(v: VariantInputGql) -> VariantInput {
     }
 }
 
-fn field_id<T>(field: &str, r: AppResult<T>) -> AppResult<T> {
+pub(crate) fn field_id<T>(field: &str, r: AppResult<T>) -> AppResult<T> {
     r.map_err(|e| match e {
         AppError::NotFound(what) => AppError::NotFound(what),
         _ => AppError::invalid(field, "is not a valid id"),
@@ -654,7 +684,7 @@ struct ProductFilter {
 
 async fn list_products(c: &Ctx<'_>, f: &ProductFilter) -> AppResult<Vec<ProductRow>> {
     let mut sql = String::from(
-        "SELECT p.id, p.name, p.status, p.created_at, p.updated_at FROM products p WHERE true",
+        "SELECT p.id, p.name, p.status, p.description, p.image_urls, p.attributes, p.created_at, p.updated_at FROM products p WHERE true",
     );
     let mut values: Vec<sea_orm::Value> = Vec::new();
     let arg = |v: sea_orm::Value, values: &mut Vec<sea_orm::Value>| {
@@ -880,6 +910,9 @@ impl InventoryMutation {
             let create = CreateProduct {
                 name: input.name,
                 status: input.status,
+                description: input.description,
+                image_urls: input.image_urls,
+                attributes: input.attributes.map(|j| j.0).unwrap_or_default(),
                 variants: input.variants.into_iter().map(variant_input).collect(),
             };
             let (id, _) = catalog::create_product(&c, create).await?;
@@ -906,7 +939,7 @@ impl InventoryMutation {
             };
             catalog::record_cost(&c, v, &price, "MANUAL", &input.note).await?;
             VariantRow::find_by_statement(stmt(
-                "SELECT id, product_id, sku, name, is_bundle FROM variants WHERE id = $1",
+                "SELECT id, product_id, sku, name, is_bundle, attributes FROM variants WHERE id = $1",
                 vec![v.uuid().into()],
             ))
             .one(c.tx)
@@ -944,7 +977,7 @@ impl InventoryMutation {
             let id =
                 catalog::create_bundle(&c, product, variant_input(input.variant), &parts).await?;
             VariantRow::find_by_statement(stmt(
-                "SELECT id, product_id, sku, name, is_bundle FROM variants WHERE id = $1",
+                "SELECT id, product_id, sku, name, is_bundle, attributes FROM variants WHERE id = $1",
                 vec![id.uuid().into()],
             ))
             .one(c.tx)

@@ -59,6 +59,8 @@ pub struct VariantRow {
     pub name: String,
     /// Bundle?
     pub is_bundle: bool,
+    /// Attributes (a JSON object).
+    pub attributes: serde_json::Value,
 }
 
 /// A price row.
@@ -158,7 +160,7 @@ impl Loader<crate::ids::ProductId> for VariantsByProduct {
             &self.0,
             self.1.as_deref(),
             "variants",
-            "SELECT id, product_id, sku, name, is_bundle FROM variants WHERE product_id = ANY($1) ORDER BY id",
+            "SELECT id, product_id, sku, name, is_bundle, attributes FROM variants WHERE product_id = ANY($1) ORDER BY id",
             keys,
             |k| k.uuid(),
             |r: &VariantRow| r.product_id,

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod accounts;
 pub mod branches;
+pub mod import;
 pub mod inventory;
 pub mod loaders;
 pub mod organizations;
@@ -42,6 +43,7 @@ pub struct Mutation(
     stores::StoresMutation,
     inventory::InventoryMutation,
     inventory::ListingMutation,
+    import::ImportMutation,
 );
 
 /// The schema type.
