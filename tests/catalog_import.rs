@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 const IMPORT: &str = "mutation($i: ImportCatalogInput!) { importCatalog(input: $i) { import { id rowsTotal rowsImported productsCreated productsUpdated variantsCreated variantsUpdated stockCounted errors { row field message } } userErrors { field code message } } }";
 
 fn csv_rows(n: usize, bad: &[(usize, &str)]) -> String {
-    let mut out = String::from("product_key,product_name,status,sku,variant_name,price_MYR,price_IDR,attr_colour,opening_stock\n");
+    let mut out = String::from(
+        "product_key,product_name,status,sku,variant_name,price_MYR,price_IDR,attr_colour,opening_stock\n",
+    );
     for row in 1..=n {
         let group = (row + 1) / 2;
         let colour = if row % 2 == 0 { "blue" } else { "red" };
@@ -39,7 +41,10 @@ async fn ten_thousand_csv_rows_with_three_bad_ones_import_9997_and_report_each_p
         &[
             (17, "P9,Shirt 9,ACTIVE,SKU-00017,red,1.005,15000,red,1"),
             (5_000, "P2500,Shirt 2500,ACTIVE,,blue,12.50,15000,blue,1"),
-            (9_999, "P5000,Shirt 5000,ACTIVE,SKU-09999,red,12.50,15000,red,-3"),
+            (
+                9_999,
+                "P5000,Shirt 5000,ACTIVE,SKU-09999,red,12.50,15000,red,-3",
+            ),
         ],
     );
     assert!(csv.len() > 512 * 1024, "the file is a real upload");
@@ -70,12 +75,23 @@ async fn ten_thousand_csv_rows_with_three_bad_ones_import_9997_and_report_each_p
         ])
     );
     // What the database holds, read as the runtime role under RLS.
-    assert_eq!(count(&app, &sh.org, "SELECT count(*)::text FROM variants").await, 9_997);
     assert_eq!(
-        count(&app, &sh.org, "SELECT count(*)::text FROM variants WHERE sku IN ('SKU-00017', 'SKU-09999')").await,
+        count(&app, &sh.org, "SELECT count(*)::text FROM variants").await,
+        9_997
+    );
+    assert_eq!(
+        count(
+            &app,
+            &sh.org,
+            "SELECT count(*)::text FROM variants WHERE sku IN ('SKU-00017', 'SKU-09999')"
+        )
+        .await,
         0
     );
-    assert_eq!(count(&app, &sh.org, "SELECT count(*)::text FROM variant_prices").await, 2 * 9_997);
+    assert_eq!(
+        count(&app, &sh.org, "SELECT count(*)::text FROM variant_prices").await,
+        2 * 9_997
+    );
     assert_eq!(
         count(&app, &sh.org, "SELECT count(*)::text FROM variant_prices WHERE currency = 'IDR' AND amount_minor = 15000").await,
         9_997
@@ -85,7 +101,12 @@ async fn ten_thousand_csv_rows_with_three_bad_ones_import_9997_and_report_each_p
         .map(|r| (r % 7) as i64)
         .sum();
     assert_eq!(
-        count(&app, &sh.org, "SELECT sum(on_hand)::text FROM inventory_levels").await,
+        count(
+            &app,
+            &sh.org,
+            "SELECT sum(on_hand)::text FROM inventory_levels"
+        )
+        .await,
         expected_stock
     );
     assert_eq!(
@@ -114,7 +135,12 @@ async fn ten_thousand_csv_rows_with_three_bad_ones_import_9997_and_report_each_p
         "{page}"
     );
     // The ledger says where the opening stock came from.
-    let vid = owner_rows(&app, &sh.org, "SELECT id::text FROM variants WHERE sku = 'SKU-00003'").await;
+    let vid = owner_rows(
+        &app,
+        &sh.org,
+        "SELECT id::text FROM variants WHERE sku = 'SKU-00003'",
+    )
+    .await;
     let history = app
         .gql(
             Some(&sh.s.token),
@@ -157,7 +183,13 @@ async fn json_rows_upsert_by_sku_and_bad_rows_never_half_apply() {
     )
     .await;
     assert_eq!(first["import"]["variantsCreated"], 1, "{first}");
-    let mug = owner_rows(&app, &sh.org, "SELECT id::text FROM variants WHERE sku = 'MUG-W'").await[0].clone();
+    let mug = owner_rows(
+        &app,
+        &sh.org,
+        "SELECT id::text FROM variants WHERE sku = 'MUG-W'",
+    )
+    .await[0]
+        .clone();
     let mug = gid("Variant", &mug);
     // Reserve 4, then re-import: a new price, a second variant joining the product, a recount,
     // a row counting below what is reserved, and a row with a bad price.
@@ -168,7 +200,11 @@ async fn json_rows_upsert_by_sku_and_bad_rows_never_half_apply() {
             json!({"i": {"variantId": mug, "locationId": sh.location, "quantity": 4, "referenceType": "CART", "referenceId": "c1"}}),
         )
         .await;
-    assert_eq!(body["data"]["reserveStock"]["userErrors"], json!([]), "{body}");
+    assert_eq!(
+        body["data"]["reserveStock"]["userErrors"],
+        json!([]),
+        "{body}"
+    );
     let second = import_rows(
         &app,
         &sh,
@@ -186,11 +222,21 @@ async fn json_rows_upsert_by_sku_and_bad_rows_never_half_apply() {
     .await;
     let imp = &second["import"];
     assert_eq!(
-        (imp["rowsImported"].clone(), imp["variantsCreated"].clone(), imp["variantsUpdated"].clone()),
+        (
+            imp["rowsImported"].clone(),
+            imp["variantsCreated"].clone(),
+            imp["variantsUpdated"].clone()
+        ),
         (json!(3), json!(2), json!(1)),
         "{second}"
     );
-    assert_eq!((imp["productsCreated"].clone(), imp["productsUpdated"].clone()), (json!(1), json!(1)));
+    assert_eq!(
+        (
+            imp["productsCreated"].clone(),
+            imp["productsUpdated"].clone()
+        ),
+        (json!(1), json!(1))
+    );
     assert_eq!(
         imp["errors"],
         json!([
@@ -253,8 +299,14 @@ async fn whole_input_problems_are_refused_and_write_nothing() {
     let cases = [
         (json!({}), "input"),
         (json!({"rows": []}), "input"),
-        (json!({"rows": [row], "locationId": other.location}), "NOT_FOUND"),
-        (json!({"rows": [row], "locationId": "not-an-id"}), "NOT_FOUND"),
+        (
+            json!({"rows": [row], "locationId": other.location}),
+            "NOT_FOUND",
+        ),
+        (
+            json!({"rows": [row], "locationId": "not-an-id"}),
+            "NOT_FOUND",
+        ),
     ];
     for (input, expected) in cases {
         let body = app.gql(t, IMPORT, json!({"i": input})).await;
@@ -277,14 +329,23 @@ async fn whole_input_problems_are_refused_and_write_nothing() {
     );
     // CSV: an unknown column and more than 10,000 rows are refused outright.
     for (csv, message) in [
-        ("product_name,sku,colour\nA,A-1,red\n".to_owned(), "unknown column"),
+        (
+            "product_name,sku,colour\nA,A-1,red\n".to_owned(),
+            "unknown column",
+        ),
         (
             format!("product_name,sku\n{}", "A,B\n".repeat(10_001)),
             "at most 10000 rows",
         ),
     ] {
         let (status, body) = app
-            .upload(t, IMPORT, json!({"i": {"csv": null}}), "variables.i.csv", csv.as_bytes())
+            .upload(
+                t,
+                IMPORT,
+                json!({"i": {"csv": null}}),
+                "variables.i.csv",
+                csv.as_bytes(),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         let e = &body["data"]["importCatalog"]["userErrors"][0];
@@ -292,11 +353,23 @@ async fn whole_input_problems_are_refused_and_write_nothing() {
     }
     // An anonymous upload is refused before the body is read.
     let (status, _) = app
-        .upload(None, IMPORT, json!({"i": {"csv": null}}), "variables.i.csv", b"product_name,sku\n")
+        .upload(
+            None,
+            IMPORT,
+            json!({"i": {"csv": null}}),
+            "variables.i.csv",
+            b"product_name,sku\n",
+        )
         .await;
     assert_eq!(status, 401);
-    assert_eq!(count(&app, &sh.org, "SELECT count(*)::text FROM products").await, 0);
-    assert_eq!(count(&app, &sh.org, "SELECT count(*)::text FROM stock_movements").await, 0);
+    assert_eq!(
+        count(&app, &sh.org, "SELECT count(*)::text FROM products").await,
+        0
+    );
+    assert_eq!(
+        count(&app, &sh.org, "SELECT count(*)::text FROM stock_movements").await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -304,7 +377,12 @@ async fn importing_into_a_bundle_sku_cannot_set_its_derived_stock() {
     let app = TestApp::spawn().await;
     let sh = shop(&app, "import-bundle").await;
     let parts = product(&app, &sh, &["PART"]).await;
-    let pid = owner_rows(&app, &sh.org, "SELECT product_id::text FROM variants WHERE sku = 'PART'").await;
+    let pid = owner_rows(
+        &app,
+        &sh.org,
+        "SELECT product_id::text FROM variants WHERE sku = 'PART'",
+    )
+    .await;
     let body = app
         .gql(
             Some(&sh.s.token),
@@ -312,11 +390,23 @@ async fn importing_into_a_bundle_sku_cannot_set_its_derived_stock() {
             json!({"i": {"productId": gid("Product", &pid[0]), "variant": {"sku": "KIT"}, "components": [{"variantId": parts[0], "quantity": 2}]}}),
         )
         .await;
-    assert_eq!(body["data"]["createBundle"]["userErrors"], json!([]), "{body}");
-    let r = import_rows(&app, &sh, json!([{"productName": "Thing", "sku": "KIT", "openingStock": 5}])).await;
+    assert_eq!(
+        body["data"]["createBundle"]["userErrors"],
+        json!([]),
+        "{body}"
+    );
+    let r = import_rows(
+        &app,
+        &sh,
+        json!([{"productName": "Thing", "sku": "KIT", "openingStock": 5}]),
+    )
+    .await;
     assert_eq!(
         r["import"]["errors"],
         json!([{"row": 1, "field": "openingStock", "message": "the SKU is a bundle: its stock is derived from its components"}])
     );
-    assert_eq!(count(&app, &sh.org, "SELECT count(*)::text FROM inventory_levels").await, 0);
+    assert_eq!(
+        count(&app, &sh.org, "SELECT count(*)::text FROM inventory_levels").await,
+        0
+    );
 }

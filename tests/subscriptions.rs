@@ -3,48 +3,11 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use futures::{SinkExt, StreamExt};
+use mercato_tests::ws::*;
 use mercato_tests::*;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn open(app: &TestApp) -> Ws {
-    let mut req = format!("ws://{}/graphql/ws", app.addr)
-        .into_client_request()
-        .unwrap();
-    req.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (ws, resp) = tokio_tungstenite::connect_async(req)
-        .await
-        .expect("ws connect");
-    assert_eq!(
-        resp.headers().get("sec-websocket-protocol").unwrap(),
-        "graphql-transport-ws"
-    );
-    ws
-}
-
-async fn next_frame(ws: &mut Ws) -> Option<Message> {
-    tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
-        .await
-        .expect("no frame within 10 s")
-        .map(|m| m.expect("ws error"))
-}
-
-async fn next_json(ws: &mut Ws) -> Value {
-    loop {
-        match next_frame(ws).await {
-            Some(Message::Text(t)) => return serde_json::from_str(&t).unwrap(),
-            Some(Message::Ping(_) | Message::Pong(_)) => continue,
-            other => panic!("expected a text frame, got {other:?}"),
-        }
-    }
-}
 
 #[tokio::test]
 async fn an_authenticated_subscriber_receives_heartbeats_in_order() {

@@ -60,10 +60,7 @@ impl CatalogCache {
     }
 
     fn key(&self, org: OrgId, generation: i64, kind: &str, id: uuid::Uuid) -> String {
-        format!(
-            "{}:org:{org}:catalog:{generation}:{kind}:{id}",
-            self.prefix
-        )
+        format!("{}:org:{org}:catalog:{generation}:{kind}:{id}", self.prefix)
     }
 
     /// Values of `kind` for `ids` from Redis; `load` reads the misses (from Postgres) and they are

@@ -49,7 +49,10 @@ pub struct Effects(Mutex<Vec<Effect>>);
 impl Effects {
     /// Records `e` (once: a repeated catalog change of the same organization is kept once).
     pub fn push(&self, e: Effect) {
-        let mut v = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut v = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if matches!(e, Effect::CatalogChanged(_)) && v.contains(&e) {
             return;
         }
@@ -58,7 +61,12 @@ impl Effects {
 
     /// Takes everything recorded so far.
     pub fn take(&self) -> Vec<Effect> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 
     /// Moves `inner`'s effects into these (a savepoint that was kept).
@@ -97,7 +105,8 @@ pub async fn run(state: &AppState, effects: Vec<Effect>) {
             }
             Effect::StockAlert(ev) => match serde_json::to_string(ev) {
                 Ok(body) => {
-                    pipe.publish(alerts_channel(prefix, ev.org_id), body).ignore();
+                    pipe.publish(alerts_channel(prefix, ev.org_id), body)
+                        .ignore();
                 }
                 Err(e) => tracing::error!(error = %e, "alert event not serializable"),
             },

@@ -36,6 +36,8 @@ pub struct AppState {
     pub tenant_tx_opened: Arc<std::sync::atomic::AtomicU64>,
     /// SQL statements run on the app pool so far (tests check DataLoader batching with it).
     pub db_statements: Arc<std::sync::atomic::AtomicU64>,
+    /// Redis pub/sub fan-out to this process's subscriptions.
+    pub events: Arc<crate::events::EventHub>,
 }
 
 /// Connects to Postgres and Redis and prepares key material.
@@ -80,7 +82,10 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
             restore_rate: l.cost_restore_rate,
         },
     );
+    let events =
+        crate::events::EventHub::new(config.redis_url.expose_secret(), &config.redis_prefix)?;
     Ok(AppState {
+        events: Arc::new(events),
         api_tokens: Arc::new(ApiTokenAuth::new(db.clone())),
         rate: Arc::new(rate),
         tenant_tx_opened: Arc::default(),

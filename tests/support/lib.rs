@@ -8,6 +8,7 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 pub mod stock;
+pub mod ws;
 
 use base64::Engine as _;
 use mercato::AppState;

@@ -14,8 +14,8 @@ use crate::domain::inventory::{Level, actor, alerts_after, writable_location};
 use crate::domain::{Ctx, clean_text};
 use crate::error::{AppError, AppResult};
 use crate::ids::LocationId;
-use serde_json::json;
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
+use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
@@ -114,7 +114,10 @@ pub fn parse_csv(data: &[u8]) -> AppResult<(Vec<RawRow>, Vec<RowError>)> {
     let mut columns = Vec::with_capacity(header.len());
     let mut seen = HashSet::new();
     for name in &header {
-        let lower = name.trim().trim_start_matches('\u{feff}').to_ascii_lowercase();
+        let lower = name
+            .trim()
+            .trim_start_matches('\u{feff}')
+            .to_ascii_lowercase();
         if !seen.insert(lower.clone()) {
             return Err(AppError::invalid(
                 "input.csv",
@@ -247,11 +250,16 @@ fn check_row(n: usize, raw: RawRow, errors: &mut Vec<RowError>) -> Option<Good> 
         }
     };
     let sku = match raw.sku.as_deref().map(str::trim) {
-        Some(s) if !s.is_empty() && s.chars().count() <= 100 && !s.chars().any(char::is_control) => {
+        Some(s)
+            if !s.is_empty() && s.chars().count() <= 100 && !s.chars().any(char::is_control) =>
+        {
             Some(s.to_owned())
         }
         Some(_) => {
-            fail("sku", AppError::invalid("", "must be 1-100 printable characters"));
+            fail(
+                "sku",
+                AppError::invalid("", "must be 1-100 printable characters"),
+            );
             None
         }
         None => {
@@ -262,12 +270,18 @@ fn check_row(n: usize, raw: RawRow, errors: &mut Vec<RowError>) -> Option<Good> 
     if let Some(s) = raw.status.as_deref()
         && !matches!(s, "DRAFT" | "ACTIVE" | "ARCHIVED")
     {
-        fail("status", AppError::invalid("", "must be DRAFT, ACTIVE or ARCHIVED"));
+        fail(
+            "status",
+            AppError::invalid("", "must be DRAFT, ACTIVE or ARCHIVED"),
+        );
     }
     if let Some(d) = &raw.description
         && d.chars().count() > 20_000
     {
-        fail("description", AppError::invalid("", "must be at most 20000 characters"));
+        fail(
+            "description",
+            AppError::invalid("", "must be at most 20000 characters"),
+        );
     }
     if let Some(urls) = &raw.image_urls
         && let Err(e) = check_image_urls("imageUrls", urls)
@@ -277,7 +291,10 @@ fn check_row(n: usize, raw: RawRow, errors: &mut Vec<RowError>) -> Option<Good> 
     if let Some(v) = raw.variant_name.as_deref()
         && v.chars().count() > 300
     {
-        fail("variantName", AppError::invalid("", "must be at most 300 characters"));
+        fail(
+            "variantName",
+            AppError::invalid("", "must be at most 300 characters"),
+        );
     }
     if let Err(e) = check_attributes("attributes", &raw.attributes) {
         fail("attributes", e);
@@ -424,10 +441,11 @@ pub async fn import(
     // so a count can be checked against it).
     // Every statement below looks rows up by key (SKU, variant id) through an index: no joins
     // whose plan could go wrong on tables whose statistics lag behind a large import.
-    let existing: HashMap<String, Existing> = if good.is_empty() {
-        HashMap::new()
-    } else {
-        Existing::find_by_statement(stmt(
+    let existing: HashMap<String, Existing> =
+        if good.is_empty() {
+            HashMap::new()
+        } else {
+            Existing::find_by_statement(stmt(
             "SELECT id, sku, product_id, is_bundle FROM variants WHERE sku = ANY($1) FOR UPDATE",
             vec![good.iter().map(|g| g.sku.clone()).collect::<Vec<String>>().into()],
         ))
@@ -436,7 +454,7 @@ pub async fn import(
         .into_iter()
         .map(|e| (e.sku.clone(), e))
         .collect()
-    };
+        };
     #[derive(FromQueryResult)]
     struct Reserved {
         variant_id: Uuid,
@@ -600,7 +618,9 @@ pub async fn import(
         .iter()
         .flat_map(|g| {
             let id = variant_of[g.sku.as_str()];
-            g.prices.iter().map(move |(cur, minor)| (id, cur.as_str(), *minor))
+            g.prices
+                .iter()
+                .map(move |(cur, minor)| (id, cur.as_str(), *minor))
         })
         .collect();
     if !priced.is_empty() {
@@ -762,7 +782,10 @@ mod tests {
         assert_eq!(rows[0].product_key.as_deref(), Some("tee"));
         assert_eq!(
             rows[0].prices,
-            vec![("12.50".into(), "MYR".into()), ("15000".into(), "IDR".into())]
+            vec![
+                ("12.50".into(), "MYR".into()),
+                ("15000".into(), "IDR".into())
+            ]
         );
         assert_eq!(rows[0].attributes["colour"], "red");
         assert_eq!(rows[0].opening_stock.as_deref(), Some("5"));
@@ -797,9 +820,18 @@ mod tests {
         let fields: Vec<_> = errors.iter().map(|e| e.field.clone().unwrap()).collect();
         assert_eq!(
             fields,
-            ["productName", "status", "price_USD", "price_XXQ", "openingStock"]
+            [
+                "productName",
+                "status",
+                "price_USD",
+                "price_XXQ",
+                "openingStock"
+            ]
         );
         assert!(errors.iter().all(|e| e.row == 7));
-        assert!(errors[2].message.contains("USD has 2 decimal places"), "{errors:?}");
+        assert!(
+            errors[2].message.contains("USD has 2 decimal places"),
+            "{errors:?}"
+        );
     }
 }

@@ -283,8 +283,8 @@ pub(crate) async fn alerts_after(c: &Ctx<'_>, l: &Level) -> AppResult<()> {
     // Published only after the transaction commits (see `crate::effects`).
     let org = c.access.org()?.org_id;
     for row in changed {
-        c.effects
-            .push(crate::effects::Effect::StockAlert(crate::effects::StockAlertEvent {
+        c.effects.push(crate::effects::Effect::StockAlert(
+            crate::effects::StockAlertEvent {
                 org_id: org,
                 branch_id: BranchId(l.branch_id),
                 alert_id: row.id,
@@ -294,7 +294,8 @@ pub(crate) async fn alerts_after(c: &Ctx<'_>, l: &Level) -> AppResult<()> {
                 reorder_point: point,
                 state: if open { "OPEN" } else { "RESOLVED" }.to_owned(),
                 at: chrono::Utc::now(),
-            }));
+            },
+        ));
     }
     Ok(())
 }

@@ -1,15 +1,23 @@
 //! Subscriptions over `/graphql/ws`. The connection is authenticated in `connection_init`; the
-//! `Principal` it proved is in the subscription's data. Sync progress streams arrive with the jobs
-//! issue; `heartbeat` proves the authenticated path end to end.
+//! `Principal` it proved is in the subscription's data. Each subscription resolves the caller's
+//! access the way a request does (membership, branch roles, token scopes) and filters what the
+//! Redis fan-out ([`crate::events`]) delivers by organization and visible branches, re-checking
+//! the access every 30 seconds so a removed member stops receiving.
 
 use crate::auth::Principal;
+use crate::auth::permissions::Perm;
+use crate::db::tenant::{Access, Outcome, TenantTx};
+use crate::effects::{StockAlertEvent, alerts_channel};
 use crate::error::AppError;
-use crate::graphql::relay::{org_gid, user_gid};
+use crate::graphql::relay::{branch_gid, location_gid, org_gid, user_gid, variant_gid};
+use crate::ids::{BranchId, LocationId, VariantId};
+use crate::state::AppState;
 use async_graphql::{Context, ID, Result, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures::Stream;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::broadcast;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Caps the subscriptions open at once on one WebSocket; each subscription holds a permit for as
@@ -41,11 +49,181 @@ pub struct Heartbeat {
     pub organization_id: Option<ID>,
 }
 
+/// A low-stock alert opening or resolving.
+#[derive(SimpleObject, Clone)]
+pub struct InventoryAlert {
+    /// The alert.
+    pub id: ID,
+    /// OPEN (available fell to the reorder point) or RESOLVED (stock recovered).
+    pub state: String,
+    /// Variant.
+    pub variant_id: ID,
+    /// Location.
+    pub location_id: ID,
+    /// Branch of the location.
+    pub branch_id: ID,
+    /// Available quantity at that moment.
+    pub available: i64,
+    /// The reorder point.
+    pub reorder_point: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// The caller's organization access now, resolved as for a request.
+async fn current_access(state: &AppState, principal: &Principal) -> Result<Arc<Access>> {
+    let tenant = TenantTx::new(state.db.clone(), Some(principal.clone()), true);
+    let access = tenant.lock().await?.access.clone();
+    tenant.finish(Outcome::Rollback).await?;
+    Ok(access)
+}
+
+#[derive(sea_orm::FromQueryResult)]
+struct OpenAlert {
+    id: uuid::Uuid,
+    variant_id: uuid::Uuid,
+    location_id: uuid::Uuid,
+    branch_id: uuid::Uuid,
+    available: i64,
+    reorder_point: i64,
+    created_at: DateTime<Utc>,
+}
+
+/// Alerts open now, in the branches the caller sees (row-level security filters them).
+async fn open_alerts(
+    state: &AppState,
+    principal: &Principal,
+    only: Option<BranchId>,
+) -> Result<Vec<InventoryAlert>> {
+    use sea_orm::FromQueryResult as _;
+    let tenant = TenantTx::new(state.db.clone(), Some(principal.clone()), true);
+    let rows = {
+        let tx = tenant.lock().await?;
+        OpenAlert::find_by_statement(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT id, variant_id, location_id, branch_id, available, reorder_point, created_at \
+             FROM stock_alerts WHERE resolved_at IS NULL AND ($1::uuid IS NULL OR branch_id = $1) \
+             ORDER BY created_at, id LIMIT 1000",
+            [sea_orm::Value::Uuid(only.map(|b| b.uuid()))],
+        ))
+        .all(&*tx)
+        .await
+        .map_err(AppError::from)?
+    };
+    tenant.finish(Outcome::Rollback).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| InventoryAlert {
+            id: ID(r.id.to_string()),
+            state: "OPEN".into(),
+            variant_id: variant_gid(VariantId(r.variant_id)),
+            location_id: location_gid(LocationId(r.location_id)),
+            branch_id: branch_gid(BranchId(r.branch_id)),
+            available: r.available,
+            reorder_point: r.reorder_point,
+            at: r.created_at,
+        })
+        .collect())
+}
+
+/// May this access see inventory of `branch`?
+fn sees(access: &Access, branch: BranchId) -> bool {
+    access.org.as_ref().is_some_and(|o| {
+        o.allows(Perm::InventoryRead)
+            && (o.all_branches() || o.visible_branches().contains(&branch))
+    })
+}
+
 /// Root subscription.
 pub struct Subscription;
 
 #[Subscription]
 impl Subscription {
+    /// Low-stock alerts of the caller's organization, for the branches the caller may see
+    /// (optionally one of them): first every alert open now, then each opening and resolving as
+    /// it happens. Needs inventory read access.
+    async fn inventory_alerts(
+        &self,
+        ctx: &Context<'_>,
+        branch_id: Option<ID>,
+    ) -> Result<impl Stream<Item = InventoryAlert> + use<>> {
+        let principal = ctx
+            .data::<Principal>()
+            .map_err(|_| AppError::Unauthenticated)?
+            .clone();
+        let state = ctx.data::<AppState>()?.clone();
+        let mut access = current_access(&state, &principal).await?;
+        let org = access.org()?;
+        org.require(Perm::InventoryRead)?;
+        let org_id = org.org_id;
+        let only = match &branch_id {
+            Some(id) => {
+                let b = crate::graphql::relay::branch_id(id)?;
+                if !sees(&access, b) {
+                    return Err(AppError::NotFound("Branch").into());
+                }
+                Some(b)
+            }
+            None => None,
+        };
+        let permit = acquire_slot(ctx)?;
+        let channel = alerts_channel(&state.config.redis_prefix, org_id);
+        // Listen first, then read what is open: nothing falls between the two.
+        let mut rx = state.events.subscribe().await?;
+        let current = open_alerts(&state, &principal, only).await?;
+        Ok(async_stream::stream! {
+            let _permit = permit;
+            let mut checked = tokio::time::Instant::now();
+            let opened: std::collections::HashSet<ID> = current.iter().map(|a| a.id.clone()).collect();
+            for alert in current {
+                yield alert;
+            }
+            loop {
+                let event = match rx.recv().await {
+                    Ok(e) => e,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "inventoryAlerts subscriber lagged");
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                };
+                if event.channel != channel {
+                    continue;
+                }
+                let Ok(alert) = serde_json::from_str::<StockAlertEvent>(&event.payload) else {
+                    continue;
+                };
+                if alert.org_id != org_id || only.is_some_and(|b| b != alert.branch_id) {
+                    continue;
+                }
+                if checked.elapsed() > Duration::from_secs(30) {
+                    match current_access(&state, &principal).await {
+                        Ok(a) => access = a,
+                        Err(_) => break,
+                    }
+                    checked = tokio::time::Instant::now();
+                }
+                if !sees(&access, alert.branch_id) {
+                    continue;
+                }
+                let id = ID(alert.alert_id.to_string());
+                if alert.state == "OPEN" && opened.contains(&id) {
+                    continue;
+                }
+                yield InventoryAlert {
+                    id,
+                    state: alert.state,
+                    variant_id: variant_gid(VariantId(alert.variant_id)),
+                    location_id: location_gid(LocationId(alert.location_id)),
+                    branch_id: branch_gid(alert.branch_id),
+                    available: alert.available,
+                    reorder_point: alert.reorder_point,
+                    at: alert.at,
+                };
+            }
+        })
+    }
+
     /// Ticks every `intervalSeconds` (1-60). Requires an authenticated connection.
     async fn heartbeat(
         &self,

@@ -221,9 +221,8 @@ pub async fn graphql_post(
         return transport_error(StatusCode::PAYLOAD_TOO_LARGE, &err, rid);
     };
     let batch = match &multipart {
-        None => serde_json::from_slice::<BatchRequest>(&body).map_err(|_| {
-            AppError::invalid("body", "the body is not a GraphQL request in JSON")
-        }),
+        None => serde_json::from_slice::<BatchRequest>(&body)
+            .map_err(|_| AppError::invalid("body", "the body is not a GraphQL request in JSON")),
         Some(content_type) => {
             let opts = async_graphql::http::MultipartOptions::default()
                 .max_file_size(max)
