@@ -803,3 +803,78 @@ async fn costs_keep_their_history_with_source() {
         ["2"]
     );
 }
+
+#[tokio::test]
+async fn the_worker_sweep_releases_lapsed_reservations_and_keeps_the_rest() {
+    let app = TestApp::spawn().await;
+    let sh = shop(&app, "sweep").await;
+    let vs = product(&app, &sh, &["SW-1", "SW-2"]).await;
+    receive(&app, &sh, &vs[0], 10).await;
+    receive(&app, &sh, &vs[1], 10).await;
+    let soon = (chrono::Utc::now() + chrono::Duration::milliseconds(1500)).to_rfc3339();
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let mut ids = Vec::new();
+    for (v, qty, expires, r) in [
+        (&vs[0], 3, Some(soon.clone()), "cart-1"),
+        (&vs[0], 2, None, "order-1"),
+        (&vs[1], 4, Some(later.clone()), "promo-1"),
+    ] {
+        let body = app
+            .gql(Some(&sh.s.token), RESERVE, json!({"i": {"variantId": v, "locationId": sh.location, "quantity": qty, "referenceType": "CART", "referenceId": r, "expiresAt": expires}}))
+            .await;
+        ids.push(
+            body["data"]["reserveStock"]["reservation"]["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{body}"))
+                .to_owned(),
+        );
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(mercato::jobs::run_worker(app.state.clone(), async move {
+        let _ = stopped.await;
+    }));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while level(&app, &sh, &vs[0]).await["reserved"] != 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lapsed reservation was not released"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    stop.send(()).unwrap();
+    worker.await.unwrap().unwrap();
+    assert_eq!(
+        owner_rows(
+            &app,
+            &sh.org,
+            "SELECT reference_id || ' ' || status FROM reservations ORDER BY reference_id"
+        )
+        .await,
+        ["cart-1 EXPIRED", "order-1 ACTIVE", "promo-1 ACTIVE"]
+    );
+    assert_eq!(level(&app, &sh, &vs[1]).await["reserved"], 4);
+    assert_eq!(
+        owner_rows(&app, &sh.org, "SELECT kind || ' ' || reserved_delta || ' ' || reason FROM stock_movements WHERE document_id = (SELECT id::text FROM reservations WHERE reference_id = 'cart-1') ORDER BY created_at, id").await,
+        ["RESERVE 3 CART cart-1", "RELEASE -3 reservation expired"]
+    );
+    assert_ledger_equals_levels(&app, &sh.org).await;
+    // The organization is scheduled again for its next expiry (the promotion's).
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let score: Option<i64> = redis::cmd("ZSCORE")
+        .arg(format!(
+            "{}:reservations:due",
+            app.state.config.redis_prefix
+        ))
+        .arg(&sh.org)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let expected = chrono::DateTime::parse_from_rfc3339(&later)
+        .unwrap()
+        .timestamp_millis();
+    assert!(
+        score.is_some_and(|s| (s - expected).abs() < 1000),
+        "{score:?} vs {expected}"
+    );
+}

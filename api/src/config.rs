@@ -65,6 +65,9 @@ pub struct ConfigArgs {
     /// Largest accepted multipart body (GraphQL file uploads such as catalog CSVs) in bytes.
     #[arg(long, env = "MERCATO_MAX_UPLOAD_BYTES", default_value_t = 16_777_216)]
     pub max_upload_bytes: usize,
+    /// How often the worker releases lapsed reservations, in milliseconds.
+    #[arg(long, env = "MERCATO_RESERVATION_SWEEP_MS", default_value_t = 15_000)]
+    pub reservation_sweep_ms: u64,
     /// Seconds cached catalog reads live in Redis (0 turns the cache off).
     #[arg(long, env = "MERCATO_CATALOG_CACHE_TTL_SECS", default_value_t = 300)]
     pub catalog_cache_ttl_secs: u64,
@@ -238,6 +241,8 @@ pub struct Config {
     pub max_upload_bytes: usize,
     /// Lifetime of cached catalog reads (zero: no cache).
     pub catalog_cache_ttl: Duration,
+    /// Period of the worker's reservation expiry sweep.
+    pub reservation_sweep_interval: Duration,
     /// GraphiQL enabled.
     pub graphiql: bool,
     /// Abuse limits.
@@ -440,6 +445,10 @@ impl ConfigArgs {
             max_body_bytes: self.max_body_bytes,
             max_upload_bytes: self.max_upload_bytes,
             catalog_cache_ttl: Duration::from_secs(self.catalog_cache_ttl_secs),
+            reservation_sweep_interval: Duration::from_millis(positive(
+                "MERCATO_RESERVATION_SWEEP_MS",
+                self.reservation_sweep_ms,
+            )?),
             graphiql: self.graphiql.unwrap_or(!production),
             limits,
         })

@@ -17,6 +17,13 @@ pub enum Effect {
     CatalogChanged(OrgId),
     /// A low-stock alert opened or resolved.
     StockAlert(StockAlertEvent),
+    /// A reservation of the organization lapses at `at`: the sweep must visit it then.
+    ReservationDue {
+        /// Organization.
+        org: OrgId,
+        /// Expiry.
+        at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 /// A low-stock alert as published (Redis channel `…:org:{org}:inventory-alerts`).
@@ -102,6 +109,9 @@ pub async fn run(state: &AppState, effects: Vec<Effect>) {
             Effect::CatalogChanged(org) => {
                 pipe.incr(crate::cache::generation_key(prefix, *org), 1)
                     .ignore();
+            }
+            Effect::ReservationDue { org, at } => {
+                crate::jobs::sweep::schedule(&mut pipe, prefix, *org, *at);
             }
             Effect::StockAlert(ev) => match serde_json::to_string(ev) {
                 Ok(body) => {

@@ -164,6 +164,7 @@ pub fn test_config(db: &str) -> Config {
         max_body_bytes: 1024 * 1024,
         max_upload_bytes: 16 * 1024 * 1024,
         catalog_cache_ttl: Duration::from_secs(300),
+        reservation_sweep_interval: Duration::from_millis(100),
         graphiql: true,
         // Generous request quotas: tests of other behaviour must not trip them. Tests of the
         // limits themselves set their own.

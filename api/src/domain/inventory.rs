@@ -280,8 +280,14 @@ pub(crate) async fn alerts_after(c: &Ctx<'_>, l: &Level) -> AppResult<()> {
         .all(c.tx)
         .await?
     };
-    // Published only after the transaction commits (see `crate::effects`).
-    let org = c.access.org()?.org_id;
+    // Published only after the transaction commits (see `crate::effects`). The expiry sweep acts
+    // for the organization without a user, so read the organization directly.
+    let org = c
+        .access
+        .org
+        .as_ref()
+        .ok_or_else(|| AppError::internal("stock changed without an organization"))?
+        .org_id;
     for row in changed {
         c.effects.push(crate::effects::Effect::StockAlert(
             crate::effects::StockAlertEvent {
@@ -713,6 +719,11 @@ pub async fn reserve(c: &Ctx<'_>, input: Reserve) -> AppResult<Reservation> {
                 .await?;
         }
     }
+    if let Some(at) = input.expires_at {
+        let org = c.access.org()?.org_id;
+        c.effects
+            .push(crate::effects::Effect::ReservationDue { org, at });
+    }
     Ok(Reservation {
         id,
         variant_id: input.variant_id,
@@ -824,6 +835,21 @@ pub async fn release(c: &Ctx<'_>, id: ReservationId) -> AppResult<Reservation> {
 /// Ships a reservation's units (on hand and reserved both decrease).
 pub async fn commit(c: &Ctx<'_>, id: ReservationId) -> AppResult<Reservation> {
     finish(c, id, "COMMITTED", true).await
+}
+
+/// The earliest expiry among the organization's active reservations, if any.
+pub async fn next_expiry(c: &Ctx<'_>) -> AppResult<Option<DateTime<Utc>>> {
+    #[derive(FromQueryResult)]
+    struct Next {
+        at: Option<DateTime<Utc>>,
+    }
+    Ok(Next::find_by_statement(stmt(
+        "SELECT min(expires_at) AS at FROM reservations WHERE status = 'ACTIVE' AND parent_id IS NULL",
+        vec![],
+    ))
+    .one(c.tx)
+    .await?
+    .and_then(|n| n.at))
 }
 
 /// Releases every lapsed reservation of the organization in `c` (the periodic sweep); returns
