@@ -13,7 +13,7 @@ fn csv_rows(n: usize, bad: &[(usize, &str)]) -> String {
         "product_key,product_name,status,sku,variant_name,price_MYR,price_IDR,attr_colour,opening_stock\n",
     );
     for row in 1..=n {
-        let group = (row + 1) / 2;
+        let group = row.div_ceil(2);
         let colour = if row % 2 == 0 { "blue" } else { "red" };
         let line = match bad.iter().find(|(r, _)| *r == row) {
             Some((_, line)) => (*line).to_owned(),

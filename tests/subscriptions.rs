@@ -2,12 +2,11 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use mercato_tests::ws::*;
 use mercato_tests::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 #[tokio::test]
 async fn an_authenticated_subscriber_receives_heartbeats_in_order() {

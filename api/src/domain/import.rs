@@ -152,7 +152,8 @@ pub fn parse_csv(data: &[u8]) -> AppResult<(Vec<RawRow>, Vec<RowError>)> {
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     for (i, record) in reader.records().enumerate() {
-        if rows.len() + errors.len() >= MAX_ROWS + 1 {
+        // One row past the limit is enough to refuse the file.
+        if rows.len() > MAX_ROWS {
             break;
         }
         let record = match record {

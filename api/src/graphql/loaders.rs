@@ -115,6 +115,7 @@ where
 }
 
 /// Reads `keys` through the request's catalog cache (when given), loading misses with `sql`.
+#[allow(clippy::too_many_arguments)] // `grouped`'s arguments plus the cache and its key kind
 async fn cached<K, R>(
     tenant: &TenantTx,
     cache: Option<&CatalogCache>,

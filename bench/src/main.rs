@@ -1,0 +1,592 @@
+//! Mercato benchmarks against the real stack (`scripts/bench`, which starts the test services).
+//!
+//! `mercato-bench [catalog|reservations|import|all]`:
+//! - catalog: `products(first: 50)` with variants, prices and stock levels over 100 orgs × 2,000
+//!   products × 3 variants, at concurrency 16 and 64 (Redis cache on, then off), next to pgbench
+//!   running the same SQL under the same RLS as the runtime role in the same run;
+//! - reservations: reservations/s on one hot SKU and spread over 1,000 SKUs, then a sell-out
+//!   race, each checked for oversell against the database;
+//! - import: a 10,000-row CSV `importCatalog` (create, then update).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use mercato_tests::stock::{Shop, shop};
+use mercato_tests::*;
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const ORGS: usize = 100;
+const PRODUCTS: usize = 2_000;
+const RUN: Duration = Duration::from_secs(10);
+const PAGE: &str = "{ products(first: 50) { edges { node { id name variants { id sku prices { amount currencyCode } stockLevels { onHand reserved available } } } } } }";
+const RESERVE: &str = "mutation($i: ReserveStockInput!) { reserveStock(input: $i) { reservation { id } userErrors { code } } }";
+
+struct Figures {
+    ok: u64,
+    failed: u64,
+    latencies_us: Vec<u64>,
+    elapsed: Duration,
+}
+
+impl Figures {
+    fn rate(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+    fn pct(&self, p: f64) -> f64 {
+        percentile(&self.latencies_us, p)
+    }
+}
+
+fn percentile(sorted_us: &[u64], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted_us.len() as f64 - 1.0) * p).round() as usize;
+    sorted_us[i] as f64 / 1000.0
+}
+
+/// Runs `conc` clients for `RUN`, each sending `body()` as `token()`; counts OK vs failed by
+/// `ok(response)`.
+async fn drive(
+    url: &str,
+    conc: usize,
+    tokens: Arc<Vec<String>>,
+    body: Arc<dyn Fn(usize) -> Value + Send + Sync>,
+    ok: fn(&Value) -> bool,
+    run: Duration,
+) -> Figures {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(conc)
+        .build()
+        .unwrap();
+    let seq = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let deadline = start + run;
+    let mut tasks = Vec::new();
+    for _ in 0..conc {
+        let (client, url, tokens, body, seq) = (
+            client.clone(),
+            url.to_owned(),
+            tokens.clone(),
+            body.clone(),
+            seq.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let (mut good, mut bad, mut lat) = (0u64, 0u64, Vec::new());
+            while Instant::now() < deadline {
+                let n = seq.fetch_add(1, Ordering::Relaxed) as usize;
+                let token = &tokens[rand::random_range(0..tokens.len())];
+                let t = Instant::now();
+                let resp = client
+                    .post(&url)
+                    .bearer_auth(token)
+                    .json(&body(n))
+                    .send()
+                    .await;
+                let v = match resp {
+                    Ok(r) if r.status() == 200 => r.json::<Value>().await.unwrap_or(Value::Null),
+                    _ => Value::Null,
+                };
+                lat.push(t.elapsed().as_micros() as u64);
+                if ok(&v) {
+                    good += 1;
+                } else {
+                    bad += 1;
+                }
+            }
+            (good, bad, lat)
+        }));
+    }
+    let mut f = Figures {
+        ok: 0,
+        failed: 0,
+        latencies_us: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
+    for t in tasks {
+        let (g, b, l) = t.await.unwrap();
+        f.ok += g;
+        f.failed += b;
+        f.latencies_us.extend(l);
+    }
+    f.elapsed = start.elapsed();
+    f.latencies_us.sort_unstable();
+    f
+}
+
+async fn owner_tx_exec(owner: &sea_orm::DatabaseConnection, org: &str, sqls: &[String]) {
+    let tx = owner.begin().await.unwrap();
+    tx.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT set_config('app.org_id', $1, true), set_config('app.branch_ids', '*', true)",
+        [org.into()],
+    ))
+    .await
+    .unwrap();
+    for sql in sqls {
+        tx.execute_raw(Statement::from_string(DbBackend::Postgres, sql.clone()))
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+/// 2,000 ACTIVE products × 3 variants, two prices each, 100 on hand at the org's warehouse (with
+/// the ledger rows that explain it).
+async fn seed_catalog(owner: &sea_orm::DatabaseConnection, sh: &Shop) {
+    let loc = gid_uuid(&sh.location);
+    let branch = gid_uuid(&sh.branch);
+    let org = &sh.org;
+    let sqls = vec![
+        format!(
+            "INSERT INTO products (org_id, id, name, status) \
+             SELECT '{org}', gen_random_uuid(), 'Product ' || g, 'ACTIVE' FROM generate_series(1, {PRODUCTS}) g"
+        ),
+        format!(
+            "INSERT INTO variants (org_id, id, product_id, sku, name) \
+             SELECT p.org_id, gen_random_uuid(), p.id, 'SKU-' || substr(p.name, 9) || '-' || s, 'Size ' || s \
+             FROM products p, generate_series(1, 3) s WHERE p.org_id = '{org}'"
+        ),
+        format!(
+            "INSERT INTO variant_prices (org_id, variant_id, currency, amount_minor) \
+             SELECT v.org_id, v.id, c.cur, c.amount FROM variants v, \
+               (VALUES ('MYR', 4990), ('IDR', 159000)) AS c(cur, amount) WHERE v.org_id = '{org}'"
+        ),
+        format!(
+            "INSERT INTO inventory_levels (org_id, variant_id, location_id, branch_id, on_hand) \
+             SELECT org_id, id, '{loc}', '{branch}', 100 FROM variants WHERE org_id = '{org}'"
+        ),
+        format!(
+            "INSERT INTO stock_movements (org_id, id, variant_id, location_id, branch_id, kind, on_hand_delta, \
+               reserved_delta, on_hand_after, reserved_after, reason, document_type) \
+             SELECT org_id, gen_random_uuid(), variant_id, location_id, branch_id, 'RECEIVE', 100, 0, 100, 0, \
+               'bench seed', 'MANUAL' FROM inventory_levels WHERE org_id = '{org}'"
+        ),
+    ];
+    owner_tx_exec(owner, org, &sqls).await;
+}
+
+fn pgbench_script(dir: &std::path::Path) -> std::path::PathBuf {
+    // The statements one `products(first: 50)` request runs on its tenant transaction: resolve the
+    // caller's access, the page, then variants, prices and levels of the page (one each).
+    let script = r"\set n random(1, 100)
+BEGIN READ ONLY;
+SELECT org_id::text AS org, user_id::text AS uid FROM bench_orgs WHERE n = :n \gset
+SELECT set_config('app.org_id', :org, true), set_config('app.user_id', :uid, true), set_config('app.branch_ids', '{}', true);
+SELECT m.role, COALESCE((SELECT array_agg(b.branch_id::text || ':' || b.role) FROM branch_members b WHERE b.org_id = m.org_id AND b.user_id = m.user_id), '{}') AS branches FROM org_members m WHERE m.org_id = :org::uuid AND m.user_id = :uid::uuid;
+SELECT set_config('app.org_id', :org, true), set_config('app.user_id', :uid, true), set_config('app.branch_ids', '*', true);
+SELECT array_agg(id) AS ids, json_agg(p) AS page FROM (SELECT p.id, p.name, p.status, p.description, p.image_urls, p.attributes, p.created_at, p.updated_at FROM products p WHERE true ORDER BY p.id ASC LIMIT 51) p \gset
+SELECT array_agg(id) AS vids, json_agg(v) AS vrows FROM (SELECT id, product_id, sku, name, is_bundle, attributes FROM variants WHERE product_id = ANY(:ids::uuid[]) ORDER BY id) v \gset
+SELECT variant_id, currency, amount_minor FROM variant_prices WHERE variant_id = ANY(:vids::uuid[]) ORDER BY currency;
+SELECT variant_id, location_id, branch_id, on_hand, reserved, safety_stock, reorder_point FROM inventory_levels WHERE variant_id = ANY(:vids::uuid[]) ORDER BY location_id;
+ROLLBACK;
+";
+    let path = dir.join("catalog_page.sql");
+    std::fs::write(&path, script).unwrap();
+    path
+}
+
+/// Runs pgbench at `conc` clients for `RUN`; returns (tps, p50 ms, p99 ms).
+fn pgbench(db: &str, script: &std::path::Path, conc: usize) -> (f64, f64, f64) {
+    let dir = script.parent().unwrap();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with("pgbench_log") {
+            std::fs::remove_file(e.path()).unwrap();
+        }
+    }
+    let bin =
+        std::env::var("PGBENCH").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin/pgbench".into());
+    let out = std::process::Command::new(bin)
+        .current_dir(dir)
+        .args([
+            "-n",
+            "-M",
+            "prepared",
+            "-j",
+            "2",
+            "--log",
+            "--log-prefix=pgbench_log",
+        ])
+        .arg(format!("-c{conc}"))
+        .arg(format!("-T{}", RUN.as_secs()))
+        .arg("-f")
+        .arg(script)
+        .arg(runtime_url(db))
+        .output()
+        .expect("pgbench runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "pgbench failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tps = text
+        .lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l[6..].split_whitespace().next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no tps in pgbench output: {text}"));
+    let mut lat = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with("pgbench_log") {
+            for line in std::fs::read_to_string(e.path()).unwrap().lines() {
+                if let Some(us) = line
+                    .split_whitespace()
+                    .nth(2)
+                    .and_then(|v| v.parse::<u64>().ok())
+                {
+                    lat.push(us);
+                }
+            }
+        }
+    }
+    lat.sort_unstable();
+    (tps, percentile(&lat, 0.5), percentile(&lat, 0.99))
+}
+
+async fn catalog(app: &TestApp, shops: &[Shop], owner: &sea_orm::DatabaseConnection) {
+    println!("\n## Catalog read: products(first: 50) with variants, prices and stock levels");
+    println!(
+        "{ORGS} orgs × {PRODUCTS} products × 3 variants; {}s per run",
+        RUN.as_secs()
+    );
+    // The page SQL under RLS, as the runtime role, for pgbench.
+    let mut sqls = vec![
+        "CREATE TABLE IF NOT EXISTS bench_orgs (n int PRIMARY KEY, org_id uuid NOT NULL, user_id uuid NOT NULL)".to_owned(),
+        "GRANT SELECT ON bench_orgs TO mercato_app".to_owned(),
+    ];
+    for (i, sh) in shops.iter().enumerate() {
+        sqls.push(format!(
+            "INSERT INTO bench_orgs VALUES ({}, '{}', '{}') ON CONFLICT DO NOTHING",
+            i + 1,
+            sh.org,
+            gid_uuid(&sh.s.user_id)
+        ));
+    }
+    for sql in sqls {
+        owner
+            .execute_raw(Statement::from_string(DbBackend::Postgres, sql))
+            .await
+            .unwrap();
+    }
+    let dir = std::env::temp_dir().join(format!("mercato-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = pgbench_script(&dir);
+    let tokens = Arc::new(shops.iter().map(|s| s.s.token.clone()).collect::<Vec<_>>());
+    let url = format!("{}/graphql", app.base);
+    let uncached = {
+        let mut config = app.state.config.as_ref().clone();
+        config.catalog_cache_ttl = Duration::ZERO;
+        TestApp::spawn_with(config, app.db_name.clone()).await
+    };
+    let uncached_url = format!("{}/graphql", uncached.base);
+    let page_ok: fn(&Value) -> bool = |v| {
+        v["errors"].is_null()
+            && v["data"]["products"]["edges"]
+                .as_array()
+                .is_some_and(|e| e.len() == 50)
+    };
+    println!(
+        "\n| concurrency | server | req/s | p50 ms | p99 ms | failed | pgbench tps | pgbench p50 ms | pgbench p99 ms | server / pgbench |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for conc in [16, 64] {
+        let (tps, pg50, pg99) = pgbench(&app.db_name, &script, conc);
+        for (label, target) in [("cache on", &url), ("cache off", &uncached_url)] {
+            // Warm up connections and (for the cached server) the cache.
+            drive(
+                target,
+                conc,
+                tokens.clone(),
+                Arc::new(|_| json!({"query": PAGE})),
+                page_ok,
+                Duration::from_secs(2),
+            )
+            .await;
+            let f = drive(
+                target,
+                conc,
+                tokens.clone(),
+                Arc::new(|_| json!({"query": PAGE})),
+                page_ok,
+                RUN,
+            )
+            .await;
+            println!(
+                "| {conc} | {label} | {:.0} | {:.1} | {:.1} | {} | {tps:.0} | {pg50:.1} | {pg99:.1} | {:.0}% |",
+                f.rate(),
+                f.pct(0.5),
+                f.pct(0.99),
+                f.failed,
+                100.0 * f.rate() / tps
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+async fn reserved_and_ledger(app: &TestApp, org: &str) -> (i64, i64, i64, String) {
+    let rows = owner_rows(
+        app,
+        org,
+        "SELECT sum(reserved)::text || ' ' || sum(on_hand)::text || ' ' || \
+           (SELECT count(*) FROM reservations WHERE status = 'ACTIVE')::text || ' ' || \
+           (SELECT count(*) FROM inventory_levels l LEFT JOIN (SELECT variant_id, location_id, sum(on_hand_delta) oh, \
+              sum(reserved_delta) rs FROM stock_movements GROUP BY 1, 2) m USING (variant_id, location_id) \
+            WHERE l.on_hand <> COALESCE(m.oh, 0) OR l.reserved <> COALESCE(m.rs, 0) OR l.reserved > l.on_hand)::text \
+         FROM inventory_levels",
+    )
+    .await;
+    let v: Vec<&str> = rows[0].split(' ').collect();
+    (
+        v[0].parse().unwrap(),
+        v[1].parse().unwrap(),
+        v[2].parse().unwrap(),
+        v[3].to_owned(),
+    )
+}
+
+async fn reservations(app: &TestApp, shops: &[Shop]) {
+    println!(
+        "\n## Reservations (reserveStock through GraphQL, 1 unit each), {}s per run",
+        RUN.as_secs()
+    );
+    println!("\n| case | concurrency | reservations/s | p50 ms | p99 ms | refused | check |");
+    println!("|---|---|---|---|---|---|---|");
+    let url = format!("{}/graphql", app.base);
+    let ok: fn(&Value) -> bool = |v| v["data"]["reserveStock"]["reservation"]["id"].is_string();
+    for (case, sh, skus) in [
+        ("hot SKU", &shops[0], 1usize),
+        ("1,000 SKUs", &shops[1], 1000),
+    ] {
+        // The org's first `skus` variants; the hot one gets a deep stock.
+        let ids = owner_rows(
+            app,
+            &sh.org,
+            &format!("SELECT id::text FROM variants ORDER BY id LIMIT {skus}"),
+        )
+        .await;
+        if skus == 1 {
+            owner_exec_stock(app, sh, &ids[0], 10_000_000).await;
+        }
+        let variants: Arc<Vec<String>> = Arc::new(ids.iter().map(|u| gid("Variant", u)).collect());
+        let location = sh.location.clone();
+        for conc in [16, 64] {
+            let (before, _, _, _) = reserved_and_ledger(app, &sh.org).await;
+            let (vs, loc) = (variants.clone(), location.clone());
+            let f = drive(
+                &url,
+                conc,
+                Arc::new(vec![sh.s.token.clone()]),
+                Arc::new(move |n| {
+                    let v = &vs[n % vs.len()];
+                    json!({"query": RESERVE, "variables": {"i": {"variantId": v, "locationId": loc, "quantity": 1, "referenceType": "CART", "referenceId": format!("bench-{conc}-{n}")}}})
+                }),
+                ok,
+                RUN,
+            )
+            .await;
+            let (after, on_hand, _, bad) = reserved_and_ledger(app, &sh.org).await;
+            let check = if after - before == f.ok as i64 && after <= on_hand && bad == "0" {
+                "reserved = successes, ledger = levels".to_owned()
+            } else {
+                format!(
+                    "MISMATCH: reserved +{} vs {} successes, ledger mismatches {bad}",
+                    after - before,
+                    f.ok
+                )
+            };
+            println!(
+                "| {case} | {conc} | {:.0} | {:.1} | {:.1} | {} | {check} |",
+                f.rate(),
+                f.pct(0.5),
+                f.pct(0.99),
+                f.failed
+            );
+        }
+    }
+    // Sell-out race: 64 clients on 1,000 units.
+    let sh = &shops[2];
+    let id = owner_rows(
+        app,
+        &sh.org,
+        "SELECT id::text FROM variants ORDER BY id LIMIT 1",
+    )
+    .await
+    .remove(0);
+    owner_exec_stock(app, sh, &id, 1_000).await;
+    let v = gid("Variant", &id);
+    let loc = sh.location.clone();
+    let f = drive(
+        &url,
+        64,
+        Arc::new(vec![sh.s.token.clone()]),
+        Arc::new(move |n| json!({"query": RESERVE, "variables": {"i": {"variantId": v, "locationId": loc, "quantity": 1, "referenceType": "CART", "referenceId": format!("sellout-{n}")}}})),
+        ok,
+        Duration::from_secs(3),
+    )
+    .await;
+    let (reserved, _, _, bad) = reserved_and_ledger(app, &sh.org).await;
+    println!(
+        "\nSell-out race: 64 clients on 1,000 units for 3 s: {} reservations succeeded, {} refused with INSUFFICIENT_STOCK; reserved in the database: {reserved}; ledger mismatches: {bad}{}",
+        f.ok,
+        f.failed,
+        if f.ok == 1_000 && reserved == 1_000 && bad == "0" {
+            " (no oversell)"
+        } else {
+            " (OVERSOLD OR LOST)"
+        }
+    );
+}
+
+/// Sets a variant's on-hand at the shop's warehouse to `qty` through a COUNT (adjustStock).
+async fn owner_exec_stock(app: &TestApp, sh: &Shop, variant_uuid: &str, qty: i64) {
+    let body = app
+        .gql(
+            Some(&sh.s.token),
+            mercato_tests::stock::ADJUST,
+            json!({"i": {"variantId": gid("Variant", variant_uuid), "locationId": sh.location, "kind": "COUNT", "quantity": qty, "reason": "bench"}}),
+        )
+        .await;
+    assert!(
+        body["data"]["adjustStock"]["userErrors"]
+            .as_array()
+            .is_some_and(Vec::is_empty),
+        "{body}"
+    );
+}
+
+async fn import(app: &TestApp) {
+    println!(
+        "\n## Import: importCatalog with a 10,000-row CSV upload (prices in 2 currencies, opening stock)"
+    );
+    println!("\n| run | rows | seconds | rows/s | result |");
+    println!("|---|---|---|---|---|");
+    let sh = shop(app, "bench-import").await;
+    let q = "mutation($i: ImportCatalogInput!) { importCatalog(input: $i) { import { rowsImported variantsCreated variantsUpdated errors { row } } userErrors { message } } }";
+    for (run, price) in [
+        ("create", "12.50"),
+        ("update (same SKUs, new prices and counts)", "13.75"),
+    ] {
+        let mut csv = String::from(
+            "product_key,product_name,status,sku,variant_name,price_MYR,price_IDR,attr_size,opening_stock\n",
+        );
+        for row in 1..=10_000usize {
+            let group = row.div_ceil(2);
+            csv.push_str(&format!(
+                "P{group},Product {group},ACTIVE,IMP-{row:05},Size {row},{price},150000,{row},{}\n",
+                row % 50 + usize::from(price != "12.50")
+            ));
+        }
+        let t = Instant::now();
+        let (status, body) = app
+            .upload(
+                Some(&sh.s.token),
+                q,
+                json!({"i": {"csv": null, "locationId": sh.location}}),
+                "variables.i.csv",
+                csv.as_bytes(),
+            )
+            .await;
+        let secs = t.elapsed().as_secs_f64();
+        let r = &body["data"]["importCatalog"]["import"];
+        println!(
+            "| {run} | 10000 | {secs:.2} | {:.0} | HTTP {status}, imported {}, created {}, updated {}, row errors {} |",
+            10_000.0 / secs,
+            r["rowsImported"],
+            r["variantsCreated"],
+            r["variantsUpdated"],
+            r["errors"].as_array().map_or(0, Vec::len)
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    let db = fresh_database().await;
+    let mut config = test_config(&db);
+    config.database_pool_max = 32;
+    // Measure the server, not its abuse limits.
+    config.limits.rate_per_minute = 100_000_000;
+    config.limits.rate_burst = 10_000_000;
+    config.limits.cost_bucket_max = 100_000_000;
+    config.limits.cost_restore_rate = 10_000_000;
+    let app = TestApp::spawn_with(config, db.clone()).await;
+    let owner = connect(&owner_url(&db), 4).await;
+    println!("# Mercato benchmarks ({})", std::env::consts::ARCH);
+    println!("database {db}; server and pgbench on this machine; release build");
+    let started = Instant::now();
+    let count = if which == "import" { 0 } else { ORGS };
+    let mut shops = Vec::with_capacity(count);
+    for i in 0..count {
+        shops.push(shop(&app, &format!("bench-{i}")).await);
+    }
+    if which == "all" || which == "catalog" || which == "reservations" {
+        let owner = Arc::new(owner.clone());
+        let mut pending = Vec::new();
+        for sh in &shops {
+            pending.push((
+                owner.clone(),
+                sh.org.clone(),
+                sh.location.clone(),
+                sh.branch.clone(),
+            ));
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for chunk in pending.chunks(ORGS.div_ceil(4)) {
+            let chunk: Vec<_> = chunk.to_vec();
+            tasks.spawn(async move {
+                for (owner, org, location, branch) in chunk {
+                    let sh = Shop {
+                        s: Session {
+                            token: String::new(),
+                            user_id: String::new(),
+                            org_id: None,
+                        },
+                        org,
+                        branch,
+                        location,
+                    };
+                    seed_catalog(&owner, &sh).await;
+                }
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            r.unwrap();
+        }
+        owner
+            .execute_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "ANALYZE".to_owned(),
+            ))
+            .await
+            .unwrap();
+        println!(
+            "seeded {ORGS} orgs in {:.0}s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if which == "all" || which == "catalog" {
+        catalog(&app, &shops, &owner).await;
+    }
+    if which == "all" || which == "reservations" {
+        reservations(&app, &shops).await;
+    }
+    if which == "all" || which == "import" {
+        import(&app).await;
+    }
+    drop(app);
+    let admin = connect(&owner_url("mercato"), 1).await;
+    owner.close().await.ok();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    admin
+        .execute_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+        ))
+        .await
+        .ok();
+}
