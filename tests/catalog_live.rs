@@ -162,21 +162,6 @@ async fn thresholds(app: &TestApp, sh: &Shop, variant: &str, reorder: i64) {
     );
 }
 
-async fn reserve(app: &TestApp, sh: &Shop, variant: &str, qty: i64) {
-    let body = app
-        .gql(
-            Some(&sh.s.token),
-            RESERVE,
-            json!({"i": {"variantId": variant, "locationId": sh.location, "quantity": qty, "referenceType": "CART", "referenceId": format!("c{qty}")}}),
-        )
-        .await;
-    assert_eq!(
-        body["data"]["reserveStock"]["userErrors"],
-        json!([]),
-        "{body}"
-    );
-}
-
 fn alert(msg: &Value) -> Value {
     assert_eq!(msg["type"], "next", "{msg}");
     let a = &msg["payload"]["data"]["inventoryAlerts"];
@@ -199,7 +184,7 @@ async fn inventory_alerts_reach_the_right_subscribers_on_every_server_and_no_one
         thresholds(&one, sh, v, 3).await;
     }
     // An alert already open before anyone subscribes.
-    reserve(&one, &a, &v1, 8).await;
+    reserve(&one, &a, &v1, 8, "c8", None).await;
     // A member who sees only another branch of A, and subscribers of A (on the second server)
     // and of B.
     let other_branch = one.create_branch(&a.s, "Elsewhere").await;
@@ -221,8 +206,8 @@ async fn inventory_alerts_reach_the_right_subscribers_on_every_server_and_no_one
         json!({"state": "OPEN", "variantId": v1, "available": 2})
     );
     // Changes made through server one reach the subscriber on server two, in order.
-    reserve(&one, &a, &v2, 7).await; // 10 - 7 = 3: opens
-    reserve(&one, &a, &v2, 1).await; // 2: stays open, no second alert
+    reserve(&one, &a, &v2, 7, "c7", None).await; // 10 - 7 = 3: opens
+    reserve(&one, &a, &v2, 1, "c1", None).await; // 2: stays open, no second alert
     receive(&one, &a, &v1, 5).await; // 2 + 5 = 7: resolves
     for expected in [
         json!({"state": "OPEN", "variantId": v2, "available": 3}),
@@ -249,7 +234,7 @@ async fn inventory_alerts_reach_the_right_subscribers_on_every_server_and_no_one
         None
     );
     // B's own alert reaches B only.
-    reserve(&one, &b, &bv, 9).await;
+    reserve(&one, &b, &bv, 9, "c9", None).await;
     assert_eq!(
         alert(&next_json(&mut sub_b).await),
         json!({"state": "OPEN", "variantId": bv, "available": 1})

@@ -813,21 +813,12 @@ async fn the_worker_sweep_releases_lapsed_reservations_and_keeps_the_rest() {
     receive(&app, &sh, &vs[1], 10).await;
     let soon = (chrono::Utc::now() + chrono::Duration::milliseconds(1500)).to_rfc3339();
     let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-    let mut ids = Vec::new();
     for (v, qty, expires, r) in [
-        (&vs[0], 3, Some(soon.clone()), "cart-1"),
+        (&vs[0], 3, Some(soon.as_str()), "cart-1"),
         (&vs[0], 2, None, "order-1"),
-        (&vs[1], 4, Some(later.clone()), "promo-1"),
+        (&vs[1], 4, Some(later.as_str()), "promo-1"),
     ] {
-        let body = app
-            .gql(Some(&sh.s.token), RESERVE, json!({"i": {"variantId": v, "locationId": sh.location, "quantity": qty, "referenceType": "CART", "referenceId": r, "expiresAt": expires}}))
-            .await;
-        ids.push(
-            body["data"]["reserveStock"]["reservation"]["id"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{body}"))
-                .to_owned(),
-        );
+        reserve(&app, &sh, v, qty, r, expires).await;
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = tokio::spawn(mercato::jobs::run_worker(app.state.clone(), async move {

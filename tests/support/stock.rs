@@ -128,3 +128,27 @@ pub async fn assert_ledger_equals_levels(app: &TestApp, org: &str) {
         "reserved differs from the active reservations that hold stock"
     );
 }
+
+/// Reserves `qty` of `variant` at the shop's warehouse for `reference` (a cart), optionally
+/// expiring; returns the reservation id (panics on any error).
+pub async fn reserve(
+    app: &TestApp,
+    sh: &Shop,
+    variant: &str,
+    qty: i64,
+    reference: &str,
+    expires_at: Option<&str>,
+) -> String {
+    let body = app
+        .gql(
+            Some(&sh.s.token),
+            RESERVE,
+            json!({"i": {"variantId": variant, "locationId": sh.location, "quantity": qty,
+                         "referenceType": "CART", "referenceId": reference, "expiresAt": expires_at}}),
+        )
+        .await;
+    body["data"]["reserveStock"]["reservation"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned()
+}
