@@ -250,6 +250,13 @@ async fn inventory_alerts_reach_the_right_subscribers_on_every_server_and_no_one
         msg["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
         "{msg}"
     );
+    // So is another organization's branch, even for an owner who sees every branch of their own.
+    let mut other_org = subscribe(&one, &a.s.token, ALERTS, json!({"b": b.branch})).await;
+    let msg = next_json(&mut other_org).await;
+    assert_eq!(
+        msg["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{msg}"
+    );
     // Without inventory access (an API token for stores only) the subscription is refused.
     let (_, secret) = one
         .create_api_token(&a.s, "stores", &["STORES_READ"], None)
