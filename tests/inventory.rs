@@ -736,8 +736,62 @@ async fn listings_push_the_allocated_share_of_available_stock() {
         json!({"externalItemId": "1001", "pushQuantity": 2}),
         "10 × 50% − 3: {body}"
     );
-    // Another tenant cannot list on this store or read its listings.
+    // The rule, price and status can change; a paused listing pushes nothing.
+    let listing = l["id"].as_str().unwrap().to_owned();
+    let upd = "mutation($i: UpdateListingInput!) { updateListing(input: $i) { listing { status price { amount } allocation { percent max buffer } pushQuantity } userErrors { field code message } } }";
+    let body = app
+        .gql(t, upd, json!({"i": {"id": listing, "allocation": {"percent": 100, "buffer": 1}, "price": {"amount": "18.50", "currencyCode": "MYR"}}}))
+        .await;
+    assert_eq!(
+        body["data"]["updateListing"]["listing"],
+        json!({"status": "ACTIVE", "price": {"amount": "18.50"}, "allocation": {"percent": 100, "max": null, "buffer": 1}, "pushQuantity": 9}),
+        "10 available − 1: {body}"
+    );
+    let body = app
+        .gql(t, upd, json!({"i": {"id": listing, "status": "PAUSED"}}))
+        .await;
+    assert_eq!(
+        body["data"]["updateListing"]["listing"]["pushQuantity"], 0,
+        "{body}"
+    );
+    assert_eq!(
+        body["data"]["updateListing"]["listing"]["price"]["amount"],
+        "18.50"
+    );
+    for (input, code) in [
+        (
+            json!({"id": listing, "status": "LIVE"}),
+            "VALIDATION_FAILED",
+        ),
+        (
+            json!({"id": listing, "allocation": {"percent": 100, "buffer": -1}}),
+            "VALIDATION_FAILED",
+        ),
+        (
+            json!({"id": listing, "price": {"amount": "1.005", "currencyCode": "MYR"}}),
+            "VALIDATION_FAILED",
+        ),
+        (json!({"id": store, "status": "ACTIVE"}), "NOT_FOUND"),
+    ] {
+        let body = app.gql(t, upd, json!({"i": input})).await;
+        assert_eq!(
+            body["data"]["updateListing"]["userErrors"][0]["code"], code,
+            "{input}: {body}"
+        );
+    }
+    // Another tenant cannot list on this store, change its listings or read them.
     let other = shop(&app, "listing-b").await;
+    let body = app
+        .gql(
+            Some(&other.s.token),
+            upd,
+            json!({"i": {"id": listing, "status": "ACTIVE"}}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["updateListing"]["userErrors"][0]["code"], "NOT_FOUND",
+        "{body}"
+    );
     let ov = product(&app, &other, &["O-1"]).await.remove(0);
     let body = app
         .gql(

@@ -490,18 +490,7 @@ pub async fn create_listing(c: &Ctx<'_>, input: CreateListing) -> AppResult<Uuid
         .org()?
         .require(Perm::StoresWrite(BranchId(store.branch_id)))?;
     crate::domain::inventory::variant(c, input.variant_id).await?;
-    if !(0..=100).contains(&input.percent) {
-        return Err(AppError::invalid(
-            "input.allocation.percent",
-            "must be 0-100",
-        ));
-    }
-    if input.buffer < 0 || input.max.is_some_and(|m| m < 0) {
-        return Err(AppError::invalid(
-            "input.allocation.buffer",
-            "buffer and max must be 0 or more",
-        ));
-    }
+    check_allocation(input.percent, input.max, input.buffer)?;
     let ext = |field: &str, v: &Option<String>| -> AppResult<Option<String>> {
         v.as_deref()
             .map(str::trim)
@@ -551,6 +540,93 @@ pub async fn create_listing(c: &Ctx<'_>, input: CreateListing) -> AppResult<Uuid
         }
     })?;
     Ok(id)
+}
+
+/// Changes to a listing (absent fields stay as they are).
+#[derive(Debug, Clone, Default)]
+pub struct UpdateListing {
+    /// ACTIVE, PAUSED or ARCHIVED.
+    pub status: Option<String>,
+    /// New price.
+    pub price: Option<PriceInput>,
+    /// New allocation rule (percent, max, buffer).
+    pub allocation: Option<(i32, Option<i64>, i64)>,
+}
+
+/// Updates a listing's status, price or allocation rule.
+pub async fn update_listing(c: &Ctx<'_>, id: Uuid, input: UpdateListing) -> AppResult<()> {
+    #[derive(sea_orm::FromQueryResult)]
+    struct L {
+        branch_id: Uuid,
+    }
+    use sea_orm::FromQueryResult as _;
+    let l = L::find_by_statement(stmt(
+        "SELECT branch_id FROM listings WHERE id = $1 FOR UPDATE",
+        vec![id.into()],
+    ))
+    .one(c.tx)
+    .await?
+    .ok_or(AppError::NotFound("Listing"))?;
+    c.access
+        .org()?
+        .require(Perm::StoresWrite(BranchId(l.branch_id)))?;
+    if let Some(s) = &input.status
+        && !matches!(s.as_str(), "ACTIVE" | "PAUSED" | "ARCHIVED")
+    {
+        return Err(AppError::invalid(
+            "input.status",
+            "must be ACTIVE, PAUSED or ARCHIVED",
+        ));
+    }
+    if let Some((percent, max, buffer)) = input.allocation {
+        check_allocation(percent, max, buffer)?;
+    }
+    let (price, currency) = match &input.price {
+        Some(p) => {
+            let (m, c) = parse_money("input.price", &p.amount, &p.currency)?;
+            (Some(m), Some(c))
+        }
+        None => (None, None),
+    };
+    let (percent, max, buffer) = input
+        .allocation
+        .map_or((None, None, None), |(p, m, b)| (Some(p), m, Some(b)));
+    c.tx.execute_raw(stmt(
+        "UPDATE listings SET status = COALESCE($2, status), \
+           price_minor = COALESCE($3, price_minor), currency = COALESCE($4, currency), \
+           alloc_percent = COALESCE($5, alloc_percent), \
+           alloc_max = CASE WHEN $6 THEN $7 ELSE alloc_max END, \
+           alloc_buffer = COALESCE($8, alloc_buffer), updated_at = now() \
+         WHERE id = $1",
+        vec![
+            id.into(),
+            input.status.into(),
+            price.into(),
+            currency.into(),
+            percent.into(),
+            input.allocation.is_some().into(),
+            max.into(),
+            buffer.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+fn check_allocation(percent: i32, max: Option<i64>, buffer: i64) -> AppResult<()> {
+    if !(0..=100).contains(&percent) {
+        return Err(AppError::invalid(
+            "input.allocation.percent",
+            "must be 0-100",
+        ));
+    }
+    if buffer < 0 || max.is_some_and(|m| m < 0) {
+        return Err(AppError::invalid(
+            "input.allocation.buffer",
+            "buffer and max must be 0 or more",
+        ));
+    }
+    Ok(())
 }
 
 /// Available stock of a variant over the sellable (own and 3PL) locations of a branch; for a

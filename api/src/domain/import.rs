@@ -438,9 +438,9 @@ pub async fn import(
         good.push(g);
     }
 
-    // What exists already (and, at the import's location, what is reserved: locked until commit,
-    // so a count can be checked against it).
-    // Every statement below looks rows up by key (SKU, variant id) through an index: no joins
+    // What exists already (variants locked until commit) and what is reserved at the import's
+    // location (a count below it is a row error; a reservation racing the import is caught by the
+    // compare-and-set in `count_stock`). Every statement below looks rows up by key (SKU, variant id) through an index: no joins
     // whose plan could go wrong on tables whose statistics lag behind a large import.
     let existing: HashMap<String, Existing> =
         if good.is_empty() {

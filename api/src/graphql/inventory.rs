@@ -1249,6 +1249,10 @@ impl Listing {
             crate::ids::BranchId(self.0.branch_id),
         );
         let (percent, max, buffer) = (self.0.alloc_percent, self.0.alloc_max, self.0.alloc_buffer);
+        // A paused or archived listing offers nothing.
+        if self.0.status != "ACTIVE" {
+            return Ok(0);
+        }
         read(ctx, async |c| {
             let available = catalog::branch_available(&c, v, b).await?;
             Ok(catalog::push_quantity(available, percent, max, buffer))
@@ -1286,6 +1290,19 @@ pub struct CreateListingInput {
     /// Listing price.
     pub price: Option<MoneyInput>,
     /// Allocation rule (default: all available stock).
+    pub allocation: Option<AllocationInput>,
+}
+
+/// Input of `updateListing` (absent fields stay as they are).
+#[derive(InputObject)]
+pub struct UpdateListingInput {
+    /// The listing.
+    pub id: ID,
+    /// ACTIVE, PAUSED or ARCHIVED.
+    pub status: Option<String>,
+    /// New listing price.
+    pub price: Option<MoneyInput>,
+    /// New allocation rule (replaces the whole rule).
     pub allocation: Option<AllocationInput>,
 }
 
@@ -1337,14 +1354,7 @@ impl ListingMutation {
                 },
             )
             .await?;
-            ListingRow::find_by_statement(stmt(
-                &format!("SELECT {LISTING_COLUMNS} FROM listings WHERE id = $1"),
-                vec![id.into()],
-            ))
-            .one(c.tx)
-            .await?
-            .map(Listing)
-            .ok_or_else(|| AppError::internal("listing vanished"))
+            load_listing(&c, id).await
         })
         .await?;
         Ok(ListingPayload {
@@ -1352,6 +1362,50 @@ impl ListingMutation {
             user_errors,
         })
     }
+
+    /// Changes a listing's status, price or allocation rule.
+    async fn update_listing(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateListingInput,
+    ) -> Result<ListingPayload> {
+        let (listing, user_errors) = mutate(ctx, async |c| {
+            let (kind, id) = crate::graphql::relay::decode_any(&input.id)?;
+            if kind != "Listing" {
+                return Err(AppError::NotFound("Listing"));
+            }
+            catalog::update_listing(
+                &c,
+                id,
+                catalog::UpdateListing {
+                    status: input.status,
+                    price: input.price.map(|p| PriceInput {
+                        amount: p.amount,
+                        currency: p.currency_code,
+                    }),
+                    allocation: input.allocation.map(|a| (a.percent, a.max, a.buffer)),
+                },
+            )
+            .await?;
+            load_listing(&c, id).await
+        })
+        .await?;
+        Ok(ListingPayload {
+            listing,
+            user_errors,
+        })
+    }
+}
+
+async fn load_listing(c: &Ctx<'_>, id: Uuid) -> AppResult<Listing> {
+    ListingRow::find_by_statement(stmt(
+        &format!("SELECT {LISTING_COLUMNS} FROM listings WHERE id = $1"),
+        vec![id.into()],
+    ))
+    .one(c.tx)
+    .await?
+    .map(Listing)
+    .ok_or(AppError::NotFound("Listing"))
 }
 
 /// Listing queries.
