@@ -98,9 +98,12 @@ pub(super) async fn authenticate(
     s.app.authenticate_bearer(token.trim()).await.map(Some)
 }
 
-fn operation_type(req: &async_graphql::Request) -> Option<OperationType> {
-    let doc = async_graphql::parser::parse_query(&req.query).ok()?;
-    match (&doc.operations, req.operation_name.as_deref()) {
+/// The operation's type. The parsed document stays in the request, so the schema does not parse
+/// the query a second time.
+fn operation_type(req: &mut async_graphql::Request) -> Option<OperationType> {
+    let name = req.operation_name.clone();
+    let doc = req.parsed_query().ok()?;
+    match (&doc.operations, name.as_deref()) {
         (DocumentOperations::Single(op), _) => Some(op.node.ty),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| op.node.ty),
         (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
@@ -117,7 +120,8 @@ async fn run_one(
     limit_key: String,
     req: async_graphql::Request,
 ) -> GqlResponse {
-    let is_mutation = operation_type(&req) == Some(OperationType::Mutation);
+    let mut req = req;
+    let is_mutation = operation_type(&mut req) == Some(OperationType::Mutation);
     let tenant = TenantTx::new(s.app.db.clone(), principal, !is_mutation)
         .with_statement_timeout(s.app.config.limits.statement_timeout)
         .with_counter(s.app.tenant_tx_opened.clone());
