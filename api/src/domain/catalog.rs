@@ -2,15 +2,11 @@
 //! exact minor units, bundles, and stock locations.
 
 use crate::auth::permissions::Perm;
-use crate::domain::{Ctx, clean_text};
+use crate::domain::{Ctx, clean_text, require_visible, stmt};
 use crate::error::{AppError, AppResult};
 use crate::ids::{BranchId, LocationId, ProductId, VariantId};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
-
-fn stmt(sql: &str, values: Vec<Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-}
 
 /// Currencies whose ISO 4217 minor unit is not used in practice: the rupiah is priced and paid in
 /// whole units everywhere Mercato sells (Shopee, TikTok Shop and Lazada send whole rupiah).
@@ -117,7 +113,8 @@ pub struct CreateProduct {
     pub variants: Vec<VariantInput>,
 }
 
-fn sku(field: &str, raw: &str) -> AppResult<String> {
+/// A SKU: trimmed, 1-100 printable characters.
+pub(crate) fn sku(field: &str, raw: &str) -> AppResult<String> {
     let s = raw.trim();
     if s.is_empty() || s.chars().count() > 100 || s.chars().any(char::is_control) {
         return Err(AppError::invalid(
@@ -275,15 +272,7 @@ pub async fn create_bundle(
             "must hold 1 to 50 components",
         ));
     }
-    let exists =
-        c.tx.query_one_raw(stmt(
-            "SELECT 1 FROM products WHERE id = $1",
-            vec![product.uuid().into()],
-        ))
-        .await?;
-    if exists.is_none() {
-        return Err(AppError::NotFound("Product"));
-    }
+    require_visible(c.tx, "products", product.uuid(), "Product").await?;
     let id = insert_variant(c, product, "input", &variant, true).await?;
     for (i, (component, qty)) in components.iter().enumerate() {
         if !(1..=10_000).contains(qty) {
@@ -335,15 +324,7 @@ pub async fn create_location(
             "must be WAREHOUSE or THIRD_PARTY (marketplace-held locations are created by store sync)",
         ));
     }
-    let visible =
-        c.tx.query_one_raw(stmt(
-            "SELECT 1 FROM branches WHERE id = $1",
-            vec![branch.uuid().into()],
-        ))
-        .await?;
-    if visible.is_none() {
-        return Err(AppError::NotFound("Branch"));
-    }
+    require_visible(c.tx, "branches", branch.uuid(), "Branch").await?;
     let id = LocationId::new_v7();
     c.tx.execute_raw(stmt(
         "INSERT INTO locations (org_id, id, branch_id, name, kind) VALUES ((SELECT app_org_id()), $1, $2, $3, $4)",

@@ -9,12 +9,14 @@
 //! documents `{importId}:{row}`, so `stockHistory` shows where the number came from.
 
 use crate::auth::permissions::Perm;
-use crate::domain::catalog::{catalog_changed, check_attributes, check_image_urls, parse_money};
+use crate::domain::catalog::{
+    catalog_changed, check_attributes, check_image_urls, parse_money, sku as clean_sku,
+};
 use crate::domain::inventory::{Level, actor, alerts_after, writable_location};
-use crate::domain::{Ctx, clean_text};
+use crate::domain::{Ctx, clean_text, stmt};
 use crate::error::{AppError, AppResult};
 use crate::ids::LocationId;
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
@@ -250,19 +252,8 @@ fn check_row(n: usize, raw: RawRow, errors: &mut Vec<RowError>) -> Option<Good> 
             None
         }
     };
-    let sku = match raw.sku.as_deref().map(str::trim) {
-        Some(s)
-            if !s.is_empty() && s.chars().count() <= 100 && !s.chars().any(char::is_control) =>
-        {
-            Some(s.to_owned())
-        }
-        Some(_) => {
-            fail(
-                "sku",
-                AppError::invalid("", "must be 1-100 printable characters"),
-            );
-            None
-        }
+    let sku = match raw.sku.as_deref() {
+        Some(s) => clean_sku("sku", s).map_err(|e| fail("sku", e)).ok(),
         None => {
             fail("sku", AppError::invalid("", "is required"));
             None
@@ -349,10 +340,6 @@ fn check_row(n: usize, raw: RawRow, errors: &mut Vec<RowError>) -> Option<Good> 
         prices,
         stock,
     })
-}
-
-fn stmt(sql: &str, values: Vec<Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
 /// Rows for `jsonb_to_recordset` (array parameters of sea-query cannot hold NULLs).

@@ -9,11 +9,11 @@
 //! `CHECK (reserved <= on_hand)` backs it up.
 
 use crate::auth::permissions::Perm;
-use crate::domain::Ctx;
+use crate::domain::{Ctx, stmt};
 use crate::error::{AppError, AppResult};
 use crate::ids::{BranchId, LocationId, MovementId, ReservationId, VariantId};
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, FromQueryResult, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -103,10 +103,6 @@ struct Change<'a> {
     /// Refuse when available would drop below 0 (reservations, decreases of free stock).
     keep_available: bool,
     cause: &'a Cause,
-}
-
-fn stmt(sql: &str, values: Vec<Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
 pub(crate) fn actor(c: &Ctx<'_>) -> (Option<Uuid>, Option<Uuid>) {

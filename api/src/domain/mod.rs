@@ -16,7 +16,7 @@ pub mod stores;
 
 use crate::db::tenant::Access;
 use crate::error::{AppError, AppResult};
-use sea_orm::DatabaseTransaction;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
 
 /// What a domain call acts on and for whom.
 #[derive(Clone, Copy)]
@@ -57,4 +57,25 @@ pub fn require_catalog_read(c: &Ctx<'_>) -> AppResult<()> {
     c.access
         .org()?
         .require(crate::auth::permissions::Perm::CatalogRead)
+}
+
+/// A Postgres statement with positional values.
+pub fn stmt(sql: &str, values: Vec<Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// NOT_FOUND (as `what`) unless row `id` of `table` is visible to the caller under RLS.
+pub async fn require_visible<C: ConnectionTrait>(
+    conn: &C,
+    table: &'static str,
+    id: uuid::Uuid,
+    what: &'static str,
+) -> AppResult<()> {
+    conn.query_one_raw(stmt(
+        &format!("SELECT 1 FROM {table} WHERE id = $1"),
+        vec![id.into()],
+    ))
+    .await?
+    .map(|_| ())
+    .ok_or(AppError::NotFound(what))
 }

@@ -1,11 +1,11 @@
 //! Catalog and stock in GraphQL: products and variants with prices, bundles, locations, stock
 //! levels, idempotent adjustments, transfers, reservations and stock history.
 
-use crate::domain::Ctx;
 use crate::domain::catalog::{self, CreateProduct, PriceInput, VariantInput, format_money};
 use crate::domain::inventory::{
     self, AdjustStock, Cause, Level, MovementKind, Reserve, TransferStock,
 };
+use crate::domain::{Ctx, stmt};
 use crate::error::{AppError, AppResult};
 use crate::graphql::loaders::VariantRow;
 use crate::graphql::relay::{
@@ -18,7 +18,7 @@ use crate::ids::{LocationId, ProductId, ReservationId, VariantId};
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use sea_orm::{DbBackend, FromQueryResult, Statement};
+use sea_orm::FromQueryResult;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -526,10 +526,6 @@ pub struct ReservationPayload {
     pub reservation: Option<Reservation>,
     /// Expected failures (INSUFFICIENT_STOCK, …).
     pub user_errors: Vec<UserError>,
-}
-
-fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
 /// A product by id.

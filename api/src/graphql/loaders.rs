@@ -4,7 +4,7 @@
 use crate::cache::CatalogCache;
 use crate::db::tenant::TenantTx;
 use crate::error::AppError;
-use crate::ids::{BranchId, UserId};
+use crate::ids::{BranchId, ProductId, UserId, VariantId};
 use async_graphql::dataloader::Loader;
 use entity::{branches, users};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -74,149 +74,122 @@ pub struct PriceRow {
     pub amount_minor: i64,
 }
 
-fn uuid_array(ids: Vec<uuid::Uuid>) -> sea_orm::Value {
-    sea_orm::Value::Array(
-        sea_orm::sea_query::ArrayType::Uuid,
-        Some(Box::new(
-            ids.into_iter()
-                .map(|u| sea_orm::Value::Uuid(Some(u)))
-                .collect(),
-        )),
-    )
+/// A DataLoader key that is a typed uuid.
+pub trait UuidKey: Copy + Eq + std::hash::Hash + Send + Sync + 'static {
+    /// The uuid.
+    fn to_uuid(self) -> uuid::Uuid;
+    /// The key of a uuid.
+    fn from_uuid(u: uuid::Uuid) -> Self;
 }
 
-async fn grouped<K, R>(
-    tenant: &TenantTx,
-    sql: &str,
-    keys: &[K],
-    uuid: impl Fn(&K) -> uuid::Uuid,
-    key_of: impl Fn(&R) -> uuid::Uuid,
-    wrap: impl Fn(uuid::Uuid) -> K,
-) -> Result<HashMap<K, Vec<R>>, AppError>
-where
-    K: std::hash::Hash + Eq + Copy,
-    R: sea_orm::FromQueryResult,
-{
-    use sea_orm::{DbBackend, Statement};
-    let tx = tenant.lock().await?;
-    let ids: Vec<uuid::Uuid> = keys.iter().map(&uuid).collect();
-    let rows = R::find_by_statement(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        sql,
-        [uuid_array(ids)],
-    ))
-    .all(&*tx)
-    .await?;
-    let mut out: HashMap<K, Vec<R>> = keys.iter().map(|k| (*k, Vec::new())).collect();
-    for r in rows {
-        out.entry(wrap(key_of(&r))).or_default().push(r);
+impl UuidKey for ProductId {
+    fn to_uuid(self) -> uuid::Uuid {
+        self.uuid()
     }
-    Ok(out)
-}
-
-/// Reads `keys` through the request's catalog cache (when given), loading misses with `sql`.
-#[allow(clippy::too_many_arguments)] // `grouped`'s arguments plus the cache and its key kind
-async fn cached<K, R>(
-    tenant: &TenantTx,
-    cache: Option<&CatalogCache>,
-    kind: &str,
-    sql: &str,
-    keys: &[K],
-    uuid: impl Fn(&K) -> uuid::Uuid + Copy,
-    key_of: impl Fn(&R) -> uuid::Uuid,
-    wrap: impl Fn(uuid::Uuid) -> K + Copy,
-) -> Result<HashMap<K, Vec<R>>, AppError>
-where
-    K: std::hash::Hash + Eq + Copy,
-    R: sea_orm::FromQueryResult + serde::Serialize + serde::de::DeserializeOwned,
-{
-    let Some(cache) = cache else {
-        return grouped(tenant, sql, keys, uuid, key_of, wrap).await;
-    };
-    // The organization of the verified access, never one taken from input.
-    let org = tenant.lock().await?.access.org()?.org_id;
-    let ids: Vec<uuid::Uuid> = keys.iter().map(uuid).collect();
-    let found = cache
-        .read_through(org, kind, &ids, async |misses: &[uuid::Uuid]| {
-            let miss_keys: Vec<K> = misses.iter().map(|u| wrap(*u)).collect();
-            let rows = grouped(tenant, sql, &miss_keys, uuid, key_of, wrap).await?;
-            Ok::<_, AppError>(rows.into_iter().map(|(k, v)| (uuid(&k), v)).collect())
-        })
-        .await?;
-    Ok(found.into_iter().map(|(u, v)| (wrap(u), v)).collect())
-}
-
-/// Variants of products (one statement per tree level; cached in Redis for read-only requests).
-pub struct VariantsByProduct(pub Arc<TenantTx>, pub Option<Arc<CatalogCache>>);
-
-impl Loader<crate::ids::ProductId> for VariantsByProduct {
-    type Value = Vec<VariantRow>;
-    type Error = AppError;
-
-    async fn load(
-        &self,
-        keys: &[crate::ids::ProductId],
-    ) -> Result<HashMap<crate::ids::ProductId, Vec<VariantRow>>, AppError> {
-        cached(
-            &self.0,
-            self.1.as_deref(),
-            "variants",
-            "SELECT id, product_id, sku, name, is_bundle, attributes FROM variants WHERE product_id = ANY($1) ORDER BY id",
-            keys,
-            |k| k.uuid(),
-            |r: &VariantRow| r.product_id,
-            crate::ids::ProductId,
-        )
-        .await
+    fn from_uuid(u: uuid::Uuid) -> Self {
+        Self(u)
     }
 }
 
-/// Prices of variants (cached like variants).
-pub struct PricesByVariant(pub Arc<TenantTx>, pub Option<Arc<CatalogCache>>);
-
-impl Loader<crate::ids::VariantId> for PricesByVariant {
-    type Value = Vec<PriceRow>;
-    type Error = AppError;
-
-    async fn load(
-        &self,
-        keys: &[crate::ids::VariantId],
-    ) -> Result<HashMap<crate::ids::VariantId, Vec<PriceRow>>, AppError> {
-        cached(
-            &self.0,
-            self.1.as_deref(),
-            "prices",
-            "SELECT variant_id, currency, amount_minor FROM variant_prices WHERE variant_id = ANY($1) ORDER BY currency",
-            keys,
-            |k| k.uuid(),
-            |r: &PriceRow| r.variant_id,
-            crate::ids::VariantId,
-        )
-        .await
+impl UuidKey for VariantId {
+    fn to_uuid(self) -> uuid::Uuid {
+        self.uuid()
+    }
+    fn from_uuid(u: uuid::Uuid) -> Self {
+        Self(u)
     }
 }
 
-/// Stock levels of variants in the caller's visible branches.
-pub struct LevelsByVariant(pub Arc<TenantTx>);
+/// Rows of one table grouped by a uuid column: one statement (`sql`, taking the keys as `$1`) per
+/// batch, read through the request's catalog cache when it has one.
+pub struct Grouped<K, R> {
+    tenant: Arc<TenantTx>,
+    cache: Option<(Arc<CatalogCache>, &'static str)>,
+    sql: &'static str,
+    key_of: fn(&R) -> uuid::Uuid,
+    _key: std::marker::PhantomData<fn() -> K>,
+}
 
-impl Loader<crate::ids::VariantId> for LevelsByVariant {
-    type Value = Vec<crate::domain::inventory::Level>;
-    type Error = AppError;
+impl<K, R> Grouped<K, R> {
+    /// A loader running `sql` on `tenant`, grouping rows by `key_of`.
+    pub fn new(tenant: Arc<TenantTx>, sql: &'static str, key_of: fn(&R) -> uuid::Uuid) -> Self {
+        Self {
+            tenant,
+            cache: None,
+            sql,
+            key_of,
+            _key: std::marker::PhantomData,
+        }
+    }
 
-    async fn load(
-        &self,
-        keys: &[crate::ids::VariantId],
-    ) -> Result<HashMap<crate::ids::VariantId, Vec<crate::domain::inventory::Level>>, AppError>
+    /// Reads through `cache` (if any) under entries of `kind`.
+    pub fn cached(mut self, cache: Option<Arc<CatalogCache>>, kind: &'static str) -> Self {
+        self.cache = cache.map(|c| (c, kind));
+        self
+    }
+
+    async fn query(&self, ids: &[uuid::Uuid]) -> Result<HashMap<uuid::Uuid, Vec<R>>, AppError>
+    where
+        R: sea_orm::FromQueryResult,
     {
-        grouped(
-            &self.0,
-            "SELECT variant_id, location_id, branch_id, on_hand, reserved, safety_stock, reorder_point \
-             FROM inventory_levels WHERE variant_id = ANY($1) ORDER BY location_id",
-            keys,
-            |k| k.uuid(),
-            |r: &crate::domain::inventory::Level| r.variant_id,
-            crate::ids::VariantId,
-        )
-        .await
+        let tx = self.tenant.lock().await?;
+        let rows = R::find_by_statement(crate::domain::stmt(self.sql, vec![ids.to_vec().into()]))
+            .all(&*tx)
+            .await?;
+        let mut out: HashMap<uuid::Uuid, Vec<R>> = ids.iter().map(|u| (*u, Vec::new())).collect();
+        for r in rows {
+            out.entry((self.key_of)(&r)).or_default().push(r);
+        }
+        Ok(out)
     }
 }
+
+impl<K, R> Loader<K> for Grouped<K, R>
+where
+    K: UuidKey,
+    R: sea_orm::FromQueryResult
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    type Value = Vec<R>;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[K]) -> Result<HashMap<K, Vec<R>>, AppError> {
+        let ids: Vec<uuid::Uuid> = keys.iter().map(|k| k.to_uuid()).collect();
+        let rows = match &self.cache {
+            None => self.query(&ids).await?,
+            Some((cache, kind)) => {
+                // The organization of the verified access, never one taken from input.
+                let org = self.tenant.lock().await?.access.org()?.org_id;
+                cache
+                    .read_through(org, kind, &ids, async |misses: &[uuid::Uuid]| {
+                        self.query(misses).await
+                    })
+                    .await?
+            }
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(u, v)| (K::from_uuid(u), v))
+            .collect())
+    }
+}
+
+/// Variants of products (cached in Redis for read-only requests).
+pub type VariantsByProduct = Grouped<ProductId, VariantRow>;
+/// Prices of variants (cached like variants).
+pub type PricesByVariant = Grouped<VariantId, PriceRow>;
+/// Stock levels of variants in the caller's visible branches (never cached).
+pub type LevelsByVariant = Grouped<VariantId, crate::domain::inventory::Level>;
+
+/// SQL of [`VariantsByProduct`].
+pub const VARIANTS_SQL: &str = "SELECT id, product_id, sku, name, is_bundle, attributes FROM variants WHERE product_id = ANY($1) ORDER BY id";
+/// SQL of [`PricesByVariant`].
+pub const PRICES_SQL: &str = "SELECT variant_id, currency, amount_minor FROM variant_prices WHERE variant_id = ANY($1) ORDER BY currency";
+/// SQL of [`LevelsByVariant`].
+pub const LEVELS_SQL: &str = "SELECT variant_id, location_id, branch_id, on_hand, reserved, safety_stock, reorder_point \
+     FROM inventory_levels WHERE variant_id = ANY($1) ORDER BY location_id";

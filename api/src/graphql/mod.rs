@@ -129,17 +129,31 @@ impl RequestCtx {
             branches: DataLoader::new(loaders::BranchLoader(tenant.clone()), tokio::spawn),
             users: DataLoader::new(loaders::UserLoader(tenant.clone()), tokio::spawn),
             variants: DataLoader::with_cache(
-                loaders::VariantsByProduct(tenant.clone(), catalog_cache.clone()),
+                loaders::Grouped::new(
+                    tenant.clone(),
+                    loaders::VARIANTS_SQL,
+                    |r: &loaders::VariantRow| r.product_id,
+                )
+                .cached(catalog_cache.clone(), "variants"),
                 tokio::spawn,
                 HashMapCache::default(),
             ),
             prices: DataLoader::with_cache(
-                loaders::PricesByVariant(tenant.clone(), catalog_cache),
+                loaders::Grouped::new(
+                    tenant.clone(),
+                    loaders::PRICES_SQL,
+                    |r: &loaders::PriceRow| r.variant_id,
+                )
+                .cached(catalog_cache, "prices"),
                 tokio::spawn,
                 HashMapCache::default(),
             ),
             levels: DataLoader::with_cache(
-                loaders::LevelsByVariant(tenant.clone()),
+                loaders::Grouped::new(
+                    tenant.clone(),
+                    loaders::LEVELS_SQL,
+                    |r: &crate::domain::inventory::Level| r.variant_id,
+                ),
                 tokio::spawn,
                 HashMapCache::default(),
             ),

@@ -101,20 +101,10 @@ async fn open_alerts(
         let tx = tenant.lock().await?;
         // A branch of another organization (or one the caller cannot see) is not found, exactly as
         // in queries: row-level security decides.
+        // A branch of another organization (or one the caller cannot see) is not found, exactly as
+        // in queries: row-level security decides.
         if let Some(b) = only {
-            let visible = sea_orm::ConnectionTrait::query_one_raw(
-                &*tx,
-                sea_orm::Statement::from_sql_and_values(
-                    sea_orm::DbBackend::Postgres,
-                    "SELECT 1 FROM branches WHERE id = $1",
-                    [b.uuid().into()],
-                ),
-            )
-            .await
-            .map_err(AppError::from)?;
-            if visible.is_none() {
-                return Err(AppError::NotFound("Branch").into());
-            }
+            crate::domain::require_visible(&*tx, "branches", b.uuid(), "Branch").await?;
         }
         OpenAlert::find_by_statement(sea_orm::Statement::from_sql_and_values(
             sea_orm::DbBackend::Postgres,
