@@ -345,3 +345,53 @@ pub(crate) fn money_from_str(text: &str, currency: &str) -> Result<crate::Money,
     let t = if text.trim().is_empty() { "0" } else { text };
     crate::Money::parse(t, currency).map_err(|e| Error::Decode(e.to_string()))
 }
+
+/// Defines a platform connector type: its app (whose own `Debug` hides secrets), an HTTP client
+/// and a clock, with a `Debug` that shows only the app and the three constructors every connector
+/// has (`new`, `with_clock`, and `with_http` for tests on a paused clock).
+macro_rules! connector_type {
+    ($(#[$doc:meta])* $name:ident, $app:ty) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name {
+            app: $app,
+            http: reqwest::Client,
+            clock: std::sync::Arc<dyn crate::Clock>,
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("app", &self.app)
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl $name {
+            /// A connector on the system clock.
+            pub fn new(app: $app) -> Self {
+                Self::with_clock(app, std::sync::Arc::new(crate::SystemClock))
+            }
+
+            /// A connector with its own HTTP client (tests use one without timers so a paused
+            /// clock only moves when the connector sleeps).
+            pub fn with_http(
+                app: $app,
+                clock: std::sync::Arc<dyn crate::Clock>,
+                http: reqwest::Client,
+            ) -> Self {
+                Self { app, http, clock }
+            }
+
+            /// A connector with an explicit clock.
+            pub fn with_clock(app: $app, clock: std::sync::Arc<dyn crate::Clock>) -> Self {
+                Self {
+                    app,
+                    http: crate::client::http_client(Some(std::time::Duration::from_secs(30))),
+                    clock,
+                }
+            }
+        }
+    };
+}
+pub(crate) use connector_type;

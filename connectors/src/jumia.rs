@@ -8,7 +8,7 @@
 //! redirect (Jumia's "Self Authorization" app hands the seller a refresh token, which
 //! [`Connector::exchange_code`] takes as the code), returns, and per-order fee lines.
 
-use crate::client::{Clock, Raw, batches, dedupe_refs, http_client, json, money_from_str, send};
+use crate::client::{Raw, batches, dedupe_refs, json, money_from_str, send};
 use crate::error::{Error, classify_jumia};
 use crate::model::*;
 use crate::status::{self, UnitLine, group_units};
@@ -16,7 +16,6 @@ use crate::tokens::TokenSet;
 use crate::{Connector, Endpoints, Money, Platform, StoreContext};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Page size for orders and products (1..100).
@@ -35,21 +34,11 @@ pub struct JumiaApp {
     pub feed_poll: (Duration, u32),
 }
 
-/// The Jumia connector.
-#[derive(Clone)]
-pub struct Jumia {
-    app: JumiaApp,
-    http: reqwest::Client,
-    clock: Arc<dyn Clock>,
-}
-
-impl std::fmt::Debug for Jumia {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Jumia")
-            .field("app", &self.app)
-            .finish_non_exhaustive()
-    }
-}
+crate::client::connector_type!(
+    /// The Jumia connector.
+    Jumia,
+    JumiaApp
+);
 
 fn s(v: &Value, k: &str) -> String {
     match v.get(k) {
@@ -86,26 +75,6 @@ fn shop_of(shop: &ShopIdentity) -> Result<&str, Error> {
 }
 
 impl Jumia {
-    /// A connector on the system clock.
-    pub fn new(app: JumiaApp) -> Self {
-        Self::with_clock(app, Arc::new(crate::SystemClock))
-    }
-
-    /// A connector with its own HTTP client (tests use one without timers so a paused clock
-    /// only moves when the connector sleeps).
-    pub fn with_http(app: JumiaApp, clock: Arc<dyn Clock>, http: reqwest::Client) -> Self {
-        Self { app, http, clock }
-    }
-
-    /// A connector with an explicit clock.
-    pub fn with_clock(app: JumiaApp, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            app,
-            http: http_client(Some(Duration::from_secs(30))),
-            clock,
-        }
-    }
-
     fn check(raw: &Raw) -> Result<Value, Error> {
         if raw.status >= 400 {
             let v: Value = serde_json::from_slice(&raw.body).unwrap_or(Value::Null);

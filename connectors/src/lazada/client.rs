@@ -3,7 +3,7 @@
 //! `{code: "0", data}` or `{type, code, message}`.
 
 use super::sign;
-use crate::client::{Clock, Raw, batches, dedupe_refs, http_client, json, money_from_str, send};
+use crate::client::{Raw, batches, dedupe_refs, json, money_from_str, send};
 use crate::error::{Error, classify_lazada};
 use crate::model::*;
 use crate::status::{self, UnitLine, group_units};
@@ -11,7 +11,6 @@ use crate::tokens::TokenSet;
 use crate::{Connector, Endpoints, Money, Platform, StoreContext};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
-use std::sync::Arc;
 
 /// `/orders/get` page size (max 100).
 pub const PAGE_SIZE: u32 = 100;
@@ -60,21 +59,11 @@ pub fn country_currency(country: &str) -> Option<&'static str> {
     })
 }
 
-/// The Lazada connector.
-#[derive(Clone)]
-pub struct Lazada {
-    app: LazadaApp,
-    http: reqwest::Client,
-    clock: Arc<dyn Clock>,
-}
-
-impl std::fmt::Debug for Lazada {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lazada")
-            .field("app", &self.app)
-            .finish_non_exhaustive()
-    }
-}
+crate::client::connector_type!(
+    /// The Lazada connector.
+    Lazada,
+    LazadaApp
+);
 
 fn s(v: &Value, k: &str) -> String {
     match v.get(k) {
@@ -141,26 +130,6 @@ fn fee_type(id: &str, name: &str) -> FeeType {
 }
 
 impl Lazada {
-    /// A connector on the system clock.
-    pub fn new(app: LazadaApp) -> Self {
-        Self::with_clock(app, Arc::new(crate::SystemClock))
-    }
-
-    /// A connector with its own HTTP client (tests use one without timers so a paused clock
-    /// only moves when the connector sleeps).
-    pub fn with_http(app: LazadaApp, clock: Arc<dyn Clock>, http: reqwest::Client) -> Self {
-        Self { app, http, clock }
-    }
-
-    /// A connector with an explicit clock.
-    pub fn with_clock(app: LazadaApp, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            app,
-            http: http_client(Some(std::time::Duration::from_secs(30))),
-            clock,
-        }
-    }
-
     fn envelope(raw: &Raw) -> Result<Value, Error> {
         let parsed: Result<Value, Error> = json(raw);
         let v = match parsed {

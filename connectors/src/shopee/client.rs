@@ -3,7 +3,7 @@
 //! back in the envelope's `error` (usually with HTTP 200).
 
 use super::{Identity, sign};
-use crate::client::{Clock, Raw, batches, dedupe_refs, http_client, json, money_from_f64, send};
+use crate::client::{Raw, batches, dedupe_refs, json, money_from_f64, send};
 use crate::error::{Error, classify_shopee, shopee_daily_reset_in};
 use crate::model::*;
 use crate::status;
@@ -11,7 +11,6 @@ use crate::tokens::{SHOPEE_MAX_WINDOW_SECS, TokenSet, split_windows};
 use crate::{Connector, Endpoints, Money, Platform, StoreContext};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 /// Order list and return list page size (max 100).
 pub const PAGE_SIZE: u32 = 100;
@@ -55,21 +54,11 @@ pub fn region_currency(region: &str) -> Option<&'static str> {
     })
 }
 
-/// The Shopee connector.
-#[derive(Clone)]
-pub struct Shopee {
-    app: ShopeeApp,
-    http: reqwest::Client,
-    clock: Arc<dyn Clock>,
-}
-
-impl std::fmt::Debug for Shopee {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shopee")
-            .field("app", &self.app)
-            .finish_non_exhaustive()
-    }
-}
+crate::client::connector_type!(
+    /// The Shopee connector.
+    Shopee,
+    ShopeeApp
+);
 
 #[derive(Deserialize)]
 struct Envelope {
@@ -99,26 +88,6 @@ fn currency_of(shop: &ShopIdentity) -> Result<&'static str, Error> {
 }
 
 impl Shopee {
-    /// A connector for `app`, on the system clock.
-    pub fn new(app: ShopeeApp) -> Self {
-        Self::with_clock(app, Arc::new(crate::SystemClock))
-    }
-
-    /// A connector with its own HTTP client (tests use one without timers so a paused clock
-    /// only moves when the connector sleeps).
-    pub fn with_http(app: ShopeeApp, clock: Arc<dyn Clock>, http: reqwest::Client) -> Self {
-        Self { app, http, clock }
-    }
-
-    /// A connector with an explicit clock.
-    pub fn with_clock(app: ShopeeApp, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            app,
-            http: http_client(Some(std::time::Duration::from_secs(30))),
-            clock,
-        }
-    }
-
     fn url(
         &self,
         base: &str,

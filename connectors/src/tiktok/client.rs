@@ -3,14 +3,13 @@
 //! bodies signed byte for byte, envelope `{code, message, request_id, data}` with `code` 0.
 
 use super::sign;
-use crate::client::{Clock, Raw, batches, dedupe_refs, http_client, json, money_from_str, send};
+use crate::client::{Raw, batches, dedupe_refs, json, money_from_str, send};
 use crate::error::{Error, classify_tiktok};
 use crate::model::*;
 use crate::status::{self, UnitLine, group_units};
 use crate::tokens::TokenSet;
 use crate::{Connector, Endpoints, Money, Platform, StoreContext};
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 /// Order and product search page size (1..100).
 pub const PAGE_SIZE: u32 = 100;
@@ -43,21 +42,11 @@ impl std::fmt::Debug for TiktokApp {
     }
 }
 
-/// The TikTok Shop connector.
-#[derive(Clone)]
-pub struct Tiktok {
-    app: TiktokApp,
-    http: reqwest::Client,
-    clock: Arc<dyn Clock>,
-}
-
-impl std::fmt::Debug for Tiktok {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tiktok")
-            .field("app", &self.app)
-            .finish_non_exhaustive()
-    }
-}
+crate::client::connector_type!(
+    /// The TikTok Shop connector.
+    Tiktok,
+    TiktokApp
+);
 
 fn cipher_of(shop: &ShopIdentity) -> Result<&str, Error> {
     match shop {
@@ -76,26 +65,6 @@ fn int(v: &Value, k: &str) -> Option<i64> {
 }
 
 impl Tiktok {
-    /// A connector on the system clock.
-    pub fn new(app: TiktokApp) -> Self {
-        Self::with_clock(app, Arc::new(crate::SystemClock))
-    }
-
-    /// A connector with its own HTTP client (tests use one without timers so a paused clock
-    /// only moves when the connector sleeps).
-    pub fn with_http(app: TiktokApp, clock: Arc<dyn Clock>, http: reqwest::Client) -> Self {
-        Self { app, http, clock }
-    }
-
-    /// A connector with an explicit clock.
-    pub fn with_clock(app: TiktokApp, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            app,
-            http: http_client(Some(std::time::Duration::from_secs(30))),
-            clock,
-        }
-    }
-
     fn envelope(raw: &Raw) -> Result<Value, Error> {
         let parsed: Result<Value, Error> = json(raw);
         let (code, message) = match &parsed {
