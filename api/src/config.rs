@@ -68,6 +68,40 @@ pub struct ConfigArgs {
     /// How often the worker releases lapsed reservations, in milliseconds.
     #[arg(long, env = "MERCATO_RESERVATION_SWEEP_MS", default_value_t = 15_000)]
     pub reservation_sweep_ms: u64,
+    /// Job lease in milliseconds: a worker renews it every third of this while a job runs; a job
+    /// whose lease expired is taken over.
+    #[arg(long, env = "MERCATO_JOB_LEASE_MS", default_value_t = 30_000)]
+    pub job_lease_ms: u64,
+    /// Retry delays after failed attempts, in milliseconds (comma-separated); after the last the
+    /// job is DEAD. Each delay is jittered by ±20%.
+    #[arg(
+        long,
+        env = "MERCATO_JOB_BACKOFF_MS",
+        default_value = "60000,300000,900000,3600000,10800000"
+    )]
+    pub job_backoff_ms: String,
+    /// How often each worker's reconciler looks for due jobs Redis does not have, in milliseconds.
+    #[arg(long, env = "MERCATO_JOB_RECONCILE_MS", default_value_t = 1_000)]
+    pub job_reconcile_ms: u64,
+    /// A due job handed to Redis this long ago (ms) and still not started is handed again.
+    #[arg(long, env = "MERCATO_JOB_REDISPATCH_MS", default_value_t = 30_000)]
+    pub job_redispatch_ms: u64,
+    /// Jobs one store may run at once (across all workers).
+    #[arg(long, env = "MERCATO_JOB_STORE_CONCURRENCY", default_value_t = 2)]
+    pub job_store_concurrency: u32,
+    /// Jobs one worker process runs at once.
+    #[arg(long, env = "MERCATO_WORKER_CONCURRENCY", default_value_t = 8)]
+    pub worker_concurrency: u32,
+    /// Shortest interval a schedule may be set to, in seconds.
+    #[arg(long, env = "MERCATO_SCHEDULE_MIN_INTERVAL_SECS", default_value_t = 60)]
+    pub schedule_min_interval_secs: u32,
+    /// Enables the TEST_PROBE and NOOP job kinds (tests and benchmarks only).
+    #[arg(long, env = "MERCATO_JOB_TEST_KINDS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub job_test_kinds: bool,
+    /// Test-only crash point: `commit:before` or `commit:after` aborts the process around the
+    /// commit of a mutation's transaction. Never set it in production.
+    #[arg(long, env = "MERCATO_FAILPOINT", hide = true)]
+    pub failpoint: Option<String>,
     /// Seconds cached catalog reads live in Redis (0 turns the cache off).
     #[arg(long, env = "MERCATO_CATALOG_CACHE_TTL_SECS", default_value_t = 300)]
     pub catalog_cache_ttl_secs: u64,
@@ -247,6 +281,70 @@ pub struct Config {
     pub graphiql: bool,
     /// Abuse limits.
     pub limits: Limits,
+    /// Background jobs.
+    pub jobs: JobsConfig,
+}
+
+/// Background job settings.
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    /// Lease length.
+    pub lease: Duration,
+    /// Delay before each retry; its length + 1 is the number of attempts.
+    pub backoff: Vec<Duration>,
+    /// Reconciler period.
+    pub reconcile_interval: Duration,
+    /// Re-dispatch a due job handed to Redis this long ago.
+    pub redispatch_after: Duration,
+    /// Jobs per store at once.
+    pub store_concurrency: u32,
+    /// Jobs per worker process at once.
+    pub worker_concurrency: u32,
+    /// Shortest schedule interval.
+    pub schedule_min_interval: Duration,
+    /// TEST_PROBE and NOOP kinds enabled.
+    pub test_kinds: bool,
+    /// Test-only crash point (see `MERCATO_FAILPOINT`).
+    pub failpoint: Option<String>,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(30),
+            backoff: [60, 300, 900, 3600, 10_800]
+                .into_iter()
+                .map(Duration::from_secs)
+                .collect(),
+            reconcile_interval: Duration::from_secs(1),
+            redispatch_after: Duration::from_secs(30),
+            store_concurrency: 2,
+            worker_concurrency: 8,
+            schedule_min_interval: Duration::from_secs(60),
+            test_kinds: false,
+            failpoint: None,
+        }
+    }
+}
+
+fn parse_backoff(raw: &str) -> Result<Vec<Duration>, ConfigError> {
+    let delays = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<u64>().map(Duration::from_millis).map_err(|_| {
+                invalid(
+                    "MERCATO_JOB_BACKOFF_MS",
+                    format!("`{s}` is not a number of milliseconds"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if delays.len() > 20 {
+        return Err(invalid("MERCATO_JOB_BACKOFF_MS", "at most 20 retries"));
+    }
+    Ok(delays)
 }
 
 /// A configuration value that cannot be used.
@@ -451,6 +549,34 @@ impl ConfigArgs {
             )?),
             graphiql: self.graphiql.unwrap_or(!production),
             limits,
+            jobs: JobsConfig {
+                lease: Duration::from_millis(positive("MERCATO_JOB_LEASE_MS", self.job_lease_ms)?),
+                backoff: parse_backoff(&self.job_backoff_ms)?,
+                reconcile_interval: Duration::from_millis(positive(
+                    "MERCATO_JOB_RECONCILE_MS",
+                    self.job_reconcile_ms,
+                )?),
+                redispatch_after: Duration::from_millis(positive(
+                    "MERCATO_JOB_REDISPATCH_MS",
+                    self.job_redispatch_ms,
+                )?),
+                store_concurrency: u32::try_from(positive(
+                    "MERCATO_JOB_STORE_CONCURRENCY",
+                    u64::from(self.job_store_concurrency),
+                )?)
+                .unwrap_or(u32::MAX),
+                worker_concurrency: u32::try_from(positive(
+                    "MERCATO_WORKER_CONCURRENCY",
+                    u64::from(self.worker_concurrency),
+                )?)
+                .unwrap_or(u32::MAX),
+                schedule_min_interval: Duration::from_secs(positive(
+                    "MERCATO_SCHEDULE_MIN_INTERVAL_SECS",
+                    u64::from(self.schedule_min_interval_secs),
+                )?),
+                test_kinds: self.job_test_kinds,
+                failpoint: self.failpoint.filter(|f| !f.is_empty()),
+            },
         })
     }
 }

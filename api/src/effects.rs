@@ -17,6 +17,15 @@ pub enum Effect {
     CatalogChanged(OrgId),
     /// A low-stock alert opened or resolved.
     StockAlert(StockAlertEvent),
+    /// A job is due now: hand it to the workers.
+    JobQueued {
+        /// Organization.
+        org: OrgId,
+        /// Job.
+        job: uuid::Uuid,
+    },
+    /// A sync run changed: publish its new state.
+    SyncRun(Box<crate::jobs::queue::SyncRunRow>),
     /// A reservation of the organization lapses at `at`: the sweep must visit it then.
     ReservationDue {
         /// Organization.
@@ -113,6 +122,19 @@ pub async fn run(state: &AppState, effects: Vec<Effect>) {
             Effect::ReservationDue { org, at } => {
                 crate::jobs::sweep::schedule(&mut pipe, prefix, *org, *at);
             }
+            Effect::JobQueued { org, job } => {
+                crate::jobs::queue::dispatch(&mut pipe, prefix, *org, *job);
+            }
+            Effect::SyncRun(run) => match serde_json::to_string(run) {
+                Ok(body) => {
+                    pipe.publish(
+                        crate::jobs::queue::runs_channel(prefix, OrgId(run.org_id)),
+                        body,
+                    )
+                    .ignore();
+                }
+                Err(e) => tracing::error!(error = %e, "sync run event not serializable"),
+            },
             Effect::StockAlert(ev) => match serde_json::to_string(ev) {
                 Ok(body) => {
                     pipe.publish(alerts_channel(prefix, ev.org_id), body)

@@ -12,6 +12,7 @@ mod m20261122_000003_audit_events;
 mod m20261122_000004_access;
 mod m20261122_000005_catalog;
 mod m20261122_000006_level_index;
+mod m20261123_000007_jobs;
 mod sql;
 
 /// Name of the login role that `serve` and `worker` connect as.
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_access::Migration),
             Box::new(m20261122_000005_catalog::Migration),
             Box::new(m20261122_000006_level_index::Migration),
+            Box::new(m20261123_000007_jobs::Migration),
         ]
     }
 }

@@ -165,6 +165,15 @@ pub fn test_config(db: &str) -> Config {
         max_upload_bytes: 16 * 1024 * 1024,
         catalog_cache_ttl: Duration::from_secs(300),
         reservation_sweep_interval: Duration::from_millis(100),
+        jobs: mercato::config::JobsConfig {
+            lease: Duration::from_secs(2),
+            backoff: vec![Duration::from_millis(50); 5],
+            reconcile_interval: Duration::from_millis(100),
+            redispatch_after: Duration::from_millis(1000),
+            schedule_min_interval: Duration::from_secs(1),
+            test_kinds: true,
+            ..mercato::config::JobsConfig::default()
+        },
         graphiql: true,
         // Generous request quotas: tests of other behaviour must not trip them. Tests of the
         // limits themselves set their own.

@@ -26,7 +26,7 @@ pub const MAX_ROWS: usize = 10_000;
 const MAX_STOCK: i64 = 1_000_000_000;
 
 /// One row as given (JSON input or a CSV record).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct RawRow {
     /// Groups the rows of one product (default: the product name).
     pub product_key: Option<String>,
@@ -51,7 +51,7 @@ pub struct RawRow {
 }
 
 /// A row that could not be imported.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RowError {
     /// 1-based row number among the data rows (a CSV's header is not counted).
     pub row: usize,
@@ -376,8 +376,19 @@ async fn planner(c: &Ctx<'_>, nested_loops: &str) -> AppResult<String> {
 pub async fn import(
     c: &Ctx<'_>,
     rows: Vec<RawRow>,
+    errors: Vec<RowError>,
+    location: Option<LocationId>,
+) -> AppResult<ImportReport> {
+    import_with_progress(c, rows, errors, location, &|_, _| {}).await
+}
+
+/// [`import`], telling `progress` (percent, step) after each of its steps.
+pub async fn import_with_progress(
+    c: &Ctx<'_>,
+    rows: Vec<RawRow>,
     mut errors: Vec<RowError>,
     location: Option<LocationId>,
+    progress: &(dyn Fn(u8, &'static str) + Sync),
 ) -> AppResult<ImportReport> {
     c.access.org()?.require(Perm::CatalogWrite)?;
     if rows.is_empty() {
@@ -502,6 +513,7 @@ pub async fn import(
     // Thousands of rows are joined to function output (jsonb_to_recordset) whose size the planner
     // guesses as 100 rows; a nested loop would rescan it per row. Hash joins instead, for this
     // import only (transaction-local, restored below; a failure rolls it back with the savepoint).
+    progress(20, "rows checked");
     let previous = planner(c, "off").await?;
     // One product per group: that of an existing SKU of the group, or a new one. The group's first
     // row describes the product.
@@ -567,6 +579,7 @@ pub async fn import(
         .await?;
     }
 
+    progress(40, "products written");
     // Variants, upserted by SKU (an existing variant keeps its product; an absent name or empty
     // attributes keep the existing ones).
     #[derive(FromQueryResult)]
@@ -602,6 +615,7 @@ pub async fn import(
     report.variants_updated = upserted.len() - report.variants_created;
     let variant_of: HashMap<&str, Uuid> = upserted.iter().map(|u| (u.sku.as_str(), u.id)).collect();
 
+    progress(60, "variants written");
     let priced: Vec<(Uuid, &str, i64)> = good
         .iter()
         .flat_map(|g| {
@@ -629,6 +643,7 @@ pub async fn import(
         .await?;
     }
 
+    progress(80, "prices written");
     let counted: Vec<&Good> = good.iter().filter(|g| g.stock.is_some()).collect();
     if let (Some(location), Some(branch), false) = (location, branch, counted.is_empty()) {
         let counted: Vec<(Uuid, &Good)> = counted

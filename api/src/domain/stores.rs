@@ -234,6 +234,9 @@ pub async fn connect(
         }
         other => other,
     })?;
+    // Its default sync schedules (orders, payouts, token refresh, return SLA), with their first
+    // slots queued in this same transaction.
+    crate::jobs::schedule::install_defaults(ctx, id, BranchId(branch.id)).await?;
     audit::record(
         ctx,
         org,

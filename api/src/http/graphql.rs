@@ -113,6 +113,15 @@ fn operation_type(req: &mut async_graphql::Request) -> Option<OperationType> {
     }
 }
 
+/// Test-only crash points around a mutation's COMMIT (`MERCATO_FAILPOINT`): the process dies the
+/// way a killed server would, with no response and no post-commit effects.
+fn failpoint(s: &HttpState, is_mutation: bool, name: &str) {
+    if is_mutation && s.app.config.jobs.failpoint.as_deref() == Some(name) {
+        tracing::error!(failpoint = name, "failpoint reached: aborting the process");
+        std::process::abort();
+    }
+}
+
 async fn run_one(
     s: &HttpState,
     principal: Option<Principal>,
@@ -133,8 +142,12 @@ async fn run_one(
     } else {
         Outcome::Rollback
     };
+    failpoint(s, is_mutation, "commit:before");
     match tenant.finish(outcome).await {
-        Ok(effects) => crate::effects::run(&s.app, effects).await,
+        Ok(effects) => {
+            failpoint(s, is_mutation, "commit:after");
+            crate::effects::run(&s.app, effects).await;
+        }
         Err(e) => {
             let err = async_graphql::Error::from(e).into_server_error(Pos::default());
             resp = GqlResponse::from_errors(vec![err]);

@@ -1,0 +1,327 @@
+//! Queuing jobs. A job row is written in the caller's tenant transaction, next to the change that
+//! needs it, so both commit or neither does. After COMMIT the job is handed to Redis (a stream
+//! read by the workers' consumer group); if that hand-off is lost, the reconciler finds the job
+//! through `job_dispatch` and hands it again. Postgres is the record, Redis only a doorbell.
+
+use crate::db::tenant::{Access, OrgAccess, Settings, apply_settings};
+use crate::domain::{Ctx, stmt};
+use crate::effects::{Effect, Effects};
+use crate::error::{AppError, AppResult};
+use crate::ids::{BranchId, OrgId, StoreId};
+use crate::state::AppState;
+use chrono::{DateTime, Utc};
+use entity::enums::OrgRole;
+use sea_orm::{FromQueryResult, TransactionTrait};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Attempts a job gets unless its kind says otherwise (1 + the five retries of the default
+/// backoff: 60 s, 5 min, 15 min, 1 h, 3 h).
+pub const DEFAULT_MAX_ATTEMPTS: i32 = 6;
+
+/// Columns of `jobs` as [`JobRow`] reads them.
+pub const JOB_COLUMNS: &str = "org_id, id, branch_id, store_id, kind, payload, idempotency_key, status, attempts, \
+     max_attempts, run_at, lease_owner, lease_until, lease_token, cancel_requested, last_error, \
+     schedule_id, slot_at, created_at, started_at, finished_at";
+
+/// Columns of `sync_runs` as [`SyncRunRow`] reads them.
+pub const RUN_COLUMNS: &str = "org_id, id, job_id, branch_id, store_id, kind, status, attempt, progress, fetched, \
+     created, updated, skipped, failed, message, last_error, version, created_at, started_at, \
+     finished_at, updated_at";
+
+/// A job.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct JobRow {
+    /// Organization.
+    pub org_id: Uuid,
+    /// Id.
+    pub id: Uuid,
+    /// Branch it belongs to (visibility), if any.
+    pub branch_id: Option<Uuid>,
+    /// Store it works for, if any (per-store concurrency cap).
+    pub store_id: Option<Uuid>,
+    /// Kind, e.g. CATALOG_IMPORT.
+    pub kind: String,
+    /// Input of the handler.
+    pub payload: serde_json::Value,
+    /// Idempotency key (unique per organization and kind).
+    pub idempotency_key: Option<String>,
+    /// QUEUED, RUNNING, SUCCEEDED, DEAD or CANCELLED.
+    pub status: String,
+    /// Attempts started.
+    pub attempts: i32,
+    /// Attempts allowed.
+    pub max_attempts: i32,
+    /// Not before.
+    pub run_at: DateTime<Utc>,
+    /// Worker holding the lease.
+    pub lease_owner: Option<String>,
+    /// Lease end.
+    pub lease_until: Option<DateTime<Utc>>,
+    /// Fencing token of the current lease.
+    pub lease_token: i64,
+    /// Cancellation asked while running.
+    pub cancel_requested: bool,
+    /// Error of the last failed attempt.
+    pub last_error: Option<String>,
+    /// Schedule that queued it.
+    pub schedule_id: Option<Uuid>,
+    /// Its schedule slot.
+    pub slot_at: Option<DateTime<Utc>>,
+    /// Queued at.
+    pub created_at: DateTime<Utc>,
+    /// First attempt started at.
+    pub started_at: Option<DateTime<Utc>>,
+    /// Finished at.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A sync run: what a job did, as sellers see it. Also the body of the events published on the
+/// organization's `sync-runs` channel.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult, Serialize, Deserialize)]
+pub struct SyncRunRow {
+    /// Organization.
+    pub org_id: Uuid,
+    /// Id.
+    pub id: Uuid,
+    /// Its job.
+    pub job_id: Uuid,
+    /// Branch.
+    pub branch_id: Option<Uuid>,
+    /// Store.
+    pub store_id: Option<Uuid>,
+    /// Kind.
+    pub kind: String,
+    /// QUEUED, RUNNING, RETRYING, SUCCEEDED, SKIPPED, DEAD or CANCELLED.
+    pub status: String,
+    /// Attempt number (1-based once started).
+    pub attempt: i32,
+    /// 0-100.
+    pub progress: i16,
+    /// Entities fetched (or rows read).
+    pub fetched: i32,
+    /// Created.
+    pub created: i32,
+    /// Updated.
+    pub updated: i32,
+    /// Skipped.
+    pub skipped: i32,
+    /// Failed.
+    pub failed: i32,
+    /// What it is doing or did.
+    pub message: Option<String>,
+    /// Error of the last failed attempt.
+    pub last_error: Option<String>,
+    /// Grows with each change.
+    pub version: i64,
+    /// Queued at.
+    pub created_at: DateTime<Utc>,
+    /// Started at.
+    pub started_at: Option<DateTime<Utc>>,
+    /// Finished at.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A job to queue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    /// Kind.
+    pub kind: String,
+    /// Handler input.
+    pub payload: serde_json::Value,
+    /// Branch (visibility).
+    pub branch: Option<BranchId>,
+    /// Store.
+    pub store: Option<StoreId>,
+    /// Idempotency key: a second job with the same key and kind is the first one.
+    pub idempotency_key: Option<String>,
+    /// Not before (default now).
+    pub run_at: Option<DateTime<Utc>>,
+    /// Record a sync run now (sellers can watch it from the start).
+    pub with_run: bool,
+    /// Schedule and slot that queue it.
+    pub slot: Option<(Uuid, DateTime<Utc>)>,
+    /// Attempts allowed.
+    pub max_attempts: i32,
+}
+
+impl NewJob {
+    /// A job of `kind` with `payload`, due now, with a sync run.
+    pub fn new(kind: &str, payload: serde_json::Value) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            payload,
+            branch: None,
+            store: None,
+            idempotency_key: None,
+            run_at: None,
+            with_run: true,
+            slot: None,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+}
+
+/// A queued job and its run.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    /// The job.
+    pub job: JobRow,
+    /// Its sync run, if recorded.
+    pub run: Option<SyncRunRow>,
+    /// The idempotency key matched an earlier job: this is that job.
+    pub existing: bool,
+}
+
+/// Queues `job` in `c`'s transaction; it is handed to the workers after COMMIT.
+pub async fn enqueue(c: &Ctx<'_>, job: NewJob) -> AppResult<Queued> {
+    let id = Uuid::now_v7();
+    let inserted = JobRow::find_by_statement(stmt(
+        &format!(
+            "INSERT INTO jobs (org_id, id, branch_id, store_id, kind, payload, idempotency_key, \
+                               max_attempts, run_at, schedule_id, slot_at, created_by) \
+             VALUES ((SELECT app_org_id()), $1, $2, $3, $4, $5, $6, $7, COALESCE($8, now()), $9, $10, \
+                     (SELECT app_user_id())) \
+             ON CONFLICT (org_id, kind, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING \
+             RETURNING {JOB_COLUMNS}"
+        ),
+        vec![
+            id.into(),
+            job.branch.map(BranchId::uuid).into(),
+            job.store.map(StoreId::uuid).into(),
+            job.kind.clone().into(),
+            job.payload.clone().into(),
+            job.idempotency_key.clone().into(),
+            job.max_attempts.into(),
+            job.run_at.into(),
+            job.slot.map(|s| s.0).into(),
+            job.slot.map(|s| s.1).into(),
+        ],
+    ))
+    .one(c.tx)
+    .await?;
+    let Some(row) = inserted else {
+        // The key was used before: that job is the answer, if it was asked with the same input.
+        let first = JobRow::find_by_statement(stmt(
+            &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE kind = $1 AND idempotency_key = $2"),
+            vec![job.kind.clone().into(), job.idempotency_key.clone().into()],
+        ))
+        .one(c.tx)
+        .await?
+        .ok_or_else(|| AppError::internal("idempotent job vanished"))?;
+        if first.payload != job.payload || first.store_id != job.store.map(StoreId::uuid) {
+            return Err(AppError::Conflict(
+                "this idempotency key was used for a different job".into(),
+            ));
+        }
+        let run = run_of(c, first.id).await?;
+        return Ok(Queued {
+            job: first,
+            run,
+            existing: true,
+        });
+    };
+    let run = if job.with_run {
+        let run = SyncRunRow::find_by_statement(stmt(
+            &format!(
+                "INSERT INTO sync_runs (org_id, id, job_id, branch_id, store_id, kind) \
+                 VALUES ((SELECT app_org_id()), $1, $2, $3, $4, $5) RETURNING {RUN_COLUMNS}"
+            ),
+            vec![
+                Uuid::now_v7().into(),
+                row.id.into(),
+                row.branch_id.into(),
+                row.store_id.into(),
+                row.kind.clone().into(),
+            ],
+        ))
+        .one(c.tx)
+        .await?
+        .ok_or_else(|| AppError::internal("sync run insert returned nothing"))?;
+        c.effects.push(Effect::SyncRun(Box::new(run.clone())));
+        Some(run)
+    } else {
+        None
+    };
+    if row.run_at <= Utc::now() {
+        c.effects.push(Effect::JobQueued {
+            org: OrgId(row.org_id),
+            job: row.id,
+        });
+    }
+    Ok(Queued {
+        job: row,
+        run,
+        existing: false,
+    })
+}
+
+/// The sync run of `job`, if any.
+pub async fn run_of(c: &Ctx<'_>, job: Uuid) -> AppResult<Option<SyncRunRow>> {
+    Ok(SyncRunRow::find_by_statement(stmt(
+        &format!("SELECT {RUN_COLUMNS} FROM sync_runs WHERE job_id = $1"),
+        vec![job.into()],
+    ))
+    .one(c.tx)
+    .await?)
+}
+
+/// The access jobs act with: the organization as a whole (every branch), no user.
+pub fn system_access(org: OrgId) -> Access {
+    Access {
+        user_id: None,
+        org: Some(OrgAccess::member(org, OrgRole::Owner, HashMap::new())),
+    }
+}
+
+/// Queues `job` for `org` in a transaction of its own, as the runtime role under `org`'s tenant
+/// context, and hands it to the workers. For system callers (tests, benchmarks, the scheduler).
+pub async fn submit(state: &AppState, org: OrgId, job: NewJob) -> AppResult<Queued> {
+    let access = system_access(org);
+    let tx = state.db.begin().await?;
+    apply_settings(&tx, &Settings::for_access(&access)).await?;
+    let effects = Effects::default();
+    let c = Ctx {
+        tx: &tx,
+        access: &access,
+        request_id: Some("system"),
+        effects: &effects,
+    };
+    let queued = enqueue(&c, job).await?;
+    tx.commit().await?;
+    crate::effects::run(state, effects.take()).await;
+    Ok(queued)
+}
+
+/// Redis stream the workers read.
+pub fn stream_key(prefix: &str) -> String {
+    format!("{prefix}:jobs")
+}
+
+/// Consumer group of the workers.
+pub const GROUP: &str = "workers";
+
+/// Adds "job `job` of `org` is due" to `pipe`. The stream is capped (approximately) at 100,000
+/// entries: entries are read within milliseconds, and a job an entry was lost for is found again
+/// by the reconciler.
+pub fn dispatch(pipe: &mut redis::Pipeline, prefix: &str, org: OrgId, job: Uuid) {
+    pipe.cmd("XADD")
+        .arg(stream_key(prefix))
+        .arg("MAXLEN")
+        .arg("~")
+        .arg(100_000)
+        .arg("*")
+        .arg("o")
+        .arg(org.to_string())
+        .arg("j")
+        .arg(job.to_string())
+        .ignore();
+}
+
+/// Redis channel of an organization's sync run changes.
+pub fn runs_channel(prefix: &str, org: OrgId) -> String {
+    format!("{prefix}:org:{org}:sync-runs")
+}

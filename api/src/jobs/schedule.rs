@@ -1,0 +1,318 @@
+//! Per-store schedules. A schedule is an interval (slots aligned to multiples of it since the Unix
+//! epoch, UTC) or a five-field cron expression (UTC). Each slot is one job row whose idempotency
+//! key names the schedule, its revision and the slot, so however many workers or schedulers run,
+//! a slot exists once and runs once. Claiming a slot's job queues the next slot (in the same
+//! transaction); a slot missed while no worker ran runs late, once, and the next slot is the first
+//! one after now (missed slots are not replayed one by one).
+
+use crate::auth::permissions::Perm;
+use crate::domain::{Ctx, stmt};
+use crate::error::{AppError, AppResult};
+use crate::ids::{BranchId, StoreId};
+use crate::jobs::queue::{self, DEFAULT_MAX_ATTEMPTS, JobRow, NewJob};
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, FromQueryResult};
+use std::str::FromStr;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Default schedules of a new store: (kind, every seconds, cron).
+pub const DEFAULTS: [(&str, Option<i32>, Option<&str>); 4] = [
+    ("ORDERS", Some(600), None),
+    ("PAYOUTS", None, Some("0 3 * * *")),
+    ("TOKEN_REFRESH", Some(600), None),
+    ("RETURN_SLA", None, Some("0 1 * * *")),
+];
+
+const COLUMNS: &str = "org_id, id, branch_id, store_id, kind, every_seconds, cron, enabled, next_run_at, \
+     last_run_at, created_at, updated_at";
+
+/// A schedule.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct ScheduleRow {
+    /// Organization.
+    pub org_id: Uuid,
+    /// Id.
+    pub id: Uuid,
+    /// Branch of the store.
+    pub branch_id: Uuid,
+    /// Store.
+    pub store_id: Uuid,
+    /// ORDERS, PAYOUTS, TOKEN_REFRESH or RETURN_SLA.
+    pub kind: String,
+    /// Interval, if an interval schedule.
+    pub every_seconds: Option<i32>,
+    /// Cron expression, if a cron schedule.
+    pub cron: Option<String>,
+    /// Enabled.
+    pub enabled: bool,
+    /// Next slot.
+    pub next_run_at: Option<DateTime<Utc>>,
+    /// Last slot started.
+    pub last_run_at: Option<DateTime<Utc>>,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last change (its revision).
+    pub updated_at: DateTime<Utc>,
+}
+
+/// When a schedule fires.
+#[derive(Debug, Clone)]
+pub enum Spec {
+    /// Every so many seconds, aligned to the epoch.
+    Every(i64),
+    /// A cron expression, UTC.
+    Cron(Box<croner::Cron>),
+}
+
+impl Spec {
+    /// Checks a schedule definition (exactly one of the two).
+    pub fn parse(every_seconds: Option<i32>, cron: Option<&str>, min: Duration) -> AppResult<Self> {
+        match (every_seconds, cron) {
+            (Some(s), None) => {
+                let min_secs = i64::try_from(min.as_secs()).unwrap_or(60);
+                if i64::from(s) < min_secs || s > 2_678_400 {
+                    return Err(AppError::invalid(
+                        "input.everySeconds",
+                        format!("must be between {min_secs} and 2678400 (31 days)"),
+                    ));
+                }
+                Ok(Self::Every(i64::from(s)))
+            }
+            (None, Some(c)) => {
+                let c = c.trim();
+                if c.split_whitespace().count() != 5 {
+                    return Err(AppError::invalid(
+                        "input.cron",
+                        "use five fields: minute hour day-of-month month day-of-week (UTC)",
+                    ));
+                }
+                croner::Cron::from_str(c)
+                    .map(|c| Self::Cron(Box::new(c)))
+                    .map_err(|e| {
+                        AppError::invalid("input.cron", format!("not a cron expression: {e}"))
+                    })
+            }
+            _ => Err(AppError::invalid(
+                "input",
+                "give either everySeconds or cron (exactly one)",
+            )),
+        }
+    }
+
+    /// The first slot strictly after `after`.
+    pub fn next_after(&self, after: DateTime<Utc>) -> AppResult<DateTime<Utc>> {
+        match self {
+            Self::Every(s) => {
+                let t = after.timestamp();
+                DateTime::from_timestamp((t.div_euclid(*s) + 1) * s, 0)
+                    .ok_or_else(|| AppError::internal("schedule slot out of range"))
+            }
+            Self::Cron(c) => c
+                .find_next_occurrence(&after, false)
+                .map_err(|e| AppError::internal(format!("cron has no next slot: {e}"))),
+        }
+    }
+}
+
+fn spec_of(s: &ScheduleRow) -> AppResult<Spec> {
+    // Stored schedules were checked when written; the minimum interval is not re-applied.
+    Spec::parse(s.every_seconds, s.cron.as_deref(), Duration::from_secs(1))
+}
+
+/// Queues the job of `s`'s slot `slot` (idempotent).
+async fn queue_slot(c: &Ctx<'_>, s: &ScheduleRow, slot: DateTime<Utc>) -> AppResult<()> {
+    queue::enqueue(
+        c,
+        NewJob {
+            kind: s.kind.clone(),
+            payload: serde_json::json!({ "scheduleId": s.id, "slot": slot }),
+            branch: Some(BranchId(s.branch_id)),
+            store: Some(StoreId(s.store_id)),
+            idempotency_key: Some(format!(
+                "schedule:{}:{}:{}",
+                s.id,
+                s.updated_at.timestamp_micros(),
+                slot.timestamp()
+            )),
+            run_at: Some(slot),
+            with_run: false,
+            slot: Some((s.id, slot)),
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Creates the default schedules of a new store and queues their first slots.
+pub async fn install_defaults(c: &Ctx<'_>, store: StoreId, branch: BranchId) -> AppResult<()> {
+    let now = Utc::now();
+    for (kind, every, cron) in DEFAULTS {
+        let spec = Spec::parse(every, cron, Duration::from_secs(1))?;
+        let next = spec.next_after(now)?;
+        let row = ScheduleRow::find_by_statement(stmt(
+            &format!(
+                "INSERT INTO sync_schedules (org_id, id, branch_id, store_id, kind, every_seconds, cron, next_run_at) \
+                 VALUES ((SELECT app_org_id()), $1, $2, $3, $4, $5, $6, $7) RETURNING {COLUMNS}"
+            ),
+            vec![
+                Uuid::now_v7().into(),
+                branch.uuid().into(),
+                store.uuid().into(),
+                kind.into(),
+                every.into(),
+                cron.map(str::to_owned).into(),
+                next.into(),
+            ],
+        ))
+        .one(c.tx)
+        .await?
+        .ok_or_else(|| AppError::internal("schedule insert returned nothing"))?;
+        queue_slot(c, &row, next).await?;
+    }
+    Ok(())
+}
+
+/// Called when `job` (a schedule's slot) is claimed for the first time: queues the next slot.
+pub async fn chain_next(c: &Ctx<'_>, job: &JobRow) -> AppResult<()> {
+    let (Some(schedule), Some(slot)) = (job.schedule_id, job.slot_at) else {
+        return Ok(());
+    };
+    // SKIP LOCKED: a schedule being edited right now queues its own next slot.
+    let Some(s) = ScheduleRow::find_by_statement(stmt(
+        &format!("SELECT {COLUMNS} FROM sync_schedules WHERE id = $1 FOR UPDATE SKIP LOCKED"),
+        vec![schedule.into()],
+    ))
+    .one(c.tx)
+    .await?
+    else {
+        return Ok(());
+    };
+    if !s.enabled || s.next_run_at != Some(slot) {
+        return Ok(()); // changed since this slot was queued
+    }
+    let next = spec_of(&s)?.next_after(slot.max(Utc::now()))?;
+    c.tx.execute_raw(stmt(
+        "UPDATE sync_schedules SET next_run_at = $2, last_run_at = $3 WHERE id = $1",
+        vec![s.id.into(), next.into(), slot.into()],
+    ))
+    .await?;
+    queue_slot(c, &s, next).await
+}
+
+/// The schedules of `store` (NOT_FOUND unless the store is visible).
+pub async fn list(c: &Ctx<'_>, store: StoreId) -> AppResult<Vec<ScheduleRow>> {
+    c.access.org()?.require(Perm::SyncRead)?;
+    crate::domain::require_visible(c.tx, "stores", store.uuid(), "Store").await?;
+    Ok(ScheduleRow::find_by_statement(stmt(
+        &format!("SELECT {COLUMNS} FROM sync_schedules WHERE store_id = $1 ORDER BY kind"),
+        vec![store.uuid().into()],
+    ))
+    .all(c.tx)
+    .await?)
+}
+
+/// A change to a schedule.
+#[derive(Debug, Clone)]
+pub struct UpdateSchedule {
+    /// Store.
+    pub store: StoreId,
+    /// Kind.
+    pub kind: String,
+    /// New interval (replaces a cron expression).
+    pub every_seconds: Option<i32>,
+    /// New cron expression (replaces an interval).
+    pub cron: Option<String>,
+    /// Turn on or off.
+    pub enabled: Option<bool>,
+}
+
+/// Changes a schedule: its queued slot is cancelled and the next slot under the new definition
+/// queued, in this transaction.
+pub async fn update(c: &Ctx<'_>, input: UpdateSchedule, min: Duration) -> AppResult<ScheduleRow> {
+    let org = c.access.org()?;
+    let branch =
+        c.tx.query_one_raw(stmt(
+            "SELECT branch_id FROM stores WHERE id = $1",
+            vec![input.store.uuid().into()],
+        ))
+        .await?
+        .ok_or(AppError::NotFound("Store"))?
+        .try_get::<Uuid>("", "branch_id")?;
+    org.require(Perm::SyncWrite(BranchId(branch)))?;
+    if !crate::jobs::kinds::SCHEDULED.contains(&input.kind.as_str()) {
+        return Err(AppError::invalid(
+            "input.kind",
+            "one of ORDERS, PAYOUTS, TOKEN_REFRESH, RETURN_SLA",
+        ));
+    }
+    let current = ScheduleRow::find_by_statement(stmt(
+        &format!(
+            "SELECT {COLUMNS} FROM sync_schedules WHERE store_id = $1 AND kind = $2 FOR UPDATE"
+        ),
+        vec![input.store.uuid().into(), input.kind.clone().into()],
+    ))
+    .one(c.tx)
+    .await?
+    .ok_or(AppError::NotFound("SyncSchedule"))?;
+    let changed = input.every_seconds.is_some() || input.cron.is_some();
+    let (every, cron) = match (input.every_seconds, input.cron) {
+        (Some(_), Some(_)) => {
+            return Err(AppError::invalid(
+                "input",
+                "give either everySeconds or cron, not both",
+            ));
+        }
+        (Some(e), None) => (Some(e), None),
+        (None, Some(cr)) => (None, Some(cr.trim().to_owned())),
+        (None, None) => (current.every_seconds, current.cron.clone()),
+    };
+    let spec = if changed {
+        Spec::parse(every, cron.as_deref(), min)?
+    } else {
+        spec_of(&current)?
+    };
+    let enabled = input.enabled.unwrap_or(current.enabled);
+    let next = if enabled {
+        Some(spec.next_after(Utc::now())?)
+    } else {
+        None
+    };
+    c.tx.execute_raw(stmt(
+        "UPDATE jobs SET status = 'CANCELLED', finished_at = now(), \
+                last_error = 'replaced: the schedule changed', updated_at = now() \
+         WHERE schedule_id = $1 AND status = 'QUEUED'",
+        vec![current.id.into()],
+    ))
+    .await?;
+    let row = ScheduleRow::find_by_statement(stmt(
+        &format!(
+            "UPDATE sync_schedules SET every_seconds = $2, cron = $3, enabled = $4, next_run_at = $5, \
+                    updated_at = clock_timestamp() WHERE id = $1 RETURNING {COLUMNS}"
+        ),
+        vec![
+            current.id.into(),
+            every.into(),
+            cron.into(),
+            enabled.into(),
+            next.into(),
+        ],
+    ))
+    .one(c.tx)
+    .await?
+    .ok_or_else(|| AppError::internal("schedule update returned nothing"))?;
+    if let Some(next) = next {
+        queue_slot(c, &row, next).await?;
+    }
+    crate::domain::audit::record(
+        c,
+        org.org_id,
+        "sync_schedule.update",
+        "SyncSchedule",
+        Some(row.id),
+        serde_json::json!({ "kind": row.kind, "everySeconds": row.every_seconds, "cron": row.cron, "enabled": row.enabled }),
+    )
+    .await?;
+    Ok(row)
+}
