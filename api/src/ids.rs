@@ -47,6 +47,12 @@ typed_id! {
     BranchId => "Branch",
     /// Store id.
     StoreId => "Store",
+    /// Background job id.
+    JobId => "Job",
+    /// Sync run id.
+    SyncRunId => "SyncRun",
+    /// Sync schedule id.
+    SyncScheduleId => "SyncSchedule",
     /// Audit event id.
     AuditEventId => "AuditEvent",
     /// Partner API token id.

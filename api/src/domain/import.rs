@@ -15,7 +15,7 @@ use crate::domain::catalog::{
 use crate::domain::inventory::{Level, actor, alerts_after, writable_location};
 use crate::domain::{Ctx, clean_text, stmt};
 use crate::error::{AppError, AppResult};
-use crate::ids::LocationId;
+use crate::ids::{BranchId, LocationId};
 use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
@@ -372,6 +372,29 @@ async fn planner(c: &Ctx<'_>, nested_loops: &str) -> AppResult<String> {
     Ok(row.try_get("", "previous")?)
 }
 
+/// Checks an import as a whole: the caller may write the catalog, 1 to 10,000 rows, and stock
+/// may be counted at `location`. Returns the location's branch.
+pub async fn check_start(
+    c: &Ctx<'_>,
+    rows: usize,
+    location: Option<LocationId>,
+) -> AppResult<Option<BranchId>> {
+    c.access.org()?.require(Perm::CatalogWrite)?;
+    if rows == 0 {
+        return Err(AppError::invalid("input", "there are no rows to import"));
+    }
+    if rows > MAX_ROWS {
+        return Err(AppError::invalid(
+            "input",
+            format!("at most {MAX_ROWS} rows per import (split the file)"),
+        ));
+    }
+    match location {
+        Some(l) => Ok(Some(writable_location(c, l).await?)),
+        None => Ok(None),
+    }
+}
+
 /// Validates and applies `rows`; opening stock goes to `location`.
 pub async fn import(
     c: &Ctx<'_>,
@@ -390,20 +413,7 @@ pub async fn import_with_progress(
     location: Option<LocationId>,
     progress: &(dyn Fn(u8, &'static str) + Sync),
 ) -> AppResult<ImportReport> {
-    c.access.org()?.require(Perm::CatalogWrite)?;
-    if rows.is_empty() {
-        return Err(AppError::invalid("input", "there are no rows to import"));
-    }
-    if rows.len() > MAX_ROWS {
-        return Err(AppError::invalid(
-            "input",
-            format!("at most {MAX_ROWS} rows per import (split the file)"),
-        ));
-    }
-    let branch = match location {
-        Some(l) => Some(writable_location(c, l).await?),
-        None => None,
-    };
+    let branch = check_start(c, rows.len(), location).await?;
     let total = rows.len();
     let failed_parse: HashSet<usize> = errors.iter().map(|e| e.row).collect();
     let mut good = Vec::with_capacity(total);

@@ -13,6 +13,7 @@ pub mod organizations;
 pub mod page;
 pub mod sessions;
 pub mod stores;
+pub mod sync;
 
 use crate::db::tenant::Access;
 use crate::error::{AppError, AppResult};

@@ -130,3 +130,51 @@ where
         })
     }
 }
+
+/// Fetches one page of rows of a raw `select` (which must end in a WHERE clause and select an
+/// `id` UUID v7 column), keyed by `id`; `newest_first` orders by descending id.
+pub async fn fetch_sql<T, C>(
+    conn: &C,
+    select: &str,
+    mut values: Vec<sea_orm::Value>,
+    args: PageArgs,
+    newest_first: bool,
+) -> AppResult<Page<T>>
+where
+    T: sea_orm::FromQueryResult,
+    C: ConnectionTrait,
+{
+    let (later, earlier) = if newest_first { ("<", ">") } else { (">", "<") };
+    let n = values.len();
+    values.push(args.after.into());
+    values.push(args.before.into());
+    // Walking backwards reads the list from the other end, then restores its order.
+    let descending = newest_first != args.backward;
+    let sql = format!(
+        "{select} AND (${a}::uuid IS NULL OR id {later} ${a}) AND (${b}::uuid IS NULL OR id {earlier} ${b}) \
+         ORDER BY id {dir} LIMIT {limit}",
+        a = n + 1,
+        b = n + 2,
+        dir = if descending { "DESC" } else { "ASC" },
+        limit = args.size + 1,
+    );
+    let mut rows = T::find_by_statement(crate::domain::stmt(&sql, values))
+        .all(conn)
+        .await?;
+    let more = rows.len() as u64 > args.size;
+    rows.truncate(usize::try_from(args.size).unwrap_or(usize::MAX));
+    if args.backward {
+        rows.reverse();
+        Ok(Page {
+            has_previous: more,
+            has_next: args.before.is_some(),
+            items: rows,
+        })
+    } else {
+        Ok(Page {
+            has_next: more,
+            has_previous: args.after.is_some(),
+            items: rows,
+        })
+    }
+}

@@ -7,7 +7,7 @@ use crate::graphql::branches::Branch;
 use crate::graphql::organizations::Organization;
 use crate::graphql::rc;
 use crate::graphql::stores::Store;
-use crate::ids::{
+use crate::ids::{JobId, SyncRunId, SyncScheduleId, 
     ApiTokenId, BranchId, LocationId, OrgId, ProductId, ReservationId, StoreId, UserId, VariantId,
 };
 use async_graphql::connection::{Connection, Edge};
@@ -63,6 +63,9 @@ id_codec! {
     variant_gid, variant_id, VariantId;
     location_gid, location_id, LocationId;
     reservation_gid, reservation_id, ReservationId;
+    job_gid, job_id, JobId;
+    sync_run_gid, sync_run_id, SyncRunId;
+    sync_schedule_gid, sync_schedule_id, SyncScheduleId;
 }
 
 fn encode_cursor(id: Uuid) -> String {
@@ -87,6 +90,11 @@ pub fn page_args(
     let after = after.map(|c| decode_cursor("after", &c)).transpose()?;
     let before = before.map(|c| decode_cursor("before", &c)).transpose()?;
     PageArgs::new(after, before, first, last)
+}
+
+/// Validates forward-only Relay arguments.
+pub fn forward_args(after: Option<String>, first: Option<i32>) -> AppResult<PageArgs> {
+    page_args(after, None, first, None)
 }
 
 /// A Relay connection of `T`.
