@@ -178,7 +178,12 @@ async fn locked_job(c: &Ctx<'_>, id: JobId) -> AppResult<JobRow> {
     Ok(job)
 }
 
-async fn run_status(c: &Ctx<'_>, job: Uuid, sql: &str, values: Vec<sea_orm::Value>) -> AppResult<()> {
+async fn run_status(
+    c: &Ctx<'_>,
+    job: Uuid,
+    sql: &str,
+    values: Vec<sea_orm::Value>,
+) -> AppResult<()> {
     let mut all = vec![job.into()];
     all.extend(values);
     if let Some(run) = SyncRunRow::find_by_statement(stmt(
@@ -283,7 +288,13 @@ pub async fn retry(c: &Ctx<'_>, id: JobId) -> AppResult<JobRow> {
         vec![],
     )
     .await?;
-    job_log(c, &job, "INFO", "retried by hand: starting again from attempt 1").await?;
+    job_log(
+        c,
+        &job,
+        "INFO",
+        "retried by hand: starting again from attempt 1",
+    )
+    .await?;
     c.effects.push(Effect::JobQueued {
         org: crate::ids::OrgId(job.org_id),
         job: job.id,
@@ -309,9 +320,8 @@ pub async fn start_sync(
     idempotency_key: Option<String>,
 ) -> AppResult<Queued> {
     read(c)?;
-    let branch = c
-        .tx
-        .query_one_raw(stmt(
+    let branch =
+        c.tx.query_one_raw(stmt(
             "SELECT branch_id, status FROM stores WHERE id = $1",
             vec![store.uuid().into()],
         ))

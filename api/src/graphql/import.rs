@@ -125,12 +125,69 @@ fn rows_from_json(rows: Vec<CatalogImportRowInput>) -> Vec<RawRow> {
         .collect()
 }
 
+type Parsed = (Vec<RawRow>, Vec<RowError>);
+
+fn parse_input(
+    ctx: &Context<'_>,
+    rows: Option<Vec<CatalogImportRowInput>>,
+    csv: Option<&Upload>,
+) -> Result<Parsed, AppError> {
+    match (rows, csv) {
+        (Some(rows), None) => Ok((rows_from_json(rows), Vec::new())),
+        (None, Some(upload)) => upload
+            .value(ctx)
+            .map_err(|e| AppError::invalid("input.csv", format!("unreadable upload: {e}")))
+            .and_then(|file| import::parse_csv(&file.content)),
+        _ => Err(AppError::invalid(
+            "input",
+            "give either rows or csv (exactly one)",
+        )),
+    }
+}
+
+/// Input of `startCatalogImport`: `rows` or `csv`, not both.
+#[derive(InputObject)]
+pub struct StartCatalogImportInput {
+    /// Rows as JSON (at most 10,000).
+    pub rows: Option<Vec<CatalogImportRowInput>>,
+    /// A CSV file (GraphQL multipart upload), with the columns of `importCatalog`.
+    pub csv: Option<Upload>,
+    /// Where opening stock is counted (required when a row has one).
+    pub location_id: Option<ID>,
+    /// Retrying with the same key returns the job the first call queued.
+    pub idempotency_key: Option<String>,
+}
+
 /// Catalog import.
 #[derive(Default)]
 pub struct ImportMutation;
 
 #[Object]
 impl ImportMutation {
+    /// Queues a catalog import as a background job and returns at once: watch it with
+    /// `syncRunUpdated(id)` (progress, then SUCCEEDED with counts); refused rows become FAILED
+    /// items of the run with row, field and reason. The input as a whole (permission, row count,
+    /// location, CSV columns) is checked now: then nothing is queued.
+    async fn start_catalog_import(
+        &self,
+        ctx: &Context<'_>,
+        input: StartCatalogImportInput,
+    ) -> Result<crate::graphql::sync::JobPayload> {
+        let parsed = parse_input(ctx, input.rows, input.csv.as_ref());
+        let location = input.location_id;
+        let key = input.idempotency_key;
+        let (q, errs) = mutate(ctx, async |c| {
+            let (rows, errors) = parsed?;
+            let location = location
+                .as_ref()
+                .map(|l| field_id("input.locationId", crate::graphql::relay::location_id(l)))
+                .transpose()?;
+            crate::domain::sync::start_import(&c, rows, errors, location, key).await
+        })
+        .await?;
+        Ok(crate::graphql::sync::queued_payload(q, errs))
+    }
+
     /// Upserts up to 10,000 products/variants/prices/opening-stock rows by SKU. Every row is
     /// checked; bad rows are reported (row, field, reason) and skipped whole, good rows applied.
     async fn import_catalog(
@@ -138,17 +195,7 @@ impl ImportMutation {
         ctx: &Context<'_>,
         input: ImportCatalogInput,
     ) -> Result<ImportCatalogPayload> {
-        let parsed = match (input.rows, &input.csv) {
-            (Some(rows), None) => Ok((rows_from_json(rows), Vec::new())),
-            (None, Some(upload)) => upload
-                .value(ctx)
-                .map_err(|e| AppError::invalid("input.csv", format!("unreadable upload: {e}")))
-                .and_then(|file| import::parse_csv(&file.content)),
-            _ => Err(AppError::invalid(
-                "input",
-                "give either rows or csv (exactly one)",
-            )),
-        };
+        let parsed = parse_input(ctx, input.rows, input.csv.as_ref());
         let location = input.location_id;
         let (report, user_errors) = mutate(ctx, async |c| {
             let (rows, errors) = parsed?;

@@ -12,6 +12,7 @@ pub mod organizations;
 pub mod relay;
 pub mod stores;
 pub mod subscriptions;
+pub mod sync;
 pub mod user_errors;
 
 use crate::db::tenant::{Savepoint, TenantTx, TxGuard};
@@ -31,6 +32,7 @@ pub struct Query(
     relay::NodeQuery,
     inventory::InventoryQuery,
     inventory::ListingQuery,
+    sync::SyncQuery,
 );
 
 /// Root mutation.
@@ -44,6 +46,7 @@ pub struct Mutation(
     inventory::InventoryMutation,
     inventory::ListingMutation,
     import::ImportMutation,
+    sync::SyncMutation,
 );
 
 /// The schema type.

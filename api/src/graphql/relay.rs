@@ -7,8 +7,9 @@ use crate::graphql::branches::Branch;
 use crate::graphql::organizations::Organization;
 use crate::graphql::rc;
 use crate::graphql::stores::Store;
-use crate::ids::{JobId, SyncRunId, SyncScheduleId, 
-    ApiTokenId, BranchId, LocationId, OrgId, ProductId, ReservationId, StoreId, UserId, VariantId,
+use crate::ids::{
+    ApiTokenId, BranchId, JobId, LocationId, OrgId, ProductId, ReservationId, StoreId, SyncRunId,
+    SyncScheduleId, UserId, VariantId,
 };
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Interface, Object};

@@ -10,7 +10,9 @@ use crate::db::tenant::{Access, Outcome, TenantTx};
 use crate::effects::{StockAlertEvent, alerts_channel};
 use crate::error::AppError;
 use crate::graphql::relay::{branch_gid, location_gid, org_gid, user_gid, variant_gid};
-use crate::ids::{BranchId, LocationId, VariantId};
+use crate::graphql::sync::{SyncRunState, sees_branch};
+use crate::ids::{BranchId, LocationId, StoreId, VariantId};
+use crate::jobs::queue::{RUN_COLUMNS, SyncRunRow, runs_channel};
 use crate::state::AppState;
 use async_graphql::{Context, ID, Result, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
@@ -141,6 +143,103 @@ fn sees(access: &Access, branch: BranchId) -> bool {
     })
 }
 
+/// Sync runs visible to `principal` now: `id` alone, or the unfinished runs of `store`.
+async fn current_runs(
+    state: &AppState,
+    principal: &Principal,
+    id: Option<uuid::Uuid>,
+    store: Option<StoreId>,
+) -> Result<Vec<SyncRunRow>> {
+    use sea_orm::FromQueryResult as _;
+    let tenant = TenantTx::new(state.db.clone(), Some(principal.clone()), true);
+    let rows = {
+        let tx = tenant.lock().await?;
+        if let Some(s) = store {
+            crate::domain::require_visible(&*tx, "stores", s.uuid(), "Store").await?;
+        }
+        let rows = SyncRunRow::find_by_statement(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "SELECT {RUN_COLUMNS} FROM sync_runs WHERE ($1::uuid IS NULL OR id = $1) \
+                   AND ($2::uuid IS NULL OR (store_id = $2 AND status IN ('QUEUED', 'RUNNING', 'RETRYING'))) \
+                 ORDER BY id LIMIT 500"
+            ),
+            [
+                sea_orm::Value::Uuid(id),
+                sea_orm::Value::Uuid(store.map(StoreId::uuid)),
+            ],
+        ))
+        .all(&*tx)
+        .await
+        .map_err(AppError::from)?;
+        if id.is_some() && rows.is_empty() {
+            return Err(AppError::NotFound("SyncRun").into());
+        }
+        rows
+    };
+    tenant.finish(Outcome::Rollback).await?;
+    Ok(rows)
+}
+
+/// Live sync run changes matching `wanted`, after `current`; each run's changes in version order
+/// (an event older than what was sent is dropped).
+#[allow(clippy::too_many_arguments)]
+fn run_stream(
+    state: AppState,
+    principal: Principal,
+    mut access: Arc<Access>,
+    org_id: crate::ids::OrgId,
+    mut rx: broadcast::Receiver<Arc<crate::events::Event>>,
+    current: Vec<SyncRunRow>,
+    permit: Option<OwnedSemaphorePermit>,
+    wanted: impl Fn(&SyncRunRow) -> bool + Send + 'static,
+) -> impl Stream<Item = SyncRunState> {
+    let channel = runs_channel(&state.config.redis_prefix, org_id);
+    async_stream::stream! {
+        let _permit = permit;
+        let mut checked = tokio::time::Instant::now();
+        let mut seen: std::collections::HashMap<uuid::Uuid, i64> = std::collections::HashMap::new();
+        for run in current {
+            seen.insert(run.id, run.version);
+            yield SyncRunState::from(&run);
+        }
+        loop {
+            let event = match rx.recv().await {
+                Ok(e) => e,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "sync run subscriber lagged");
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            };
+            if event.channel != channel {
+                continue;
+            }
+            let Ok(run) = serde_json::from_str::<SyncRunRow>(&event.payload) else {
+                continue;
+            };
+            if run.org_id != org_id.uuid() || !wanted(&run) {
+                continue;
+            }
+            if seen.get(&run.id).is_some_and(|v| *v >= run.version) {
+                continue;
+            }
+            if checked.elapsed() > Duration::from_secs(30) {
+                match current_access(&state, &principal).await {
+                    Ok(a) => access = a,
+                    Err(_) => break,
+                }
+                checked = tokio::time::Instant::now();
+            }
+            if !sees_branch(&access, run.branch_id.map(BranchId)) {
+                continue;
+            }
+            seen.insert(run.id, run.version);
+            yield SyncRunState::from(&run);
+        }
+    }
+}
+
 /// Root subscription.
 pub struct Subscription;
 
@@ -229,6 +328,74 @@ impl Subscription {
                 };
             }
         })
+    }
+
+    /// One sync run: first its state now, then every change (progress, retries, the end), in
+    /// order. NOT_FOUND unless the caller may see the run (its store's branch, or any member for
+    /// organization-wide runs); needs sync read access.
+    async fn sync_run_updated(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<impl Stream<Item = SyncRunState> + use<>> {
+        let principal = ctx
+            .data::<Principal>()
+            .map_err(|_| AppError::Unauthenticated)?
+            .clone();
+        let state = ctx.data::<AppState>()?.clone();
+        let access = current_access(&state, &principal).await?;
+        let org = access.org()?;
+        org.require(Perm::SyncRead)?;
+        let org_id = org.org_id;
+        let run = crate::graphql::relay::sync_run_id(&id)?.uuid();
+        let permit = acquire_slot(ctx)?;
+        // Listen first, then read the state: nothing falls between the two.
+        let rx = state.events.subscribe().await?;
+        let current = current_runs(&state, &principal, Some(run), None).await?;
+        Ok(run_stream(
+            state,
+            principal,
+            access,
+            org_id,
+            rx,
+            current,
+            permit,
+            move |r| r.id == run,
+        ))
+    }
+
+    /// The sync runs of a store: first those queued or running now, then every change of any
+    /// run of the store as it happens. NOT_FOUND unless the caller may see the store; needs sync
+    /// read access.
+    async fn sync_runs(
+        &self,
+        ctx: &Context<'_>,
+        store_id: ID,
+    ) -> Result<impl Stream<Item = SyncRunState> + use<>> {
+        let principal = ctx
+            .data::<Principal>()
+            .map_err(|_| AppError::Unauthenticated)?
+            .clone();
+        let state = ctx.data::<AppState>()?.clone();
+        let access = current_access(&state, &principal).await?;
+        let org = access.org()?;
+        org.require(Perm::SyncRead)?;
+        let org_id = org.org_id;
+        let store = crate::graphql::relay::store_id(&store_id)?;
+        let permit = acquire_slot(ctx)?;
+        let rx = state.events.subscribe().await?;
+        let current = current_runs(&state, &principal, None, Some(store)).await?;
+        let wanted = store.uuid();
+        Ok(run_stream(
+            state,
+            principal,
+            access,
+            org_id,
+            rx,
+            current,
+            permit,
+            move |r| r.store_id == Some(wanted),
+        ))
     }
 
     /// Ticks every `intervalSeconds` (1-60). Requires an authenticated connection.

@@ -1,0 +1,584 @@
+//! Jobs, sync runs (with their items and logs) and store schedules.
+
+use crate::domain::sync::{self, RunFilter, SyncItemRow, SyncLogRow};
+use crate::error::AppError;
+use crate::graphql::relay::{
+    Conn, connection, encode_id, job_gid, job_id, page_args, store_gid, store_id, sync_run_gid,
+    sync_run_id, sync_schedule_gid,
+};
+use crate::graphql::user_errors::UserError;
+use crate::graphql::{mutate, read};
+use crate::ids::{BranchId, JobId, StoreId, SyncRunId, SyncScheduleId};
+use crate::jobs::queue::{JobRow, Queued, SyncRunRow};
+use crate::jobs::schedule::{self, ScheduleRow, UpdateSchedule};
+use crate::state::AppState;
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+/// What a sync run or job did, in numbers.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct SyncCounts {
+    /// Entities fetched from the marketplace (imports: rows read).
+    pub fetched: i32,
+    /// Created.
+    pub created: i32,
+    /// Updated.
+    pub updated: i32,
+    /// Skipped (nothing to change).
+    pub skipped: i32,
+    /// Failed (see the run's FAILED items for why).
+    pub failed: i32,
+}
+
+/// The state of a sync run at one moment (subscriptions deliver these).
+#[derive(SimpleObject, Clone, Debug)]
+pub struct SyncRunState {
+    /// The run.
+    pub id: ID,
+    /// Its job.
+    pub job_id: ID,
+    /// ORDERS, PAYOUTS, TOKEN_REFRESH, RETURN_SLA or CATALOG_IMPORT.
+    pub kind: String,
+    /// QUEUED, RUNNING, RETRYING (an attempt failed, another is due), SUCCEEDED, SKIPPED, DEAD
+    /// (no attempts left or a permanent error) or CANCELLED.
+    pub status: String,
+    /// 0-100.
+    pub progress: i32,
+    /// Attempt number (1-based once started).
+    pub attempt: i32,
+    /// Counts so far.
+    pub counts: SyncCounts,
+    /// What it is doing or did.
+    pub message: Option<String>,
+    /// Error of the last failed attempt.
+    pub last_error: Option<String>,
+    /// The store synced (null for catalog imports).
+    pub store_id: Option<ID>,
+    /// Grows with every change: a client keeps the highest it has seen.
+    pub version: i64,
+    /// Queued at.
+    pub created_at: DateTime<Utc>,
+    /// Started at.
+    pub started_at: Option<DateTime<Utc>>,
+    /// Finished at.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&SyncRunRow> for SyncRunState {
+    fn from(r: &SyncRunRow) -> Self {
+        Self {
+            id: sync_run_gid(SyncRunId(r.id)),
+            job_id: job_gid(JobId(r.job_id)),
+            kind: r.kind.clone(),
+            status: r.status.clone(),
+            progress: i32::from(r.progress),
+            attempt: r.attempt,
+            counts: SyncCounts {
+                fetched: r.fetched,
+                created: r.created,
+                updated: r.updated,
+                skipped: r.skipped,
+                failed: r.failed,
+            },
+            message: r.message.clone(),
+            last_error: r.last_error.clone(),
+            store_id: r.store_id.map(|s| store_gid(StoreId(s))),
+            version: r.version,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// A sync run: one job's work as sellers see it.
+pub struct SyncRun(pub SyncRunRow);
+
+#[Object]
+impl SyncRun {
+    /// Global id.
+    async fn id(&self) -> ID {
+        sync_run_gid(SyncRunId(self.0.id))
+    }
+    /// Its state now.
+    async fn state(&self) -> SyncRunState {
+        SyncRunState::from(&self.0)
+    }
+    /// Kind.
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+    /// Status (see `SyncRunState.status`).
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+    /// 0-100.
+    async fn progress(&self) -> i32 {
+        i32::from(self.0.progress)
+    }
+    /// The store synced (null for catalog imports).
+    async fn store_id(&self) -> Option<ID> {
+        self.0.store_id.map(|s| store_gid(StoreId(s)))
+    }
+    /// The job running it.
+    async fn job(&self, ctx: &Context<'_>) -> Result<Job> {
+        let id = JobId(self.0.job_id);
+        Ok(Job(read(ctx, async |c| sync::job(&c, id).await).await?))
+    }
+    /// Per-entity results (what was created, updated, skipped, and what failed and why).
+    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn items(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Conn<SyncItem>> {
+        let args = page_args(after, None, first, None)?;
+        let run = self.0.id;
+        let page = read(ctx, async |c| sync::items(&c, run, args).await).await?;
+        Ok(connection(page, |i| i.id, SyncItem))
+    }
+    /// Log lines, oldest first (each attempt's start, failure and retry).
+    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn logs(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Conn<SyncLog>> {
+        let args = page_args(after, None, first, None)?;
+        let run = self.0.id;
+        let page = read(ctx, async |c| sync::logs(&c, run, args).await).await?;
+        Ok(connection(page, |l| l.id, SyncLog))
+    }
+}
+
+/// One entity a run handled.
+pub struct SyncItem(pub SyncItemRow);
+
+#[Object]
+impl SyncItem {
+    /// Id.
+    async fn id(&self) -> ID {
+        encode_id("SyncItem", self.0.id)
+    }
+    /// Entity type (e.g. CATALOG_ROW, ORDER).
+    async fn entity(&self) -> &str {
+        &self.0.entity
+    }
+    /// Its key (external id, SKU or row).
+    async fn key(&self) -> &str {
+        &self.0.external_key
+    }
+    /// FETCHED, CREATED, UPDATED, SKIPPED or FAILED.
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+    /// Why (FAILED, SKIPPED).
+    async fn message(&self) -> Option<&str> {
+        self.0.message.as_deref()
+    }
+    /// When.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// A log line of a run.
+pub struct SyncLog(pub SyncLogRow);
+
+#[Object]
+impl SyncLog {
+    /// Id.
+    async fn id(&self) -> ID {
+        encode_id("SyncLog", self.0.id)
+    }
+    /// Attempt.
+    async fn attempt(&self) -> i32 {
+        self.0.attempt
+    }
+    /// INFO, WARN or ERROR.
+    async fn level(&self) -> &str {
+        &self.0.level
+    }
+    /// Text.
+    async fn message(&self) -> &str {
+        &self.0.message
+    }
+    /// When.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// A background job.
+pub struct Job(pub JobRow);
+
+#[Object]
+impl Job {
+    /// Global id.
+    async fn id(&self) -> ID {
+        job_gid(JobId(self.0.id))
+    }
+    /// Kind.
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+    /// QUEUED (waiting, or waiting to retry), RUNNING, SUCCEEDED, DEAD or CANCELLED.
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+    /// Attempts started.
+    async fn attempts(&self) -> i32 {
+        self.0.attempts
+    }
+    /// Attempts allowed.
+    async fn max_attempts(&self) -> i32 {
+        self.0.max_attempts
+    }
+    /// Not before (the next retry, for a job waiting to retry).
+    async fn run_at(&self) -> DateTime<Utc> {
+        self.0.run_at
+    }
+    /// Error of the last failed attempt.
+    async fn last_error(&self) -> Option<&str> {
+        self.0.last_error.as_deref()
+    }
+    /// Cancellation was asked for while it runs.
+    async fn cancel_requested(&self) -> bool {
+        self.0.cancel_requested
+    }
+    /// The store, if a store's job.
+    async fn store_id(&self) -> Option<ID> {
+        self.0.store_id.map(|s| store_gid(StoreId(s)))
+    }
+    /// The schedule slot it runs, if scheduled.
+    async fn slot_at(&self) -> Option<DateTime<Utc>> {
+        self.0.slot_at
+    }
+    /// Queued at.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// First attempt started at.
+    async fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.0.started_at
+    }
+    /// Finished at.
+    async fn finished_at(&self) -> Option<DateTime<Utc>> {
+        self.0.finished_at
+    }
+    /// Its sync run (none until a scheduled job starts).
+    async fn sync_run(&self, ctx: &Context<'_>) -> Result<Option<SyncRun>> {
+        let id = self.0.id;
+        let run = read(ctx, async |c| crate::jobs::queue::run_of(&c, id).await).await?;
+        Ok(run.map(SyncRun))
+    }
+}
+
+/// When a store syncs one kind of data.
+pub struct SyncSchedule(pub ScheduleRow);
+
+#[Object]
+impl SyncSchedule {
+    /// Global id.
+    async fn id(&self) -> ID {
+        sync_schedule_gid(SyncScheduleId(self.0.id))
+    }
+    /// The store.
+    async fn store_id(&self) -> ID {
+        store_gid(StoreId(self.0.store_id))
+    }
+    /// ORDERS, PAYOUTS, TOKEN_REFRESH or RETURN_SLA.
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+    /// Interval in seconds (slots aligned to the Unix epoch), if an interval schedule.
+    async fn every_seconds(&self) -> Option<i32> {
+        self.0.every_seconds
+    }
+    /// Five-field cron expression (UTC), if a cron schedule.
+    async fn cron(&self) -> Option<&str> {
+        self.0.cron.as_deref()
+    }
+    /// On or off.
+    async fn enabled(&self) -> bool {
+        self.0.enabled
+    }
+    /// Next slot (null when off).
+    async fn next_run_at(&self) -> Option<DateTime<Utc>> {
+        self.0.next_run_at
+    }
+    /// Last slot started.
+    async fn last_run_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_run_at
+    }
+}
+
+/// Sync queries.
+#[derive(Default)]
+pub struct SyncQuery;
+
+#[Object]
+impl SyncQuery {
+    /// Sync runs the caller may see, newest first.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).max(1) as usize * child_complexity")]
+    #[allow(clippy::too_many_arguments)]
+    async fn sync_runs(
+        &self,
+        ctx: &Context<'_>,
+        store_id: Option<ID>,
+        kind: Option<String>,
+        status: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Conn<SyncRun>> {
+        let args = page_args(after, before, first, last)?;
+        let store = store_id
+            .as_ref()
+            .map(crate::graphql::relay::store_id)
+            .transpose()?;
+        let filter = RunFilter {
+            store,
+            kind,
+            status,
+        };
+        let page = read(ctx, async |c| sync::runs(&c, filter, args).await).await?;
+        Ok(connection(page, |r| r.id, SyncRun))
+    }
+
+    /// One sync run.
+    async fn sync_run(&self, ctx: &Context<'_>, id: ID) -> Result<SyncRun> {
+        let id = sync_run_id(&id)?;
+        Ok(SyncRun(read(ctx, async |c| sync::run(&c, id).await).await?))
+    }
+
+    /// Background jobs the caller may see, newest first.
+    #[graphql(complexity = "first.or(last).unwrap_or(20).max(1) as usize * child_complexity")]
+    async fn jobs(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<String>,
+        store_id: Option<ID>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Conn<Job>> {
+        let args = page_args(after, before, first, last)?;
+        let store = store_id.as_ref().map(store_id_of).transpose()?;
+        let page = read(ctx, async |c| sync::jobs(&c, status, store, args).await).await?;
+        Ok(connection(page, |j| j.id, Job))
+    }
+
+    /// One job.
+    async fn job(&self, ctx: &Context<'_>, id: ID) -> Result<Job> {
+        let id = job_id(&id)?;
+        Ok(Job(read(ctx, async |c| sync::job(&c, id).await).await?))
+    }
+
+    /// A store's sync schedules.
+    async fn sync_schedules(&self, ctx: &Context<'_>, store_id: ID) -> Result<Vec<SyncSchedule>> {
+        let store = store_id_of(&store_id)?;
+        let rows = read(ctx, async |c| schedule::list(&c, store).await).await?;
+        Ok(rows.into_iter().map(SyncSchedule).collect())
+    }
+}
+
+fn store_id_of(id: &ID) -> crate::error::AppResult<StoreId> {
+    store_id(id)
+}
+
+/// Input of `startSync`.
+#[derive(InputObject)]
+pub struct StartSyncInput {
+    /// The store.
+    pub store_id: ID,
+    /// ORDERS, PAYOUTS, TOKEN_REFRESH or RETURN_SLA.
+    pub kind: String,
+    /// Retrying with the same key returns the job the first call queued.
+    pub idempotency_key: Option<String>,
+}
+
+/// Result of a mutation that queues a job.
+#[derive(SimpleObject)]
+pub struct JobPayload {
+    /// The job.
+    pub job: Option<JobView>,
+    /// Its sync run (subscribe with `syncRunUpdated(id)`).
+    pub sync_run: Option<SyncRunState>,
+    /// Problems with the input (nothing was queued).
+    pub user_errors: Vec<UserError>,
+}
+
+/// A job's state (as a plain object in payloads).
+#[derive(SimpleObject, Clone)]
+pub struct JobView {
+    /// Global id.
+    pub id: ID,
+    /// Kind.
+    pub kind: String,
+    /// Status.
+    pub status: String,
+    /// Attempts started.
+    pub attempts: i32,
+    /// Attempts allowed.
+    pub max_attempts: i32,
+    /// Not before.
+    pub run_at: DateTime<Utc>,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Cancellation asked for.
+    pub cancel_requested: bool,
+    /// Queued at.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&JobRow> for JobView {
+    fn from(j: &JobRow) -> Self {
+        Self {
+            id: job_gid(JobId(j.id)),
+            kind: j.kind.clone(),
+            status: j.status.clone(),
+            attempts: j.attempts,
+            max_attempts: j.max_attempts,
+            run_at: j.run_at,
+            last_error: j.last_error.clone(),
+            cancel_requested: j.cancel_requested,
+            created_at: j.created_at,
+        }
+    }
+}
+
+/// Builds the payload of a mutation that queued a job.
+pub fn queued_payload(q: Option<Queued>, user_errors: Vec<UserError>) -> JobPayload {
+    JobPayload {
+        job: q.as_ref().map(|q| JobView::from(&q.job)),
+        sync_run: q
+            .as_ref()
+            .and_then(|q| q.run.as_ref())
+            .map(SyncRunState::from),
+        user_errors,
+    }
+}
+
+/// Input of `cancelJob` and `retryJob`.
+#[derive(InputObject)]
+pub struct JobInput {
+    /// The job.
+    pub id: ID,
+}
+
+/// Input of `updateSyncSchedule`.
+#[derive(InputObject)]
+pub struct UpdateSyncScheduleInput {
+    /// The store.
+    pub store_id: ID,
+    /// ORDERS, PAYOUTS, TOKEN_REFRESH or RETURN_SLA.
+    pub kind: String,
+    /// New interval in seconds (replaces a cron expression).
+    pub every_seconds: Option<i32>,
+    /// New five-field cron expression, UTC (replaces an interval).
+    pub cron: Option<String>,
+    /// Turn the schedule on or off.
+    pub enabled: Option<bool>,
+}
+
+/// Result of `updateSyncSchedule`.
+#[derive(SimpleObject)]
+pub struct SyncSchedulePayload {
+    /// The schedule.
+    pub schedule: Option<SyncSchedule>,
+    /// Problems with the input (nothing changed).
+    pub user_errors: Vec<UserError>,
+}
+
+/// Sync mutations.
+#[derive(Default)]
+pub struct SyncMutation;
+
+#[Object]
+impl SyncMutation {
+    /// Starts a sync of a store now, besides its schedule. Needs sync write on the store's branch.
+    async fn start_sync(&self, ctx: &Context<'_>, input: StartSyncInput) -> Result<JobPayload> {
+        let (q, errs) = mutate(ctx, async |c| {
+            let store = crate::graphql::relay::store_id(&input.store_id)
+                .map_err(|_| AppError::invalid("input.storeId", "store not found"))?;
+            sync::start_sync(&c, store, &input.kind, input.idempotency_key).await
+        })
+        .await?;
+        Ok(queued_payload(q, errs))
+    }
+
+    /// Cancels a queued job at once, or a running one at its next lease renewal (its work is
+    /// rolled back).
+    async fn cancel_job(&self, ctx: &Context<'_>, input: JobInput) -> Result<JobPayload> {
+        let (job, errs) = mutate(ctx, async |c| {
+            let id = job_id(&input.id)?;
+            sync::cancel(&c, id).await
+        })
+        .await?;
+        Ok(job_payload(job, errs))
+    }
+
+    /// Runs a DEAD or CANCELLED job again from its first attempt.
+    async fn retry_job(&self, ctx: &Context<'_>, input: JobInput) -> Result<JobPayload> {
+        let (job, errs) = mutate(ctx, async |c| {
+            let id = job_id(&input.id)?;
+            sync::retry(&c, id).await
+        })
+        .await?;
+        Ok(job_payload(job, errs))
+    }
+
+    /// Changes a store's schedule of one kind: its queued slot is replaced by the next slot
+    /// under the new definition.
+    async fn update_sync_schedule(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateSyncScheduleInput,
+    ) -> Result<SyncSchedulePayload> {
+        let min = ctx.data::<AppState>()?.config.jobs.schedule_min_interval;
+        let (row, user_errors) = mutate(ctx, async |c| {
+            let store = crate::graphql::relay::store_id(&input.store_id)?;
+            schedule::update(
+                &c,
+                UpdateSchedule {
+                    store,
+                    kind: input.kind,
+                    every_seconds: input.every_seconds,
+                    cron: input.cron,
+                    enabled: input.enabled,
+                },
+                min,
+            )
+            .await
+        })
+        .await?;
+        Ok(SyncSchedulePayload {
+            schedule: row.map(SyncSchedule),
+            user_errors,
+        })
+    }
+}
+
+fn job_payload(job: Option<JobRow>, user_errors: Vec<UserError>) -> JobPayload {
+    JobPayload {
+        job: job.as_ref().map(JobView::from),
+        sync_run: None,
+        user_errors,
+    }
+}
+
+/// May `access` see sync runs of `branch` (None: organization-wide)?
+pub fn sees_branch(access: &crate::db::tenant::Access, branch: Option<BranchId>) -> bool {
+    access.org.as_ref().is_some_and(|o| {
+        o.allows(crate::auth::permissions::Perm::SyncRead)
+            && branch.is_none_or(|b| o.all_branches() || o.visible_branches().contains(&b))
+    })
+}
