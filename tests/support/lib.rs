@@ -7,6 +7,7 @@
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
+pub mod procs;
 pub mod stock;
 pub mod ws;
 

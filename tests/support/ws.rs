@@ -12,7 +12,12 @@ pub type Ws =
 
 /// Opens `/graphql/ws` with the graphql-transport-ws protocol.
 pub async fn open(app: &TestApp) -> Ws {
-    let mut req = format!("ws://{}/graphql/ws", app.addr)
+    open_at(&app.addr.to_string()).await
+}
+
+/// Opens `/graphql/ws` of the server at `addr` (host:port).
+pub async fn open_at(addr: &str) -> Ws {
+    let mut req = format!("ws://{addr}/graphql/ws")
         .into_client_request()
         .unwrap();
     req.headers_mut().insert(
@@ -50,7 +55,12 @@ pub async fn next_json(ws: &mut Ws) -> Value {
 
 /// Opens a socket, authenticates with `token` and subscribes (id "1") to `query`.
 pub async fn subscribe(app: &TestApp, token: &str, query: &str, variables: Value) -> Ws {
-    let mut ws = open(app).await;
+    subscribe_at(&app.addr.to_string(), token, query, variables).await
+}
+
+/// [`subscribe`] on the server at `addr` (host:port).
+pub async fn subscribe_at(addr: &str, token: &str, query: &str, variables: Value) -> Ws {
+    let mut ws = open_at(addr).await;
     ws.send(Message::text(
         json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } })
             .to_string(),

@@ -42,7 +42,14 @@ pub fn worker_name() -> String {
 pub async fn run_worker(state: AppState, shutdown: impl Future<Output = ()>) -> AppResult<()> {
     crate::db::ensure_runtime_role(&state.db).await?;
     let name = worker_name();
-    let concurrency = usize::try_from(state.config.jobs.worker_concurrency).unwrap_or(8);
+    // A running job holds its work transaction's connection and briefly needs a second one for
+    // lease renewal and progress; keep two spare for claims and the reconciler, so renewals never
+    // wait for the pool while jobs hold it (a starved renewal would let leases lapse).
+    let pool = usize::try_from(state.config.database_pool_max).unwrap_or(20);
+    let by_pool = (pool.saturating_sub(2) / 2).max(1);
+    let concurrency = usize::try_from(state.config.jobs.worker_concurrency)
+        .unwrap_or(8)
+        .min(by_pool);
     tracing::info!(worker = name, concurrency, "worker started");
     let (stop_tx, stop_rx) = watch::channel(false);
     let slots = Arc::new(Semaphore::new(concurrency));
