@@ -243,6 +243,8 @@ impl PrivateRedis {
             l.local_addr().unwrap().port()
         };
         let bin = std::env::var("MERCATO_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        // Waited for in Drop.
+        #[allow(clippy::zombie_processes)]
         let child = Command::new(bin)
             .args([
                 "--port",

@@ -360,6 +360,7 @@ impl SyncQuery {
 
     /// Background jobs the caller may see, newest first.
     #[graphql(complexity = "first.or(last).unwrap_or(20).max(1) as usize * child_complexity")]
+    #[allow(clippy::too_many_arguments)]
     async fn jobs(
         &self,
         ctx: &Context<'_>,

@@ -161,7 +161,7 @@ fn attempt_limit(state: &AppState, job: &JobRow) -> i32 {
 }
 
 enum Claim {
-    Run(JobRow, Option<SyncRunRow>),
+    Run(Box<(JobRow, Option<SyncRunRow>)>),
     NotDue,
     Deferred,
     Finished,
@@ -170,7 +170,8 @@ enum Claim {
 /// Handles one dispatch of `job`: claims it if it is due, runs it, records the outcome.
 pub async fn run_dispatched(state: &AppState, worker: &str, org: OrgId, job: Uuid) {
     match claim(state, worker, org, job).await {
-        Ok(Claim::Run(job, run)) => {
+        Ok(Claim::Run(claimed)) => {
+            let (job, run) = *claimed;
             if let Err(e) = execute(state, job, run).await {
                 tracing::error!(error = ?e, %org, "job execution failed outside its handler");
             }
@@ -374,7 +375,7 @@ async fn claim(state: &AppState, worker: &str, org: OrgId, id: Uuid) -> AppResul
     }
     tx.commit().await?;
     crate::effects::run(state, effects.take()).await;
-    Ok(Claim::Run(claimed, run))
+    Ok(Claim::Run(Box::new((claimed, run))))
 }
 
 async fn execute(state: &AppState, job: JobRow, run: Option<SyncRunRow>) -> AppResult<()> {
