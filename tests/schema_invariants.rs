@@ -43,6 +43,9 @@ async fn every_table_has_forced_rls_and_tenant_tables_have_full_policies() {
         &[],
         "SELECT t.table_name::text FROM information_schema.columns t
          WHERE t.table_schema = 'public' AND t.column_name = 'org_id'
+           -- The job dispatch index holds only ids and times for the reconciler and is closed to
+           -- the runtime role entirely (asserted below).
+           AND t.table_name <> 'job_dispatch'
            AND NOT EXISTS (SELECT 1 FROM pg_policies p
                            WHERE p.schemaname = 'public' AND p.tablename = t.table_name AND p.cmd = 'ALL'
                              AND p.qual LIKE '%app_org_id()%' AND p.with_check LIKE '%app_org_id()%')",
@@ -61,6 +64,50 @@ async fn every_table_has_forced_rls_and_tenant_tables_have_full_policies() {
         tenant_tables[0].parse::<u32>().unwrap() >= 5,
         "expected the tenancy tables to exist"
     );
+}
+
+#[tokio::test]
+async fn the_job_dispatch_index_is_closed_to_the_runtime_role() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let privileges = rows_as(
+        &owner,
+        &[],
+        "SELECT count(*)::text FROM information_schema.role_table_grants WHERE table_name = 'job_dispatch' AND grantee IN ('mercato_app', 'PUBLIC')",
+    )
+    .await
+    .unwrap();
+    assert_eq!(privileges, vec!["0"]);
+    let columns = rows_as(
+        &owner,
+        &[],
+        "SELECT string_agg(column_name::text, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'job_dispatch'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        columns,
+        vec!["job_id,org_id,due_at,dispatched_at"],
+        "ids and times only"
+    );
+    let rt = app.runtime().await;
+    for sql in [
+        "SELECT count(*)::text FROM job_dispatch",
+        "DELETE FROM job_dispatch RETURNING job_id::text",
+        "SELECT job_dispatch_track()::text",
+    ] {
+        let e = rows_as(&rt, &[], sql).await.unwrap_err();
+        assert!(e.contains("permission denied"), "{sql}: {e}");
+    }
+    // What the runtime role can do: ask for due (org, job) pairs.
+    let due = rows_as(
+        &rt,
+        &[],
+        "SELECT count(*)::text FROM claim_due_jobs(10, interval '1 second')",
+    )
+    .await
+    .unwrap();
+    assert_eq!(due, vec!["0"]);
 }
 
 #[tokio::test]
