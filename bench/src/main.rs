@@ -9,6 +9,8 @@
 //! - import: a 10,000-row CSV `importCatalog` (create, then update).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod jobs;
+
 use mercato_tests::stock::{Shop, shop};
 use mercato_tests::*;
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
@@ -523,6 +525,11 @@ async fn main() {
     let db = fresh_database().await;
     let mut config = test_config(&db);
     config.database_pool_max = 32;
+    // Production job settings (the test config shortens them).
+    config.jobs = mercato::config::JobsConfig {
+        test_kinds: true,
+        ..mercato::config::JobsConfig::default()
+    };
     // Measure the server, not its abuse limits.
     config.limits.rate_per_minute = 100_000_000;
     config.limits.rate_burst = 10_000_000;
@@ -533,7 +540,11 @@ async fn main() {
     println!("# Mercato benchmarks ({})", std::env::consts::ARCH);
     println!("database {db}; server and pgbench on this machine; release build");
     let started = Instant::now();
-    let count = if which == "import" { 0 } else { ORGS };
+    let count = match which.as_str() {
+        "import" => 0,
+        "jobs" | "fanout" => 1,
+        _ => ORGS,
+    };
     let mut shops = Vec::with_capacity(count);
     for i in 0..count {
         shops.push(shop(&app, &format!("bench-{i}")).await);
@@ -591,6 +602,12 @@ async fn main() {
     }
     if which == "all" || which == "import" {
         import(&app).await;
+    }
+    if which == "all" || which == "jobs" {
+        jobs::jobs(&app, &shops[0]).await;
+    }
+    if which == "all" || which == "fanout" {
+        jobs::fanout(&app, &shops[0]).await;
     }
     drop(app);
     let admin = connect(&owner_url("mercato"), 1).await;
