@@ -145,7 +145,15 @@ pub async fn fanout(app: &TestApp, sh: &Shop) {
     .unwrap();
     let run = queued.run.unwrap();
     let run_gid = gid("SyncRun", &run.id.to_string());
-    let server = procs::server(app, &[]).await;
+    // One client address opens every socket: lift the anonymous per-IP limit on upgrades.
+    let server = procs::server(
+        app,
+        &[
+            ("MERCATO_AUTH_RATE_LIMIT_PER_MINUTE", "1000000"),
+            ("MERCATO_AUTH_RATE_LIMIT_BURST", "100000"),
+        ],
+    )
+    .await;
     let addr = server.addr.clone().unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let pid = server_pid(&server);
