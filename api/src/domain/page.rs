@@ -112,23 +112,8 @@ where
     } else {
         q.order_by_asc(key)
     };
-    let mut rows = q.limit(args.size + 1).all(conn).await?;
-    let more = rows.len() as u64 > args.size;
-    rows.truncate(usize::try_from(args.size).unwrap_or(usize::MAX));
-    if args.backward {
-        rows.reverse();
-        Ok(Page {
-            has_previous: more,
-            has_next: args.before.is_some(),
-            items: rows,
-        })
-    } else {
-        Ok(Page {
-            has_next: more,
-            has_previous: args.after.is_some(),
-            items: rows,
-        })
-    }
+    let rows = q.limit(args.size + 1).all(conn).await?;
+    Ok(into_page(rows, args))
 }
 
 /// Fetches one page of rows of a raw `select` (which must end in a WHERE clause and select an
@@ -158,23 +143,28 @@ where
         dir = if descending { "DESC" } else { "ASC" },
         limit = args.size + 1,
     );
-    let mut rows = T::find_by_statement(crate::domain::stmt(&sql, values))
+    let rows = T::find_by_statement(crate::domain::stmt(&sql, values))
         .all(conn)
         .await?;
+    Ok(into_page(rows, args))
+}
+
+/// Turns `size + 1` rows read in walking order into a page in list order.
+fn into_page<T>(mut rows: Vec<T>, args: PageArgs) -> Page<T> {
     let more = rows.len() as u64 > args.size;
     rows.truncate(usize::try_from(args.size).unwrap_or(usize::MAX));
     if args.backward {
         rows.reverse();
-        Ok(Page {
+        Page {
             has_previous: more,
             has_next: args.before.is_some(),
             items: rows,
-        })
+        }
     } else {
-        Ok(Page {
+        Page {
             has_next: more,
             has_previous: args.after.is_some(),
             items: rows,
-        })
+        }
     }
 }

@@ -181,6 +181,22 @@ async fn current_runs(
     Ok(rows)
 }
 
+/// The subscriber of a sync subscription: authenticated, with sync read access.
+async fn sync_subscriber(
+    ctx: &Context<'_>,
+) -> Result<(Principal, AppState, Arc<Access>, crate::ids::OrgId)> {
+    let principal = ctx
+        .data::<Principal>()
+        .map_err(|_| AppError::Unauthenticated)?
+        .clone();
+    let state = ctx.data::<AppState>()?.clone();
+    let access = current_access(&state, &principal).await?;
+    let org = access.org()?;
+    org.require(Perm::SyncRead)?;
+    let org_id = org.org_id;
+    Ok((principal, state, access, org_id))
+}
+
 /// Live sync run changes matching `wanted`, after `current`; each run's changes in version order
 /// (an event older than what was sent is dropped).
 #[allow(clippy::too_many_arguments)]
@@ -338,15 +354,7 @@ impl Subscription {
         ctx: &Context<'_>,
         id: ID,
     ) -> Result<impl Stream<Item = SyncRunState> + use<>> {
-        let principal = ctx
-            .data::<Principal>()
-            .map_err(|_| AppError::Unauthenticated)?
-            .clone();
-        let state = ctx.data::<AppState>()?.clone();
-        let access = current_access(&state, &principal).await?;
-        let org = access.org()?;
-        org.require(Perm::SyncRead)?;
-        let org_id = org.org_id;
+        let (principal, state, access, org_id) = sync_subscriber(ctx).await?;
         let run = crate::graphql::relay::sync_run_id(&id)?.uuid();
         let permit = acquire_slot(ctx)?;
         // Listen first, then read the state: nothing falls between the two.
@@ -372,15 +380,7 @@ impl Subscription {
         ctx: &Context<'_>,
         store_id: ID,
     ) -> Result<impl Stream<Item = SyncRunState> + use<>> {
-        let principal = ctx
-            .data::<Principal>()
-            .map_err(|_| AppError::Unauthenticated)?
-            .clone();
-        let state = ctx.data::<AppState>()?.clone();
-        let access = current_access(&state, &principal).await?;
-        let org = access.org()?;
-        org.require(Perm::SyncRead)?;
-        let org_id = org.org_id;
+        let (principal, state, access, org_id) = sync_subscriber(ctx).await?;
         let store = crate::graphql::relay::store_id(&store_id)?;
         let permit = acquire_slot(ctx)?;
         let rx = state.events.subscribe().await?;

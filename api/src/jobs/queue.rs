@@ -277,12 +277,18 @@ pub fn system_access(org: OrgId) -> Access {
     }
 }
 
+/// Opens `org`'s tenant transaction as the runtime role, acting for the organization.
+pub async fn org_tx(state: &AppState, org: OrgId) -> AppResult<sea_orm::DatabaseTransaction> {
+    let tx = state.db.begin().await?;
+    apply_settings(&tx, &Settings::for_access(&system_access(org))).await?;
+    Ok(tx)
+}
+
 /// Queues `job` for `org` in a transaction of its own, as the runtime role under `org`'s tenant
 /// context, and hands it to the workers. For system callers (tests, benchmarks, the scheduler).
 pub async fn submit(state: &AppState, org: OrgId, job: NewJob) -> AppResult<Queued> {
     let access = system_access(org);
-    let tx = state.db.begin().await?;
-    apply_settings(&tx, &Settings::for_access(&access)).await?;
+    let tx = org_tx(state, org).await?;
     let effects = Effects::default();
     let c = Ctx {
         tx: &tx,

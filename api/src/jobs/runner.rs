@@ -8,15 +8,14 @@
 //! with every write the handler made, rolls back. The attempt that holds the lease is the only one
 //! whose effects commit.
 
-use crate::db::tenant::{Settings, apply_settings};
 use crate::domain::{Ctx, stmt};
 use crate::effects::{Effect, Effects};
 use crate::error::{AppError, AppResult};
 use crate::ids::OrgId;
-use crate::jobs::queue::{JOB_COLUMNS, JobRow, RUN_COLUMNS, SyncRunRow, system_access};
+use crate::jobs::queue::{JOB_COLUMNS, JobRow, RUN_COLUMNS, SyncRunRow, org_tx, system_access};
 use crate::jobs::{kinds, schedule};
 use crate::state::AppState;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -141,13 +140,6 @@ impl JobCtx<'_> {
         }
         Ok(())
     }
-}
-
-/// Opens `org`'s tenant transaction as the runtime role, acting for the organization.
-async fn org_tx(state: &AppState, org: OrgId) -> AppResult<DatabaseTransaction> {
-    let tx = state.db.begin().await?;
-    apply_settings(&tx, &Settings::for_access(&system_access(org))).await?;
-    Ok(tx)
 }
 
 fn ms(d: Duration) -> i64 {

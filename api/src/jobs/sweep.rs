@@ -9,7 +9,6 @@
 //! and its older lapsed reservations are released at that visit. Until then they only hold stock
 //! back (nothing is ever oversold by a late release).
 
-use crate::db::tenant::{Access, OrgAccess, Settings, apply_settings};
 use crate::domain::Ctx;
 use crate::domain::inventory::{next_expiry, sweep_expired};
 use crate::effects::Effects;
@@ -17,9 +16,6 @@ use crate::error::{AppError, AppResult};
 use crate::ids::OrgId;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
-use entity::enums::OrgRole;
-use sea_orm::TransactionTrait;
-use std::collections::HashMap;
 
 /// Redis key of the due set.
 pub fn due_key(prefix: &str) -> String {
@@ -94,12 +90,8 @@ pub async fn sweep_due(state: &AppState) -> AppResult<u64> {
 async fn sweep_org(state: &AppState, org: OrgId) -> AppResult<(u64, Option<DateTime<Utc>>)> {
     // The sweep acts for the organization as a whole (every branch), with no user: the ledger
     // rows it writes have no actor.
-    let access = Access {
-        user_id: None,
-        org: Some(OrgAccess::member(org, OrgRole::Owner, HashMap::new())),
-    };
-    let tx = state.db.begin().await?;
-    apply_settings(&tx, &Settings::for_access(&access)).await?;
+    let access = crate::jobs::queue::system_access(org);
+    let tx = crate::jobs::queue::org_tx(state, org).await?;
     let effects = Effects::default();
     let c = Ctx {
         tx: &tx,
