@@ -24,7 +24,7 @@ pub fn generation_key(prefix: &str, org: OrgId) -> String {
 
 /// The cache as one request sees it: its organization and (once read) its generation.
 pub struct CatalogCache {
-    redis: deadpool_redis::Pool,
+    redis: crate::breaker::GuardedRedis,
     prefix: String,
     ttl: Duration,
     generation: tokio::sync::OnceCell<Option<(OrgId, i64)>>,
@@ -32,7 +32,7 @@ pub struct CatalogCache {
 
 impl CatalogCache {
     /// A cache for one request; `ttl` zero disables it.
-    pub fn new(redis: deadpool_redis::Pool, prefix: &str, ttl: Duration) -> Self {
+    pub fn new(redis: crate::breaker::GuardedRedis, prefix: &str, ttl: Duration) -> Self {
         Self {
             redis,
             prefix: prefix.to_owned(),
@@ -50,8 +50,12 @@ impl CatalogCache {
         let got = self
             .generation
             .get_or_init(|| async {
-                let mut conn = self.redis.get().await.ok()?;
-                let g: Option<i64> = conn.get(generation_key(&self.prefix, org)).await.ok()?;
+                let key = generation_key(&self.prefix, org);
+                let g: Option<i64> = self
+                    .redis
+                    .run(async |conn| conn.get(key).await)
+                    .await
+                    .ok()?;
                 Some((org, g.unwrap_or(0)))
             })
             .await;
@@ -82,13 +86,14 @@ impl CatalogCache {
             .iter()
             .map(|id| self.key(org, generation, kind, *id))
             .collect();
-        let Ok(mut conn) = self.redis.get().await else {
-            return load(ids).await;
-        };
         let cached: Vec<Option<String>> = if keys.is_empty() {
             Vec::new()
         } else {
-            match redis::cmd("MGET").arg(&keys).query_async(&mut conn).await {
+            match self
+                .redis
+                .run(async |conn| redis::cmd("MGET").arg(&keys).query_async(conn).await)
+                .await
+            {
                 Ok(v) => v,
                 Err(e) => {
                     tracing::debug!(error = %e, "catalog cache read failed");
@@ -120,7 +125,11 @@ impl CatalogCache {
                     .ignore();
             }
         }
-        if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+        if let Err(e) = self
+            .redis
+            .run(async |conn| pipe.query_async::<()>(conn).await)
+            .await
+        {
             tracing::debug!(error = %e, "catalog cache write failed");
         }
         out.extend(loaded);

@@ -154,6 +154,41 @@ pub struct ConfigArgs {
     /// Subscriptions open at once on one WebSocket.
     #[arg(long, env = "MERCATO_WS_MAX_SUBSCRIPTIONS", default_value_t = 20)]
     pub ws_max_subscriptions: usize,
+    /// Most selections (fields, fragment spreads, inline fragments) in one document once its
+    /// fragments are expanded.
+    #[arg(long, env = "MERCATO_MAX_SELECTIONS", default_value_t = 2_000)]
+    pub max_selections: usize,
+    /// Largest WebSocket message (and frame) a client may send, in bytes.
+    #[arg(long, env = "MERCATO_WS_MAX_MESSAGE_BYTES", default_value_t = 65_536)]
+    pub ws_max_message_bytes: usize,
+    /// WebSockets open at once per user or API token (per process).
+    #[arg(long, env = "MERCATO_WS_MAX_SOCKETS_PER_PRINCIPAL", default_value_t = 16)]
+    pub ws_max_sockets_per_principal: usize,
+    /// Browser origins (comma-separated, e.g. `https://app.example.com`) allowed to open
+    /// WebSockets besides the server's own origin; requests without `Origin` (non-browser
+    /// clients) are not affected.
+    #[arg(long, env = "MERCATO_ALLOWED_ORIGINS", default_value = "")]
+    pub allowed_origins: String,
+    /// Log-in attempts per minute per account (e-mail), whatever the batching or aliasing.
+    #[arg(long, env = "MERCATO_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
+    pub login_attempts_per_minute: u32,
+    /// Log-in attempts at once per account.
+    #[arg(long, env = "MERCATO_LOGIN_ATTEMPTS_BURST", default_value_t = 5)]
+    pub login_attempts_burst: u32,
+    /// Log-in attempts per minute per client IP.
+    #[arg(long, env = "MERCATO_LOGIN_IP_ATTEMPTS_PER_MINUTE", default_value_t = 30)]
+    pub login_ip_attempts_per_minute: u32,
+    /// Log-in attempts at once per client IP.
+    #[arg(long, env = "MERCATO_LOGIN_IP_ATTEMPTS_BURST", default_value_t = 10)]
+    pub login_ip_attempts_burst: u32,
+    /// Deadline of one Redis call on the request path (rate, cost, cache, post-commit effects),
+    /// in milliseconds; past it the call is abandoned and the local fallback stands.
+    #[arg(long, env = "MERCATO_REDIS_DEADLINE_MS", default_value_t = 100)]
+    pub redis_deadline_ms: u64,
+    /// Longest wait for a pooled Postgres connection, in milliseconds; past it the request gets
+    /// SERVICE_UNAVAILABLE (HTTP 503).
+    #[arg(long, env = "MERCATO_DATABASE_ACQUIRE_TIMEOUT_MS", default_value_t = 3_000)]
+    pub database_acquire_timeout_ms: u64,
 }
 
 /// Limits that keep the API safe on the open internet.
@@ -183,6 +218,22 @@ pub struct Limits {
     pub max_depth: usize,
     /// Most aliased fields in one document.
     pub max_aliases: usize,
+    /// Most selections in one document once its fragments are expanded.
+    pub max_selections: usize,
+    /// Largest WebSocket message a client may send.
+    pub ws_max_message_bytes: usize,
+    /// WebSockets per principal.
+    pub ws_max_sockets_per_principal: usize,
+    /// Browser origins allowed besides the server's own (`scheme://host[:port]`, lower case).
+    pub allowed_origins: Vec<String>,
+    /// Log-in attempts per account: sustained per minute and burst.
+    pub login_per_account: (u32, u32),
+    /// Log-in attempts per client IP: sustained per minute and burst.
+    pub login_per_ip: (u32, u32),
+    /// Deadline of one request-path Redis call.
+    pub redis_deadline: Duration,
+    /// Longest wait for a pooled Postgres connection.
+    pub db_acquire_timeout: Duration,
     /// Most operations in one batch.
     pub max_batch: usize,
     /// Most directives on one field.
@@ -214,6 +265,14 @@ impl Default for Limits {
             cost_restore_rate: 50,
             max_depth: 12,
             max_aliases: 50,
+            max_selections: crate::limits::guard::DEFAULT_MAX_SELECTIONS,
+            ws_max_message_bytes: 65_536,
+            ws_max_sockets_per_principal: 16,
+            allowed_origins: Vec::new(),
+            login_per_account: (10, 5),
+            login_per_ip: (30, 10),
+            redis_deadline: Duration::from_millis(100),
+            db_acquire_timeout: Duration::from_secs(3),
             max_batch: 10,
             max_directives: 10,
             statement_timeout: Duration::from_secs(15),
@@ -504,6 +563,42 @@ impl ConfigArgs {
                 "MERCATO_WS_MAX_SUBSCRIPTIONS",
                 self.ws_max_subscriptions as u64,
             )? as usize,
+            max_selections: positive("MERCATO_MAX_SELECTIONS", self.max_selections as u64)?
+                as usize,
+            ws_max_message_bytes: positive(
+                "MERCATO_WS_MAX_MESSAGE_BYTES",
+                self.ws_max_message_bytes as u64,
+            )? as usize,
+            ws_max_sockets_per_principal: positive(
+                "MERCATO_WS_MAX_SOCKETS_PER_PRINCIPAL",
+                self.ws_max_sockets_per_principal as u64,
+            )? as usize,
+            allowed_origins: parse_origins(&self.allowed_origins)?,
+            login_per_account: (
+                positive(
+                    "MERCATO_LOGIN_ATTEMPTS_PER_MINUTE",
+                    self.login_attempts_per_minute.into(),
+                )? as u32,
+                positive("MERCATO_LOGIN_ATTEMPTS_BURST", self.login_attempts_burst.into())? as u32,
+            ),
+            login_per_ip: (
+                positive(
+                    "MERCATO_LOGIN_IP_ATTEMPTS_PER_MINUTE",
+                    self.login_ip_attempts_per_minute.into(),
+                )? as u32,
+                positive(
+                    "MERCATO_LOGIN_IP_ATTEMPTS_BURST",
+                    self.login_ip_attempts_burst.into(),
+                )? as u32,
+            ),
+            redis_deadline: Duration::from_millis(positive(
+                "MERCATO_REDIS_DEADLINE_MS",
+                self.redis_deadline_ms,
+            )?),
+            db_acquire_timeout: Duration::from_millis(positive(
+                "MERCATO_DATABASE_ACQUIRE_TIMEOUT_MS",
+                self.database_acquire_timeout_ms,
+            )?),
             ..Limits::default()
         };
         Ok(Config {
@@ -605,4 +700,24 @@ mod tests {
         };
         assert_eq!(format!("{k:?}"), "KeyedSecret(k1, [redacted])");
     }
+}
+
+/// `MERCATO_ALLOWED_ORIGINS`: comma-separated `scheme://host[:port]` origins, no path.
+fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let ok = (o.starts_with("https://") || o.starts_with("http://"))
+                && !o.split_once("://").is_some_and(|(_, rest)| rest.contains('/') || rest.is_empty());
+            if ok {
+                Ok(o.trim_end_matches('/').to_ascii_lowercase())
+            } else {
+                Err(invalid(
+                    "MERCATO_ALLOWED_ORIGINS",
+                    "each origin must look like https://app.example.com (scheme and host, no path)",
+                ))
+            }
+        })
+        .collect()
 }

@@ -104,13 +104,6 @@ pub async fn run(state: &AppState, effects: Vec<Effect>) {
     if effects.is_empty() {
         return;
     }
-    let mut conn = match state.redis.get().await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(error = %e, "effects skipped: Redis unavailable");
-            return;
-        }
-    };
     let prefix = &state.config.redis_prefix;
     let mut pipe = redis::pipe();
     for e in &effects {
@@ -144,7 +137,51 @@ pub async fn run(state: &AppState, effects: Vec<Effect>) {
             },
         }
     }
-    if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+    if let Err(e) = state
+        .redis_guard
+        .run(async |conn| pipe.query_async::<()>(conn).await)
+        .await
+    {
         tracing::warn!(error = %e, "effects failed after commit");
+        retry_invalidations(state, &effects);
     }
+}
+
+/// A catalog change whose generation bump did not reach Redis would leave every process reading
+/// the old entries until their TTL: retry the bumps in the background (at-least-once; an extra
+/// bump only costs cache misses) until they land or the TTL has made them moot.
+fn retry_invalidations(state: &AppState, effects: &[Effect]) {
+    let orgs: Vec<OrgId> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::CatalogChanged(org) => Some(*org),
+            _ => None,
+        })
+        .collect();
+    if orgs.is_empty() || state.config.catalog_cache_ttl.is_zero() {
+        return;
+    }
+    let redis = state.redis_guard.clone();
+    let prefix = state.config.redis_prefix.clone();
+    let give_up = tokio::time::Instant::now() + state.config.catalog_cache_ttl;
+    tokio::spawn(async move {
+        let mut wait = std::time::Duration::from_millis(500);
+        while tokio::time::Instant::now() < give_up {
+            tokio::time::sleep(wait).await;
+            let mut pipe = redis::pipe();
+            for org in &orgs {
+                pipe.incr(crate::cache::generation_key(&prefix, *org), 1)
+                    .ignore();
+            }
+            if redis
+                .run(async |conn| pipe.query_async::<()>(conn).await)
+                .await
+                .is_ok()
+            {
+                tracing::info!(orgs = orgs.len(), "delayed catalog invalidation applied");
+                return;
+            }
+            wait = (wait * 2).min(std::time::Duration::from_secs(10));
+        }
+    });
 }

@@ -14,6 +14,7 @@
 //! | `Limit` | `MAX_COST_EXCEEDED`, `MAX_DEPTH_EXCEEDED`, `TOO_MANY_ALIASES`, … | which limit |
 //! | `TooManySubscriptions` | `TOO_MANY_SUBSCRIPTIONS` | the per-socket cap |
 //! | `Upstream` | `UPSTREAM_ERROR` | the marketplace's failure, summarised |
+//! | `Unavailable` | `SERVICE_UNAVAILABLE` | retry hint (`retryAfter` seconds; HTTP 503) |
 //! | `Internal` | `INTERNAL` | only "internal error" and the request id; the detail is logged |
 //!
 //! `AppError` deliberately does not implement `Display`: that keeps async-graphql's blanket
@@ -67,6 +68,11 @@ pub enum AppError {
     },
     /// A marketplace call failed.
     Upstream(String),
+    /// A dependency (Postgres) cannot be reached now; retrying later may succeed.
+    Unavailable {
+        /// Seconds until a retry may succeed.
+        retry_after_secs: u64,
+    },
     /// A bug or an unavailable dependency; the detail is for logs only.
     Internal(String),
 }
@@ -91,6 +97,7 @@ impl AppError {
             Self::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Upstream(_) => "UPSTREAM_ERROR",
+            Self::Unavailable { .. } => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -115,6 +122,9 @@ impl AppError {
             Self::Limit { message, .. } => message.clone(),
             Self::TooManySubscriptions => "too many subscriptions on this connection".into(),
             Self::Upstream(m) => format!("marketplace error: {m}"),
+            Self::Unavailable { retry_after_secs } => {
+                format!("the service is unavailable; retry after {retry_after_secs}s")
+            }
             Self::Internal(_) => "internal error".into(),
         }
     }
@@ -160,14 +170,44 @@ impl From<DbErr> for AppError {
             }
             _ => {}
         }
-        if let DbErr::RecordNotFound(_) = err {
-            return Self::NotFound("object");
+        match &err {
+            DbErr::RecordNotFound(_) => return Self::NotFound("object"),
+            // No connection could be had, or the one in use broke: the database is unreachable
+            // (or saturated), which a retry may cure.
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+                tracing::warn!(error = %err, "database unavailable");
+                return Self::Unavailable {
+                    retry_after_secs: 2,
+                };
+            }
+            _ => {}
+        }
+        let text = err.to_string();
+        // 40P01 / 40001: the database chose this transaction as the loser of a collision with a
+        // concurrent one. Nothing was applied; the client may retry.
+        if text.contains("deadlock detected") || text.contains("could not serialize access") {
+            tracing::warn!(error = %text, "transaction lost a concurrency collision");
+            return Self::Conflict(
+                "the change collided with a concurrent change and was not applied; retry".into(),
+            );
+        }
+        // A CHECK constraint is the database's last word on a range the domain should have
+        // checked first: still the caller's input, not a bug of ours to hide.
+        if let Some(name) = text
+            .split("violates check constraint \"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+        {
+            return Self::Validation {
+                field: None,
+                message: format!("a value is outside its allowed range ({name})"),
+            };
         }
         // 42501: a row-level security check (WITH CHECK) refused the write.
-        if err.to_string().contains("row-level security") {
+        if text.contains("row-level security") {
             return Self::Forbidden("not permitted".into());
         }
-        Self::Internal(err.to_string())
+        Self::Internal(text)
     }
 }
 
@@ -186,7 +226,8 @@ impl From<AppError> for async_graphql::Error {
                     field: Some(field), ..
                 } => ext.set("field", field.as_str()),
                 AppError::RateLimited { retry_after_secs }
-                | AppError::Throttled { retry_after_secs } => {
+                | AppError::Throttled { retry_after_secs }
+                | AppError::Unavailable { retry_after_secs } => {
                     ext.set("retryAfter", *retry_after_secs)
                 }
                 _ => {}

@@ -4,6 +4,7 @@
 //! [`build_router`] so tests and benchmarks run exactly the app the binary serves.
 
 pub mod auth;
+pub mod breaker;
 pub mod cache;
 pub mod config;
 pub mod db;

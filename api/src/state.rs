@@ -13,13 +13,26 @@ use secrecy::ExposeSecret;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Consecutive failed request-path Redis calls that open its breaker.
+pub const REDIS_BREAKER_THRESHOLD: u32 = 3;
+/// How long the Redis breaker stays open before one probe.
+pub const REDIS_BREAKER_COOL_DOWN: Duration = Duration::from_secs(5);
+/// Consecutive Postgres connection failures that open its breaker.
+pub const PG_BREAKER_THRESHOLD: u32 = 3;
+/// How long the Postgres breaker stays open before one probe.
+pub const PG_BREAKER_COOL_DOWN: Duration = Duration::from_secs(2);
+
 /// Everything handlers and workers share. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     /// Runtime-role Postgres pool (RLS applies).
     pub db: DatabaseConnection,
-    /// Redis pool.
+    /// Redis pool (workers and subscriptions; the request path uses `redis_guard`).
     pub redis: deadpool_redis::Pool,
+    /// Redis with a deadline per call and a circuit breaker: every request-path Redis call.
+    pub redis_guard: crate::breaker::GuardedRedis,
+    /// Breaker fed by Postgres connection failures of request transactions.
+    pub pg_breaker: Arc<crate::breaker::Breaker>,
     /// Validated configuration.
     pub config: Arc<Config>,
     /// Access-token keys.
@@ -30,6 +43,8 @@ pub struct AppState {
     pub api_tokens: Arc<ApiTokenAuth>,
     /// Request rate limits.
     pub rate: Arc<RateLimiter>,
+    /// Log-in attempt limits: per account (as a principal key) and per client IP.
+    pub login: Arc<RateLimiter>,
     /// Query cost buckets.
     pub cost: Arc<CostLimiter>,
     /// Tenant transactions opened so far (tests and metrics).
@@ -38,11 +53,18 @@ pub struct AppState {
     pub db_statements: Arc<std::sync::atomic::AtomicU64>,
     /// Redis pub/sub fan-out to this process's subscriptions.
     pub events: Arc<crate::events::EventHub>,
+    /// WebSockets open per principal in this process.
+    pub sockets: Arc<crate::limits::PerKey>,
 }
 
 /// Connects to Postgres and Redis and prepares key material.
 pub async fn build_state(config: Config) -> AppResult<AppState> {
-    let mut db = crate::db::connect(&config.database_url, config.database_pool_max).await?;
+    let mut db = crate::db::connect_with(
+        &config.database_url,
+        config.database_pool_max,
+        config.limits.db_acquire_timeout,
+    )
+    .await?;
     let db_statements = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counted = db_statements.clone();
     db.set_metric_callback(move |_| {
@@ -62,8 +84,17 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
         .create_pool(Some(Runtime::Tokio1))
         .map_err(AppError::internal)?;
     let l = &config.limits;
+    let redis_guard = crate::breaker::GuardedRedis {
+        pool: redis.clone(),
+        breaker: Arc::new(crate::breaker::Breaker::new(
+            "redis",
+            REDIS_BREAKER_THRESHOLD,
+            REDIS_BREAKER_COOL_DOWN,
+        )),
+        deadline: l.redis_deadline,
+    };
     let rate = RateLimiter::new(
-        redis.clone(),
+        redis_guard.clone(),
         &config.redis_prefix,
         Rate {
             per_minute: l.rate_per_minute,
@@ -74,8 +105,20 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
             burst: l.auth_rate_burst,
         },
     );
+    let login = RateLimiter::new(
+        redis_guard.clone(),
+        &format!("{}:login", config.redis_prefix),
+        Rate {
+            per_minute: l.login_per_account.0,
+            burst: l.login_per_account.1,
+        },
+        Rate {
+            per_minute: l.login_per_ip.0,
+            burst: l.login_per_ip.1,
+        },
+    );
     let cost = CostLimiter::new(
-        redis.clone(),
+        redis_guard.clone(),
         &config.redis_prefix,
         BucketConfig {
             max: l.cost_bucket_max,
@@ -86,13 +129,21 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
         crate::events::EventHub::new(config.redis_url.expose_secret(), &config.redis_prefix)?;
     Ok(AppState {
         events: Arc::new(events),
+        sockets: Arc::new(crate::limits::PerKey::new(l.ws_max_sockets_per_principal)),
         api_tokens: Arc::new(ApiTokenAuth::new(db.clone())),
         rate: Arc::new(rate),
+        login: Arc::new(login),
         tenant_tx_opened: Arc::default(),
         db_statements,
         cost: Arc::new(cost),
         db,
         redis,
+        redis_guard,
+        pg_breaker: Arc::new(crate::breaker::Breaker::new(
+            "postgres",
+            PG_BREAKER_THRESHOLD,
+            PG_BREAKER_COOL_DOWN,
+        )),
         jwt: Arc::new(JwtKeys::from_config(&config)),
         cipher: Arc::new(CredentialCipher::from_config(&config)),
         config: Arc::new(config),
@@ -100,6 +151,19 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
 }
 
 impl AppState {
+    /// [`Self::authenticate_bearer`], with the moment the token stops being valid (if ever).
+    pub async fn authenticate_bearer_until(
+        &self,
+        token: &str,
+    ) -> AppResult<(crate::auth::Principal, Option<chrono::DateTime<chrono::Utc>>)> {
+        if ApiTokenAuth::looks_like(token) {
+            self.api_tokens.authenticate_until(token).await
+        } else {
+            let (p, exp) = self.jwt.verify_until(token)?;
+            Ok((p, chrono::DateTime::from_timestamp(exp, 0)))
+        }
+    }
+
     /// Verifies a bearer token: partner API tokens by their prefix, JWT access tokens otherwise.
     /// Every failure is the same UNAUTHENTICATED.
     pub async fn authenticate_bearer(&self, token: &str) -> AppResult<crate::auth::Principal> {

@@ -8,6 +8,7 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 pub mod procs;
+pub mod proxy;
 pub mod stock;
 pub mod ws;
 
@@ -185,6 +186,8 @@ pub fn test_config(db: &str) -> Config {
             auth_rate_burst: 10_000,
             cost_bucket_max: 100_000,
             cost_restore_rate: 10_000,
+            login_per_account: (100_000, 10_000),
+            login_per_ip: (100_000, 10_000),
             ..mercato::config::Limits::default()
         },
     }

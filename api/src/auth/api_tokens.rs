@@ -73,6 +73,14 @@ impl ApiTokenAuth {
 
     /// Verifies a presented token. Every failure is the same UNAUTHENTICATED.
     pub async fn authenticate(&self, token: &str) -> AppResult<Principal> {
+        self.authenticate_until(token).await.map(|(p, _)| p)
+    }
+
+    /// Verifies a partner API token and returns its principal and expiry (if it has one).
+    pub async fn authenticate_until(
+        &self,
+        token: &str,
+    ) -> AppResult<(Principal, Option<DateTime<Utc>>)> {
         let hash = secrets::parse(API_TOKEN_PREFIX, token).ok_or(AppError::Unauthenticated)?;
         let cached = match self.cache.get(&hash) {
             Some(c) => c,
@@ -89,7 +97,7 @@ impl ApiTokenAuth {
         if let Ok(mut used) = self.used.lock() {
             used.insert(grant.id, (grant.org_id, Utc::now()));
         }
-        Ok(Principal::ApiToken(grant))
+        Ok((Principal::ApiToken(grant), cached.expires_at))
     }
 
     /// Forgets a token at once (after it was revoked in this process).

@@ -96,6 +96,11 @@ impl JwtKeys {
 
     /// Verifies a token; every failure is the same `Unauthenticated`.
     pub fn verify(&self, token: &str) -> AppResult<Principal> {
+        self.verify_until(token).map(|(p, _)| p)
+    }
+
+    /// Verifies an access token and returns its principal and expiry (Unix seconds).
+    pub fn verify_until(&self, token: &str) -> AppResult<(Principal, i64)> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AppError::Unauthenticated)?;
         let key = header
             .kid
@@ -104,9 +109,9 @@ impl JwtKeys {
             .ok_or(AppError::Unauthenticated)?;
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map_err(|_| AppError::Unauthenticated)?;
-        Ok(Principal::user(
-            UserId(data.claims.sub),
-            data.claims.org.map(OrgId),
+        Ok((
+            Principal::user(UserId(data.claims.sub), data.claims.org.map(OrgId)),
+            data.claims.exp,
         ))
     }
 }

@@ -10,13 +10,22 @@ use sea_orm::{
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
 
-/// Opens a pool.
+/// Opens a pool (for tools and migrations: waits up to 10 s for a connection).
 pub async fn connect(url: &SecretString, max_connections: u32) -> AppResult<DatabaseConnection> {
+    connect_with(url, max_connections, Duration::from_secs(10)).await
+}
+
+/// Opens a pool whose connection checkout gives up after `acquire_timeout`.
+pub async fn connect_with(
+    url: &SecretString,
+    max_connections: u32,
+    acquire_timeout: Duration,
+) -> AppResult<DatabaseConnection> {
     let mut opts = ConnectOptions::new(url.expose_secret().to_owned());
     opts.max_connections(max_connections)
         .min_connections(0)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10))
+        .connect_timeout(acquire_timeout.min(Duration::from_secs(5)))
+        .acquire_timeout(acquire_timeout)
         // Statements would be logged with their SQL; keep logs for what we decide to log.
         .sqlx_logging(false);
     Database::connect(opts).await.map_err(AppError::internal)

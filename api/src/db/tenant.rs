@@ -306,6 +306,25 @@ async fn resolve_access(
     Ok(access)
 }
 
+/// BEGIN, then the caller's access and the tenant context (see [`TenantTx::lock`]).
+async fn open(
+    db: DatabaseConnection,
+    mode: AccessMode,
+    principal: Option<Principal>,
+    timeout: Option<std::time::Duration>,
+) -> AppResult<(DatabaseTransaction, Access)> {
+    let tx = db.begin_with_config(None, Some(mode)).await?;
+    // The statement timeout is set with the tenant context, in the same statement.
+    match resolve_access(&tx, principal, timeout).await {
+        Ok(access) => Ok((tx, access)),
+        Err(e) => {
+            // Best effort: the error is what matters; dropping the transaction rolls back anyway.
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
 enum Slot {
     Idle,
     Open(DatabaseTransaction, Arc<Access>),
@@ -328,6 +347,7 @@ pub struct TenantTx {
     read_only: bool,
     statement_timeout: Option<std::time::Duration>,
     opened: Option<Arc<std::sync::atomic::AtomicU64>>,
+    breaker: Option<Arc<crate::breaker::Breaker>>,
     slot: Mutex<Slot>,
     effects: Effects,
 }
@@ -355,6 +375,7 @@ impl TenantTx {
             read_only,
             statement_timeout: None,
             opened: None,
+            breaker: None,
             slot: Mutex::new(Slot::Idle),
             effects: Effects::default(),
         })
@@ -374,6 +395,12 @@ impl TenantTx {
     /// Counts the transactions actually opened into `counter` (call before first use).
     pub fn with_counter(self: Arc<Self>, counter: Arc<std::sync::atomic::AtomicU64>) -> Arc<Self> {
         self.configure(|t| t.opened = Some(counter))
+    }
+
+    /// Fails fast with SERVICE_UNAVAILABLE while `breaker` is open, and feeds it the outcome of
+    /// every BEGIN (call before first use).
+    pub fn with_breaker(self: Arc<Self>, breaker: Arc<crate::breaker::Breaker>) -> Arc<Self> {
+        self.configure(|t| t.breaker = Some(breaker))
     }
 
     /// Sets a transaction-local Postgres `statement_timeout` (call before first use).
@@ -401,13 +428,33 @@ impl TenantTx {
             } else {
                 AccessMode::ReadWrite
             };
-            let tx = self.db.begin_with_config(None, Some(mode)).await?;
+            let db = self.db.clone();
+            let principal = self.principal.clone();
+            let timeout = self.statement_timeout;
+            // BEGIN and the tenant context run on a task of their own, so that dropping this
+            // future (a client gone, a timeout) can never leave BEGIN executed on a connection
+            // nobody owns: the task always ends holding the transaction, and if nobody takes it,
+            // dropping it rolls back before the connection returns to the pool.
+            let permit = match &self.breaker {
+                Some(b) => Some(b.permit().ok_or_else(|| AppError::Unavailable {
+                    retry_after_secs: b.retry_after_secs(),
+                })?),
+                None => None,
+            };
+            let opened = tokio::spawn(open(db, mode, principal, timeout))
+                .await
+                .map_err(AppError::internal)?;
+            if let Some(p) = permit {
+                // Any answer from the database closes the breaker; only unreachability opens it.
+                match &opened {
+                    Err(AppError::Unavailable { .. }) => p.failure(),
+                    _ => p.success(),
+                }
+            }
+            let (tx, access) = opened?;
             if let Some(c) = &self.opened {
                 c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-            // The statement timeout is set with the tenant context, in the same statement.
-            let access =
-                resolve_access(&tx, self.principal.clone(), self.statement_timeout).await?;
             *slot = Slot::Open(tx, Arc::new(access));
         }
         let access = match &*slot {

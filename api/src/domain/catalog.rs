@@ -29,6 +29,9 @@ pub fn exponent(field: &str, currency: &str) -> AppResult<(String, u32)> {
     Ok((code, decimals(c)))
 }
 
+/// The largest amount of money in minor units (10^15: sums of many stay far inside `i64`).
+pub const MAX_MONEY_MINOR: i64 = 1_000_000_000_000_000;
+
 /// Parses a decimal amount into minor units of `currency`, refusing more decimals than it has.
 pub fn parse_money(field: &str, amount: &str, currency: &str) -> AppResult<(i64, String)> {
     let (code, exp) = exponent(&format!("{field}.currencyCode"), currency)?;
@@ -57,7 +60,14 @@ pub fn parse_money(field: &str, amount: &str, currency: &str) -> AppResult<(i64,
     }
     let minor: i64 = format!("{whole}{frac:0<places$}")
         .parse()
-        .map_err(|_| AppError::invalid(&format!("{field}.amount"), "is too large"))?;
+        .ok()
+        .filter(|m| *m <= MAX_MONEY_MINOR)
+        .ok_or_else(|| {
+            AppError::invalid(
+                &format!("{field}.amount"),
+                format!("must be at most {MAX_MONEY_MINOR} minor units"),
+            )
+        })?;
     Ok((minor, code))
 }
 
@@ -357,11 +367,9 @@ pub async fn set_thresholds(
             "a bundle has no stock of its own",
         ));
     }
-    if safety_stock < 0 || reorder_point.is_some_and(|r| r < 0) {
-        return Err(AppError::invalid(
-            "input.safetyStock",
-            "thresholds must be 0 or more",
-        ));
+    crate::domain::quantity("input.safetyStock", safety_stock, 0)?;
+    if let Some(r) = reorder_point {
+        crate::domain::quantity("input.reorderPoint", r, 0)?;
     }
     c.tx.execute_raw(stmt(
         "INSERT INTO inventory_levels (org_id, variant_id, location_id, branch_id, safety_stock, reorder_point) \
@@ -601,11 +609,9 @@ fn check_allocation(percent: i32, max: Option<i64>, buffer: i64) -> AppResult<()
             "must be 0-100",
         ));
     }
-    if buffer < 0 || max.is_some_and(|m| m < 0) {
-        return Err(AppError::invalid(
-            "input.allocation.buffer",
-            "buffer and max must be 0 or more",
-        ));
+    crate::domain::quantity("input.allocation.buffer", buffer, 0)?;
+    if let Some(m) = max {
+        crate::domain::quantity("input.allocation.max", m, 0)?;
     }
     Ok(())
 }

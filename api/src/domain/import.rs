@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 /// Most rows one import takes.
 pub const MAX_ROWS: usize = 10_000;
-const MAX_STOCK: i64 = 1_000_000_000;
+const MAX_STOCK: i64 = crate::domain::MAX_QUANTITY;
 
 /// One row as given (JSON input or a CSV record).
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]

@@ -96,6 +96,17 @@ pub struct Cause {
     pub document_id: Option<String>,
 }
 
+impl Cause {
+    /// The ledger's limits on a caller's cause: reason ≤ 500 and document id ≤ 200 characters.
+    pub fn check(&self) -> AppResult<()> {
+        crate::domain::free_text("input.reason", &self.reason, 500)?;
+        if let Some(id) = &self.document_id {
+            crate::domain::free_text("input.documentId", id, 200)?;
+        }
+        Ok(())
+    }
+}
+
 struct Change<'a> {
     kind: MovementKind,
     on_hand_delta: i64,
@@ -401,6 +412,8 @@ pub async fn adjust(c: &Ctx<'_>, input: AdjustStock, key: Option<&str>) -> AppRe
             "a bundle has no stock of its own; change its components",
         ));
     }
+    crate::domain::quantity("input.quantity", input.quantity, -crate::domain::MAX_QUANTITY)?;
+    input.cause.check()?;
     match input.kind {
         MovementKind::Receive if input.quantity <= 0 => {
             return Err(AppError::invalid(
@@ -452,6 +465,16 @@ pub async fn adjust(c: &Ctx<'_>, input: AdjustStock, key: Option<&str>) -> AppRe
             MovementKind::Count => input.quantity - current.on_hand,
             _ => input.quantity,
         };
+        if current.on_hand + delta > crate::domain::MAX_QUANTITY {
+            return Err(AppError::invalid(
+                "input.quantity",
+                format!(
+                    "on hand would be {}, above the maximum of {}",
+                    current.on_hand + delta,
+                    crate::domain::MAX_QUANTITY
+                ),
+            ));
+        }
         apply(
             c,
             input.variant_id,
@@ -498,9 +521,8 @@ pub async fn transfer(
     input: TransferStock,
     key: Option<&str>,
 ) -> AppResult<(Level, Level)> {
-    if input.quantity <= 0 {
-        return Err(AppError::invalid("input.quantity", "must be above 0"));
-    }
+    crate::domain::quantity("input.quantity", input.quantity, 1)?;
+    input.cause.check()?;
     if input.from_location_id == input.to_location_id {
         return Err(AppError::invalid(
             "input.toLocationId",

@@ -10,7 +10,9 @@ use crate::error::{AppError, AppResult};
 use crate::ids::{BranchId, UserId};
 use entity::enums::{BranchRole, OrgRole};
 use entity::{branch_members, org_members, users};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use serde_json::json;
 
 /// Members of the current organization, ordered by user id.
@@ -118,16 +120,22 @@ async fn locked_member(ctx: &Ctx<'_>, user: UserId) -> AppResult<org_members::Mo
         .ok_or(AppError::NotFound("Member"))
 }
 
-/// Refuses to leave the organization without an OWNER. Locks every OWNER row first, so two
-/// owners demoting each other at the same time cannot both succeed.
-async fn ensure_other_owner(ctx: &Ctx<'_>, leaving: UserId) -> AppResult<()> {
+/// Locks the organization's OWNER rows in user-id order, before any other member row, so that
+/// concurrent role changes (two owners demoting each other) queue on the same first lock instead
+/// of deadlocking; the one that waited then sees the other's result.
+async fn lock_owners(ctx: &Ctx<'_>) -> AppResult<Vec<org_members::Model>> {
     let org = ctx.access.org()?;
-    let owners = org_members::Entity::find()
+    Ok(org_members::Entity::find()
         .filter(org_members::Column::OrgId.eq(org.org_id.uuid()))
         .filter(org_members::Column::Role.eq(OrgRole::Owner))
+        .order_by_asc(org_members::Column::UserId)
         .lock_exclusive()
         .all(ctx.tx)
-        .await?;
+        .await?)
+}
+
+/// Refuses to leave the organization without an OWNER (`owners` locked by [`lock_owners`]).
+fn ensure_other_owner(owners: &[org_members::Model], leaving: UserId) -> AppResult<()> {
     if owners.iter().all(|m| m.user_id == leaving.uuid()) {
         return Err(AppError::Conflict(
             "the last OWNER cannot be removed or demoted; make someone else OWNER first".into(),
@@ -165,13 +173,14 @@ pub async fn change_role(
 ) -> AppResult<org_members::Model> {
     let org = ctx.access.org()?;
     org.require(Perm::MembersManage)?;
+    let owners = lock_owners(ctx).await?;
     let before = locked_member(ctx, user).await?;
     check_owner_rule(org, before.role == OrgRole::Owner || role == OrgRole::Owner)?;
     if before.role == role {
         return Ok(before);
     }
     if before.role == OrgRole::Owner {
-        ensure_other_owner(ctx, user).await?;
+        ensure_other_owner(&owners, user)?;
     }
     let mut active: org_members::ActiveModel = before.clone().into();
     active.role = Set(role);
@@ -192,10 +201,11 @@ pub async fn change_role(
 pub async fn remove(ctx: &Ctx<'_>, user: UserId) -> AppResult<UserId> {
     let org = ctx.access.org()?;
     org.require(Perm::MembersManage)?;
+    let owners = lock_owners(ctx).await?;
     let before = locked_member(ctx, user).await?;
     check_owner_rule(org, before.role == OrgRole::Owner)?;
     if before.role == OrgRole::Owner {
-        ensure_other_owner(ctx, user).await?;
+        ensure_other_owner(&owners, user)?;
     }
     org_members::Entity::delete_by_id((org.org_id.uuid(), user.uuid()))
         .exec(ctx.tx)

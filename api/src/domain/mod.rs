@@ -32,6 +32,43 @@ pub struct Ctx<'a> {
     pub effects: &'a crate::effects::Effects,
 }
 
+/// The largest stock quantity anywhere: on hand, one movement, a threshold, an allocation cap.
+/// It keeps every stock figure inside GraphQL's 32-bit `Int` and every sum of them inside `i64`.
+pub const MAX_QUANTITY: i64 = 1_000_000_000;
+
+/// `value` if it lies in `min..=MAX_QUANTITY`, else VALIDATION_FAILED on `field`.
+pub fn quantity(field: &str, value: i64, min: i64) -> AppResult<i64> {
+    if (min..=MAX_QUANTITY).contains(&value) {
+        Ok(value)
+    } else {
+        Err(AppError::invalid(
+            field,
+            format!("must be between {min} and {MAX_QUANTITY}"),
+        ))
+    }
+}
+
+/// Checks a text input without trimming: at most `max` characters, no control characters except
+/// line breaks and tabs (free text such as a reason or a note).
+pub fn free_text(field: &str, value: &str, max: usize) -> AppResult<()> {
+    if value.chars().count() > max {
+        return Err(AppError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(AppError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
 /// Trims `value` and checks its length in characters.
 pub fn clean_text(field: &str, value: &str, max: usize) -> AppResult<String> {
     let v = value.trim();

@@ -24,6 +24,14 @@ pub struct PageArgs {
     pub backward: bool,
 }
 
+/// A page size argument (`first`/`last`): 0 to [`MAX_PAGE_SIZE`], else VALIDATION_FAILED.
+pub fn page_size(name: &str, n: i32) -> AppResult<u64> {
+    u64::try_from(n)
+        .ok()
+        .filter(|n| *n <= MAX_PAGE_SIZE)
+        .ok_or_else(|| AppError::invalid(name, format!("must be between 0 and {MAX_PAGE_SIZE}")))
+}
+
 impl PageArgs {
     /// Checks `first`/`last` (at most one, 0..=100).
     pub fn new(
@@ -32,14 +40,7 @@ impl PageArgs {
         first: Option<i32>,
         last: Option<i32>,
     ) -> AppResult<Self> {
-        let check = |name: &str, n: i32| -> AppResult<u64> {
-            u64::try_from(n)
-                .ok()
-                .filter(|n| *n <= MAX_PAGE_SIZE)
-                .ok_or_else(|| {
-                    AppError::invalid(name, format!("must be between 0 and {MAX_PAGE_SIZE}"))
-                })
-        };
+        let check = page_size;
         match (first, last) {
             (Some(_), Some(_)) => Err(AppError::invalid(
                 "last",

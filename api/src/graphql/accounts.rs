@@ -212,6 +212,24 @@ async fn load_org(
 }
 
 /// Parses an optional `input.organizationId`; a malformed id reads as "not found".
+/// Counts one log-in attempt against the client IP and the account, before the password is
+/// looked at: every `logIn` counts, however many share one HTTP request (aliases, batches).
+async fn login_attempt(rc: &crate::graphql::RequestCtx, email: &str) -> Result<(), AppError> {
+    use crate::limits::rate::{LimitKey, retry_after_secs};
+    let refuse = |wait| AppError::RateLimited {
+        retry_after_secs: retry_after_secs(wait),
+    };
+    if let Some(ip) = rc.client_ip {
+        rc.state.login.check(&LimitKey::Ip(ip)).await.map_err(refuse)?;
+    }
+    let account = format!("email:{}", email.trim().to_lowercase());
+    rc.state
+        .login
+        .check(&LimitKey::Principal(account))
+        .await
+        .map_err(refuse)
+}
+
 fn wanted_org(id: Option<&ID>) -> crate::error::AppResult<Option<OrgId>> {
     id.map(org_id)
         .transpose()
@@ -286,6 +304,7 @@ impl AccountsMutation {
     /// Logs in with e-mail and password. Wrong e-mail and wrong password are the same error.
     async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> Result<AuthPayload> {
         let rc = rc(ctx)?;
+        login_attempt(rc, &input.email).await?;
         let sp = rc.tenant.savepoint().await?;
         let c = rc.write(&sp);
         let result = async {

@@ -797,10 +797,7 @@ impl InventoryQuery {
     ) -> Result<Connection<String, Product>> {
         let sort_key = sort_key.unwrap_or_default();
         let reverse = reverse.unwrap_or(false);
-        let first = u64::try_from(first.unwrap_or(20))
-            .ok()
-            .filter(|n| *n <= 100)
-            .ok_or_else(|| AppError::invalid("first", "must be between 0 and 100"))?;
+        let first = crate::domain::page::page_size("first", first.unwrap_or(20))?;
         let filter = ProductFilter {
             query,
             status,
@@ -871,12 +868,12 @@ impl InventoryQuery {
         location_id: ID,
         #[graphql(default = 100)] first: i32,
     ) -> Result<Vec<StockMovement>> {
+        let limit = i64::try_from(crate::domain::page::page_size("first", first)?).unwrap_or(0);
         read(ctx, async |c| {
             c.access.org()?.require(crate::auth::permissions::Perm::InventoryRead)?;
             let v = field_id("variantId", crate::graphql::relay::variant_id(&variant_id))?;
             let l = field_id("locationId", crate::graphql::relay::location_id(&location_id))?;
             inventory::level(&c, v, l).await?;
-            let limit = i64::from(first.clamp(1, 500));
             Ok(StockMovement::find_by_statement(stmt(
                 "SELECT kind, on_hand_delta, reserved_delta, on_hand_after, reserved_after, reason, \
                  document_type, document_id, created_at FROM stock_movements \

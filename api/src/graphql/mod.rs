@@ -71,6 +71,12 @@ pub fn build_schema(state: Option<AppState>) -> MercatoSchema {
         limiter: state.as_ref().map(|s| s.cost.clone()),
         max_depth: limits.max_depth,
         max_aliases: limits.max_aliases,
+    })
+    // Registered after the cost extension so that it sits inside it: validation errors are
+    // masked, cost refusals are not.
+    .extension(crate::limits::guard::GuardExtension {
+        max_selections: limits.max_selections,
+        private_schema: !limits.introspection,
     });
     if !limits.introspection {
         builder = builder.disable_introspection();
@@ -109,6 +115,8 @@ pub struct RequestCtx {
     pub levels: DataLoader<loaders::LevelsByVariant, HashMapCache>,
     /// Key of the caller's rate and cost buckets (principal, or client IP when anonymous).
     pub limit_key: String,
+    /// The client's address (after trusted proxies), when the request came over HTTP.
+    pub client_ip: Option<std::net::IpAddr>,
 }
 
 impl RequestCtx {
@@ -122,13 +130,14 @@ impl RequestCtx {
         // Only read-only operations use the cache: a mutation reads its own uncommitted rows.
         let catalog_cache = tenant.is_read_only().then(|| {
             Arc::new(crate::cache::CatalogCache::new(
-                state.redis.clone(),
+                state.redis_guard.clone(),
                 &state.config.redis_prefix,
                 state.config.catalog_cache_ttl,
             ))
         });
         Self {
             limit_key,
+            client_ip: None,
             branches: DataLoader::new(loaders::BranchLoader(tenant.clone()), tokio::spawn),
             users: DataLoader::new(loaders::UserLoader(tenant.clone()), tokio::spawn),
             variants: DataLoader::with_cache(

@@ -68,6 +68,26 @@ fn multipart_type(headers: &HeaderMap) -> Option<String> {
         .then(|| v.to_owned())
 }
 
+/// Files one multipart request may carry.
+pub const MAX_UPLOAD_FILES: usize = 4;
+
+/// Counts the parts of a multipart body by its boundary delimiters, before any part is parsed:
+/// `operations`, `map` and [`MAX_UPLOAD_FILES`] files at most (a body of thousands of tiny parts
+/// would otherwise be parsed part by part).
+fn too_many_parts(content_type: &str, body: &[u8]) -> bool {
+    let boundary = content_type
+        .split(';')
+        .filter_map(|p| p.trim().split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("boundary"))
+        .map(|(_, v)| v.trim().trim_matches('"'));
+    let Some(boundary) = boundary.filter(|b| !b.is_empty()) else {
+        return false; // the multipart parser refuses it
+    };
+    let delimiter = format!("--{boundary}");
+    // n parts have n + 1 delimiters (the last one closes the body).
+    memchr::memmem::find_iter(body, delimiter.as_bytes()).count() > MAX_UPLOAD_FILES + 3
+}
+
 fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -124,35 +144,39 @@ fn failpoint(s: &HttpState, is_mutation: bool, name: &str) {
 
 async fn run_one(
     s: &HttpState,
+    ip: std::net::IpAddr,
     principal: Option<Principal>,
     request_id: Option<String>,
     limit_key: String,
     req: async_graphql::Request,
 ) -> GqlResponse {
     let mut req = req;
-    let is_mutation = operation_type(&mut req) == Some(OperationType::Mutation);
-    let tenant = TenantTx::new(s.app.db.clone(), principal, !is_mutation)
-        .with_statement_timeout(s.app.config.limits.statement_timeout)
-        .with_counter(s.app.tenant_tx_opened.clone());
-    let ctx = RequestCtx::new(s.app.clone(), tenant.clone(), request_id.clone(), limit_key);
-    let mut resp = s.schema.execute(req.data(ctx)).await;
-    // Mutations commit: each mutation field ran in its own savepoint, so a failed one left nothing.
-    let outcome = if is_mutation {
-        Outcome::Commit
-    } else {
-        Outcome::Rollback
-    };
-    failpoint(s, is_mutation, "commit:before");
-    match tenant.finish(outcome).await {
-        Ok(effects) => {
-            failpoint(s, is_mutation, "commit:after");
-            crate::effects::run(&s.app, effects).await;
-        }
-        Err(e) => {
-            let err = async_graphql::Error::from(e).into_server_error(Pos::default());
-            resp = GqlResponse::from_errors(vec![err]);
-        }
+    // Bounds first: nothing recursive (not even the parse that tells a query from a mutation)
+    // sees a document the guard has not passed.
+    if let Err(e) = crate::limits::guard::check_request(&mut req, s.app.config.limits.max_selections)
+    {
+        return GqlResponse::from_errors(vec![e]);
     }
+    let is_mutation = operation_type(&mut req) == Some(OperationType::Mutation);
+    // The operation runs on a task of its own: a client that goes away drops this future, not the
+    // operation, so it always ends with COMMIT or ROLLBACK and its post-commit effects run. Its
+    // own deadline is enforced inside (see `execute`).
+    let task = tokio::spawn(execute(
+        s.clone(),
+        ip,
+        principal,
+        request_id.clone(),
+        limit_key,
+        req,
+        is_mutation,
+    ));
+    let mut resp = match task.await {
+        Ok(resp) => resp,
+        Err(e) => {
+            let err = async_graphql::Error::from(AppError::internal(e)).into_server_error(Pos::default());
+            GqlResponse::from_errors(vec![err])
+        }
+    };
     for err in &mut resp.errors {
         let internal = err
             .extensions
@@ -162,6 +186,58 @@ async fn run_one(
         if internal {
             let ext = err.extensions.get_or_insert_with(Default::default);
             ext.set("requestId", request_id.clone().unwrap_or_default());
+        }
+    }
+    resp
+}
+
+/// One operation in its tenant transaction, within the request deadline. Past the deadline the
+/// operation is dropped (the transaction object stays in the tenant slot, or is rolled back by
+/// the task that opened it) and the whole transaction rolls back: a mutation is kept whole or not
+/// at all.
+async fn execute(
+    s: HttpState,
+    ip: std::net::IpAddr,
+    principal: Option<Principal>,
+    request_id: Option<String>,
+    limit_key: String,
+    req: async_graphql::Request,
+    is_mutation: bool,
+) -> GqlResponse {
+    let tenant = TenantTx::new(s.app.db.clone(), principal, !is_mutation)
+        .with_statement_timeout(s.app.config.limits.statement_timeout)
+        .with_counter(s.app.tenant_tx_opened.clone())
+        .with_breaker(s.app.pg_breaker.clone());
+    let mut ctx = RequestCtx::new(s.app.clone(), tenant.clone(), request_id, limit_key);
+    ctx.client_ip = Some(ip);
+    let deadline = s.app.config.limits.request_timeout;
+    let (mut resp, outcome) =
+        match tokio::time::timeout(deadline, s.schema.execute(req.data(ctx))).await {
+            // Mutations commit: each mutation field ran in its own savepoint, so a failed one
+            // left nothing.
+            Ok(resp) if is_mutation => (resp, Outcome::Commit),
+            Ok(resp) => (resp, Outcome::Rollback),
+            Err(_) => {
+                let err = AppError::Limit {
+                    code: "REQUEST_TIMEOUT",
+                    message: format!(
+                        "the operation did not finish within {} s and was rolled back",
+                        deadline.as_secs()
+                    ),
+                };
+                let err = async_graphql::Error::from(err).into_server_error(Pos::default());
+                (GqlResponse::from_errors(vec![err]), Outcome::Rollback)
+            }
+        };
+    failpoint(&s, is_mutation, "commit:before");
+    match tenant.finish(outcome).await {
+        Ok(effects) => {
+            failpoint(&s, is_mutation, "commit:after");
+            crate::effects::run(&s.app, effects).await;
+        }
+        Err(e) => {
+            let err = async_graphql::Error::from(e).into_server_error(Pos::default());
+            resp = GqlResponse::from_errors(vec![err]);
         }
     }
     resp
@@ -240,10 +316,19 @@ pub async fn graphql_post(
     let batch = match &multipart {
         None => serde_json::from_slice::<BatchRequest>(&body)
             .map_err(|_| AppError::invalid("body", "the body is not a GraphQL request in JSON")),
+        Some(content_type) if too_many_parts(content_type, &body) => {
+            let err = AppError::Limit {
+                code: "TOO_MANY_PARTS",
+                message: format!(
+                    "a multipart request carries `operations`, `map` and at most {MAX_UPLOAD_FILES} files"
+                ),
+            };
+            return transport_error(StatusCode::PAYLOAD_TOO_LARGE, &err, rid);
+        }
         Some(content_type) => {
             let opts = async_graphql::http::MultipartOptions::default()
                 .max_file_size(max)
-                .max_num_files(4);
+                .max_num_files(MAX_UPLOAD_FILES);
             async_graphql::http::receive_batch_body(Some(content_type.as_str()), &body[..], opts)
                 .await
                 .map_err(|e| AppError::invalid("body", format!("bad multipart request: {e}")))
@@ -253,9 +338,21 @@ pub async fn graphql_post(
         Ok(b) => b,
         Err(err) => return transport_error(StatusCode::BAD_REQUEST, &err, rid),
     };
+    // The check above counted one request; a batch counts as many as it holds.
+    if let BatchRequest::Batch(reqs) = &batch
+        && reqs.len() > 1
+        && reqs.len() <= s.app.config.limits.max_batch
+    {
+        let extra = u32::try_from(reqs.len() - 1).unwrap_or(u32::MAX);
+        if let Err(wait) = s.app.rate.check_n(&limit, extra).await {
+            return rate_limited(wait, rid);
+        }
+    }
     match batch {
         BatchRequest::Single(req) => {
-            Json(run_one(&s, principal, request_id, limit_key, req).await).into_response()
+            let resp = run_one(&s, ip, principal, request_id, limit_key, req).await;
+            let unavailable = unavailable_secs(std::slice::from_ref(&resp));
+            with_unavailable(Json(resp).into_response(), unavailable)
         }
         BatchRequest::Batch(reqs) if reqs.len() > s.app.config.limits.max_batch => {
             let err = AppError::Limit {
@@ -273,6 +370,7 @@ pub async fn graphql_post(
                 out.push(
                     run_one(
                         &s,
+                        ip,
                         principal.clone(),
                         request_id.clone(),
                         limit_key.clone(),
@@ -281,7 +379,33 @@ pub async fn graphql_post(
                     .await,
                 );
             }
-            Json(BatchResponse::Batch(out)).into_response()
+            let unavailable = unavailable_secs(&out);
+            with_unavailable(Json(BatchResponse::Batch(out)).into_response(), unavailable)
         }
     }
+}
+
+/// The longest `retryAfter` of SERVICE_UNAVAILABLE errors in `responses`, if any.
+fn unavailable_secs(responses: &[GqlResponse]) -> Option<u64> {
+    responses
+        .iter()
+        .flat_map(|r| r.errors.iter())
+        .filter_map(|e| e.extensions.as_ref())
+        .filter(|x| x.get("code") == Some(&async_graphql::Value::from("SERVICE_UNAVAILABLE")))
+        .map(|x| match x.get("retryAfter") {
+            Some(async_graphql::Value::Number(n)) => n.as_u64().unwrap_or(1),
+            _ => 1,
+        })
+        .max()
+}
+
+/// HTTP 503 with Retry-After when a dependency was unavailable (clients and load balancers retry
+/// on it), the GraphQL body unchanged.
+fn with_unavailable(mut resp: Response, retry_after: Option<u64>) -> Response {
+    if let Some(secs) = retry_after {
+        *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    }
+    resp
 }

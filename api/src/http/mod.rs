@@ -40,9 +40,11 @@ pub fn build_router(app: AppState) -> Router {
         // The GraphQL handler reads its body itself with its own limits (JSON or upload); this
         // caps every other route.
         .layer(DefaultBodyLimit::max(max_body))
+        // A backstop: GraphQL operations enforce the same deadline themselves (and roll back),
+        // so this fires only for a handler stuck elsewhere.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            request_timeout,
+            request_timeout + std::time::Duration::from_secs(2),
         ))
         .layer(
             ServiceBuilder::new()

@@ -3,6 +3,12 @@
 //! 4408), carry a valid access or API token as `{"authorization": "Bearer <token>"}` or
 //! `{"token": "<token>"}` (else close 4403), and anything else first is 4401/4400. Then the
 //! connection is handed to async-graphql with the principal and a cap on open subscriptions.
+//!
+//! Limits: a browser `Origin` must be the server's own or in `MERCATO_ALLOWED_ORIGINS` (else
+//! HTTP 403 before the upgrade); messages are capped at `MERCATO_WS_MAX_MESSAGE_BYTES`; a principal
+//! holds at most `MERCATO_WS_MAX_SOCKETS_PER_PRINCIPAL` sockets (else close 4429); a second
+//! `subscribe` with an id still in use closes with 4409 as graphql-transport-ws requires; and the
+//! socket closes with 4403 when the token it was opened with expires (reconnect with a fresh one).
 
 use super::{HttpState, client_ip};
 use crate::graphql::subscriptions::SocketSlots;
@@ -14,7 +20,9 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt as _;
+use futures::{SinkExt as _, StreamExt as _};
+use std::collections::HashSet;
+use std::sync::PoisonError;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -42,6 +50,27 @@ async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
         .await;
 }
 
+/// Whether a browser's `Origin` may open a socket: none (not a browser), the server's own (the
+/// `Host` it was sent to), or one from the allow-list.
+pub(super) fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(axum::http::header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim_end_matches('/').to_ascii_lowercase();
+    if allowed.iter().any(|a| *a == origin) {
+        return true;
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    let origin_host = origin.split_once("://").map(|(_, h)| h);
+    host.is_some() && origin_host == host.as_deref()
+}
+
 /// Upgrades to a GraphQL WebSocket (upgrades count against the client IP's anonymous quota).
 pub async fn graphql_ws(
     State(s): State<HttpState>,
@@ -50,7 +79,11 @@ pub async fn graphql_ws(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let ip = client_ip(&s.app.config.limits.trusted_proxies, peer.ip(), &headers);
+    let limits = &s.app.config.limits;
+    if !origin_allowed(&limits.allowed_origins, &headers) {
+        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+    }
+    let ip = client_ip(&limits.trusted_proxies, peer.ip(), &headers);
     if let Err(wait) = s.app.rate.check(&LimitKey::Ip(ip)).await {
         let secs = crate::limits::rate::retry_after_secs(wait);
         return (
@@ -59,9 +92,26 @@ pub async fn graphql_ws(
         )
             .into_response();
     }
+    let max = limits.ws_max_message_bytes;
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(max)
+        .max_frame_size(max)
         .on_upgrade(move |socket| serve_socket(s, socket, protocol))
+}
+
+/// Why the server ends a socket itself.
+enum Ending {
+    Expired,
+    DuplicateId(String),
+}
+
+/// Reads a client message's type and id (graphql-transport-ws or legacy graphql-ws).
+fn kind_and_id(text: &str) -> Option<(String, Option<String>)> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let kind = v.get("type")?.as_str()?.to_owned();
+    let id = v.get("id").and_then(|i| i.as_str()).map(str::to_owned);
+    Some((kind, id))
 }
 
 async fn serve_socket(s: HttpState, mut socket: WebSocket, protocol: GraphQLProtocol) {
@@ -85,24 +135,137 @@ async fn serve_socket(s: HttpState, mut socket: WebSocket, protocol: GraphQLProt
         return close(socket, 4401, "Unauthorized").await;
     }
     let payload = msg.get("payload").cloned().unwrap_or_default();
-    let principal = match token_from_init(&payload) {
-        Some(t) => s.app.authenticate_bearer(t).await.ok(),
+    let authenticated = match token_from_init(&payload) {
+        Some(t) => s.app.authenticate_bearer_until(t).await.ok(),
         None => None,
     };
-    let Some(principal) = principal else {
+    let Some((principal, expires_at)) = authenticated else {
         return close(socket, 4403, "Forbidden").await;
     };
+    let Some(_held) = s.app.sockets.try_hold(&principal.limit_key()) else {
+        return close(socket, 4429, "Too many sockets for this principal").await;
+    };
     let slots = SocketSlots(Arc::new(Semaphore::new(limits.ws_max_subscriptions)));
-    let (sink, stream) = socket.split();
-    // Replay the init message so async-graphql acknowledges it as usual.
-    let replay = futures::stream::once(async move { Ok(Message::Text(first)) }).chain(stream);
-    GraphQLWebSocket::new_with_pair(sink, replay, s.schema.clone(), protocol)
+    let (mut sink, stream) = socket.split();
+
+    // Everything sent to the client goes through one channel, so the server can close the socket
+    // itself (expiry, duplicate id) while async-graphql owns the other end.
+    let (out_tx, mut out_rx) = futures::channel::mpsc::channel::<Message>(32);
+    let writer = tokio::spawn(async move {
+        while let Some(m) = out_rx.next().await {
+            let closing = matches!(m, Message::Close(_));
+            if sink.send(m).await.is_err() || closing {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+
+    // Operation ids in use: a subscribe reusing one ends the socket with 4409.
+    let active: Arc<std::sync::Mutex<HashSet<String>>> = Arc::default();
+    let (end_tx, end_rx) = tokio::sync::oneshot::channel::<Ending>();
+    let end_tx = Arc::new(std::sync::Mutex::new(Some(end_tx)));
+    let inbound = {
+        let active = active.clone();
+        let end_tx = end_tx.clone();
+        futures::stream::once(async move { Ok(Message::Text(first)) })
+            .chain(stream)
+            .take_while(move |m| {
+                let keep = match m {
+                    Ok(Message::Text(t)) => match kind_and_id(t.as_str()) {
+                        Some((kind, Some(id))) if kind == "subscribe" || kind == "start" => {
+                            let mut ids = active.lock().unwrap_or_else(PoisonError::into_inner);
+                            if ids.insert(id.clone()) {
+                                true
+                            } else {
+                                if let Some(tx) = end_tx
+                                    .lock()
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .take()
+                                {
+                                    let _ = tx.send(Ending::DuplicateId(id));
+                                }
+                                false
+                            }
+                        }
+                        Some((kind, Some(id))) if kind == "complete" || kind == "stop" => {
+                            active
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .remove(&id);
+                            true
+                        }
+                        _ => true,
+                    },
+                    _ => true,
+                };
+                std::future::ready(keep)
+            })
+    };
+    let outbound = {
+        let active = active.clone();
+        out_tx
+            .clone()
+            .sink_map_err(|_| axum::Error::new("socket closed"))
+            .with(move |m: Message| {
+                // An operation the server finished frees its id.
+                if let Message::Text(t) = &m
+                    && let Some((kind, Some(id))) = kind_and_id(t.as_str())
+                    && matches!(kind.as_str(), "complete" | "error")
+                {
+                    active
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&id);
+                }
+                std::future::ready(Ok::<_, axum::Error>(m))
+            })
+    };
+    let serve = GraphQLWebSocket::new_with_pair(outbound, inbound, s.schema.clone(), protocol)
         .on_connection_init(move |_| async move {
             let mut data = Data::default();
             data.insert(principal);
             data.insert(slots);
             Ok(data)
         })
-        .serve()
-        .await;
+        .serve();
+    let expiry = async move {
+        match expires_at {
+            Some(at) => {
+                let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+                tokio::time::sleep(left).await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    // Biased: a duplicate id ends the inbound stream too, and its 4409 must win over the plain end.
+    let ending = tokio::select! {
+        biased;
+        Ok(e) = end_rx => Some(e),
+        () = expiry => Some(Ending::Expired),
+        () = serve => None,
+    };
+    let mut out = out_tx;
+    match ending {
+        Some(Ending::Expired) => {
+            let _ = out
+                .send(close_frame(4403, "Forbidden: the token expired".into()))
+                .await;
+        }
+        Some(Ending::DuplicateId(id)) => {
+            let _ = out
+                .send(close_frame(4409, format!("Subscriber for {id} already exists")))
+                .await;
+        }
+        None => {}
+    }
+    out.close_channel();
+    let _ = writer.await;
+}
+
+fn close_frame(code: u16, reason: String) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
 }

@@ -3,7 +3,8 @@
 //!
 //! - a scalar or enum field costs 0; an object field costs 1 plus its selection;
 //! - a list field costs its length times (1 + its selection). Inside a `…Connection` the length is
-//!   the connection's `first`/`last` (default 20); any other list counts as [`OTHER_LIST_ESTIMATE`];
+//!   the connection's `first`/`last` (default 20); a list field that takes `first` counts its
+//!   `first` (or that argument's default); any other list counts as [`OTHER_LIST_ESTIMATE`];
 //! - each root mutation field costs [`MUTATION_BASE`] more.
 //!
 //! The actual cost counts the objects the response really holds, by the same rules, so it is never
@@ -46,6 +47,11 @@ struct Walk<'a> {
 }
 
 fn page_size(field: &async_graphql::parser::types::Field, variables: &Variables) -> u64 {
+    page_arg(field, variables).unwrap_or(DEFAULT_PAGE)
+}
+
+/// The field's `first`/`last` argument when given as a non-negative number.
+fn page_arg(field: &async_graphql::parser::types::Field, variables: &Variables) -> Option<u64> {
     for (name, value) in &field.arguments {
         if name.node == "first" || name.node == "last" {
             let v = value
@@ -56,11 +62,11 @@ fn page_size(field: &async_graphql::parser::types::Field, variables: &Variables)
             if let Some(async_graphql::Value::Number(n)) = v
                 && let Some(n) = n.as_u64()
             {
-                return n;
+                return Some(n);
             }
         }
     }
-    DEFAULT_PAGE
+    None
 }
 
 impl<'a> Walk<'a> {
@@ -124,14 +130,25 @@ impl<'a> Walk<'a> {
             }
             return 0;
         }
-        let ty = self
+        let meta = self
             .registry
             .types
             .get(parent)
-            .and_then(|t| t.field_by_name(&f.name.node))
-            .map(|m| m.ty.clone())
-            .unwrap_or_default();
+            .and_then(|t| t.field_by_name(&f.name.node));
+        let ty = meta.map(|m| m.ty.clone()).unwrap_or_default();
         let is_list = ty.contains('[');
+        // A plain list that takes `first` is as long as its `first` (given, else its default).
+        let own_len = meta
+            .filter(|m| m.args.contains_key("first"))
+            .map(|m| {
+                page_arg(f, self.variables).unwrap_or_else(|| {
+                    m.args
+                        .get("first")
+                        .and_then(|a| a.default_value.as_deref())
+                        .and_then(|d| d.parse().ok())
+                        .unwrap_or(DEFAULT_PAGE)
+                })
+            });
         let concrete = ty
             .trim_matches(|c| c == '[' || c == ']' || c == '!')
             .to_owned();
@@ -141,7 +158,7 @@ impl<'a> Walk<'a> {
         let child = self.set(&f.selection_set.node, &concrete, depth + 1, inner_lists);
         let one = child.saturating_add(1);
         if is_list {
-            one.saturating_mul(list_len.unwrap_or(OTHER_LIST_ESTIMATE))
+            one.saturating_mul(own_len.or(list_len).unwrap_or(OTHER_LIST_ESTIMATE))
         } else {
             one
         }

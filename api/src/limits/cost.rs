@@ -5,7 +5,8 @@
 //! `extensions.cost`. Buckets live in Redis (shared by all processes) with an in-process fallback.
 
 use super::analysis::{self, Analysis};
-use super::{DegradedLog, REDIS_BUDGET};
+use super::DegradedLog;
+use crate::breaker::GuardedRedis;
 use crate::error::AppError;
 use crate::graphql::RequestCtx;
 use async_graphql::extensions::{
@@ -64,7 +65,7 @@ pub struct Take {
 /// Per-principal cost buckets.
 pub struct CostLimiter {
     config: BucketConfig,
-    redis: deadpool_redis::Pool,
+    redis: GuardedRedis,
     prefix: String,
     script: redis::Script,
     local: Mutex<HashMap<String, (f64, Instant)>>,
@@ -73,7 +74,7 @@ pub struct CostLimiter {
 
 impl CostLimiter {
     /// Buckets with `config`, shared through `redis` under `prefix`.
-    pub fn new(redis: deadpool_redis::Pool, prefix: &str, config: BucketConfig) -> Self {
+    pub fn new(redis: GuardedRedis, prefix: &str, config: BucketConfig) -> Self {
         Self {
             config,
             redis,
@@ -125,32 +126,28 @@ impl CostLimiter {
     /// Takes `amount` points from `key`'s bucket (a negative amount gives points back).
     pub async fn take(&self, key: &str, amount: i64) -> Take {
         let redis_key = format!("{}:cost:{key}", self.prefix);
-        let shared = tokio::time::timeout(REDIS_BUDGET, async {
-            let mut conn = self.redis.get().await.map_err(|e| e.to_string())?;
-            self.script
-                .key(redis_key)
-                .arg(self.config.max)
-                .arg(self.config.restore_rate)
-                .arg(amount)
-                .invoke_async::<(i64, String, String)>(&mut conn)
-                .await
-                .map_err(|e| e.to_string())
-        })
-        .await;
+        let shared = self
+            .redis
+            .run(async |conn| {
+                self.script
+                    .key(redis_key)
+                    .arg(self.config.max)
+                    .arg(self.config.restore_rate)
+                    .arg(amount)
+                    .invoke_async::<(i64, String, String)>(conn)
+                    .await
+            })
+            .await;
         #[allow(clippy::cast_precision_loss)]
         let amount_f = amount as f64;
         match shared {
-            Ok(Ok((admitted, available, wait))) => Take {
+            Ok((admitted, available, wait)) => Take {
                 admitted: admitted == 1,
                 available: available.parse().unwrap_or(0.0),
                 wait_secs: wait.parse().unwrap_or(0.0),
             },
-            Ok(Err(e)) => {
-                self.degraded.note(&e);
-                self.take_local(key, amount_f)
-            }
-            Err(_) => {
-                self.degraded.note("timed out");
+            Err(e) => {
+                self.degraded.note(&e.to_string());
                 self.take_local(key, amount_f)
             }
         }

@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod cost;
+pub mod guard;
 pub mod rate;
 
 use std::sync::Mutex;
@@ -37,5 +38,57 @@ impl DegradedLog {
     }
 }
 
-/// How long a Redis call of a limiter may take before the local decision stands.
-pub(crate) const REDIS_BUDGET: Duration = Duration::from_millis(250);
+/// Things held at once per key (WebSockets per principal), capped.
+pub struct PerKey {
+    counts: Mutex<std::collections::HashMap<String, usize>>,
+    max: usize,
+}
+
+/// One held unit; released when dropped.
+pub struct Held {
+    owner: std::sync::Arc<PerKey>,
+    key: String,
+}
+
+impl PerKey {
+    /// At most `max` per key.
+    pub fn new(max: usize) -> Self {
+        Self {
+            counts: Mutex::new(std::collections::HashMap::new()),
+            max,
+        }
+    }
+
+    /// Holds one unit for `key`, or `None` when it already holds the most allowed.
+    pub fn try_hold(self: &std::sync::Arc<Self>, key: &str) -> Option<Held> {
+        let mut counts = self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = counts.entry(key.to_owned()).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(Held {
+            owner: self.clone(),
+            key: key.to_owned(),
+        })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut counts = self
+            .owner
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = counts.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}

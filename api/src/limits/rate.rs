@@ -2,7 +2,8 @@
 //! GCRA in Redis (a Lua script on Redis' own clock), so several `serve` processes enforce one
 //! quota. If Redis is slow or down, the local decision stands and a line is logged: never hang.
 
-use super::{DegradedLog, REDIS_BUDGET};
+use super::DegradedLog;
+use crate::breaker::GuardedRedis;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use std::net::IpAddr;
@@ -11,7 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// GCRA on Redis time. KEYS[1]: the key. ARGV[1]: emission interval T (µs). ARGV[2]: burst.
-/// Returns {1, 0} when admitted, {0, wait µs} when not.
+/// ARGV[3]: how many requests this admits at once. Returns {1, 0} when admitted, {0, wait µs}
+/// when not.
 const GCRA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -19,7 +21,7 @@ local interval = tonumber(ARGV[1])
 local tolerance = interval * tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-local new_tat = tat + interval
+local new_tat = tat + interval * tonumber(ARGV[3])
 local allow_at = new_tat - tolerance
 if now < allow_at then
   return {0, allow_at - now}
@@ -65,7 +67,7 @@ pub struct RateLimiter {
     ips: DefaultKeyedRateLimiter<IpAddr>,
     principal_rate: Rate,
     ip_rate: Rate,
-    redis: deadpool_redis::Pool,
+    redis: GuardedRedis,
     prefix: String,
     script: redis::Script,
     checks: AtomicU64,
@@ -75,7 +77,7 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// A limiter with these quotas, sharing them through `redis` under `prefix`.
     pub fn new(
-        redis: deadpool_redis::Pool,
+        redis: GuardedRedis,
         prefix: &str,
         principal_rate: Rate,
         ip_rate: Rate,
@@ -95,6 +97,12 @@ impl RateLimiter {
 
     /// Admits a request, or says how long to wait.
     pub async fn check(&self, key: &LimitKey) -> Result<(), Duration> {
+        self.check_n(key, 1).await
+    }
+
+    /// Admits `n` requests at once (a batch counts as many requests as it holds), or says how
+    /// long to wait.
+    pub async fn check_n(&self, key: &LimitKey, n: u32) -> Result<(), Duration> {
         if self
             .checks
             .fetch_add(1, Ordering::Relaxed)
@@ -103,38 +111,41 @@ impl RateLimiter {
             self.principals.retain_recent();
             self.ips.retain_recent();
         }
-        let local = match key {
-            LimitKey::Principal(p) => self.principals.check_key(p),
-            LimitKey::Ip(ip) => self.ips.check_key(ip),
+        let n = NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+        let (local, rate) = match key {
+            LimitKey::Principal(p) => (self.principals.check_key_n(p, n), self.principal_rate),
+            LimitKey::Ip(ip) => (self.ips.check_key_n(ip, n), self.ip_rate),
         };
-        if let Err(not_until) = local {
-            return Err(not_until.wait_time_from(DefaultClock::default().now()));
-        }
-        let (redis_key, rate) = match key {
-            LimitKey::Principal(p) => (format!("{}:rl:p:{p}", self.prefix), self.principal_rate),
-            LimitKey::Ip(ip) => (format!("{}:rl:ip:{ip}", self.prefix), self.ip_rate),
-        };
-        let shared = tokio::time::timeout(REDIS_BUDGET, async {
-            let mut conn = self.redis.get().await.map_err(|e| e.to_string())?;
-            let interval = i64::try_from(rate.interval().as_micros()).unwrap_or(i64::MAX);
-            self.script
-                .key(redis_key)
-                .arg(interval)
-                .arg(rate.burst.max(1))
-                .invoke_async::<(i64, i64)>(&mut conn)
-                .await
-                .map_err(|e| e.to_string())
-        })
-        .await;
-        match shared {
-            Ok(Ok((1, _))) => Ok(()),
-            Ok(Ok((_, wait_us))) => Err(Duration::from_micros(u64::try_from(wait_us).unwrap_or(0))),
-            Ok(Err(e)) => {
-                self.degraded.note(&e);
-                Ok(())
+        match local {
+            Ok(Ok(())) => {}
+            Ok(Err(not_until)) => {
+                return Err(not_until.wait_time_from(DefaultClock::default().now()));
             }
-            Err(_) => {
-                self.degraded.note("timed out");
+            // More at once than the burst can ever admit.
+            Err(_) => return Err(rate.interval().saturating_mul(n.get())),
+        }
+        let redis_key = match key {
+            LimitKey::Principal(p) => format!("{}:rl:p:{p}", self.prefix),
+            LimitKey::Ip(ip) => format!("{}:rl:ip:{ip}", self.prefix),
+        };
+        let interval = i64::try_from(rate.interval().as_micros()).unwrap_or(i64::MAX);
+        let shared = self
+            .redis
+            .run(async |conn| {
+                self.script
+                    .key(redis_key)
+                    .arg(interval)
+                    .arg(rate.burst.max(1))
+                    .arg(n.get())
+                    .invoke_async::<(i64, i64)>(conn)
+                    .await
+            })
+            .await;
+        match shared {
+            Ok((1, _)) => Ok(()),
+            Ok((_, wait_us)) => Err(Duration::from_micros(u64::try_from(wait_us).unwrap_or(0))),
+            Err(e) => {
+                self.degraded.note(&e.to_string());
                 Ok(())
             }
         }
