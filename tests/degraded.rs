@@ -18,7 +18,8 @@ fn host_port(url: &str) -> String {
     rest.split('/').next().unwrap().to_owned()
 }
 
-const PAGE: &str = "{ products(first: 5) { edges { node { name variants { sku prices { amount } } } } } }";
+const PAGE: &str =
+    "{ products(first: 5) { edges { node { name variants { sku prices { amount } } } } } }";
 
 #[tokio::test]
 async fn a_hung_redis_costs_nothing_once_its_breaker_is_open() {
@@ -26,19 +27,31 @@ async fn a_hung_redis_costs_nothing_once_its_breaker_is_open() {
     let db = fresh_database().await;
     let mut config = test_config(&db);
     let path = redis_url();
-    let suffix = path.split_once("://").unwrap().1.split_once('/').map(|(_, d)| format!("/{d}")).unwrap_or_default();
+    let suffix = path
+        .split_once("://")
+        .unwrap()
+        .1
+        .split_once('/')
+        .map(|(_, d)| format!("/{d}"))
+        .unwrap_or_default();
     config.redis_url = format!("redis://{}{suffix}", proxy.addr).into();
     let app = TestApp::spawn_with(config, db).await;
     let sh = stock::shop(&app, "hung-redis").await;
     stock::product(&app, &sh, &["R-1"]).await;
     let before = app.gql(Some(&sh.s.token), PAGE, json!({})).await;
-    assert_eq!(before["data"]["products"]["edges"][0]["node"]["variants"][0]["sku"], "R-1");
+    assert_eq!(
+        before["data"]["products"]["edges"][0]["node"]["variants"][0]["sku"],
+        "R-1"
+    );
 
     proxy.set(Mode::Blackhole);
     let mut opened = false;
     for _ in 0..20 {
         let body = app.gql(Some(&sh.s.token), PAGE, json!({})).await;
-        assert_eq!(body["data"], before["data"], "answers stay right while Redis hangs");
+        assert_eq!(
+            body["data"], before["data"],
+            "answers stay right while Redis hangs"
+        );
         if app.state.redis_guard.breaker.is_open() {
             opened = true;
             break;
@@ -51,7 +64,11 @@ async fn a_hung_redis_costs_nothing_once_its_breaker_is_open() {
         let body = app.gql(Some(&sh.s.token), PAGE, json!({})).await;
         assert_eq!(body["data"], before["data"]);
     }
-    assert_eq!(proxy.bytes_from_client(), sent, "requests touched the hung Redis");
+    assert_eq!(
+        proxy.bytes_from_client(),
+        sent,
+        "requests touched the hung Redis"
+    );
 
     proxy.set(Mode::Forward);
     let mut closed = false;
@@ -105,16 +122,26 @@ async fn a_postgres_that_is_down_gets_503_with_retry_after_fast() {
     let tried = proxy.accepted();
     for _ in 0..10 {
         let (status, body) = app.post(Some(&s.token), query.clone()).await;
-        assert_eq!((status, first_error_code(&body).as_str()), (503, "SERVICE_UNAVAILABLE"));
+        assert_eq!(
+            (status, first_error_code(&body).as_str()),
+            (503, "SERVICE_UNAVAILABLE")
+        );
     }
-    assert_eq!(proxy.accepted(), tried, "no connection attempt while the breaker is open");
+    assert_eq!(
+        proxy.accepted(),
+        tried,
+        "no connection attempt while the breaker is open"
+    );
 
     proxy.set(Mode::Forward);
     let mut back = false;
     for _ in 0..100 {
         let (status, body) = app.post(Some(&s.token), query.clone()).await;
         if status == 200 {
-            assert!(body["data"]["viewer"]["user"]["email"].is_string(), "{body}");
+            assert!(
+                body["data"]["viewer"]["user"]["email"].is_string(),
+                "{body}"
+            );
             back = true;
             break;
         }
@@ -163,7 +190,9 @@ async fn aborted_requests_leave_no_transaction_and_no_half_applied_write() {
             .to_string()
         };
         let (addr, token) = (addr.clone(), sh.s.token.clone());
-        tasks.push(tokio::spawn(async move { abort_after(&addr, &token, &body, delay).await }));
+        tasks.push(tokio::spawn(async move {
+            abort_after(&addr, &token, &body, delay).await
+        }));
         if tasks.len() >= 16 {
             for t in tasks.drain(..) {
                 t.await.unwrap();
@@ -177,8 +206,14 @@ async fn aborted_requests_leave_no_transaction_and_no_half_applied_write() {
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let logs = server.logs();
-    for warning in ["already a transaction in progress", "no transaction in progress"] {
-        assert!(!logs.contains(warning), "`{warning}` in the server log:\n{logs}");
+    for warning in [
+        "already a transaction in progress",
+        "no transaction in progress",
+    ] {
+        assert!(
+            !logs.contains(warning),
+            "`{warning}` in the server log:\n{logs}"
+        );
     }
     let runtime = app.runtime().await;
     let idle_in_tx = rows_as(
@@ -190,13 +225,29 @@ async fn aborted_requests_leave_no_transaction_and_no_half_applied_write() {
     )
     .await
     .unwrap();
-    assert_eq!(idle_in_tx, vec!["0"], "connections left inside a transaction");
+    assert_eq!(
+        idle_in_tx,
+        vec!["0"],
+        "connections left inside a transaction"
+    );
 
     // Every aborted mutation committed whole (its key and its one movement) or not at all.
-    let key_rows = owner_rows(&app, &sh.org, "SELECT count(*)::text FROM stock_requests WHERE idempotency_key LIKE 'abort-%'").await;
-    let movements = owner_rows(&app, &sh.org, "SELECT count(*)::text FROM stock_movements WHERE reason = 'abort test'").await;
+    let key_rows = owner_rows(
+        &app,
+        &sh.org,
+        "SELECT count(*)::text FROM stock_requests WHERE idempotency_key LIKE 'abort-%'",
+    )
+    .await;
+    let movements = owner_rows(
+        &app,
+        &sh.org,
+        "SELECT count(*)::text FROM stock_movements WHERE reason = 'abort test'",
+    )
+    .await;
     assert_eq!(key_rows, movements, "keys and movements differ");
-    let on_hand = stock::level(&app, &sh, &variant).await["onHand"].as_i64().unwrap();
+    let on_hand = stock::level(&app, &sh, &variant).await["onHand"]
+        .as_i64()
+        .unwrap();
     assert_eq!(on_hand.to_string(), movements[0]);
     stock::assert_ledger_equals_levels(&app, &sh.org).await;
 

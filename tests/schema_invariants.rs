@@ -188,3 +188,119 @@ async fn the_server_refuses_to_run_as_the_owner_role_and_accepts_the_runtime_rol
     let runtime = app.runtime().await;
     assert!(mercato::db::ensure_runtime_role(&runtime).await.is_ok());
 }
+
+#[tokio::test]
+async fn every_tenant_table_has_a_restrictive_tenant_guard() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    // Tables whose guard admits one narrow thing besides the current organization, and why.
+    let exceptions = [
+        // A user reads their own memberships in every organization (to list and pick one).
+        ("org_members", "user_id = ( SELECT app_user_id()"),
+        // Authentication reads exactly the token row whose hash it presents.
+        ("api_tokens", "token_hash = ( SELECT app_token_hash()"),
+    ];
+    let tables = rows_as(
+        &owner,
+        &[],
+        "SELECT DISTINCT table_name::text FROM information_schema.columns
+         WHERE table_schema = 'public' AND column_name = 'org_id' AND table_name <> 'job_dispatch' ORDER BY 1",
+    )
+    .await
+    .unwrap();
+    assert!(tables.len() >= 20, "{tables:?}");
+    for t in &tables {
+        let guards = rows_as(
+            &owner,
+            &[],
+            &format!(
+                "SELECT qual || ' | ' || with_check FROM pg_policies
+                 WHERE schemaname = 'public' AND tablename = '{t}' AND permissive = 'RESTRICTIVE' AND cmd = 'ALL'"
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            guards.len(),
+            1,
+            "{t}: one RESTRICTIVE FOR ALL guard, got {guards:?}"
+        );
+        let (using, check) = guards[0].split_once(" | ").unwrap();
+        assert!(
+            using.contains("org_id = ( SELECT app_org_id()"),
+            "{t}: {using}"
+        );
+        assert_eq!(
+            check, "(org_id = ( SELECT app_org_id() AS app_org_id))",
+            "{t}"
+        );
+        match exceptions.iter().find(|(name, _)| name == t) {
+            Some((_, extra)) => assert!(
+                using.contains(extra) && using.matches(" OR ").count() == 1,
+                "{t}: {using}"
+            ),
+            None => assert_eq!(
+                using, check,
+                "{t}: the guard admits only the current organization"
+            ),
+        }
+    }
+    let orgs = rows_as(
+        &owner,
+        &[],
+        "SELECT count(*)::text FROM pg_policies WHERE tablename = 'organizations' AND permissive = 'RESTRICTIVE'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(orgs, vec!["1"]);
+}
+
+#[tokio::test]
+async fn a_too_wide_permissive_policy_cannot_cross_the_tenant_guard() {
+    let app = TestApp::spawn().await;
+    let a = app.sign_up("guard-a", Some("Guard A")).await;
+    let b = app.sign_up("guard-b", Some("Guard B")).await;
+    app.create_branch(&a, "A main").await;
+    app.create_branch(&b, "B main").await;
+    let owner = app.owner().await;
+    // A careless later migration: everyone may read every branch.
+    exec(
+        &owner,
+        "CREATE POLICY oops ON branches FOR SELECT USING (true)",
+    )
+    .await;
+    let runtime = app.runtime().await;
+    let seen = rows_as(
+        &runtime,
+        &[
+            ("app.org_id", &gid_uuid(a.org_id.as_ref().unwrap())),
+            ("app.branch_ids", "*"),
+        ],
+        "SELECT DISTINCT org_id::text FROM branches",
+    )
+    .await
+    .unwrap();
+    assert_eq!(seen, vec![gid_uuid(a.org_id.as_ref().unwrap())]);
+    let none = rows_as(&runtime, &[], "SELECT count(*)::text FROM branches")
+        .await
+        .unwrap();
+    assert_eq!(
+        none,
+        vec!["0"],
+        "no context, no rows, whatever the permissive policies say"
+    );
+}
+
+#[tokio::test]
+async fn the_runtime_role_has_idle_transaction_and_lock_timeouts() {
+    let app = TestApp::spawn().await;
+    let runtime = app.runtime().await;
+    let settings = rows_as(
+        &runtime,
+        &[],
+        "SELECT current_setting('idle_in_transaction_session_timeout') || ',' || current_setting('lock_timeout')",
+    )
+    .await
+    .unwrap();
+    assert_eq!(settings, vec!["1min,10s"]);
+}

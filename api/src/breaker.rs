@@ -111,7 +111,10 @@ impl Breaker {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if open.take().is_some() {
-            tracing::info!(dependency = self.name, "dependency answers again; circuit closed");
+            tracing::info!(
+                dependency = self.name,
+                "dependency answers again; circuit closed"
+            );
         }
         if probe {
             self.probing.store(false, Ordering::Release);

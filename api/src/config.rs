@@ -162,7 +162,11 @@ pub struct ConfigArgs {
     #[arg(long, env = "MERCATO_WS_MAX_MESSAGE_BYTES", default_value_t = 65_536)]
     pub ws_max_message_bytes: usize,
     /// WebSockets open at once per user or API token (per process).
-    #[arg(long, env = "MERCATO_WS_MAX_SOCKETS_PER_PRINCIPAL", default_value_t = 16)]
+    #[arg(
+        long,
+        env = "MERCATO_WS_MAX_SOCKETS_PER_PRINCIPAL",
+        default_value_t = 16
+    )]
     pub ws_max_sockets_per_principal: usize,
     /// Browser origins (comma-separated, e.g. `https://app.example.com`) allowed to open
     /// WebSockets besides the server's own origin; requests without `Origin` (non-browser
@@ -176,7 +180,11 @@ pub struct ConfigArgs {
     #[arg(long, env = "MERCATO_LOGIN_ATTEMPTS_BURST", default_value_t = 5)]
     pub login_attempts_burst: u32,
     /// Log-in attempts per minute per client IP.
-    #[arg(long, env = "MERCATO_LOGIN_IP_ATTEMPTS_PER_MINUTE", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "MERCATO_LOGIN_IP_ATTEMPTS_PER_MINUTE",
+        default_value_t = 30
+    )]
     pub login_ip_attempts_per_minute: u32,
     /// Log-in attempts at once per client IP.
     #[arg(long, env = "MERCATO_LOGIN_IP_ATTEMPTS_BURST", default_value_t = 10)]
@@ -187,7 +195,11 @@ pub struct ConfigArgs {
     pub redis_deadline_ms: u64,
     /// Longest wait for a pooled Postgres connection, in milliseconds; past it the request gets
     /// SERVICE_UNAVAILABLE (HTTP 503).
-    #[arg(long, env = "MERCATO_DATABASE_ACQUIRE_TIMEOUT_MS", default_value_t = 3_000)]
+    #[arg(
+        long,
+        env = "MERCATO_DATABASE_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 3_000
+    )]
     pub database_acquire_timeout_ms: u64,
 }
 
@@ -579,7 +591,10 @@ impl ConfigArgs {
                     "MERCATO_LOGIN_ATTEMPTS_PER_MINUTE",
                     self.login_attempts_per_minute.into(),
                 )? as u32,
-                positive("MERCATO_LOGIN_ATTEMPTS_BURST", self.login_attempts_burst.into())? as u32,
+                positive(
+                    "MERCATO_LOGIN_ATTEMPTS_BURST",
+                    self.login_attempts_burst.into(),
+                )? as u32,
             ),
             login_per_ip: (
                 positive(
@@ -709,7 +724,9 @@ fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
         .filter(|o| !o.is_empty())
         .map(|o| {
             let ok = (o.starts_with("https://") || o.starts_with("http://"))
-                && !o.split_once("://").is_some_and(|(_, rest)| rest.contains('/') || rest.is_empty());
+                && !o
+                    .split_once("://")
+                    .is_some_and(|(_, rest)| rest.contains('/') || rest.is_empty());
             if ok {
                 Ok(o.trim_end_matches('/').to_ascii_lowercase())
             } else {

@@ -155,7 +155,10 @@ impl AppState {
     pub async fn authenticate_bearer_until(
         &self,
         token: &str,
-    ) -> AppResult<(crate::auth::Principal, Option<chrono::DateTime<chrono::Utc>>)> {
+    ) -> AppResult<(
+        crate::auth::Principal,
+        Option<chrono::DateTime<chrono::Utc>>,
+    )> {
         if ApiTokenAuth::looks_like(token) {
             self.api_tokens.authenticate_until(token).await
         } else {

@@ -71,7 +71,12 @@ impl Proxy {
     }
 }
 
-async fn pipe(mut client: TcpStream, upstream: &str, mut mode: watch::Receiver<Mode>, bytes: Arc<AtomicU64>) {
+async fn pipe(
+    mut client: TcpStream,
+    upstream: &str,
+    mut mode: watch::Receiver<Mode>,
+    bytes: Arc<AtomicU64>,
+) {
     if *mode.borrow() == Mode::Refuse {
         return;
     }

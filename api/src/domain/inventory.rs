@@ -412,7 +412,11 @@ pub async fn adjust(c: &Ctx<'_>, input: AdjustStock, key: Option<&str>) -> AppRe
             "a bundle has no stock of its own; change its components",
         ));
     }
-    crate::domain::quantity("input.quantity", input.quantity, -crate::domain::MAX_QUANTITY)?;
+    crate::domain::quantity(
+        "input.quantity",
+        input.quantity,
+        -crate::domain::MAX_QUANTITY,
+    )?;
     input.cause.check()?;
     match input.kind {
         MovementKind::Receive if input.quantity <= 0 => {

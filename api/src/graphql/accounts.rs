@@ -220,7 +220,11 @@ async fn login_attempt(rc: &crate::graphql::RequestCtx, email: &str) -> Result<(
         retry_after_secs: retry_after_secs(wait),
     };
     if let Some(ip) = rc.client_ip {
-        rc.state.login.check(&LimitKey::Ip(ip)).await.map_err(refuse)?;
+        rc.state
+            .login
+            .check(&LimitKey::Ip(ip))
+            .await
+            .map_err(refuse)?;
     }
     let account = format!("email:{}", email.trim().to_lowercase());
     rc.state

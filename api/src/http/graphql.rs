@@ -153,7 +153,8 @@ async fn run_one(
     let mut req = req;
     // Bounds first: nothing recursive (not even the parse that tells a query from a mutation)
     // sees a document the guard has not passed.
-    if let Err(e) = crate::limits::guard::check_request(&mut req, s.app.config.limits.max_selections)
+    if let Err(e) =
+        crate::limits::guard::check_request(&mut req, s.app.config.limits.max_selections)
     {
         return GqlResponse::from_errors(vec![e]);
     }
@@ -173,7 +174,8 @@ async fn run_one(
     let mut resp = match task.await {
         Ok(resp) => resp,
         Err(e) => {
-            let err = async_graphql::Error::from(AppError::internal(e)).into_server_error(Pos::default());
+            let err =
+                async_graphql::Error::from(AppError::internal(e)).into_server_error(Pos::default());
             GqlResponse::from_errors(vec![err])
         }
     };
@@ -351,8 +353,8 @@ pub async fn graphql_post(
     match batch {
         BatchRequest::Single(req) => {
             let resp = run_one(&s, ip, principal, request_id, limit_key, req).await;
-            let unavailable = unavailable_secs(std::slice::from_ref(&resp));
-            with_unavailable(Json(resp).into_response(), unavailable)
+            let status = transport_status(std::slice::from_ref(&resp));
+            with_status(Json(resp).into_response(), status)
         }
         BatchRequest::Batch(reqs) if reqs.len() > s.app.config.limits.max_batch => {
             let err = AppError::Limit {
@@ -379,33 +381,50 @@ pub async fn graphql_post(
                     .await,
                 );
             }
-            let unavailable = unavailable_secs(&out);
-            with_unavailable(Json(BatchResponse::Batch(out)).into_response(), unavailable)
+            let status = transport_status(&out);
+            with_status(Json(BatchResponse::Batch(out)).into_response(), status)
         }
     }
 }
 
-/// The longest `retryAfter` of SERVICE_UNAVAILABLE errors in `responses`, if any.
-fn unavailable_secs(responses: &[GqlResponse]) -> Option<u64> {
-    responses
+/// The HTTP status an operation's outcome calls for beyond 200: 503 (with the longest
+/// `retryAfter`) when a dependency was unavailable, 408 when the operation ran out of time.
+fn transport_status(responses: &[GqlResponse]) -> Option<(StatusCode, Option<u64>)> {
+    let codes = responses
         .iter()
         .flat_map(|r| r.errors.iter())
-        .filter_map(|e| e.extensions.as_ref())
-        .filter(|x| x.get("code") == Some(&async_graphql::Value::from("SERVICE_UNAVAILABLE")))
-        .map(|x| match x.get("retryAfter") {
-            Some(async_graphql::Value::Number(n)) => n.as_u64().unwrap_or(1),
-            _ => 1,
-        })
-        .max()
+        .filter_map(|e| e.extensions.as_ref());
+    let mut timeout = false;
+    let mut unavailable: Option<u64> = None;
+    for x in codes {
+        match x.get("code") {
+            Some(async_graphql::Value::String(c)) if c == "SERVICE_UNAVAILABLE" => {
+                let secs = match x.get("retryAfter") {
+                    Some(async_graphql::Value::Number(n)) => n.as_u64().unwrap_or(1),
+                    _ => 1,
+                };
+                unavailable = Some(unavailable.map_or(secs, |s| s.max(secs)));
+            }
+            Some(async_graphql::Value::String(c)) if c == "REQUEST_TIMEOUT" => timeout = true,
+            _ => {}
+        }
+    }
+    match (unavailable, timeout) {
+        (Some(secs), _) => Some((StatusCode::SERVICE_UNAVAILABLE, Some(secs))),
+        (None, true) => Some((StatusCode::REQUEST_TIMEOUT, None)),
+        (None, false) => None,
+    }
 }
 
-/// HTTP 503 with Retry-After when a dependency was unavailable (clients and load balancers retry
-/// on it), the GraphQL body unchanged.
-fn with_unavailable(mut resp: Response, retry_after: Option<u64>) -> Response {
-    if let Some(secs) = retry_after {
-        *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+/// Applies [`transport_status`] (with Retry-After on 503, which clients and load balancers
+/// honour); the GraphQL body is unchanged.
+fn with_status(mut resp: Response, status: Option<(StatusCode, Option<u64>)>) -> Response {
+    if let Some((code, retry_after)) = status {
+        *resp.status_mut() = code;
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
     }
     resp
 }

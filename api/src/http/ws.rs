@@ -22,9 +22,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt as _, StreamExt as _};
 use std::collections::HashSet;
-use std::sync::PoisonError;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::PoisonError;
 use tokio::sync::Semaphore;
 
 fn token_from_init(payload: &serde_json::Value) -> Option<&str> {
@@ -163,7 +163,7 @@ async fn serve_socket(s: HttpState, mut socket: WebSocket, protocol: GraphQLProt
 
     // Operation ids in use: a subscribe reusing one ends the socket with 4409.
     let active: Arc<std::sync::Mutex<HashSet<String>>> = Arc::default();
-    let (end_tx, end_rx) = tokio::sync::oneshot::channel::<Ending>();
+    let (end_tx, mut end_rx) = tokio::sync::oneshot::channel::<Ending>();
     let end_tx = Arc::new(std::sync::Mutex::new(Some(end_tx)));
     let inbound = {
         let active = active.clone();
@@ -178,10 +178,8 @@ async fn serve_socket(s: HttpState, mut socket: WebSocket, protocol: GraphQLProt
                             if ids.insert(id.clone()) {
                                 true
                             } else {
-                                if let Some(tx) = end_tx
-                                    .lock()
-                                    .unwrap_or_else(PoisonError::into_inner)
-                                    .take()
+                                if let Some(tx) =
+                                    end_tx.lock().unwrap_or_else(PoisonError::into_inner).take()
                                 {
                                     let _ = tx.send(Ending::DuplicateId(id));
                                 }
@@ -238,12 +236,12 @@ async fn serve_socket(s: HttpState, mut socket: WebSocket, protocol: GraphQLProt
             None => std::future::pending::<()>().await,
         }
     };
-    // Biased: a duplicate id ends the inbound stream too, and its 4409 must win over the plain end.
     let ending = tokio::select! {
-        biased;
-        Ok(e) = end_rx => Some(e),
+        Ok(e) = &mut end_rx => Some(e),
         () = expiry => Some(Ending::Expired),
-        () = serve => None,
+        // A duplicate id also ends the inbound stream, so `serve` may finish in the same poll
+        // that recorded it: its 4409 still wins.
+        () = serve => end_rx.try_recv().ok(),
     };
     let mut out = out_tx;
     match ending {
@@ -254,7 +252,10 @@ async fn serve_socket(s: HttpState, mut socket: WebSocket, protocol: GraphQLProt
         }
         Some(Ending::DuplicateId(id)) => {
             let _ = out
-                .send(close_frame(4409, format!("Subscriber for {id} already exists")))
+                .send(close_frame(
+                    4409,
+                    format!("Subscriber for {id} already exists"),
+                ))
                 .await;
         }
         None => {}

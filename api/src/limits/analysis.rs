@@ -138,17 +138,15 @@ impl<'a> Walk<'a> {
         let ty = meta.map(|m| m.ty.clone()).unwrap_or_default();
         let is_list = ty.contains('[');
         // A plain list that takes `first` is as long as its `first` (given, else its default).
-        let own_len = meta
-            .filter(|m| m.args.contains_key("first"))
-            .map(|m| {
-                page_arg(f, self.variables).unwrap_or_else(|| {
-                    m.args
-                        .get("first")
-                        .and_then(|a| a.default_value.as_deref())
-                        .and_then(|d| d.parse().ok())
-                        .unwrap_or(DEFAULT_PAGE)
-                })
-            });
+        let own_len = meta.filter(|m| m.args.contains_key("first")).map(|m| {
+            page_arg(f, self.variables).unwrap_or_else(|| {
+                m.args
+                    .get("first")
+                    .and_then(|a| a.default_value.as_deref())
+                    .and_then(|d| d.parse().ok())
+                    .unwrap_or(DEFAULT_PAGE)
+            })
+        });
         let concrete = ty
             .trim_matches(|c| c == '[' || c == ']' || c == '!')
             .to_owned();

@@ -4,8 +4,8 @@
 //! execution the difference to the actual cost is given back. Every response carries
 //! `extensions.cost`. Buckets live in Redis (shared by all processes) with an in-process fallback.
 
-use super::analysis::{self, Analysis};
 use super::DegradedLog;
+use super::analysis::{self, Analysis};
 use crate::breaker::GuardedRedis;
 use crate::error::AppError;
 use crate::graphql::RequestCtx;

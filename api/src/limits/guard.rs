@@ -22,7 +22,7 @@ use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextValidation,
 };
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Name, Pos, Request, ServerError, ServerResult, ValidationResult};
+use async_graphql::{Name, Request, ServerError, ServerResult, ValidationResult};
 use async_graphql_value::{ConstValue, Value};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -72,7 +72,11 @@ pub fn check_text(query: &str) -> Result<(), AppError> {
             b'"' if b[i..].starts_with(b"\"\"\"") => {
                 i += 3;
                 while i < b.len() && !b[i..].starts_with(b"\"\"\"") {
-                    i += if b[i..].starts_with(b"\\\"\"\"") { 4 } else { 1 };
+                    i += if b[i..].starts_with(b"\\\"\"\"") {
+                        4
+                    } else {
+                        1
+                    };
                 }
                 i += 3;
                 continue;
@@ -124,7 +128,9 @@ fn check_const(path: &mut String, v: &ConstValue, depth: usize) -> Result<(), Ap
     match v {
         C::String(s) => check_string(path, s),
         C::List(_) | C::Object(_) if depth >= MAX_VALUE_DEPTH => Err(value_depth_error()),
-        C::List(items) => items.iter().try_for_each(|x| check_const(path, x, depth + 1)),
+        C::List(items) => items
+            .iter()
+            .try_for_each(|x| check_const(path, x, depth + 1)),
         C::Object(map) => {
             for (k, x) in map {
                 check_string(path, k.as_str())?;
@@ -145,7 +151,9 @@ fn check_literal(path: &mut String, v: &Value, depth: usize) -> Result<(), AppEr
     match v {
         Value::String(s) => check_string(path, s),
         Value::List(_) | Value::Object(_) if depth >= MAX_VALUE_DEPTH => Err(value_depth_error()),
-        Value::List(items) => items.iter().try_for_each(|x| check_literal(path, x, depth + 1)),
+        Value::List(items) => items
+            .iter()
+            .try_for_each(|x| check_literal(path, x, depth + 1)),
         Value::Object(map) => {
             for (k, x) in map {
                 check_string(path, k.as_str())?;
@@ -245,10 +253,9 @@ fn literals_in(set: &SelectionSet, depth: usize) -> Result<(), AppError> {
                 }
                 (&f.node.directives, Some(&f.node.selection_set.node))
             }
-            Selection::InlineFragment(frag) => (
-                &frag.node.directives,
-                Some(&frag.node.selection_set.node),
-            ),
+            Selection::InlineFragment(frag) => {
+                (&frag.node.directives, Some(&frag.node.selection_set.node))
+            }
             Selection::FragmentSpread(spread) => (&spread.node.directives, None),
         };
         for d in directives {
@@ -295,8 +302,12 @@ pub fn check_document(doc: &ExecutableDocument, max_selections: usize) -> Result
     Ok(())
 }
 
+/// The error without a location: it is about the whole document, not a place in it.
 fn server_error(err: AppError) -> ServerError {
-    async_graphql::Error::from(err).into_server_error(Pos::default())
+    let e = async_graphql::Error::from(err);
+    let mut out = ServerError::new(e.message, None);
+    out.extensions = e.extensions;
+    out
 }
 
 /// Every check on a request, before anything else looks at it; leaves the parsed document in the
@@ -371,8 +382,15 @@ mod tests {
 
     #[test]
     fn nested_literals_are_refused_by_the_scan() {
-        let deep = format!("{{ __typename(x: {}1{}) }}", "[".repeat(2000), "]".repeat(2000));
-        assert_eq!(check_text(&deep).unwrap_err().code(), "MAX_NESTING_EXCEEDED");
+        let deep = format!(
+            "{{ __typename(x: {}1{}) }}",
+            "[".repeat(2000),
+            "]".repeat(2000)
+        );
+        assert_eq!(
+            check_text(&deep).unwrap_err().code(),
+            "MAX_NESTING_EXCEEDED"
+        );
         let ok = format!("{{ a(x: {}1{}) }}", "[".repeat(16), "]".repeat(16));
         assert!(check_text(&ok).is_ok());
         let too_deep_value = format!("{{ a(x: {}1{}) }}", "[".repeat(17), "]".repeat(17));
@@ -394,7 +412,10 @@ mod tests {
     fn a_fragment_bomb_stops_at_the_budget() {
         let mut q = String::from("fragment E0 on Query { __typename }\n");
         for i in 1..=24 {
-            q.push_str(&format!("fragment E{i} on Query {{ ...E{p} ...E{p} }}\n", p = i - 1));
+            q.push_str(&format!(
+                "fragment E{i} on Query {{ ...E{p} ...E{p} }}\n",
+                p = i - 1
+            ));
         }
         q.push_str("query { ...E24 }");
         let doc = async_graphql::parser::parse_query(&q).unwrap();
@@ -408,7 +429,10 @@ mod tests {
             "fragment A on Query { __typename } query { __typename }",
         )
         .unwrap();
-        assert_eq!(check_document(&doc, 100).unwrap_err().code(), "VALIDATION_FAILED");
+        assert_eq!(
+            check_document(&doc, 100).unwrap_err().code(),
+            "VALIDATION_FAILED"
+        );
     }
 
     #[test]

@@ -76,12 +76,7 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     /// A limiter with these quotas, sharing them through `redis` under `prefix`.
-    pub fn new(
-        redis: GuardedRedis,
-        prefix: &str,
-        principal_rate: Rate,
-        ip_rate: Rate,
-    ) -> Self {
+    pub fn new(redis: GuardedRedis, prefix: &str, principal_rate: Rate, ip_rate: Rate) -> Self {
         Self {
             principals: governor::RateLimiter::keyed(principal_rate.quota()),
             ips: governor::RateLimiter::keyed(ip_rate.quota()),
