@@ -55,6 +55,12 @@ pub async fn create(
                 "omit branchIds for every branch, or list at least one",
             ));
         }
+        Some(ids) if ids.len() > 100 => {
+            return Err(AppError::invalid(
+                "input.branchIds",
+                "at most 100 branches; omit branchIds for every branch",
+            ));
+        }
         Some(mut ids) => {
             ids.sort();
             ids.dedup();

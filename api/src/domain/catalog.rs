@@ -29,6 +29,9 @@ pub fn exponent(field: &str, currency: &str) -> AppResult<(String, u32)> {
     Ok((code, decimals(c)))
 }
 
+/// Prices one variant may carry (one per currency).
+pub const MAX_PRICES: usize = 20;
+
 /// The largest amount of money in minor units (10^15: sums of many stay far inside `i64`).
 pub const MAX_MONEY_MINOR: i64 = 1_000_000_000_000_000;
 
@@ -240,6 +243,12 @@ async fn insert_variant(
 ) -> AppResult<VariantId> {
     let sku = sku(&format!("{field}.sku"), &v.sku)?;
     check_attributes(&format!("{field}.attributes"), &v.attributes)?;
+    if v.prices.len() > MAX_PRICES {
+        return Err(AppError::invalid(
+            &format!("{field}.prices"),
+            format!("at most {MAX_PRICES} prices (one per currency)"),
+        ));
+    }
     let vid = VariantId::new_v7();
     c.tx.execute_raw(stmt(
         "INSERT INTO variants (org_id, id, product_id, sku, name, is_bundle, attributes) \

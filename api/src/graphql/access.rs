@@ -218,6 +218,12 @@ impl AccessMutation {
     /// Adds an existing account to the organization (OWNER/ADMIN; only an OWNER adds an OWNER).
     async fn add_member(&self, ctx: &Context<'_>, input: AddMemberInput) -> Result<MemberPayload> {
         let (m, user_errors) = mutate(ctx, async |c| {
+            if input.branch_roles.len() > 100 {
+                return Err(AppError::invalid(
+                    "input.branchRoles",
+                    "at most 100 branch roles",
+                ));
+            }
             let mut roles = Vec::with_capacity(input.branch_roles.len());
             for br in &input.branch_roles {
                 roles.push((

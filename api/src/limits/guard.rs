@@ -12,7 +12,8 @@
 //!   times over, stops after the budget instead of visiting 2^25 selections. Fragments no
 //!   operation uses are refused (the GraphQL spec refuses them too), so none escapes the budget;
 //! - every input string (literal or variable, keys of free-form JSON included) is free of NUL and
-//!   at most [`MAX_INPUT_STRING_CHARS`] characters; domain rules set tighter per-field limits.
+//!   at most [`MAX_INPUT_STRING_CHARS`] characters, and every input list at most
+//!   [`MAX_INPUT_LIST_ITEMS`] items; domain rules set tighter per-field limits.
 //!
 //! With introspection off, validation errors are answered alike (one message, no detail), so
 //! guessing root field names teaches nothing.
@@ -33,6 +34,8 @@ pub const MAX_NESTING: usize = 64;
 pub const MAX_VALUE_DEPTH: usize = 16;
 /// Longest input string, in characters (per-field rules are tighter).
 pub const MAX_INPUT_STRING_CHARS: usize = 65_536;
+/// Longest input list (per-field rules are tighter; a catalog import takes 10,000 rows).
+pub const MAX_INPUT_LIST_ITEMS: usize = 10_000;
 /// Default budget of selections (fields, fragment spreads, inline fragments) after expansion.
 pub const DEFAULT_MAX_SELECTIONS: usize = 2_000;
 
@@ -167,6 +170,16 @@ fn check_literal(path: &mut String, v: &Value, depth: usize) -> Result<(), AppEr
         }
         _ => Ok(()),
     }
+}
+
+fn check_list_len(path: &str, len: usize) -> Result<(), AppError> {
+    if len > MAX_INPUT_LIST_ITEMS {
+        return Err(AppError::invalid(
+            path,
+            format!("must hold at most {MAX_INPUT_LIST_ITEMS} items"),
+        ));
+    }
+    Ok(())
 }
 
 fn check_string(path: &str, s: &str) -> Result<(), AppError> {
