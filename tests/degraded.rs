@@ -175,19 +175,42 @@ async fn aborted_requests_leave_no_transaction_and_no_half_applied_write() {
     let mut server = procs::server(&app, &[("MERCATO_DATABASE_POOL_MAX", "4")]).await;
     let addr = server.addr.clone().unwrap();
 
+    let adjust = |key: &str| {
+        json!({ "query": "mutation($i: AdjustStockInput!) { adjustStock(input: $i) { stockLevel { onHand } userErrors { code message } } }",
+                "variables": { "i": { "variantId": variant, "locationId": sh.location, "kind": "RECEIVE",
+                                      "quantity": 1, "reason": "abort test", "idempotencyKey": key } } })
+    };
+    // The operations are valid: unaborted, they succeed. Their time sets the abort window, so the
+    // aborts land all over the request (authentication, BEGIN, statements, COMMIT) on any machine.
+    let mut took = Duration::ZERO;
+    for body in [
+        json!({ "query": PAGE }),
+        adjust("abort-warm-up"),
+        adjust("abort-warm-up-2"),
+    ] {
+        let t0 = std::time::Instant::now();
+        let resp: Value = reqwest::Client::new()
+            .post(format!("http://{addr}/graphql"))
+            .bearer_auth(&sh.s.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        took = took.max(t0.elapsed());
+        assert!(resp["errors"].is_null(), "{resp}");
+        assert!(!resp.to_string().contains("\"code\""), "{resp}");
+    }
+    let window = u64::try_from(took.as_micros()).unwrap().max(1_000) * 2;
     let mut tasks = Vec::new();
-    let mut keys = Vec::new();
-    for i in 0..400 {
-        let delay = Duration::from_micros(rand::rng().random_range(0..9_000));
+    for i in 0..600 {
+        let delay = Duration::from_micros(rand::rng().random_range(0..window));
         let body = if i % 2 == 0 {
             json!({ "query": PAGE }).to_string()
         } else {
-            let key = format!("abort-{i}");
-            keys.push(key.clone());
-            json!({ "query": "mutation($i: AdjustStockInput!) { adjustStock(input: $i) { stockLevel { onHand } } }",
-                    "variables": { "i": { "variantId": variant, "locationId": sh.location, "kind": "RECEIVE",
-                                          "quantity": 1, "reason": "abort test", "idempotencyKey": key } } })
-            .to_string()
+            adjust(&format!("abort-{i}")).to_string()
         };
         let (addr, token) = (addr.clone(), sh.s.token.clone());
         tasks.push(tokio::spawn(async move {
@@ -264,5 +287,4 @@ async fn aborted_requests_leave_no_transaction_and_no_half_applied_write() {
         .unwrap();
     assert!(page["errors"].is_null(), "{page}");
     assert!(!server.exited(), "{}", server.logs());
-    let _ = keys;
 }
