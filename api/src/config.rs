@@ -691,6 +691,28 @@ impl ConfigArgs {
     }
 }
 
+/// `MERCATO_ALLOWED_ORIGINS`: comma-separated `scheme://host[:port]` origins, no path.
+fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let ok = (o.starts_with("https://") || o.starts_with("http://"))
+                && !o
+                    .split_once("://")
+                    .is_some_and(|(_, rest)| rest.contains('/') || rest.is_empty());
+            if ok {
+                Ok(o.trim_end_matches('/').to_ascii_lowercase())
+            } else {
+                Err(invalid(
+                    "MERCATO_ALLOWED_ORIGINS",
+                    "each origin must look like https://app.example.com (scheme and host, no path)",
+                ))
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -715,26 +737,4 @@ mod tests {
         };
         assert_eq!(format!("{k:?}"), "KeyedSecret(k1, [redacted])");
     }
-}
-
-/// `MERCATO_ALLOWED_ORIGINS`: comma-separated `scheme://host[:port]` origins, no path.
-fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-        .map(|o| {
-            let ok = (o.starts_with("https://") || o.starts_with("http://"))
-                && !o
-                    .split_once("://")
-                    .is_some_and(|(_, rest)| rest.contains('/') || rest.is_empty());
-            if ok {
-                Ok(o.trim_end_matches('/').to_ascii_lowercase())
-            } else {
-                Err(invalid(
-                    "MERCATO_ALLOWED_ORIGINS",
-                    "each origin must look like https://app.example.com (scheme and host, no path)",
-                ))
-            }
-        })
-        .collect()
 }

@@ -60,7 +60,7 @@ pub(super) fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
         return false;
     };
     let origin = origin.trim_end_matches('/').to_ascii_lowercase();
-    if allowed.iter().any(|a| *a == origin) {
+    if allowed.contains(&origin) {
         return true;
     }
     let host = headers

@@ -131,9 +131,12 @@ fn check_const(path: &mut String, v: &ConstValue, depth: usize) -> Result<(), Ap
     match v {
         C::String(s) => check_string(path, s),
         C::List(_) | C::Object(_) if depth >= MAX_VALUE_DEPTH => Err(value_depth_error()),
-        C::List(items) => items
-            .iter()
-            .try_for_each(|x| check_const(path, x, depth + 1)),
+        C::List(items) => {
+            check_list_len(path, items.len())?;
+            items
+                .iter()
+                .try_for_each(|x| check_const(path, x, depth + 1))
+        }
         C::Object(map) => {
             for (k, x) in map {
                 check_string(path, k.as_str())?;
@@ -154,9 +157,12 @@ fn check_literal(path: &mut String, v: &Value, depth: usize) -> Result<(), AppEr
     match v {
         Value::String(s) => check_string(path, s),
         Value::List(_) | Value::Object(_) if depth >= MAX_VALUE_DEPTH => Err(value_depth_error()),
-        Value::List(items) => items
-            .iter()
-            .try_for_each(|x| check_literal(path, x, depth + 1)),
+        Value::List(items) => {
+            check_list_len(path, items.len())?;
+            items
+                .iter()
+                .try_for_each(|x| check_literal(path, x, depth + 1))
+        }
         Value::Object(map) => {
             for (k, x) in map {
                 check_string(path, k.as_str())?;
