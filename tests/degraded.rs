@@ -58,6 +58,16 @@ async fn a_hung_redis_costs_nothing_once_its_breaker_is_open() {
         }
     }
     assert!(opened, "the Redis breaker opened");
+    let ready: Value = app
+        .client
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["circuits"]["redis"], "open", "{ready}");
     // While it is open, no request sends Redis a byte: nothing waits on it.
     let sent = proxy.bytes_from_client();
     for _ in 0..20 {

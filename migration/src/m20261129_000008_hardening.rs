@@ -64,6 +64,8 @@ BEGIN
     ALTER ROLE mercato_app SET idle_in_transaction_session_timeout = '60s';
     ALTER ROLE mercato_app SET lock_timeout = '10s';
   END IF;
+EXCEPTION WHEN insufficient_privilege THEN
+  RAISE EXCEPTION 'the migration role % cannot set the runtime role''s timeouts: grant it CREATEROLE (ALTER ROLE % CREATEROLE) or run, as a superuser: ALTER ROLE mercato_app SET idle_in_transaction_session_timeout = ''60s''; ALTER ROLE mercato_app SET lock_timeout = ''10s''', current_user, current_user;
 END
 $$;
 "#;

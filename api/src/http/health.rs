@@ -14,31 +14,45 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready: Postgres and Redis both answer within 2 s.
+/// Ready: Postgres and Redis both answer within 2 s (checked at once). The body also shows the
+/// request path's circuit breakers (`open` while a dependency is being spared).
 pub async fn readyz(State(s): State<HttpState>) -> (StatusCode, Json<Value>) {
-    let pg = matches!(
-        tokio::time::timeout(CHECK_TIMEOUT, s.app.db.ping()).await,
-        Ok(Ok(()))
-    );
-    let redis = tokio::time::timeout(CHECK_TIMEOUT, async {
-        let mut conn = s.app.redis.get().await.ok()?;
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .ok()
-    })
-    .await
-    .ok()
-    .flatten()
-    .is_some();
+    let pg = async {
+        matches!(
+            tokio::time::timeout(CHECK_TIMEOUT, s.app.db.ping()).await,
+            Ok(Ok(()))
+        )
+    };
+    let redis = async {
+        tokio::time::timeout(CHECK_TIMEOUT, async {
+            let mut conn = s.app.redis.get().await.ok()?;
+            redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .ok()
+        })
+        .await
+        .ok()
+        .flatten()
+        .is_some()
+    };
+    let (pg, redis) = tokio::join!(pg, redis);
     let status = if pg && redis {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let circuit = |open: bool| if open { "open" } else { "closed" };
     (
         status,
-        Json(json!({ "postgres": word(pg), "redis": word(redis) })),
+        Json(json!({
+            "postgres": word(pg),
+            "redis": word(redis),
+            "circuits": {
+                "postgres": circuit(s.app.pg_breaker.is_open()),
+                "redis": circuit(s.app.redis_guard.breaker.is_open()),
+            }
+        })),
     )
 }
