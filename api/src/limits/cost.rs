@@ -158,6 +158,9 @@ impl CostLimiter {
 #[derive(Default)]
 struct State {
     operation_name: Option<String>,
+    /// Validation passed: only then is a cost reported (an estimate of an invalid document would
+    /// tell a prober which guessed fields exist).
+    validated: bool,
     analysis: Option<Analysis>,
     charged: Option<(String, u64)>,
     available: Option<f64>,
@@ -252,6 +255,7 @@ impl Extension for CostRun {
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
         let result = next.run(ctx).await?;
+        self.with_state(|s| s.validated = true);
         let (Some(limiter), Some(rc)) = (&self.limiter, ctx.data_opt::<RequestCtx>()) else {
             return Ok(result);
         };
@@ -289,10 +293,10 @@ impl Extension for CostRun {
         let Some(limiter) = &self.limiter else {
             return resp;
         };
-        let (analysis, charged, mut available) = self
-            .with_state(|s| (s.analysis, s.charged.take(), s.available))
-            .unwrap_or((None, None, None));
-        let Some(a) = analysis else {
+        let (analysis, charged, mut available, validated) = self
+            .with_state(|s| (s.analysis, s.charged.take(), s.available, s.validated))
+            .unwrap_or((None, None, None, false));
+        let Some(a) = analysis.filter(|_| validated) else {
             return resp;
         };
         let mut actual = None;

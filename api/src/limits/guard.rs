@@ -125,56 +125,64 @@ pub fn check_text(query: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Checks a constant value (a variable): nesting, and its strings and keys.
-fn check_const(path: &mut String, v: &ConstValue, depth: usize) -> Result<(), AppError> {
-    use ConstValue as C;
-    match v {
-        C::String(s) => check_string(path, s),
-        C::List(_) | C::Object(_) if depth >= MAX_VALUE_DEPTH => Err(value_depth_error()),
-        C::List(items) => {
-            check_list_len(path, items.len())?;
-            items
-                .iter()
-                .try_for_each(|x| check_const(path, x, depth + 1))
+/// What the checks need to see of an input value: a literal of the document (which may hold
+/// variables) or a variable's value.
+enum Shape<'a, T> {
+    Str(&'a str),
+    List(&'a [T]),
+    Object(Box<dyn Iterator<Item = (&'a Name, &'a T)> + 'a>),
+    Other,
+}
+
+trait InputValue: Sized {
+    fn shape(&self) -> Shape<'_, Self>;
+}
+
+impl InputValue for ConstValue {
+    fn shape(&self) -> Shape<'_, Self> {
+        match self {
+            Self::String(s) => Shape::Str(s),
+            Self::List(items) => Shape::List(items),
+            Self::Object(map) => Shape::Object(Box::new(map.iter())),
+            _ => Shape::Other,
         }
-        C::Object(map) => {
-            for (k, x) in map {
-                check_string(path, k.as_str())?;
-                let len = path.len();
-                path.push('.');
-                path.push_str(k.as_str());
-                check_const(path, x, depth + 1)?;
-                path.truncate(len);
-            }
-            Ok(())
-        }
-        _ => Ok(()),
     }
 }
 
-/// Checks a literal value of the document (variables are checked on their own).
-fn check_literal(path: &mut String, v: &Value, depth: usize) -> Result<(), AppError> {
-    match v {
-        Value::String(s) => check_string(path, s),
-        Value::List(_) | Value::Object(_) if depth >= MAX_VALUE_DEPTH => Err(value_depth_error()),
-        Value::List(items) => {
+impl InputValue for Value {
+    fn shape(&self) -> Shape<'_, Self> {
+        match self {
+            Self::String(s) => Shape::Str(s),
+            Self::List(items) => Shape::List(items),
+            Self::Object(map) => Shape::Object(Box::new(map.iter())),
+            _ => Shape::Other,
+        }
+    }
+}
+
+/// Checks an input value: its nesting, list lengths, and every string and object key in it.
+fn check_value<T: InputValue>(path: &mut String, v: &T, depth: usize) -> Result<(), AppError> {
+    match v.shape() {
+        Shape::Str(s) => check_string(path, s),
+        Shape::List(_) | Shape::Object(_) if depth >= MAX_VALUE_DEPTH => Err(value_depth_error()),
+        Shape::List(items) => {
             check_list_len(path, items.len())?;
             items
                 .iter()
-                .try_for_each(|x| check_literal(path, x, depth + 1))
+                .try_for_each(|x| check_value(path, x, depth + 1))
         }
-        Value::Object(map) => {
-            for (k, x) in map {
+        Shape::Object(fields) => {
+            for (k, x) in fields {
                 check_string(path, k.as_str())?;
                 let len = path.len();
                 path.push('.');
                 path.push_str(k.as_str());
-                check_literal(path, x, depth + 1)?;
+                check_value(path, x, depth + 1)?;
                 path.truncate(len);
             }
             Ok(())
         }
-        _ => Ok(()),
+        Shape::Other => Ok(()),
     }
 }
 
@@ -205,7 +213,7 @@ fn check_string(path: &str, s: &str) -> Result<(), AppError> {
 pub fn check_variables(vars: &async_graphql::Variables) -> Result<(), AppError> {
     for (name, v) in vars.iter() {
         let mut path = name.to_string();
-        check_const(&mut path, v, 0)?;
+        check_value(&mut path, v, 0)?;
     }
     Ok(())
 }
@@ -268,7 +276,7 @@ fn literals_in(set: &SelectionSet, depth: usize) -> Result<(), AppError> {
         let (directives, child) = match &sel.node {
             Selection::Field(f) => {
                 for (name, v) in &f.node.arguments {
-                    check_literal(&mut name.node.to_string(), &v.node, 0)?;
+                    check_value(&mut name.node.to_string(), &v.node, 0)?;
                 }
                 (&f.node.directives, Some(&f.node.selection_set.node))
             }
@@ -279,7 +287,7 @@ fn literals_in(set: &SelectionSet, depth: usize) -> Result<(), AppError> {
         };
         for d in directives {
             for (name, v) in &d.node.arguments {
-                check_literal(&mut name.node.to_string(), &v.node, 0)?;
+                check_value(&mut name.node.to_string(), &v.node, 0)?;
             }
         }
         if let Some(child) = child {
@@ -304,7 +312,7 @@ pub fn check_document(doc: &ExecutableDocument, max_selections: usize) -> Result
         for var in &op.node.variable_definitions {
             if let Some(default) = &var.node.default_value {
                 let mut path = var.node.name.node.to_string();
-                check_const(&mut path, &default.node, 0)?;
+                check_value(&mut path, &default.node, 0)?;
             }
         }
         literals_in(&op.node.selection_set.node, 1)?;
