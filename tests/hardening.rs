@@ -357,6 +357,37 @@ async fn nul_characters_and_oversized_text_are_typed_validation_errors() {
         .await;
     assert_eq!(codes(&body), vec!["VALIDATION_FAILED"], "{body}");
     assert_eq!(body["errors"][0]["extensions"]["field"], "input.name");
+    // Lists: 10,001 items anywhere, or more prices than currencies make sense for.
+    let create = "mutation($i: CreateProductInput!) { createProduct(input: $i) { product { id } userErrors { field code } } }";
+    let urls: Vec<String> = (0..10_001)
+        .map(|i| format!("https://img.example/{i}.jpg"))
+        .collect();
+    let body = app
+        .gql(
+            Some(&sh.s.token),
+            create,
+            json!({"i": {"name": "Many", "imageUrls": urls, "variants": [{"sku": "L-1"}]}}),
+        )
+        .await;
+    assert_eq!(
+        codes(&body),
+        vec!["VALIDATION_FAILED"],
+        "{}",
+        &body.to_string()[..200]
+    );
+    assert_eq!(body["errors"][0]["extensions"]["field"], "i.imageUrls");
+    let prices: Vec<Value> = (0..21)
+        .map(|_| json!({"amount": "1.00", "currencyCode": "USD"}))
+        .collect();
+    let body = app
+        .gql(
+            Some(&sh.s.token),
+            create,
+            json!({"i": {"name": "Priced", "variants": [{"sku": "P-1", "prices": prices}]}}),
+        )
+        .await;
+    let e = &body["data"]["createProduct"]["userErrors"][0];
+    assert_eq!(e["code"], "VALIDATION_FAILED", "{body}");
     stock::assert_ledger_equals_levels(&app, &sh.org).await;
 }
 
