@@ -68,6 +68,10 @@ fn multipart_type(headers: &HeaderMap) -> Option<String> {
         .then(|| v.to_owned())
 }
 
+/// Documents up to this size are checked and parsed on the request's own task; larger ones on the
+/// blocking pool.
+const INLINE_PARSE_BYTES: usize = 16 * 1024;
+
 /// Files one multipart request may carry.
 pub const MAX_UPLOAD_FILES: usize = 4;
 
@@ -150,14 +154,27 @@ async fn run_one(
     limit_key: String,
     req: async_graphql::Request,
 ) -> GqlResponse {
-    let mut req = req;
     // Bounds first: nothing recursive (not even the parse that tells a query from a mutation)
-    // sees a document the guard has not passed.
-    if let Err(e) =
-        crate::limits::guard::check_request(&mut req, s.app.config.limits.max_selections)
-    {
-        return GqlResponse::from_errors(vec![e]);
-    }
+    // sees a document the guard has not passed. Parsing a large document takes a while (a 1 MB
+    // one about 0.2 s), so that is done off the runtime's threads.
+    let max_selections = s.app.config.limits.max_selections;
+    let checked = if req.query.len() > INLINE_PARSE_BYTES {
+        tokio::task::spawn_blocking(move || {
+            let mut req = req;
+            crate::limits::guard::check_request(&mut req, max_selections).map(|()| req)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(async_graphql::Error::from(AppError::internal(e)).into_server_error(Pos::default()))
+        })
+    } else {
+        let mut req = req;
+        crate::limits::guard::check_request(&mut req, max_selections).map(|()| req)
+    };
+    let mut req = match checked {
+        Ok(req) => req,
+        Err(e) => return GqlResponse::from_errors(vec![e]),
+    };
     let is_mutation = operation_type(&mut req) == Some(OperationType::Mutation);
     // The operation runs on a task of its own: a client that goes away drops this future, not the
     // operation, so it always ends with COMMIT or ROLLBACK and its post-commit effects run. Its
