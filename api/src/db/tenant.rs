@@ -1,6 +1,7 @@
 //! The tenant transaction: one per GraphQL operation (read-only for queries), opened lazily on first
 //! use, with the tenant context set once with `set_config(..., true)` — transaction-local, so a
-//! pooled connection never carries it to the next request.
+//! pooled connection never carries it to the next request. Opening it is cancellation-safe (see
+//! [`TenantTx::lock`]), and a breaker answers SERVICE_UNAVAILABLE at once while Postgres is down.
 //!
 //! Opening it resolves the caller's [`Access`]: their organization role and the branches they may
 //! see. Row-level security reads the same values, so code and database agree on visibility.
@@ -431,16 +432,16 @@ impl TenantTx {
             let db = self.db.clone();
             let principal = self.principal.clone();
             let timeout = self.statement_timeout;
-            // BEGIN and the tenant context run on a task of their own, so that dropping this
-            // future (a client gone, a timeout) can never leave BEGIN executed on a connection
-            // nobody owns: the task always ends holding the transaction, and if nobody takes it,
-            // dropping it rolls back before the connection returns to the pool.
             let permit = match &self.breaker {
                 Some(b) => Some(b.permit().ok_or_else(|| AppError::Unavailable {
                     retry_after_secs: b.retry_after_secs(),
                 })?),
                 None => None,
             };
+            // BEGIN and the tenant context run on a task of their own, so that dropping this
+            // future (a client gone, a timeout) can never leave BEGIN executed on a connection
+            // nobody owns: the task always ends holding the transaction, and if nobody takes it,
+            // dropping it rolls back before the connection returns to the pool.
             let opened = tokio::spawn(open(db, mode, principal, timeout))
                 .await
                 .map_err(AppError::internal)?;
