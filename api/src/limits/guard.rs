@@ -138,27 +138,22 @@ trait InputValue: Sized {
     fn shape(&self) -> Shape<'_, Self>;
 }
 
-impl InputValue for ConstValue {
-    fn shape(&self) -> Shape<'_, Self> {
-        match self {
-            Self::String(s) => Shape::Str(s),
-            Self::List(items) => Shape::List(items),
-            Self::Object(map) => Shape::Object(Box::new(map.iter())),
-            _ => Shape::Other,
+/// The two value types have the same variants (one may also hold variables, which pass).
+macro_rules! input_value {
+    ($($t:ty),*) => {$(
+        impl InputValue for $t {
+            fn shape(&self) -> Shape<'_, Self> {
+                match self {
+                    Self::String(s) => Shape::Str(s),
+                    Self::List(items) => Shape::List(items),
+                    Self::Object(map) => Shape::Object(Box::new(map.iter())),
+                    _ => Shape::Other,
+                }
+            }
         }
-    }
+    )*};
 }
-
-impl InputValue for Value {
-    fn shape(&self) -> Shape<'_, Self> {
-        match self {
-            Self::String(s) => Shape::Str(s),
-            Self::List(items) => Shape::List(items),
-            Self::Object(map) => Shape::Object(Box::new(map.iter())),
-            _ => Shape::Other,
-        }
-    }
-}
+input_value!(ConstValue, Value);
 
 /// Checks an input value: its nesting, list lengths, and every string and object key in it.
 fn check_value<T: InputValue>(path: &mut String, v: &T, depth: usize) -> Result<(), AppError> {
