@@ -154,21 +154,18 @@ async fn a_ciphertext_moved_to_another_store_or_tenant_fails_to_decrypt() {
         let app = &app;
         async move {
             use sea_orm::TransactionTrait;
-            let access = mercato::db::tenant::Access {
+            let access = mercato::tenant::Access {
                 user_id: Some(UserId(uuid::Uuid::parse_str(&gid_uuid(&user)).unwrap())),
-                org: Some(mercato::db::tenant::OrgAccess::member(
+                org: Some(mercato::tenant::OrgAccess::member(
                     OrgId(uuid::Uuid::parse_str(&org).unwrap()),
                     entity::enums::OrgRole::Owner,
                     Default::default(),
                 )),
             };
             let tx = app.state.db.begin().await.unwrap();
-            mercato::db::tenant::apply_settings(
-                &tx,
-                &mercato::db::tenant::Settings::for_access(&access),
-            )
-            .await
-            .unwrap();
+            mercato::db::rls::apply_settings(&tx, &mercato::tenant::settings_for(&access))
+                .await
+                .unwrap();
             let ctx = Ctx {
                 tx: &tx,
                 access: &access,

@@ -909,10 +909,7 @@ async fn the_worker_sweep_releases_lapsed_reservations_and_keeps_the_rest() {
     let client = redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let score: Option<i64> = redis::cmd("ZSCORE")
-        .arg(format!(
-            "{}:reservations:due",
-            app.state.config.redis_prefix
-        ))
+        .arg(app.state.keys.reservations_due())
         .arg(&sh.org)
         .query_async(&mut conn)
         .await

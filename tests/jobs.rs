@@ -5,8 +5,9 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+use mercato::domain::jobs::JobKind;
 use mercato::ids::{OrgId, StoreId};
-use mercato::jobs::queue::{NewJob, submit};
+use mercato::jobs::{NewJob, submit};
 use mercato_tests::procs::{self, PrivateRedis};
 use mercato_tests::stock::{Shop, shop};
 use mercato_tests::*;
@@ -19,7 +20,7 @@ fn org_of(sh: &Shop) -> OrgId {
 }
 
 async fn probe(app: &TestApp, sh: &Shop, store: Option<Uuid>, payload: Value) -> Uuid {
-    let mut job = NewJob::new("TEST_PROBE", payload);
+    let mut job = NewJob::new(JobKind::TestProbe, payload);
     job.store = store.map(StoreId);
     submit(&app.state, org_of(sh), job).await.unwrap().job.id
 }
@@ -177,7 +178,7 @@ async fn after_redis_flushall_a_thousand_pending_jobs_all_complete_once() {
     let client = redis::Client::open(redis.url.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let len: i64 = redis::cmd("XLEN")
-        .arg(format!("{}:jobs", app.state.config.redis_prefix))
+        .arg(app.state.keys.jobs_stream())
         .query_async(&mut conn)
         .await
         .unwrap();
@@ -415,7 +416,7 @@ async fn cancel_stops_queued_and_running_jobs_and_rolls_back_their_work() {
     let app = TestApp::spawn().await;
     let sh = shop(&app, "cancel").await;
     let queued = {
-        let mut j = NewJob::new("TEST_PROBE", json!({"marker": "later"}));
+        let mut j = NewJob::new(JobKind::TestProbe, json!({"marker": "later"}));
         j.run_at = Some(chrono::Utc::now() + chrono::Duration::hours(1));
         submit(&app.state, org_of(&sh), j).await.unwrap().job.id
     };

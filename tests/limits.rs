@@ -359,7 +359,7 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
 
 #[tokio::test]
 async fn statements_are_cut_off_by_the_statement_timeout() {
-    use mercato::db::tenant::TenantTx;
+    use mercato::tenant::TenantTx;
     use sea_orm::{ConnectionTrait, DbBackend, Statement};
     let app = TestApp::spawn().await;
     let tx = TenantTx::new(app.state.db.clone(), None, true)

@@ -4,8 +4,9 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use futures::SinkExt;
+use mercato::domain::jobs::JobKind;
 use mercato::ids::{OrgId, StoreId};
-use mercato::jobs::queue::{NewJob, submit};
+use mercato::jobs::{NewJob, submit};
 use mercato_tests::procs;
 use mercato_tests::stock::shop;
 use mercato_tests::ws::{maybe_json, next_json, open, subscribe, subscribe_at};
@@ -65,7 +66,7 @@ async fn run_progress_arrives_in_order_on_two_servers_and_never_crosses_tenants(
     let store_b = app.connect_store(&b.s, &b.branch, "live-b", None).await;
     let org_a = OrgId(a.org.parse().unwrap());
     let mut job = NewJob::new(
-        "TEST_PROBE",
+        JobKind::TestProbe,
         json!({"marker": "live", "sleep_ms": 1000, "steps": 5}),
     );
     job.store = Some(StoreId(gid_uuid(&store_a).parse().unwrap()));
@@ -150,7 +151,7 @@ async fn an_unauthenticated_socket_receives_nothing() {
     let queued = submit(
         &app.state,
         org_a,
-        NewJob::new("TEST_PROBE", json!({"marker": "anon"})),
+        NewJob::new(JobKind::TestProbe, json!({"marker": "anon"})),
     )
     .await
     .unwrap();
@@ -172,10 +173,10 @@ async fn an_unauthenticated_socket_receives_nothing() {
         ))
         .await;
     // Nothing arrives, even once the run changes.
-    let _ = mercato::jobs::queue::submit(
+    let _ = mercato::jobs::submit(
         &app.state,
         org_a,
-        NewJob::new("TEST_PROBE", json!({"marker": "anon-2"})),
+        NewJob::new(JobKind::TestProbe, json!({"marker": "anon-2"})),
     )
     .await
     .unwrap();

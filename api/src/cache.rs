@@ -17,25 +17,24 @@ use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// Key of an organization's catalog generation counter.
-pub fn generation_key(prefix: &str, org: OrgId) -> String {
-    format!("{prefix}:org:{org}:catalog:gen")
-}
-
 /// The cache as one request sees it: its organization and (once read) its generation.
 pub struct CatalogCache {
     redis: crate::breaker::GuardedRedis,
-    prefix: String,
+    keys: crate::keys::Keys,
     ttl: Duration,
     generation: tokio::sync::OnceCell<Option<(OrgId, i64)>>,
 }
 
 impl CatalogCache {
     /// A cache for one request; `ttl` zero disables it.
-    pub fn new(redis: crate::breaker::GuardedRedis, prefix: &str, ttl: Duration) -> Self {
+    pub fn new(
+        redis: crate::breaker::GuardedRedis,
+        keys: crate::keys::Keys,
+        ttl: Duration,
+    ) -> Self {
         Self {
             redis,
-            prefix: prefix.to_owned(),
+            keys,
             ttl,
             generation: tokio::sync::OnceCell::new(),
         }
@@ -50,7 +49,7 @@ impl CatalogCache {
         let got = self
             .generation
             .get_or_init(|| async {
-                let key = generation_key(&self.prefix, org);
+                let key = self.keys.catalog_generation(org);
                 let g: Option<i64> = self
                     .redis
                     .run(async |conn| conn.get(key).await)
@@ -64,7 +63,7 @@ impl CatalogCache {
     }
 
     fn key(&self, org: OrgId, generation: i64, kind: &str, id: uuid::Uuid) -> String {
-        format!("{}:org:{org}:catalog:{generation}:{kind}:{id}", self.prefix)
+        self.keys.catalog_entry(org, generation, kind, id)
     }
 
     /// Values of `kind` for `ids` from Redis; `load` reads the misses (from Postgres) and they are

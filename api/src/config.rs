@@ -1,6 +1,9 @@
 //! Configuration from environment variables (documented in README and `.env.example`), validated
 //! once at start-up so a bad value stops the process with a clear message instead of failing later.
 
+/// Default budget of selections (fields, fragment spreads, inline fragments) after expansion.
+pub const DEFAULT_MAX_SELECTIONS: usize = 2_000;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use secrecy::SecretString;
@@ -277,7 +280,7 @@ impl Default for Limits {
             cost_restore_rate: 50,
             max_depth: 12,
             max_aliases: 50,
-            max_selections: crate::limits::guard::DEFAULT_MAX_SELECTIONS,
+            max_selections: DEFAULT_MAX_SELECTIONS,
             ws_max_message_bytes: 65_536,
             ws_max_sockets_per_principal: 16,
             allowed_origins: Vec::new(),

@@ -30,13 +30,14 @@ pub struct EventHub {
 }
 
 impl EventHub {
-    /// A hub for the Redis at `url`, listening to `{prefix}:org:*` once first used.
-    pub fn new(url: &str, prefix: &str) -> AppResult<Self> {
+    /// A hub for the Redis at `url`, listening to every organization channel of `keys` once
+    /// first used.
+    pub fn new(url: &str, keys: &crate::keys::Keys) -> AppResult<Self> {
         let client = redis::Client::open(url).map_err(AppError::internal)?;
         let (tx, _) = broadcast::channel(4096);
         Ok(Self {
             client,
-            pattern: format!("{prefix}:org:*"),
+            pattern: keys.org_channels_pattern(),
             tx,
             started: OnceCell::new(),
         })

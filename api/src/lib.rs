@@ -3,6 +3,7 @@
 //! The binary (`main.rs`) is thin; this library exposes [`build_state`], [`build_schema`] and
 //! [`build_router`] so tests and benchmarks run exactly the app the binary serves.
 
+pub mod after_commit;
 pub mod auth;
 pub mod breaker;
 pub mod cache;
@@ -16,10 +17,12 @@ pub mod graphql;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod keys;
 pub mod limits;
 pub mod seed;
 pub mod state;
 pub mod telemetry;
+pub mod tenant;
 
 pub use graphql::{build_schema, sdl};
 pub use http::build_router;

@@ -1,12 +1,13 @@
 //! Demo data for the quick start: one organization, two branches, four stores and two users.
 //! Written through the domain functions as the runtime role, so RLS and auditing apply.
 
-use crate::db::tenant::{Access, OrgAccess, Settings, apply_settings};
+use crate::db::rls::apply_settings;
 use crate::domain::stores::{ConnectStore, Credentials};
 use crate::domain::{Ctx, accounts, branches, members, organizations, stores};
 use crate::error::{AppError, AppResult};
 use crate::ids::{BranchId, OrgId, UserId};
 use crate::state::AppState;
+use crate::tenant::{Access, OrgAccess};
 use entity::enums::{BranchRole, OrgRole, Platform};
 use sea_orm::TransactionTrait;
 use serde_json::json;
@@ -64,7 +65,7 @@ pub async fn seed_demo(state: &AppState) -> AppResult<Seeded> {
         user_id: Some(owner),
         org: Some(OrgAccess::member(org, OrgRole::Owner, HashMap::new())),
     };
-    apply_settings(&tx, &Settings::for_access(&as_owner)).await?;
+    apply_settings(&tx, &crate::tenant::settings_for(&as_owner)).await?;
     let c = Ctx {
         access: &as_owner,
         ..c

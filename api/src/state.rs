@@ -33,6 +33,8 @@ pub struct AppState {
     pub redis_guard: crate::breaker::GuardedRedis,
     /// Breaker fed by Postgres connection failures of request transactions.
     pub pg_breaker: Arc<crate::breaker::Breaker>,
+    /// Every Redis key and channel.
+    pub keys: crate::keys::Keys,
     /// Validated configuration.
     pub config: Arc<Config>,
     /// Access-token keys.
@@ -84,6 +86,7 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
         .create_pool(Some(Runtime::Tokio1))
         .map_err(AppError::internal)?;
     let l = &config.limits;
+    let keys = crate::keys::Keys::new(&config.redis_prefix);
     let redis_guard = crate::breaker::GuardedRedis {
         pool: redis.clone(),
         breaker: Arc::new(crate::breaker::Breaker::new(
@@ -95,7 +98,8 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
     };
     let rate = RateLimiter::new(
         redis_guard.clone(),
-        &config.redis_prefix,
+        keys.clone(),
+        crate::keys::RateFamily::Requests,
         Rate {
             per_minute: l.rate_per_minute,
             burst: l.rate_burst,
@@ -107,7 +111,8 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
     );
     let login = RateLimiter::new(
         redis_guard.clone(),
-        &format!("{}:login", config.redis_prefix),
+        keys.clone(),
+        crate::keys::RateFamily::Login,
         Rate {
             per_minute: l.login_per_account.0,
             burst: l.login_per_account.1,
@@ -119,16 +124,16 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
     );
     let cost = CostLimiter::new(
         redis_guard.clone(),
-        &config.redis_prefix,
+        keys.clone(),
         BucketConfig {
             max: l.cost_bucket_max,
             restore_rate: l.cost_restore_rate,
         },
     );
-    let events =
-        crate::events::EventHub::new(config.redis_url.expose_secret(), &config.redis_prefix)?;
+    let events = crate::events::EventHub::new(config.redis_url.expose_secret(), &keys)?;
     Ok(AppState {
         events: Arc::new(events),
+        keys,
         sockets: Arc::new(crate::limits::PerKey::new(l.ws_max_sockets_per_principal)),
         api_tokens: Arc::new(ApiTokenAuth::new(db.clone())),
         rate: Arc::new(rate),

@@ -1,8 +1,10 @@
 //! Job queue and live-progress fan-out benchmarks.
 
 use futures::StreamExt;
+use mercato::domain::jobs::{JobKind, SyncRunRow};
 use mercato::ids::OrgId;
-use mercato::jobs::queue::{NewJob, SyncRunRow, runs_channel, submit};
+use mercato::jobs::{NewJob, submit};
+use mercato::keys::Topic;
 use mercato_tests::stock::Shop;
 use mercato_tests::ws::{next_json, subscribe_at};
 use mercato_tests::{TestApp, gid, owner_rows, procs};
@@ -18,7 +20,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn noop(app: &TestApp, org: OrgId) {
-    let mut job = NewJob::new("NOOP", json!({}));
+    let mut job = NewJob::new(JobKind::Noop, json!({}));
     job.with_run = false;
     submit(&app.state, org, job).await.unwrap();
 }
@@ -43,7 +45,7 @@ pub async fn jobs(app: &TestApp, sh: &Shop) {
         let state = app.state.clone();
         tasks.spawn(async move {
             for _ in 0..N / 16 + 1 {
-                let mut job = NewJob::new("NOOP", json!({}));
+                let mut job = NewJob::new(JobKind::Noop, json!({}));
                 job.with_run = false;
                 submit(&state, org, job).await.unwrap();
             }
@@ -139,7 +141,7 @@ pub async fn fanout(app: &TestApp, sh: &Shop) {
     let queued = submit(
         &app.state,
         org,
-        NewJob::new("TEST_PROBE", json!({"marker": "fanout"})),
+        NewJob::new(JobKind::TestProbe, json!({"marker": "fanout"})),
     )
     .await
     .unwrap();
@@ -220,7 +222,7 @@ pub async fn fanout(app: &TestApp, sh: &Shop) {
     drop(tx);
     let client = redis::Client::open(mercato_tests::redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let channel = runs_channel(&app.state.config.redis_prefix, org);
+    let channel = app.state.keys.channel(Topic::SyncRuns(org));
     let mut tick = tokio::time::interval(Duration::from_millis(1000 / RATE));
     let mut row: SyncRunRow = run.clone();
     let started = Instant::now();

@@ -76,3 +76,77 @@ pub enum StoreStatus {
     #[sea_orm(string_value = "ARCHIVED")]
     Archived,
 }
+
+/// What a background job does (`jobs.kind`, `sync_runs.kind`, `sync_schedules.kind`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobKind {
+    /// A catalog import (CSV rows as the payload).
+    #[sea_orm(string_value = "CATALOG_IMPORT")]
+    CatalogImport,
+    /// Orders of a store (scheduled).
+    #[sea_orm(string_value = "ORDERS")]
+    Orders,
+    /// Payouts of a store (scheduled).
+    #[sea_orm(string_value = "PAYOUTS")]
+    Payouts,
+    /// Refresh a store's marketplace tokens (scheduled).
+    #[sea_orm(string_value = "TOKEN_REFRESH")]
+    TokenRefresh,
+    /// Return SLA clocks of a store (scheduled).
+    #[sea_orm(string_value = "RETURN_SLA")]
+    ReturnSla,
+    /// Test kind (enabled by `MERCATO_JOB_TEST_KINDS`): writes a marker, sleeps, fails on request.
+    #[sea_orm(string_value = "TEST_PROBE")]
+    TestProbe,
+    /// Test kind: does nothing (benchmarks of the queue itself).
+    #[sea_orm(string_value = "NOOP")]
+    Noop,
+}
+
+impl JobKind {
+    /// The kinds a store schedule queues.
+    pub const SCHEDULED: [Self; 4] = [
+        Self::Orders,
+        Self::Payouts,
+        Self::TokenRefresh,
+        Self::ReturnSla,
+    ];
+
+    /// The stored name, e.g. `CATALOG_IMPORT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CatalogImport => "CATALOG_IMPORT",
+            Self::Orders => "ORDERS",
+            Self::Payouts => "PAYOUTS",
+            Self::TokenRefresh => "TOKEN_REFRESH",
+            Self::ReturnSla => "RETURN_SLA",
+            Self::TestProbe => "TEST_PROBE",
+            Self::Noop => "NOOP",
+        }
+    }
+
+    /// The kind stored as `name`, if it is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        <Self as sea_orm::Iterable>::iter().find(|k| k.as_str() == name)
+    }
+
+    /// Is it one of [`Self::SCHEDULED`]?
+    pub fn is_scheduled(self) -> bool {
+        Self::SCHEDULED.contains(&self)
+    }
+
+    /// Does a job of this kind keep a sync run sellers can watch?
+    pub fn records_run(self) -> bool {
+        self != Self::Noop
+    }
+}
+
+impl std::fmt::Display for JobKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -454,8 +454,9 @@ pub async fn add_member(
     role: entity::enums::OrgRole,
     branch: Option<(&str, entity::enums::BranchRole)>,
 ) {
-    use mercato::db::tenant::{Access, OrgAccess, Settings, apply_settings};
+    use mercato::db::rls::apply_settings;
     use mercato::ids::{BranchId, OrgId, UserId};
+    use mercato::tenant::{Access, OrgAccess};
     use sea_orm::TransactionTrait;
     let uuid = |g: &str| uuid::Uuid::parse_str(&gid_uuid(g)).unwrap();
     let access = Access {
@@ -467,7 +468,7 @@ pub async fn add_member(
         )),
     };
     let tx = app.state.db.begin().await.unwrap();
-    apply_settings(&tx, &Settings::for_access(&access))
+    apply_settings(&tx, &mercato::tenant::settings_for(&access))
         .await
         .unwrap();
     let ctx = mercato::domain::Ctx {

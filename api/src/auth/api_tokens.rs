@@ -6,7 +6,7 @@
 use crate::auth::permissions::Scope;
 use crate::auth::secrets::{self, API_TOKEN_PREFIX};
 use crate::auth::{ApiTokenGrant, Principal};
-use crate::db::tenant::{Settings, apply_settings};
+use crate::db::rls::{Settings, apply_settings};
 use crate::error::{AppError, AppResult};
 use crate::ids::{ApiTokenId, BranchId, OrgId};
 use chrono::{DateTime, Utc};

@@ -1,6 +1,6 @@
 //! The permission matrix: what each organization role, branch role and API token scope may do.
 //!
-//! Every mutation and every sensitive field asks [`crate::db::tenant::OrgAccess::require`] for one
+//! Every mutation and every sensitive field asks [`crate::tenant::OrgAccess::require`] for one
 //! [`Perm`]; row-level security is the backstop underneath. The same table is written out in
 //! `docs/permissions.md`, and `tests/roles.rs` tries every mutation as every role.
 

@@ -1,7 +1,7 @@
-//! Database access: the runtime pool and the tenant transaction through which all request and job
-//! code reaches tenant tables.
+//! Database access: the runtime pool, the runtime-role check, and the row-level-security settings
+//! primitive ([`rls`]). The tenant transaction built on it is `crate::tenant`.
 
-pub mod tenant;
+pub mod rls;
 
 use crate::error::{AppError, AppResult};
 use sea_orm::{

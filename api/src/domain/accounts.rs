@@ -1,10 +1,11 @@
 //! Accounts: sign-up, log-in, and choosing the organization an access token is scoped to.
 
 use crate::auth::password;
-use crate::db::tenant::{Access, Settings, with_settings};
+use crate::db::rls::Settings;
 use crate::domain::clean_text;
 use crate::error::{AppError, AppResult};
 use crate::ids::{OrgId, UserId};
+use crate::tenant::{Access, with_settings};
 use entity::enums::OrgRole;
 use entity::{org_members, users};
 use sea_orm::{

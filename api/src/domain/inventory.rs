@@ -11,7 +11,7 @@
 use crate::auth::permissions::Perm;
 use crate::domain::{Ctx, stmt};
 use crate::error::{AppError, AppResult};
-use crate::ids::{BranchId, LocationId, MovementId, ReservationId, VariantId};
+use crate::ids::{BranchId, LocationId, MovementId, OrgId, ReservationId, VariantId};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult, TransactionTrait};
 use serde::{Deserialize, Serialize};
@@ -296,21 +296,44 @@ pub(crate) async fn alerts_after(c: &Ctx<'_>, l: &Level) -> AppResult<()> {
         .ok_or_else(|| AppError::internal("stock changed without an organization"))?
         .org_id;
     for row in changed {
-        c.effects.push(crate::effects::Effect::StockAlert(
-            crate::effects::StockAlertEvent {
-                org_id: org,
-                branch_id: BranchId(l.branch_id),
-                alert_id: row.id,
-                variant_id: l.variant_id,
-                location_id: l.location_id,
-                available: l.available(),
-                reorder_point: point,
-                state: if open { "OPEN" } else { "RESOLVED" }.to_owned(),
-                at: chrono::Utc::now(),
-            },
-        ));
+        let event = StockAlertEvent {
+            org_id: org,
+            branch_id: BranchId(l.branch_id),
+            alert_id: row.id,
+            variant_id: l.variant_id,
+            location_id: l.location_id,
+            available: l.available(),
+            reorder_point: point,
+            state: if open { "OPEN" } else { "RESOLVED" }.to_owned(),
+            at: chrono::Utc::now(),
+        };
+        c.effects
+            .publish(crate::keys::Topic::InventoryAlerts(org), &event);
     }
     Ok(())
+}
+
+/// A low-stock alert as published on the organization's `inventory-alerts` channel.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StockAlertEvent {
+    /// Organization.
+    pub org_id: OrgId,
+    /// Branch of the location (subscribers only receive their visible branches').
+    pub branch_id: BranchId,
+    /// The alert row.
+    pub alert_id: uuid::Uuid,
+    /// Variant.
+    pub variant_id: uuid::Uuid,
+    /// Location.
+    pub location_id: uuid::Uuid,
+    /// Available quantity when it changed state.
+    pub available: i64,
+    /// The reorder point.
+    pub reorder_point: i64,
+    /// OPEN or RESOLVED.
+    pub state: String,
+    /// When.
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Runs `f` once per idempotency key: a retry with the same key and payload returns the first

@@ -2,12 +2,13 @@
 //! removing (OWNER/ADMIN; only an OWNER touches the OWNER role; the last OWNER stays).
 
 use crate::auth::permissions::Perm;
-use crate::db::tenant::{OrgAccess, Settings, with_settings};
+use crate::db::rls::Settings;
 use crate::domain::accounts;
 use crate::domain::page::{self, Page, PageArgs};
 use crate::domain::{Ctx, audit};
 use crate::error::{AppError, AppResult};
 use crate::ids::{BranchId, UserId};
+use crate::tenant::{OrgAccess, with_settings};
 use entity::enums::{BranchRole, OrgRole};
 use entity::{branch_members, org_members, users};
 use sea_orm::{
@@ -83,7 +84,7 @@ async fn user_by_email(ctx: &Ctx<'_>, email: &str) -> AppResult<UserId> {
     let email = accounts::normalize_email(email)?;
     let temp = Settings {
         auth_email: Some(email.clone()),
-        ..Settings::for_access(ctx.access)
+        ..crate::tenant::settings_for(ctx.access)
     };
     let user = with_settings(ctx.tx, ctx.access, temp, async || {
         Ok(users::Entity::find()

@@ -8,15 +8,18 @@ pub mod branches;
 pub mod catalog;
 pub mod import;
 pub mod inventory;
+pub mod jobs;
 pub mod members;
 pub mod organizations;
 pub mod page;
+pub mod schedules;
 pub mod sessions;
+pub mod sign_in;
 pub mod stores;
 pub mod sync;
 
-use crate::db::tenant::Access;
 use crate::error::{AppError, AppResult};
+use crate::tenant::Access;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
 
 /// What a domain call acts on and for whom.

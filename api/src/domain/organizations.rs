@@ -1,10 +1,10 @@
 //! Organizations: the tenant. Creating one makes the creator its OWNER.
 
 use crate::auth::permissions::Perm;
-use crate::db::tenant::{Access, Settings, with_settings};
 use crate::domain::{Ctx, audit, clean_text};
 use crate::error::{AppError, AppResult};
 use crate::ids::OrgId;
+use crate::tenant::{Access, with_settings};
 use entity::enums::OrgRole;
 use entity::{org_members, organizations};
 use sea_orm::{
@@ -23,7 +23,7 @@ pub async fn create(ctx: &Ctx<'_>, name: &str) -> AppResult<organizations::Model
     // The creator is OWNER of the new org, so inside it they see everything.
     let as_owner = Access {
         user_id: Some(user),
-        org: Some(crate::db::tenant::OrgAccess::member(
+        org: Some(crate::tenant::OrgAccess::member(
             org,
             OrgRole::Owner,
             HashMap::new(),
@@ -36,7 +36,7 @@ pub async fn create(ctx: &Ctx<'_>, name: &str) -> AppResult<organizations::Model
     with_settings(
         ctx.tx,
         ctx.access,
-        Settings::for_access(&as_owner),
+        crate::tenant::settings_for(&as_owner),
         async || {
             let model = organizations::ActiveModel {
                 id: Set(org.uuid()),

@@ -4,10 +4,11 @@
 //! tokens are stored.
 
 use crate::auth::secrets::{self, REFRESH_TOKEN_PREFIX};
-use crate::db::tenant::{Access, Settings, with_settings};
+use crate::db::rls::Settings;
 use crate::domain::accounts;
 use crate::error::{AppError, AppResult};
 use crate::ids::{OrgId, RefreshTokenId, UserId};
+use crate::tenant::{Access, with_settings};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult, Statement};
 use secrecy::SecretString;

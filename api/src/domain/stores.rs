@@ -236,7 +236,7 @@ pub async fn connect(
     })?;
     // Its default sync schedules (orders, payouts, token refresh, return SLA), with their first
     // slots queued in this same transaction.
-    crate::jobs::schedule::install_defaults(ctx, id, BranchId(branch.id)).await?;
+    crate::domain::schedules::install_defaults(ctx, id, BranchId(branch.id)).await?;
     audit::record(
         ctx,
         org,

@@ -4,13 +4,15 @@
 
 use crate::auth::permissions::Perm;
 use crate::domain::import::{self, RawRow, RowError};
+use crate::domain::jobs::{
+    self as queue, ImportPayload, JOB_COLUMNS, JobInput, JobKind, JobRow, NewJob, Queued,
+    RUN_COLUMNS, SyncRunRow,
+};
 use crate::domain::page::{Page, PageArgs, fetch_sql};
 use crate::domain::{Ctx, stmt};
 use crate::effects::Effect;
 use crate::error::{AppError, AppResult};
 use crate::ids::{BranchId, JobId, LocationId, StoreId, SyncRunId};
-use crate::jobs::kinds::{self, ImportPayload};
-use crate::jobs::queue::{self, JOB_COLUMNS, JobRow, NewJob, Queued, RUN_COLUMNS, SyncRunRow};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult};
 use uuid::Uuid;
@@ -193,7 +195,7 @@ async fn run_status(
     .one(c.tx)
     .await?
     {
-        c.effects.push(Effect::SyncRun(Box::new(run)));
+        queue::publish_run(c.effects, &run);
     }
     Ok(())
 }
@@ -330,12 +332,12 @@ pub async fn start_sync(
     let status: String = branch.try_get("", "status")?;
     let branch: Uuid = branch.try_get("", "branch_id")?;
     require_write(c, Some(branch))?;
-    if !kinds::SCHEDULED.contains(&kind) {
+    let Some(kind) = JobKind::parse(kind).filter(|k| k.is_scheduled()) else {
         return Err(AppError::invalid(
             "input.kind",
             "one of ORDERS, PAYOUTS, TOKEN_REFRESH, RETURN_SLA",
         ));
-    }
+    };
     if status != "ACTIVE" {
         return Err(AppError::Conflict("the store is archived".into()));
     }
@@ -356,15 +358,11 @@ pub async fn start_import(
     idempotency_key: Option<String>,
 ) -> AppResult<Queued> {
     let branch = import::check_start(c, rows.len(), location).await?;
-    let mut job = NewJob::new(
-        kinds::CATALOG_IMPORT,
-        serde_json::to_value(ImportPayload {
-            rows,
-            errors,
-            location_id: location.map(LocationId::uuid),
-        })
-        .map_err(AppError::internal)?,
-    );
+    let mut job = NewJob::of(&JobInput::CatalogImport(ImportPayload {
+        rows,
+        errors,
+        location_id: location.map(LocationId::uuid),
+    }));
     job.branch = branch;
     job.idempotency_key = check_key(idempotency_key)?;
     queue::enqueue(c, job).await

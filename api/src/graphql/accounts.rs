@@ -1,8 +1,8 @@
 //! Accounts in GraphQL: `viewer`, `signUp`, `logIn`, `switchOrganization`.
 
-use crate::db::tenant::{Access, Settings, apply_settings};
-use crate::domain::sessions::{self, Rotation};
-use crate::domain::{Ctx, accounts, organizations};
+use crate::domain::sessions;
+use crate::domain::sign_in::{self, Session};
+use crate::domain::{accounts, organizations};
 use crate::error::AppError;
 use crate::graphql::organizations::{OrgRoleGql, Organization};
 use crate::graphql::relay::{org_id, user_gid};
@@ -159,15 +159,11 @@ pub struct AuthPayload {
     pub user_errors: Vec<UserError>,
 }
 
-struct Session {
-    user: users::Model,
-    org: Option<entity::organizations::Model>,
-    refresh: Option<sessions::IssuedRefresh>,
-}
-
 impl AuthPayload {
-    fn build(ctx: &Context<'_>, r: crate::error::AppResult<Session>) -> Result<Self> {
-        let (session, user_errors) = split(r)?;
+    fn build(
+        ctx: &Context<'_>,
+        (session, user_errors): (Option<Session>, Vec<UserError>),
+    ) -> Result<Self> {
         let Some(s) = session else {
             return Ok(Self {
                 user_errors,
@@ -192,23 +188,6 @@ impl AuthPayload {
             user_errors,
         })
     }
-}
-
-async fn load_org(
-    ctx: &Ctx<'_>,
-    user: UserId,
-    org: Option<OrgId>,
-) -> crate::error::AppResult<Option<entity::organizations::Model>> {
-    let Some(org) = org else { return Ok(None) };
-    let temp = Settings {
-        user_id: Some(user),
-        branches: Some(Vec::new()),
-        ..Settings::default()
-    };
-    crate::db::tenant::with_settings(ctx.tx, ctx.access, temp, async || {
-        organizations::get(ctx.tx, org).await.map(Some)
-    })
-    .await
 }
 
 /// Parses an optional `input.organizationId`; a malformed id reads as "not found".
@@ -248,60 +227,14 @@ pub struct AccountsMutation;
 impl AccountsMutation {
     /// Creates an account (and optionally an organization) and logs in.
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<AuthPayload> {
-        let rc = rc(ctx)?;
-        let sp = rc.tenant.savepoint().await?;
-        let c = rc.write(&sp);
-        let result = async {
-            let user = accounts::sign_up(
-                c.tx,
-                c.access,
-                &input.email,
-                SecretString::from(input.password),
-                &input.display_name,
-            )
-            .await?;
-            let org = match &input.organization_name {
-                Some(name) => {
-                    let acting = Access {
-                        user_id: Some(UserId(user.id)),
-                        org: None,
-                    };
-                    let org = organizations::create(
-                        &Ctx {
-                            access: &acting,
-                            ..c
-                        },
-                        name,
-                    )
-                    .await
-                    .map_err(|e| match e {
-                        AppError::Validation { message, .. } => {
-                            AppError::invalid("input.organizationName", message)
-                        }
-                        other => other,
-                    })?;
-                    apply_settings(c.tx, &Settings::for_access(c.access)).await?;
-                    Some(org)
-                }
-                None => None,
-            };
-            let ttl = rc.state.config.limits.refresh_token_ttl;
-            let refresh = sessions::start(
-                c.tx,
-                c.access,
-                UserId(user.id),
-                org.as_ref().map(|o| OrgId(o.id)),
-                ttl,
-            )
-            .await?;
-            Ok(Session {
-                user,
-                org,
-                refresh: Some(refresh),
-            })
-        }
-        .await;
-        let result = sp.finish(result).await;
+        let ttl = rc(ctx)?.state.config.limits.refresh_token_ttl;
+        let input = sign_in::SignUp {
+            email: input.email,
+            password: SecretString::from(input.password),
+            display_name: input.display_name,
+            organization_name: input.organization_name,
+        };
+        let result = mutate(ctx, async |c| sign_in::sign_up(&c, input, ttl).await).await?;
         AuthPayload::build(ctx, result)
     }
 
@@ -309,42 +242,13 @@ impl AccountsMutation {
     async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> Result<AuthPayload> {
         let rc = rc(ctx)?;
         login_attempt(rc, &input.email).await?;
-        let sp = rc.tenant.savepoint().await?;
-        let c = rc.write(&sp);
-        let result = async {
+        let ttl = rc.state.config.limits.refresh_token_ttl;
+        let password = SecretString::from(input.password);
+        let result = mutate(ctx, async |c| {
             let wanted = wanted_org(input.organization_id.as_ref())?;
-            let user = accounts::log_in(
-                c.tx,
-                c.access,
-                &input.email,
-                SecretString::from(input.password),
-            )
-            .await?;
-            let org = accounts::pick_org(c.tx, c.access, UserId(user.id), wanted)
-                .await
-                .map_err(|e| match e {
-                    AppError::NotFound(_) => {
-                        AppError::invalid("input.organizationId", "organization not found")
-                    }
-                    other => other,
-                })?;
-            let refresh = sessions::start(
-                c.tx,
-                c.access,
-                UserId(user.id),
-                org,
-                rc.state.config.limits.refresh_token_ttl,
-            )
-            .await?;
-            let org = load_org(&c, UserId(user.id), org).await?;
-            Ok(Session {
-                user,
-                org,
-                refresh: Some(refresh),
-            })
-        }
-        .await;
-        let result = sp.finish(result).await;
+            sign_in::log_in(&c, &input.email, password, wanted, ttl).await
+        })
+        .await?;
         AuthPayload::build(ctx, result)
     }
 
@@ -354,24 +258,13 @@ impl AccountsMutation {
         ctx: &Context<'_>,
         input: SwitchOrganizationInput,
     ) -> Result<AuthPayload> {
-        let rc = rc(ctx)?;
-        let sp = rc.tenant.savepoint().await?;
-        let c = rc.write(&sp);
-        let user_id = c.access.user()?;
-        let result = async {
+        let result = mutate(ctx, async |c| {
+            c.access.user()?;
             let wanted =
                 org_id(&input.organization_id).map_err(|_| AppError::NotFound("Organization"))?;
-            let user = accounts::get_user(c.tx, user_id).await?;
-            let org = accounts::pick_org(c.tx, c.access, user_id, Some(wanted)).await?;
-            let org = load_org(&c, user_id, org).await?;
-            Ok(Session {
-                user,
-                org,
-                refresh: None,
-            })
-        }
-        .await;
-        let result = sp.finish(result).await;
+            sign_in::switch(&c, wanted).await
+        })
+        .await?;
         AuthPayload::build(ctx, result)
     }
 
@@ -382,46 +275,17 @@ impl AccountsMutation {
         ctx: &Context<'_>,
         input: RefreshSessionInput,
     ) -> Result<AuthPayload> {
-        let rc = rc(ctx)?;
-        let sp = rc.tenant.savepoint().await?;
-        let c = rc.write(&sp);
-        let result = async {
+        let ttl = rc(ctx)?.state.config.limits.refresh_token_ttl;
+        // A reused token is reported as a failure, but its family's revocation is kept: the
+        // domain answers `None` (the savepoint is kept) rather than an error (it would roll back).
+        let (session, user_errors) = mutate(ctx, async |c| {
             let wanted = wanted_org(input.organization_id.as_ref())?;
-            let rotation = sessions::rotate(
-                c.tx,
-                c.access,
-                &input.refresh_token,
-                wanted,
-                rc.state.config.limits.refresh_token_ttl,
-            )
-            .await?;
-            let Rotation::Rotated { user, org, refresh } = rotation else {
-                return Ok(None);
-            };
-            let user_row = crate::db::tenant::with_settings(
-                c.tx,
-                c.access,
-                Settings {
-                    user_id: Some(user),
-                    branches: Some(Vec::new()),
-                    ..Settings::default()
-                },
-                async || accounts::get_user(c.tx, user).await,
-            )
-            .await?;
-            let org = load_org(&c, user, org).await?;
-            Ok(Some(Session {
-                user: user_row,
-                org,
-                refresh: Some(refresh),
-            }))
-        }
-        .await;
-        // A reused token is reported as a failure, but its family's revocation is kept.
-        let result = match sp.finish(result).await {
-            Ok(Some(s)) => Ok(s),
-            Ok(None) => Err(AppError::InvalidRefreshToken),
-            Err(e) => Err(e),
+            sign_in::refresh(&c, &input.refresh_token, wanted, ttl).await
+        })
+        .await?;
+        let result = match session {
+            Some(None) => split(Err(AppError::InvalidRefreshToken))?,
+            other => (other.flatten(), user_errors),
         };
         AuthPayload::build(ctx, result)
     }

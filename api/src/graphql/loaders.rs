@@ -2,9 +2,9 @@
 //! query tree costs one SQL statement instead of one per row.
 
 use crate::cache::CatalogCache;
-use crate::db::tenant::TenantTx;
 use crate::error::AppError;
 use crate::ids::{BranchId, ProductId, UserId, VariantId};
+use crate::tenant::TenantTx;
 use async_graphql::dataloader::Loader;
 use entity::{branches, users};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};

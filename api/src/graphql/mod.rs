@@ -5,6 +5,7 @@
 pub mod access;
 pub mod accounts;
 pub mod branches;
+pub mod cost;
 pub mod import;
 pub mod inventory;
 pub mod loaders;
@@ -15,13 +16,13 @@ pub mod subscriptions;
 pub mod sync;
 pub mod user_errors;
 
-use crate::db::tenant::{Savepoint, TenantTx, TxGuard};
 use crate::domain::Ctx;
 use crate::error::AppError;
-use crate::limits::cost::CostExtension;
 use crate::state::AppState;
+use crate::tenant::{Savepoint, TenantTx, TxGuard};
 use async_graphql::dataloader::{DataLoader, HashMapCache};
 use async_graphql::{Context, MergedObject, Schema};
+use cost::CostExtension;
 use std::sync::Arc;
 
 /// Root query.
@@ -131,7 +132,7 @@ impl RequestCtx {
         let catalog_cache = tenant.is_read_only().then(|| {
             Arc::new(crate::cache::CatalogCache::new(
                 state.redis_guard.clone(),
-                &state.config.redis_prefix,
+                state.keys.clone(),
                 state.config.catalog_cache_ttl,
             ))
         });

@@ -6,14 +6,15 @@
 
 use crate::auth::Principal;
 use crate::auth::permissions::Perm;
-use crate::db::tenant::{Access, Outcome, TenantTx};
-use crate::effects::{StockAlertEvent, alerts_channel};
+use crate::domain::inventory::StockAlertEvent;
+use crate::domain::jobs::{RUN_COLUMNS, SyncRunRow};
 use crate::error::AppError;
 use crate::graphql::relay::{branch_gid, location_gid, org_gid, user_gid, variant_gid};
 use crate::graphql::sync::{SyncRunState, sees_branch};
 use crate::ids::{BranchId, LocationId, StoreId, VariantId};
-use crate::jobs::queue::{RUN_COLUMNS, SyncRunRow, runs_channel};
+use crate::keys::Topic;
 use crate::state::AppState;
+use crate::tenant::{Access, Outcome, TenantTx};
 use async_graphql::{Context, ID, Result, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures::Stream;
@@ -210,7 +211,7 @@ fn run_stream(
     permit: Option<OwnedSemaphorePermit>,
     wanted: impl Fn(&SyncRunRow) -> bool + Send + 'static,
 ) -> impl Stream<Item = SyncRunState> {
-    let channel = runs_channel(&state.config.redis_prefix, org_id);
+    let channel = state.keys.channel(Topic::SyncRuns(org_id));
     async_stream::stream! {
         let _permit = permit;
         let mut checked = tokio::time::Instant::now();
@@ -289,7 +290,7 @@ impl Subscription {
             None => None,
         };
         let permit = acquire_slot(ctx)?;
-        let channel = alerts_channel(&state.config.redis_prefix, org_id);
+        let channel = state.keys.channel(Topic::InventoryAlerts(org_id));
         // Listen first, then read what is open: nothing falls between the two.
         let mut rx = state.events.subscribe().await?;
         let current = open_alerts(&state, &principal, only).await?;

@@ -1,5 +1,7 @@
 //! Jobs, sync runs (with their items and logs) and store schedules.
 
+use crate::domain::jobs::{JobKind, JobRow, Queued, SyncRunRow};
+use crate::domain::schedules::{self as schedule, ScheduleRow, UpdateSchedule};
 use crate::domain::sync::{self, RunFilter, SyncItemRow, SyncLogRow};
 use crate::error::AppError;
 use crate::graphql::relay::{
@@ -9,8 +11,6 @@ use crate::graphql::relay::{
 use crate::graphql::user_errors::UserError;
 use crate::graphql::{mutate, read};
 use crate::ids::{BranchId, JobId, StoreId, SyncRunId, SyncScheduleId};
-use crate::jobs::queue::{JobRow, Queued, SyncRunRow};
-use crate::jobs::schedule::{self, ScheduleRow, UpdateSchedule};
 use crate::state::AppState;
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -71,7 +71,7 @@ impl From<&SyncRunRow> for SyncRunState {
         Self {
             id: sync_run_gid(SyncRunId(r.id)),
             job_id: job_gid(JobId(r.job_id)),
-            kind: r.kind.clone(),
+            kind: r.kind.to_string(),
             status: r.status.clone(),
             progress: i32::from(r.progress),
             attempt: r.attempt,
@@ -109,7 +109,7 @@ impl SyncRun {
     }
     /// Kind.
     async fn kind(&self) -> &str {
-        &self.0.kind
+        self.0.kind.as_str()
     }
     /// Status (see `SyncRunState.status`).
     async fn status(&self) -> &str {
@@ -225,7 +225,7 @@ impl Job {
     }
     /// Kind.
     async fn kind(&self) -> &str {
-        &self.0.kind
+        self.0.kind.as_str()
     }
     /// QUEUED (waiting, or waiting to retry), RUNNING, SUCCEEDED, DEAD or CANCELLED.
     async fn status(&self) -> &str {
@@ -274,7 +274,7 @@ impl Job {
     /// Its sync run (none until a scheduled job starts).
     async fn sync_run(&self, ctx: &Context<'_>) -> Result<Option<SyncRun>> {
         let id = self.0.id;
-        let run = read(ctx, async |c| crate::jobs::queue::run_of(&c, id).await).await?;
+        let run = read(ctx, async |c| crate::domain::jobs::run_of(&c, id).await).await?;
         Ok(run.map(SyncRun))
     }
 }
@@ -294,7 +294,7 @@ impl SyncSchedule {
     }
     /// ORDERS, PAYOUTS, TOKEN_REFRESH or RETURN_SLA.
     async fn kind(&self) -> &str {
-        &self.0.kind
+        self.0.kind.as_str()
     }
     /// Interval in seconds (slots aligned to the Unix epoch), if an interval schedule.
     async fn every_seconds(&self) -> Option<i32> {
@@ -444,7 +444,7 @@ impl From<&JobRow> for JobView {
     fn from(j: &JobRow) -> Self {
         Self {
             id: job_gid(JobId(j.id)),
-            kind: j.kind.clone(),
+            kind: j.kind.to_string(),
             status: j.status.clone(),
             attempts: j.attempts,
             max_attempts: j.max_attempts,
@@ -547,11 +547,17 @@ impl SyncMutation {
         let min = ctx.data::<AppState>()?.config.jobs.schedule_min_interval;
         let (row, user_errors) = mutate(ctx, async |c| {
             let store = crate::graphql::relay::store_id(&input.store_id)?;
+            let kind = JobKind::parse(&input.kind).ok_or_else(|| {
+                AppError::invalid(
+                    "input.kind",
+                    "one of ORDERS, PAYOUTS, TOKEN_REFRESH, RETURN_SLA",
+                )
+            })?;
             schedule::update(
                 &c,
                 UpdateSchedule {
                     store,
-                    kind: input.kind,
+                    kind,
                     every_seconds: input.every_seconds,
                     cron: input.cron,
                     enabled: input.enabled,
@@ -577,7 +583,7 @@ fn job_payload(job: Option<JobRow>, user_errors: Vec<UserError>) -> JobPayload {
 }
 
 /// May `access` see sync runs of `branch` (None: organization-wide)?
-pub fn sees_branch(access: &crate::db::tenant::Access, branch: Option<BranchId>) -> bool {
+pub fn sees_branch(access: &crate::tenant::Access, branch: Option<BranchId>) -> bool {
     access.org.as_ref().is_some_and(|o| {
         o.allows(crate::auth::permissions::Perm::SyncRead)
             && branch.is_none_or(|b| o.all_branches() || o.visible_branches().contains(&b))

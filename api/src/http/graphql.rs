@@ -3,10 +3,10 @@
 
 use super::{HttpState, REQUEST_ID, client_ip};
 use crate::auth::Principal;
-use crate::db::tenant::{Outcome, TenantTx};
 use crate::error::AppError;
 use crate::graphql::RequestCtx;
 use crate::limits::rate::{LimitKey, retry_after_secs};
+use crate::tenant::{Outcome, TenantTx};
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Pos, Response as GqlResponse};
@@ -252,7 +252,7 @@ async fn execute(
     match tenant.finish(outcome).await {
         Ok(effects) => {
             failpoint(&s, is_mutation, "commit:after");
-            crate::effects::run(&s.app, effects).await;
+            crate::after_commit::run(&s.app, effects).await;
         }
         Err(e) => {
             let err = async_graphql::Error::from(e).into_server_error(Pos::default());

@@ -1,86 +1,42 @@
 //! Job kinds and their handlers. A handler runs inside the job's tenant transaction; what it
 //! writes commits only if its attempt still holds the lease when it finishes.
 
-use crate::domain::import::{self, RawRow, RowError};
+use crate::domain::import;
+use crate::domain::jobs::{ImportPayload, JobInput, JobKind, ProbePayload};
 use crate::domain::stmt;
 use crate::ids::LocationId;
 use crate::jobs::runner::{Counts, JobCtx, JobError, Outcome};
 use sea_orm::ConnectionTrait;
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use uuid::Uuid;
-
-/// A catalog import run as a job.
-pub const CATALOG_IMPORT: &str = "CATALOG_IMPORT";
-/// Kinds a store schedule queues.
-pub const SCHEDULED: [&str; 4] = ["ORDERS", "PAYOUTS", "TOKEN_REFRESH", "RETURN_SLA"];
-/// Test kind (enabled by `MERCATO_JOB_TEST_KINDS`): writes a marker, sleeps, fails on request.
-pub const TEST_PROBE: &str = "TEST_PROBE";
-/// Test kind: does nothing (benchmarks of the queue itself).
-pub const NOOP: &str = "NOOP";
-
-/// Does a job of `kind` keep a sync run?
-pub fn records_run(kind: &str) -> bool {
-    kind != NOOP
-}
-
-/// Input of a CATALOG_IMPORT job.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct ImportPayload {
-    /// Rows to import.
-    pub rows: Vec<RawRow>,
-    /// Rows the CSV parser already refused.
-    #[serde(default)]
-    pub errors: Vec<RowError>,
-    /// Where opening stock is counted.
-    pub location_id: Option<Uuid>,
-}
-
-/// Input of a TEST_PROBE job.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct ProbePayload {
-    /// Written as `probe effect {marker}` to the run's log in the job's transaction.
-    pub marker: String,
-    /// Time to spend, in progress steps.
-    #[serde(default)]
-    pub sleep_ms: u64,
-    /// Only attempts up to this one sleep (default: all).
-    #[serde(default)]
-    pub sleep_attempts: Option<i32>,
-    /// Progress steps (default 1).
-    #[serde(default)]
-    pub steps: Option<u32>,
-    /// `transient` or `permanent`: fail after the work.
-    #[serde(default)]
-    pub fail: Option<String>,
-    /// Only attempts up to this one fail (default: all).
-    #[serde(default)]
-    pub fail_attempts: Option<i32>,
-}
 
 /// Runs the handler of `jc.job`'s kind.
 pub async fn run(jc: &JobCtx<'_>) -> Result<Outcome, JobError> {
     let test = jc.state.config.jobs.test_kinds;
-    match jc.job.kind.as_str() {
-        CATALOG_IMPORT => catalog_import(jc).await,
-        k if SCHEDULED.contains(&k) => Ok(not_connected_yet(k)),
-        TEST_PROBE if test => probe(jc).await,
-        NOOP if test => Ok(Outcome {
+    let input = JobInput::decode(jc.job.kind, &jc.job.payload).map_err(JobError::Permanent)?;
+    match input {
+        JobInput::CatalogImport(p) => catalog_import(jc, p).await,
+        JobInput::Scheduled(k) => Ok(not_connected_yet(k)),
+        JobInput::Probe(p) if test => probe(jc, p).await,
+        JobInput::Noop if test => Ok(Outcome {
             status: "SUCCEEDED",
             counts: Counts::default(),
             message: None,
         }),
-        other => Err(JobError::Permanent(format!("unknown job kind {other}"))),
+        other => Err(JobError::Permanent(format!(
+            "job kind {} is disabled",
+            other.kind()
+        ))),
     }
 }
 
 /// The marketplace side of scheduled syncs arrives with the connector issues; until then a
 /// scheduled slot records a SKIPPED run saying so, rather than pretending to have synced.
-fn not_connected_yet(kind: &str) -> Outcome {
+fn not_connected_yet(kind: JobKind) -> Outcome {
     let what = match kind {
-        "ORDERS" => "order import arrives with the orders issue",
-        "PAYOUTS" => "payout reconciliation arrives with the finance issue",
-        "TOKEN_REFRESH" => "token refresh arrives with the marketplace connector issue",
+        JobKind::Orders => "order import arrives with the orders issue",
+        JobKind::Payouts => "payout reconciliation arrives with the finance issue",
+        JobKind::TokenRefresh => "token refresh arrives with the marketplace connector issue",
         _ => "return SLA checks arrive with the returns issue",
     };
     Outcome {
@@ -94,9 +50,7 @@ fn n(v: usize) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
-async fn catalog_import(jc: &JobCtx<'_>) -> Result<Outcome, JobError> {
-    let input: ImportPayload = serde_json::from_value(jc.job.payload.clone())
-        .map_err(|e| JobError::Permanent(format!("bad import payload: {e}")))?;
+async fn catalog_import(jc: &JobCtx<'_>, input: ImportPayload) -> Result<Outcome, JobError> {
     let total = input.rows.len();
     jc.progress(
         5,
@@ -180,9 +134,7 @@ async fn catalog_import(jc: &JobCtx<'_>) -> Result<Outcome, JobError> {
     })
 }
 
-async fn probe(jc: &JobCtx<'_>) -> Result<Outcome, JobError> {
-    let p: ProbePayload = serde_json::from_value(jc.job.payload.clone())
-        .map_err(|e| JobError::Permanent(format!("bad probe payload: {e}")))?;
+async fn probe(jc: &JobCtx<'_>, p: ProbePayload) -> Result<Outcome, JobError> {
     let attempt = jc.job.attempts;
     // The effect: a row written in the job's transaction, so it commits with the fenced completion
     // or not at all.

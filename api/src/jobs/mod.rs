@@ -13,11 +13,12 @@
 //! again by the reconciler.
 
 pub mod kinds;
-pub mod queue;
 pub mod runner;
-pub mod schedule;
 pub mod sweep;
 
+pub use crate::domain::jobs::{NewJob, Queued};
+
+use crate::effects::Effect;
 use crate::error::{AppError, AppResult};
 use crate::ids::OrgId;
 use crate::state::AppState;
@@ -30,6 +31,28 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 use uuid::Uuid;
+
+/// Consumer group of the workers on the job stream.
+pub const GROUP: &str = "workers";
+
+/// Queues `job` for `org` in a transaction of its own, as the runtime role under `org`'s tenant
+/// context, and hands it to the workers. For system callers (tests, benchmarks, the scheduler).
+pub async fn submit(state: &AppState, org: OrgId, job: NewJob) -> AppResult<Queued> {
+    use crate::domain::jobs;
+    let access = jobs::system_access(org);
+    let tx = jobs::org_tx(&state.db, org).await?;
+    let effects = crate::effects::Effects::default();
+    let c = crate::domain::Ctx {
+        tx: &tx,
+        access: &access,
+        request_id: Some("system"),
+        effects: &effects,
+    };
+    let queued = jobs::enqueue(&c, job).await?;
+    tx.commit().await?;
+    crate::after_commit::run(state, effects.take()).await;
+    Ok(queued)
+}
 
 /// A name for this worker process, unique enough to tell workers apart in leases and logs.
 pub fn worker_name() -> String {
@@ -120,15 +143,14 @@ pub async fn reconcile_once(state: &AppState) -> AppResult<usize> {
     if due.is_empty() {
         return Ok(0);
     }
-    let mut pipe = redis::pipe();
-    for d in &due {
-        queue::dispatch(
-            &mut pipe,
-            &state.config.redis_prefix,
-            OrgId(d.org_id),
-            d.job_id,
-        );
-    }
+    let handed: Vec<Effect> = due
+        .iter()
+        .map(|d| Effect::JobQueued {
+            org: OrgId(d.org_id),
+            job: d.job_id,
+        })
+        .collect();
+    let pipe = crate::after_commit::pipeline(&state.keys, &handed);
     let mut conn = state.redis.get().await.map_err(AppError::internal)?;
     pipe.query_async::<()>(&mut conn)
         .await
@@ -152,7 +174,7 @@ async fn reconcile_loop(state: AppState, mut stop: watch::Receiver<bool>) {
 }
 
 async fn ensure_group(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> AppResult<()> {
-    let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(key, queue::GROUP, "0").await;
+    let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(key, GROUP, "0").await;
     match created {
         Ok(()) => Ok(()),
         Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
@@ -177,7 +199,7 @@ async fn consume(
     slots: Arc<Semaphore>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let key = queue::stream_key(&state.config.redis_prefix);
+    let key = state.keys.jobs_stream();
     let mut wait = Duration::from_millis(100);
     'connect: loop {
         let mut conn = match connect_stream(&state).await {
@@ -206,7 +228,7 @@ async fn consume(
             };
             let count = slots.available_permits().min(63) + 1;
             let opts = StreamReadOptions::default()
-                .group(queue::GROUP, &name)
+                .group(GROUP, &name)
                 .count(count)
                 .block(1000);
             let keys = [key.as_str()];
@@ -236,7 +258,7 @@ async fn consume(
                 continue;
             }
             let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
-            let acked: redis::RedisResult<i64> = conn.xack(&key, queue::GROUP, &ids).await;
+            let acked: redis::RedisResult<i64> = conn.xack(&key, GROUP, &ids).await;
             if let Err(e) = acked {
                 tracing::warn!(error = %e, "job stream ack failed");
             }

@@ -8,12 +8,16 @@
 //! with every write the handler made, rolls back. The attempt that holds the lease is the only one
 //! whose effects commit.
 
+use crate::domain::jobs::org_tx;
+use crate::domain::jobs::{
+    JOB_COLUMNS, JobRow, RUN_COLUMNS, SyncRunRow, publish_run, system_access,
+};
+use crate::domain::schedules;
 use crate::domain::{Ctx, stmt};
-use crate::effects::{Effect, Effects};
+use crate::effects::Effects;
 use crate::error::{AppError, AppResult};
 use crate::ids::OrgId;
-use crate::jobs::queue::{JOB_COLUMNS, JobRow, RUN_COLUMNS, SyncRunRow, org_tx, system_access};
-use crate::jobs::{kinds, schedule};
+use crate::jobs::kinds;
 use crate::state::AppState;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, FromQueryResult};
 use std::sync::Arc;
@@ -214,13 +218,13 @@ async fn set_run(
     .one(tx)
     .await?;
     if let Some(run) = run {
-        effects.push(Effect::SyncRun(Box::new(run)));
+        publish_run(effects, &run);
     }
     Ok(())
 }
 
 async fn claim(state: &AppState, worker: &str, org: OrgId, id: Uuid) -> AppResult<Claim> {
-    let tx = org_tx(state, org).await?;
+    let tx = org_tx(&state.db, org).await?;
     let found = JobRow::find_by_statement(stmt(
         &format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 \
@@ -266,7 +270,7 @@ async fn claim(state: &AppState, worker: &str, org: OrgId, id: Uuid) -> AppResul
         set_run(&tx, id, run_status, Some(&error), &effects).await?;
         log(&tx, id, job.attempts, "ERROR", &error).await?;
         tx.commit().await?;
-        crate::effects::run(state, effects.take()).await;
+        crate::after_commit::run(state, effects.take()).await;
         return Ok(Claim::Finished);
     }
     if let Some(store) = job.store_id {
@@ -317,7 +321,7 @@ async fn claim(state: &AppState, worker: &str, org: OrgId, id: Uuid) -> AppResul
     .one(&tx)
     .await?
     .ok_or_else(|| AppError::internal("claimed job vanished"))?;
-    let run = if kinds::records_run(&claimed.kind) {
+    let run = if claimed.kind.records_run() {
         let run = SyncRunRow::find_by_statement(stmt(
             &format!(
                 "INSERT INTO sync_runs (org_id, id, job_id, branch_id, store_id, kind, status, attempt, started_at) \
@@ -332,14 +336,14 @@ async fn claim(state: &AppState, worker: &str, org: OrgId, id: Uuid) -> AppResul
                 claimed.id.into(),
                 claimed.branch_id.into(),
                 claimed.store_id.into(),
-                claimed.kind.clone().into(),
+                claimed.kind.into(),
                 claimed.attempts.into(),
             ],
         ))
         .one(&tx)
         .await?;
         if let Some(r) = &run {
-            effects.push(Effect::SyncRun(Box::new(r.clone())));
+            publish_run(&effects, r);
         }
         run
     } else {
@@ -363,10 +367,10 @@ async fn claim(state: &AppState, worker: &str, org: OrgId, id: Uuid) -> AppResul
             request_id: Some("scheduler"),
             effects: &effects,
         };
-        schedule::chain_next(&c, &claimed).await?;
+        schedules::chain_next(&c, &claimed).await?;
     }
     tx.commit().await?;
-    crate::effects::run(state, effects.take()).await;
+    crate::after_commit::run(state, effects.take()).await;
     Ok(Claim::Run(Box::new((claimed, run))))
 }
 
@@ -374,7 +378,7 @@ async fn execute(state: &AppState, job: JobRow, run: Option<SyncRunRow>) -> AppR
     let org = OrgId(job.org_id);
     let access = system_access(org);
     let lease = state.config.jobs.lease;
-    let tx = org_tx(state, org).await?;
+    let tx = org_tx(&state.db, org).await?;
     // A job may run longer than a request; if its worker stalls inside the transaction, the server
     // ends it rather than letting its locks outlive the lease for long.
     tx.execute_raw(stmt(
@@ -471,10 +475,10 @@ async fn complete(
     .one(&tx)
     .await?;
     if let Some(run) = run {
-        effects.push(Effect::SyncRun(Box::new(run)));
+        publish_run(&effects, &run);
     }
     tx.commit().await?;
-    crate::effects::run(state, effects.take()).await;
+    crate::after_commit::run(state, effects.take()).await;
     Ok(())
 }
 
@@ -534,7 +538,7 @@ async fn fail(state: &AppState, job: &JobRow, error: JobError) -> AppResult<()> 
         JobError::Transient(e) | JobError::Permanent(e) => e.clone(),
         other => other.to_string(),
     };
-    let tx = org_tx(state, OrgId(job.org_id)).await?;
+    let tx = org_tx(&state.db, OrgId(job.org_id)).await?;
     let fenced = tx
         .execute_raw(stmt(
             "UPDATE jobs SET status = $3, \
@@ -567,11 +571,11 @@ async fn fail(state: &AppState, job: &JobRow, error: JobError) -> AppResult<()> 
     };
     log(&tx, job.id, attempt, level, &message).await?;
     tx.commit().await?;
-    crate::effects::run(state, effects.take()).await;
+    crate::after_commit::run(state, effects.take()).await;
     if status == "DEAD" {
-        tracing::warn!(job = %job.id, kind = job.kind, "{message}");
+        tracing::warn!(job = %job.id, kind = %job.kind, "{message}");
     } else {
-        tracing::info!(job = %job.id, kind = job.kind, "{message}");
+        tracing::info!(job = %job.id, kind = %job.kind, "{message}");
     }
     Ok(())
 }
@@ -629,7 +633,7 @@ async fn keep_lease(
 
 /// Extends the lease if it is still ours: `Some(cancel_requested)`, or `None` when it was lost.
 async fn renew(state: &AppState, job: &JobRow) -> AppResult<Option<bool>> {
-    let tx = org_tx(state, OrgId(job.org_id)).await?;
+    let tx = org_tx(&state.db, OrgId(job.org_id)).await?;
     let row = tx
         .query_one_raw(stmt(
             "UPDATE jobs SET lease_until = now() + $3 * interval '1 millisecond', updated_at = now() \
@@ -648,7 +652,7 @@ async fn renew(state: &AppState, job: &JobRow) -> AppResult<Option<bool>> {
 }
 
 async fn write_progress(state: &AppState, job: &JobRow, p: &Progress) -> AppResult<()> {
-    let tx = org_tx(state, OrgId(job.org_id)).await?;
+    let tx = org_tx(&state.db, OrgId(job.org_id)).await?;
     let run = SyncRunRow::find_by_statement(stmt(
         &format!(
             "UPDATE sync_runs SET progress = $3, message = $4, fetched = $5, created = $6, updated = $7, \
@@ -673,7 +677,9 @@ async fn write_progress(state: &AppState, job: &JobRow, p: &Progress) -> AppResu
     .await?;
     tx.commit().await?;
     if let Some(run) = run {
-        crate::effects::run(state, vec![Effect::SyncRun(Box::new(run))]).await;
+        let effects = Effects::default();
+        publish_run(&effects, &run);
+        crate::after_commit::run(state, effects.take()).await;
     }
     Ok(())
 }

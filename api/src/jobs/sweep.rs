@@ -17,25 +17,9 @@ use crate::ids::OrgId;
 use crate::state::AppState;
 use chrono::{DateTime, Utc};
 
-/// Redis key of the due set.
-pub fn due_key(prefix: &str) -> String {
-    format!("{prefix}:reservations:due")
-}
-
-/// Adds "visit `org` at `at`" to `pipe` (an earlier visit already scheduled is kept).
-pub fn schedule(pipe: &mut redis::Pipeline, prefix: &str, org: OrgId, at: DateTime<Utc>) {
-    pipe.cmd("ZADD")
-        .arg(due_key(prefix))
-        .arg("LT")
-        .arg(at.timestamp_millis())
-        .arg(org.to_string())
-        .ignore();
-}
-
 /// Sweeps every organization that is due now; returns how many reservations expired.
 pub async fn sweep_due(state: &AppState) -> AppResult<u64> {
-    let prefix = &state.config.redis_prefix;
-    let key = due_key(prefix);
+    let key = state.keys.reservations_due();
     let mut conn = state.redis.get().await.map_err(AppError::internal)?;
     let due: Vec<String> = redis::cmd("ZRANGEBYSCORE")
         .arg(&key)
@@ -76,9 +60,9 @@ pub async fn sweep_due(state: &AppState) -> AppResult<u64> {
             }
         };
         if let Some(at) = next {
-            let mut pipe = redis::pipe();
-            schedule(&mut pipe, prefix, org, at);
-            pipe.query_async::<()>(&mut conn)
+            let due = [crate::effects::Effect::ReservationDue { org, at }];
+            crate::after_commit::pipeline(&state.keys, &due)
+                .query_async::<()>(&mut conn)
                 .await
                 .map_err(AppError::internal)?;
         }
@@ -90,8 +74,8 @@ pub async fn sweep_due(state: &AppState) -> AppResult<u64> {
 async fn sweep_org(state: &AppState, org: OrgId) -> AppResult<(u64, Option<DateTime<Utc>>)> {
     // The sweep acts for the organization as a whole (every branch), with no user: the ledger
     // rows it writes have no actor.
-    let access = crate::jobs::queue::system_access(org);
-    let tx = crate::jobs::queue::org_tx(state, org).await?;
+    let access = crate::domain::jobs::system_access(org);
+    let tx = crate::domain::jobs::org_tx(&state.db, org).await?;
     let effects = Effects::default();
     let c = Ctx {
         tx: &tx,
@@ -109,6 +93,6 @@ async fn sweep_org(state: &AppState, org: OrgId) -> AppResult<(u64, Option<DateT
     }
     let next = next_expiry(&c).await?;
     tx.commit().await?;
-    crate::effects::run(state, effects.take()).await;
+    crate::after_commit::run(state, effects.take()).await;
     Ok((n, next))
 }

@@ -37,7 +37,7 @@ pub const MAX_INPUT_STRING_CHARS: usize = 65_536;
 /// Longest input list (per-field rules are tighter; a catalog import takes 10,000 rows).
 pub const MAX_INPUT_LIST_ITEMS: usize = 10_000;
 /// Default budget of selections (fields, fragment spreads, inline fragments) after expansion.
-pub const DEFAULT_MAX_SELECTIONS: usize = 2_000;
+pub use crate::config::DEFAULT_MAX_SELECTIONS;
 
 fn limit(code: &'static str, message: String) -> AppError {
     AppError::Limit { code, message }

@@ -4,6 +4,7 @@
 
 use super::DegradedLog;
 use crate::breaker::GuardedRedis;
+use crate::keys::{Keys, RateFamily, RateSubject};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use std::net::IpAddr;
@@ -68,22 +69,30 @@ pub struct RateLimiter {
     principal_rate: Rate,
     ip_rate: Rate,
     redis: GuardedRedis,
-    prefix: String,
+    keys: Keys,
+    family: RateFamily,
     script: redis::Script,
     checks: AtomicU64,
     degraded: DegradedLog,
 }
 
 impl RateLimiter {
-    /// A limiter with these quotas, sharing them through `redis` under `prefix`.
-    pub fn new(redis: GuardedRedis, prefix: &str, principal_rate: Rate, ip_rate: Rate) -> Self {
+    /// A limiter with these quotas, sharing them through `redis` under `keys`' `family`.
+    pub fn new(
+        redis: GuardedRedis,
+        keys: Keys,
+        family: RateFamily,
+        principal_rate: Rate,
+        ip_rate: Rate,
+    ) -> Self {
         Self {
             principals: governor::RateLimiter::keyed(principal_rate.quota()),
             ips: governor::RateLimiter::keyed(ip_rate.quota()),
             principal_rate,
             ip_rate,
             redis,
-            prefix: prefix.to_owned(),
+            keys,
+            family,
             script: redis::Script::new(GCRA),
             checks: AtomicU64::new(0),
             degraded: DegradedLog::new("rate"),
@@ -120,8 +129,8 @@ impl RateLimiter {
             Err(_) => return Err(rate.interval().saturating_mul(n.get())),
         }
         let redis_key = match key {
-            LimitKey::Principal(p) => format!("{}:rl:p:{p}", self.prefix),
-            LimitKey::Ip(ip) => format!("{}:rl:ip:{ip}", self.prefix),
+            LimitKey::Principal(p) => self.keys.rate(self.family, RateSubject::Principal(p)),
+            LimitKey::Ip(ip) => self.keys.rate(self.family, RateSubject::Ip(*ip)),
         };
         let interval = i64::try_from(rate.interval().as_micros()).unwrap_or(i64::MAX);
         let shared = self

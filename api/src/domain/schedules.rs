@@ -6,10 +6,10 @@
 //! one after now (missed slots are not replayed one by one).
 
 use crate::auth::permissions::Perm;
+use crate::domain::jobs::{self as queue, DEFAULT_MAX_ATTEMPTS, JobKind, JobRow, NewJob};
 use crate::domain::{Ctx, stmt};
 use crate::error::{AppError, AppResult};
 use crate::ids::{BranchId, StoreId};
-use crate::jobs::queue::{self, DEFAULT_MAX_ATTEMPTS, JobRow, NewJob};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult};
 use std::str::FromStr;
@@ -17,11 +17,11 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// Default schedules of a new store: (kind, every seconds, cron).
-pub const DEFAULTS: [(&str, Option<i32>, Option<&str>); 4] = [
-    ("ORDERS", Some(600), None),
-    ("PAYOUTS", None, Some("0 3 * * *")),
-    ("TOKEN_REFRESH", Some(600), None),
-    ("RETURN_SLA", None, Some("0 1 * * *")),
+pub const DEFAULTS: [(JobKind, Option<i32>, Option<&str>); 4] = [
+    (JobKind::Orders, Some(600), None),
+    (JobKind::Payouts, None, Some("0 3 * * *")),
+    (JobKind::TokenRefresh, Some(600), None),
+    (JobKind::ReturnSla, None, Some("0 1 * * *")),
 ];
 
 const COLUMNS: &str = "org_id, id, branch_id, store_id, kind, every_seconds, cron, enabled, next_run_at, \
@@ -38,8 +38,8 @@ pub struct ScheduleRow {
     pub branch_id: Uuid,
     /// Store.
     pub store_id: Uuid,
-    /// ORDERS, PAYOUTS, TOKEN_REFRESH or RETURN_SLA.
-    pub kind: String,
+    /// One of [`JobKind::SCHEDULED`].
+    pub kind: JobKind,
     /// Interval, if an interval schedule.
     pub every_seconds: Option<i32>,
     /// Cron expression, if a cron schedule.
@@ -125,7 +125,7 @@ async fn queue_slot(c: &Ctx<'_>, s: &ScheduleRow, slot: DateTime<Utc>) -> AppRes
     queue::enqueue(
         c,
         NewJob {
-            kind: s.kind.clone(),
+            kind: s.kind,
             payload: serde_json::json!({ "scheduleId": s.id, "slot": slot }),
             branch: Some(BranchId(s.branch_id)),
             store: Some(StoreId(s.store_id)),
@@ -219,7 +219,7 @@ pub struct UpdateSchedule {
     /// Store.
     pub store: StoreId,
     /// Kind.
-    pub kind: String,
+    pub kind: JobKind,
     /// New interval (replaces a cron expression).
     pub every_seconds: Option<i32>,
     /// New cron expression (replaces an interval).
@@ -241,7 +241,7 @@ pub async fn update(c: &Ctx<'_>, input: UpdateSchedule, min: Duration) -> AppRes
         .ok_or(AppError::NotFound("Store"))?
         .try_get::<Uuid>("", "branch_id")?;
     org.require(Perm::SyncWrite(BranchId(branch)))?;
-    if !crate::jobs::kinds::SCHEDULED.contains(&input.kind.as_str()) {
+    if !input.kind.is_scheduled() {
         return Err(AppError::invalid(
             "input.kind",
             "one of ORDERS, PAYOUTS, TOKEN_REFRESH, RETURN_SLA",
@@ -251,7 +251,7 @@ pub async fn update(c: &Ctx<'_>, input: UpdateSchedule, min: Duration) -> AppRes
         &format!(
             "SELECT {COLUMNS} FROM sync_schedules WHERE store_id = $1 AND kind = $2 FOR UPDATE"
         ),
-        vec![input.store.uuid().into(), input.kind.clone().into()],
+        vec![input.store.uuid().into(), input.kind.into()],
     ))
     .one(c.tx)
     .await?

@@ -1,20 +1,109 @@
-//! Queuing jobs. A job row is written in the caller's tenant transaction, next to the change that
+//! The job ledger: job and sync-run rows, their kinds and payloads, and queuing. The worker runtime
+//! that claims and runs jobs is `crate::jobs`; this module is what domain code and resolvers use.
+//!
+//! A job row is written in the caller's tenant transaction, next to the change that
 //! needs it, so both commit or neither does. After COMMIT the job is handed to Redis (a stream
 //! read by the workers' consumer group); if that hand-off is lost, the reconciler finds the job
 //! through `job_dispatch` and hands it again. Postgres is the record, Redis only a doorbell.
 
-use crate::db::tenant::{Access, OrgAccess, Settings, apply_settings};
+use crate::db::rls::apply_settings;
+use crate::domain::import::{RawRow, RowError};
 use crate::domain::{Ctx, stmt};
-use crate::effects::{Effect, Effects};
+use crate::effects::Effect;
 use crate::error::{AppError, AppResult};
 use crate::ids::{BranchId, OrgId, StoreId};
-use crate::state::AppState;
+use crate::keys::Topic;
+use crate::tenant::{Access, OrgAccess};
 use chrono::{DateTime, Utc};
+pub use entity::enums::JobKind;
 use entity::enums::OrgRole;
-use sea_orm::{FromQueryResult, TransactionTrait};
+use sea_orm::{DatabaseConnection, FromQueryResult, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use uuid::Uuid;
+
+/// Input of a CATALOG_IMPORT job.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ImportPayload {
+    /// Rows to import.
+    pub rows: Vec<RawRow>,
+    /// Rows the CSV parser already refused.
+    #[serde(default)]
+    pub errors: Vec<RowError>,
+    /// Where opening stock is counted.
+    pub location_id: Option<Uuid>,
+}
+
+/// Input of a TEST_PROBE job.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ProbePayload {
+    /// Written as `probe effect {marker}` to the run's log in the job's transaction.
+    pub marker: String,
+    /// Time to spend, in progress steps.
+    #[serde(default)]
+    pub sleep_ms: u64,
+    /// Only attempts up to this one sleep (default: all).
+    #[serde(default)]
+    pub sleep_attempts: Option<i32>,
+    /// Progress steps (default 1).
+    #[serde(default)]
+    pub steps: Option<u32>,
+    /// `transient` or `permanent`: fail after the work.
+    #[serde(default)]
+    pub fail: Option<String>,
+    /// Only attempts up to this one fail (default: all).
+    #[serde(default)]
+    pub fail_attempts: Option<i32>,
+}
+
+/// A job's input, typed by its kind.
+#[derive(Debug)]
+pub enum JobInput {
+    /// CATALOG_IMPORT.
+    CatalogImport(ImportPayload),
+    /// One of the scheduled kinds (no payload).
+    Scheduled(JobKind),
+    /// TEST_PROBE.
+    Probe(ProbePayload),
+    /// NOOP.
+    Noop,
+}
+
+impl JobInput {
+    /// Its kind.
+    pub fn kind(&self) -> JobKind {
+        match self {
+            Self::CatalogImport(_) => JobKind::CatalogImport,
+            Self::Scheduled(k) => *k,
+            Self::Probe(_) => JobKind::TestProbe,
+            Self::Noop => JobKind::Noop,
+        }
+    }
+
+    /// Reads the payload stored with a job of `kind`.
+    pub fn decode(kind: JobKind, payload: &serde_json::Value) -> Result<Self, String> {
+        let bad = |e: serde_json::Error| format!("bad {kind} payload: {e}");
+        Ok(match kind {
+            JobKind::CatalogImport => {
+                Self::CatalogImport(serde_json::from_value(payload.clone()).map_err(bad)?)
+            }
+            JobKind::TestProbe => {
+                Self::Probe(serde_json::from_value(payload.clone()).map_err(bad)?)
+            }
+            JobKind::Noop => Self::Noop,
+            k => Self::Scheduled(k),
+        })
+    }
+
+    fn payload(&self) -> serde_json::Value {
+        let json = match self {
+            Self::CatalogImport(p) => serde_json::to_value(p),
+            Self::Probe(p) => serde_json::to_value(p),
+            Self::Scheduled(_) | Self::Noop => Ok(serde_json::json!({})),
+        };
+        json.unwrap_or_default()
+    }
+}
 
 /// Attempts a job gets unless its kind says otherwise (1 + the five retries of the default
 /// backoff: 60 s, 5 min, 15 min, 1 h, 3 h).
@@ -41,8 +130,8 @@ pub struct JobRow {
     pub branch_id: Option<Uuid>,
     /// Store it works for, if any (per-store concurrency cap).
     pub store_id: Option<Uuid>,
-    /// Kind, e.g. CATALOG_IMPORT.
-    pub kind: String,
+    /// Kind.
+    pub kind: JobKind,
     /// Input of the handler.
     pub payload: serde_json::Value,
     /// Idempotency key (unique per organization and kind).
@@ -92,7 +181,7 @@ pub struct SyncRunRow {
     /// Store.
     pub store_id: Option<Uuid>,
     /// Kind.
-    pub kind: String,
+    pub kind: JobKind,
     /// QUEUED, RUNNING, RETRYING, SUCCEEDED, SKIPPED, DEAD or CANCELLED.
     pub status: String,
     /// Attempt number (1-based once started).
@@ -129,7 +218,7 @@ pub struct SyncRunRow {
 #[derive(Debug, Clone)]
 pub struct NewJob {
     /// Kind.
-    pub kind: String,
+    pub kind: JobKind,
     /// Handler input.
     pub payload: serde_json::Value,
     /// Branch (visibility).
@@ -149,10 +238,15 @@ pub struct NewJob {
 }
 
 impl NewJob {
-    /// A job of `kind` with `payload`, due now, with a sync run.
-    pub fn new(kind: &str, payload: serde_json::Value) -> Self {
+    /// A job for `input`, due now, with a sync run (unless its kind keeps none).
+    pub fn of(input: &JobInput) -> Self {
+        Self::new(input.kind(), input.payload())
+    }
+
+    /// A job of `kind` with a raw `payload` (tests and benchmarks; [`Self::of`] is typed).
+    pub fn new(kind: JobKind, payload: serde_json::Value) -> Self {
         Self {
-            kind: kind.to_owned(),
+            kind,
             payload,
             branch: None,
             store: None,
@@ -192,7 +286,7 @@ pub async fn enqueue(c: &Ctx<'_>, job: NewJob) -> AppResult<Queued> {
             id.into(),
             job.branch.map(BranchId::uuid).into(),
             job.store.map(StoreId::uuid).into(),
-            job.kind.clone().into(),
+            job.kind.into(),
             job.payload.clone().into(),
             job.idempotency_key.clone().into(),
             job.max_attempts.into(),
@@ -207,7 +301,7 @@ pub async fn enqueue(c: &Ctx<'_>, job: NewJob) -> AppResult<Queued> {
         // The key was used before: that job is the answer, if it was asked with the same input.
         let first = JobRow::find_by_statement(stmt(
             &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE kind = $1 AND idempotency_key = $2"),
-            vec![job.kind.clone().into(), job.idempotency_key.clone().into()],
+            vec![job.kind.into(), job.idempotency_key.clone().into()],
         ))
         .one(c.tx)
         .await?
@@ -235,13 +329,13 @@ pub async fn enqueue(c: &Ctx<'_>, job: NewJob) -> AppResult<Queued> {
                 row.id.into(),
                 row.branch_id.into(),
                 row.store_id.into(),
-                row.kind.clone().into(),
+                row.kind.into(),
             ],
         ))
         .one(c.tx)
         .await?
         .ok_or_else(|| AppError::internal("sync run insert returned nothing"))?;
-        c.effects.push(Effect::SyncRun(Box::new(run.clone())));
+        publish_run(c.effects, &run);
         Some(run)
     } else {
         None
@@ -278,56 +372,16 @@ pub fn system_access(org: OrgId) -> Access {
 }
 
 /// Opens `org`'s tenant transaction as the runtime role, acting for the organization.
-pub async fn org_tx(state: &AppState, org: OrgId) -> AppResult<sea_orm::DatabaseTransaction> {
-    let tx = state.db.begin().await?;
-    apply_settings(&tx, &Settings::for_access(&system_access(org))).await?;
+pub async fn org_tx(
+    db: &DatabaseConnection,
+    org: OrgId,
+) -> AppResult<sea_orm::DatabaseTransaction> {
+    let tx = db.begin().await?;
+    apply_settings(&tx, &crate::tenant::settings_for(&system_access(org))).await?;
     Ok(tx)
 }
 
-/// Queues `job` for `org` in a transaction of its own, as the runtime role under `org`'s tenant
-/// context, and hands it to the workers. For system callers (tests, benchmarks, the scheduler).
-pub async fn submit(state: &AppState, org: OrgId, job: NewJob) -> AppResult<Queued> {
-    let access = system_access(org);
-    let tx = org_tx(state, org).await?;
-    let effects = Effects::default();
-    let c = Ctx {
-        tx: &tx,
-        access: &access,
-        request_id: Some("system"),
-        effects: &effects,
-    };
-    let queued = enqueue(&c, job).await?;
-    tx.commit().await?;
-    crate::effects::run(state, effects.take()).await;
-    Ok(queued)
-}
-
-/// Redis stream the workers read.
-pub fn stream_key(prefix: &str) -> String {
-    format!("{prefix}:jobs")
-}
-
-/// Consumer group of the workers.
-pub const GROUP: &str = "workers";
-
-/// Adds "job `job` of `org` is due" to `pipe`. The stream is capped (approximately) at 100,000
-/// entries: entries are read within milliseconds, and a job an entry was lost for is found again
-/// by the reconciler.
-pub fn dispatch(pipe: &mut redis::Pipeline, prefix: &str, org: OrgId, job: Uuid) {
-    pipe.cmd("XADD")
-        .arg(stream_key(prefix))
-        .arg("MAXLEN")
-        .arg("~")
-        .arg(100_000)
-        .arg("*")
-        .arg("o")
-        .arg(org.to_string())
-        .arg("j")
-        .arg(job.to_string())
-        .ignore();
-}
-
-/// Redis channel of an organization's sync run changes.
-pub fn runs_channel(prefix: &str, org: OrgId) -> String {
-    format!("{prefix}:org:{org}:sync-runs")
+/// Records "publish `run`'s new state on its organization's channel" (after commit).
+pub fn publish_run(effects: &crate::effects::Effects, run: &SyncRunRow) {
+    effects.publish(Topic::SyncRuns(OrgId(run.org_id)), run);
 }

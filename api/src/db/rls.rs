@@ -1,0 +1,81 @@
+//! The row-level-security settings primitive: the values every policy reads (`app.org_id`,
+//! `app.user_id`, `app.branch_ids`, and the two narrow look-up keys for authentication), written
+//! transaction-locally with `set_config(..., true)` so a pooled connection never carries them to
+//! the next transaction. It knows nothing of who the caller is: `crate::tenant` decides that.
+
+use crate::error::AppResult;
+use crate::ids::{BranchId, OrgId, UserId};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+/// Values written into the transaction's settings; RLS policies read them.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// `app.org_id`.
+    pub org_id: Option<OrgId>,
+    /// `app.user_id`.
+    pub user_id: Option<UserId>,
+    /// `app.branch_ids`: `None` = every branch of the org, `Some(list)` = only these.
+    pub branches: Option<Vec<BranchId>>,
+    /// `app.auth_email`: lets the log-in lookup see exactly one user row.
+    pub auth_email: Option<String>,
+    /// `app.token_hash` (hex SHA-256): lets authentication see exactly the token row presented.
+    pub token_hash: Option<String>,
+}
+
+/// Writes `settings` into the current transaction (transaction-local).
+pub async fn apply_settings<C: ConnectionTrait>(conn: &C, s: &Settings) -> AppResult<()> {
+    apply_with_timeout(conn, s, None).await
+}
+
+/// [`apply_settings`], also setting a transaction-local `statement_timeout` (in the same
+/// statement: one round trip fewer per request).
+pub async fn apply_with_timeout<C: ConnectionTrait>(
+    conn: &C,
+    s: &Settings,
+    timeout: Option<std::time::Duration>,
+) -> AppResult<()> {
+    let branches = match &s.branches {
+        None => "*".to_owned(),
+        Some(ids) => {
+            let inner: Vec<String> = ids.iter().map(ToString::to_string).collect();
+            format!("{{{}}}", inner.join(","))
+        }
+    };
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT set_config('app.org_id', $1, true), set_config('app.user_id', $2, true), \
+                set_config('app.branch_ids', $3, true), set_config('app.auth_email', $4, true), \
+                set_config('app.token_hash', $5, true), \
+                set_config('statement_timeout', COALESCE(NULLIF($6, ''), current_setting('statement_timeout')), true)",
+        [
+            opt(s.org_id.map(|o| o.to_string())).into(),
+            opt(s.user_id.map(|u| u.to_string())).into(),
+            branches.into(),
+            opt(s.auth_email.clone()).into(),
+            opt(s.token_hash.clone()).into(),
+            opt(timeout.map(|t| format!("{}ms", t.as_millis()))).into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Runs `f` with temporary settings, then restores `restore`, whatever `f` returned.
+pub async fn with_settings<C: ConnectionTrait, T>(
+    conn: &C,
+    restore: &Settings,
+    temp: Settings,
+    f: impl AsyncFnOnce() -> AppResult<T>,
+) -> AppResult<T> {
+    apply_settings(conn, &temp).await?;
+    let out = f().await;
+    let restored = apply_settings(conn, restore).await;
+    match out {
+        Ok(v) => restored.map(|()| v),
+        // A failed statement aborts the (sub)transaction, so restoring fails too; the caller's
+        // rollback to its savepoint reverts these transaction-local settings anyway. Report the
+        // original error, not the restore's.
+        Err(e) => Err(e),
+    }
+}
