@@ -760,11 +760,18 @@ async fn listings_push_the_allocated_share_of_available_stock() {
         body["data"]["updateListing"]["listing"]["price"]["amount"],
         "18.50"
     );
+    // A status that is not one of the enum's values is refused before anything runs.
+    let body = app
+        .gql(t, upd, json!({"i": {"id": listing, "status": "LIVE"}}))
+        .await;
+    assert!(body["data"].is_null(), "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("LIVE")),
+        "{body}"
+    );
     for (input, code) in [
-        (
-            json!({"id": listing, "status": "LIVE"}),
-            "VALIDATION_FAILED",
-        ),
         (
             json!({"id": listing, "allocation": {"percent": 100, "buffer": -1}}),
             "VALIDATION_FAILED",

@@ -3,6 +3,8 @@
 //! The binary (`main.rs`) is thin; this library exposes [`build_state`], [`build_schema`] and
 //! [`build_router`] so tests and benchmarks run exactly the app the binary serves.
 
+#![recursion_limit = "256"]
+
 pub mod after_commit;
 pub mod auth;
 pub mod breaker;

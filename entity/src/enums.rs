@@ -150,3 +150,60 @@ impl std::fmt::Display for JobKind {
         f.write_str(self.as_str())
     }
 }
+
+/// Catalog lifecycle of a product.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ProductStatus {
+    /// Being prepared.
+    #[sea_orm(string_value = "DRAFT")]
+    Draft,
+    /// On sale.
+    #[sea_orm(string_value = "ACTIVE")]
+    Active,
+    /// Kept for history.
+    #[sea_orm(string_value = "ARCHIVED")]
+    Archived,
+}
+
+/// Lifecycle of a listing.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ListingStatus {
+    /// Offered: its push quantity is sent to the store.
+    #[sea_orm(string_value = "ACTIVE")]
+    Active,
+    /// Not offered for now (pushes 0).
+    #[sea_orm(string_value = "PAUSED")]
+    Paused,
+    /// Kept for history (pushes 0).
+    #[sea_orm(string_value = "ARCHIVED")]
+    Archived,
+}
+
+/// Lifecycle of a stock reservation.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReservationStatus {
+    /// Holding stock.
+    #[sea_orm(string_value = "ACTIVE")]
+    Active,
+    /// Given back before use.
+    #[sea_orm(string_value = "RELEASED")]
+    Released,
+    /// Used: the stock left.
+    #[sea_orm(string_value = "COMMITTED")]
+    Committed,
+    /// Lapsed at its expiry and given back.
+    #[sea_orm(string_value = "EXPIRED")]
+    Expired,
+}

@@ -155,6 +155,18 @@ pub async fn get_user<C: ConnectionTrait>(conn: &C, id: UserId) -> AppResult<use
         .ok_or(AppError::NotFound("User"))
 }
 
+/// The users among `ids` visible in this transaction (colleagues and oneself).
+pub async fn load_users<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[UserId],
+) -> AppResult<Vec<users::Model>> {
+    let ids: Vec<_> = ids.iter().map(|k| k.uuid()).collect();
+    Ok(users::Entity::find()
+        .filter(users::Column::Id.is_in(ids))
+        .all(conn)
+        .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -114,8 +114,8 @@ pub struct VariantInput {
 pub struct CreateProduct {
     /// Name.
     pub name: String,
-    /// DRAFT, ACTIVE or ARCHIVED.
-    pub status: String,
+    /// Lifecycle.
+    pub status: entity::enums::ProductStatus,
     /// Description.
     pub description: String,
     /// Image URLs.
@@ -192,12 +192,6 @@ pub async fn create_product(
 ) -> AppResult<(ProductId, Vec<VariantId>)> {
     c.access.org()?.require(Perm::CatalogWrite)?;
     let name = clean_text("input.name", &input.name, 300)?;
-    if !matches!(input.status.as_str(), "DRAFT" | "ACTIVE" | "ARCHIVED") {
-        return Err(AppError::invalid(
-            "input.status",
-            "must be DRAFT, ACTIVE or ARCHIVED",
-        ));
-    }
     if input.variants.is_empty() || input.variants.len() > 100 {
         return Err(AppError::invalid(
             "input.variants",
@@ -219,7 +213,7 @@ pub async fn create_product(
         vec![
             id.uuid().into(),
             name.into(),
-            input.status.clone().into(),
+            input.status.into(),
             input.description.clone().into(),
             input.image_urls.clone().into(),
             serde_json::Value::Object(input.attributes.clone()).into(),
@@ -391,266 +385,6 @@ pub async fn set_thresholds(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn money_honours_each_currencys_exponent() {
-        let p = |a: &str, c: &str| parse_money("input.price", a, c).map(|(m, _)| m);
-        assert_eq!(p("15000", "IDR").ok(), Some(15_000));
-        assert_eq!(p("12.5", "USD").ok(), Some(1_250));
-        assert_eq!(p("1.250", "KWD").ok(), Some(1_250));
-        assert_eq!(p("7", "KWD").ok(), Some(7_000));
-        assert!(matches!(p("1.5", "IDR"), Err(AppError::Validation { .. })));
-        assert!(matches!(
-            p("1.001", "USD"),
-            Err(AppError::Validation { .. })
-        ));
-        assert!(matches!(
-            p("1.0001", "KWD"),
-            Err(AppError::Validation { .. })
-        ));
-        assert!(matches!(p("-1", "USD"), Err(AppError::Validation { .. })));
-        assert!(matches!(p("1e3", "USD"), Err(AppError::Validation { .. })));
-        assert_eq!(format_money(1_250, "KWD"), "1.250");
-        assert_eq!(format_money(15_000, "IDR"), "15000");
-        assert_eq!(format_money(1_205, "USD"), "12.05");
-        assert_eq!(format_money(5, "NGN"), "0.05");
-    }
-
-    #[test]
-    fn push_quantity_applies_percent_buffer_and_cap() {
-        assert_eq!(push_quantity(100, 100, None, 0), 100);
-        assert_eq!(push_quantity(100, 50, None, 0), 50);
-        assert_eq!(
-            push_quantity(99, 50, None, 0),
-            49,
-            "rounded down: never offer more than half"
-        );
-        assert_eq!(push_quantity(100, 50, Some(20), 0), 20);
-        assert_eq!(push_quantity(100, 100, None, 5), 95);
-        assert_eq!(push_quantity(3, 100, None, 5), 0, "never negative");
-        assert_eq!(push_quantity(-4, 100, None, 0), 0);
-        assert_eq!(push_quantity(100, 0, None, 0), 0);
-    }
-}
-
-/// The quantity to push to a store for a listing: `percent`% of what is available (rounded down),
-/// minus `buffer`, capped at `max`, never below 0.
-pub fn push_quantity(available: i64, percent: i32, max: Option<i64>, buffer: i64) -> i64 {
-    let share = available
-        .max(0)
-        .saturating_mul(i64::from(percent.clamp(0, 100)))
-        / 100;
-    let q = share.saturating_sub(buffer.max(0));
-    max.map_or(q, |m| q.min(m)).max(0)
-}
-
-/// Input of [`create_listing`].
-#[derive(Debug, Clone)]
-pub struct CreateListing {
-    /// Store.
-    pub store_id: crate::ids::StoreId,
-    /// Variant.
-    pub variant_id: VariantId,
-    /// Platform item id.
-    pub external_item_id: Option<String>,
-    /// Platform model/SKU id.
-    pub external_model_id: Option<String>,
-    /// Platform seller SKU.
-    pub external_sku: Option<String>,
-    /// Listing price.
-    pub price: Option<PriceInput>,
-    /// Percentage of available stock to offer (0..100).
-    pub percent: i32,
-    /// Most to offer.
-    pub max: Option<i64>,
-    /// Held back from this store.
-    pub buffer: i64,
-}
-
-/// Lists a variant on a store with an allocation rule.
-pub async fn create_listing(c: &Ctx<'_>, input: CreateListing) -> AppResult<Uuid> {
-    #[derive(sea_orm::FromQueryResult)]
-    struct S {
-        branch_id: Uuid,
-    }
-    use sea_orm::FromQueryResult as _;
-    let store = S::find_by_statement(stmt(
-        "SELECT branch_id FROM stores WHERE id = $1",
-        vec![input.store_id.uuid().into()],
-    ))
-    .one(c.tx)
-    .await?
-    .ok_or(AppError::NotFound("Store"))?;
-    c.access
-        .org()?
-        .require(Perm::StoresWrite(BranchId(store.branch_id)))?;
-    crate::domain::inventory::variant(c, input.variant_id).await?;
-    check_allocation(input.percent, input.max, input.buffer)?;
-    let ext = |field: &str, v: &Option<String>| -> AppResult<Option<String>> {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                if s.chars().count() > 128 {
-                    Err(AppError::invalid(field, "must be at most 128 characters"))
-                } else {
-                    Ok(s.to_owned())
-                }
-            })
-            .transpose()
-    };
-    let (price, currency) = match &input.price {
-        Some(p) => {
-            let (m, c) = parse_money("input.price", &p.amount, &p.currency)?;
-            (Some(m), Some(c))
-        }
-        None => (None, None),
-    };
-    let id = Uuid::now_v7();
-    c.tx.execute_raw(stmt(
-        "INSERT INTO listings (org_id, id, store_id, branch_id, variant_id, external_item_id, external_model_id, \
-         external_sku, price_minor, currency, alloc_percent, alloc_max, alloc_buffer) \
-         VALUES ((SELECT app_org_id()), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        vec![
-            id.into(),
-            input.store_id.uuid().into(),
-            store.branch_id.into(),
-            input.variant_id.uuid().into(),
-            ext("input.externalItemId", &input.external_item_id)?.into(),
-            ext("input.externalModelId", &input.external_model_id)?.into(),
-            ext("input.externalSku", &input.external_sku)?.into(),
-            price.into(),
-            currency.into(),
-            input.percent.into(),
-            input.max.into(),
-            input.buffer.into(),
-        ],
-    ))
-    .await
-    .map_err(|e| {
-        if e.to_string().contains("listings_store_variant_key") {
-            AppError::Conflict("this variant is already listed on this store".into())
-        } else {
-            AppError::from(e)
-        }
-    })?;
-    Ok(id)
-}
-
-/// Changes to a listing (absent fields stay as they are).
-#[derive(Debug, Clone, Default)]
-pub struct UpdateListing {
-    /// ACTIVE, PAUSED or ARCHIVED.
-    pub status: Option<String>,
-    /// New price.
-    pub price: Option<PriceInput>,
-    /// New allocation rule (percent, max, buffer).
-    pub allocation: Option<(i32, Option<i64>, i64)>,
-}
-
-/// Updates a listing's status, price or allocation rule.
-pub async fn update_listing(c: &Ctx<'_>, id: Uuid, input: UpdateListing) -> AppResult<()> {
-    #[derive(sea_orm::FromQueryResult)]
-    struct L {
-        branch_id: Uuid,
-    }
-    use sea_orm::FromQueryResult as _;
-    let l = L::find_by_statement(stmt(
-        "SELECT branch_id FROM listings WHERE id = $1 FOR UPDATE",
-        vec![id.into()],
-    ))
-    .one(c.tx)
-    .await?
-    .ok_or(AppError::NotFound("Listing"))?;
-    c.access
-        .org()?
-        .require(Perm::StoresWrite(BranchId(l.branch_id)))?;
-    if let Some(s) = &input.status
-        && !matches!(s.as_str(), "ACTIVE" | "PAUSED" | "ARCHIVED")
-    {
-        return Err(AppError::invalid(
-            "input.status",
-            "must be ACTIVE, PAUSED or ARCHIVED",
-        ));
-    }
-    if let Some((percent, max, buffer)) = input.allocation {
-        check_allocation(percent, max, buffer)?;
-    }
-    let (price, currency) = match &input.price {
-        Some(p) => {
-            let (m, c) = parse_money("input.price", &p.amount, &p.currency)?;
-            (Some(m), Some(c))
-        }
-        None => (None, None),
-    };
-    let (percent, max, buffer) = input
-        .allocation
-        .map_or((None, None, None), |(p, m, b)| (Some(p), m, Some(b)));
-    c.tx.execute_raw(stmt(
-        "UPDATE listings SET status = COALESCE($2, status), \
-           price_minor = COALESCE($3, price_minor), currency = COALESCE($4, currency), \
-           alloc_percent = COALESCE($5, alloc_percent), \
-           alloc_max = CASE WHEN $6 THEN $7 ELSE alloc_max END, \
-           alloc_buffer = COALESCE($8, alloc_buffer), updated_at = now() \
-         WHERE id = $1",
-        vec![
-            id.into(),
-            input.status.into(),
-            price.into(),
-            currency.into(),
-            percent.into(),
-            input.allocation.is_some().into(),
-            max.into(),
-            buffer.into(),
-        ],
-    ))
-    .await?;
-    Ok(())
-}
-
-fn check_allocation(percent: i32, max: Option<i64>, buffer: i64) -> AppResult<()> {
-    if !(0..=100).contains(&percent) {
-        return Err(AppError::invalid(
-            "input.allocation.percent",
-            "must be 0-100",
-        ));
-    }
-    crate::domain::quantity("input.allocation.buffer", buffer, 0)?;
-    if let Some(m) = max {
-        crate::domain::quantity("input.allocation.max", m, 0)?;
-    }
-    Ok(())
-}
-
-/// Available stock of a variant over the sellable (own and 3PL) locations of a branch; for a
-/// bundle, the least over its components of (their available ÷ quantity per bundle).
-pub async fn branch_available(c: &Ctx<'_>, variant: VariantId, branch: BranchId) -> AppResult<i64> {
-    #[derive(sea_orm::FromQueryResult)]
-    struct A {
-        available: Option<i64>,
-    }
-    use sea_orm::FromQueryResult as _;
-    let sql = "WITH parts AS ( \
-                 SELECT component_id AS variant_id, quantity FROM bundle_components WHERE bundle_id = $1 \
-                 UNION ALL SELECT $1, 1 WHERE NOT EXISTS (SELECT 1 FROM bundle_components WHERE bundle_id = $1)), \
-               per AS ( \
-                 SELECT p.variant_id, p.quantity, COALESCE(sum(GREATEST(il.on_hand - il.reserved - il.safety_stock, 0)), 0) AS avail \
-                 FROM parts p LEFT JOIN inventory_levels il ON il.variant_id = p.variant_id AND il.branch_id = $2 \
-                   AND il.location_id IN (SELECT id FROM locations WHERE kind IN ('WAREHOUSE', 'THIRD_PARTY')) \
-                 GROUP BY p.variant_id, p.quantity) \
-               SELECT min(avail / quantity)::bigint AS available FROM per";
-    Ok(
-        A::find_by_statement(stmt(sql, vec![variant.uuid().into(), branch.uuid().into()]))
-            .one(c.tx)
-            .await?
-            .and_then(|a| a.available)
-            .unwrap_or(0),
-    )
-}
-
 /// Records a variant's cost (MANUAL from a person or partner, LEARNED from purchase and payout
 /// data). History is kept: the current cost is the newest row per currency.
 pub async fn record_cost(
@@ -690,4 +424,33 @@ pub async fn record_cost(
     ))
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_honours_each_currencys_exponent() {
+        let p = |a: &str, c: &str| parse_money("input.price", a, c).map(|(m, _)| m);
+        assert_eq!(p("15000", "IDR").ok(), Some(15_000));
+        assert_eq!(p("12.5", "USD").ok(), Some(1_250));
+        assert_eq!(p("1.250", "KWD").ok(), Some(1_250));
+        assert_eq!(p("7", "KWD").ok(), Some(7_000));
+        assert!(matches!(p("1.5", "IDR"), Err(AppError::Validation { .. })));
+        assert!(matches!(
+            p("1.001", "USD"),
+            Err(AppError::Validation { .. })
+        ));
+        assert!(matches!(
+            p("1.0001", "KWD"),
+            Err(AppError::Validation { .. })
+        ));
+        assert!(matches!(p("-1", "USD"), Err(AppError::Validation { .. })));
+        assert!(matches!(p("1e3", "USD"), Err(AppError::Validation { .. })));
+        assert_eq!(format_money(1_250, "KWD"), "1.250");
+        assert_eq!(format_money(15_000, "IDR"), "15000");
+        assert_eq!(format_money(1_205, "USD"), "12.05");
+        assert_eq!(format_money(5, "NGN"), "0.05");
+    }
 }

@@ -3,8 +3,9 @@
 
 use crate::domain::import::{self, RawRow, RowError};
 use crate::error::AppError;
-use crate::graphql::inventory::{MoneyInput, field_id};
 use crate::graphql::mutate;
+use crate::graphql::relay::field_id;
+use crate::graphql::scalars::MoneyInput;
 use crate::graphql::user_errors::UserError;
 use async_graphql::{Context, ID, InputObject, Json, Object, Result, SimpleObject, Upload};
 

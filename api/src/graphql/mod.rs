@@ -5,12 +5,15 @@
 pub mod access;
 pub mod accounts;
 pub mod branches;
+pub mod catalog;
 pub mod cost;
 pub mod import;
-pub mod inventory;
+pub mod listings;
 pub mod loaders;
 pub mod organizations;
 pub mod relay;
+pub mod scalars;
+pub mod stock;
 pub mod stores;
 pub mod subscriptions;
 pub mod sync;
@@ -31,8 +34,9 @@ pub struct Query(
     accounts::AccountsQuery,
     organizations::OrganizationsQuery,
     relay::NodeQuery,
-    inventory::InventoryQuery,
-    inventory::ListingQuery,
+    catalog::CatalogQuery,
+    stock::StockQuery,
+    listings::ListingQuery,
     sync::SyncQuery,
 );
 
@@ -44,8 +48,9 @@ pub struct Mutation(
     access::AccessMutation,
     branches::BranchesMutation,
     stores::StoresMutation,
-    inventory::InventoryMutation,
-    inventory::ListingMutation,
+    catalog::CatalogMutation,
+    stock::StockMutation,
+    listings::ListingMutation,
     import::ImportMutation,
     sync::SyncMutation,
 );
@@ -112,6 +117,8 @@ pub struct RequestCtx {
     pub variants: DataLoader<loaders::VariantsByProduct, HashMapCache>,
     /// Prices of variants.
     pub prices: DataLoader<loaders::PricesByVariant, HashMapCache>,
+    /// Cost history of variants.
+    pub costs: DataLoader<loaders::CostsByVariant>,
     /// Stock levels of variants.
     pub levels: DataLoader<loaders::LevelsByVariant, HashMapCache>,
     /// Key of the caller's rate and cost buckets (principal, or client IP when anonymous).
@@ -142,31 +149,18 @@ impl RequestCtx {
             branches: DataLoader::new(loaders::BranchLoader(tenant.clone()), tokio::spawn),
             users: DataLoader::new(loaders::UserLoader(tenant.clone()), tokio::spawn),
             variants: DataLoader::with_cache(
-                loaders::Grouped::new(
-                    tenant.clone(),
-                    loaders::VARIANTS_SQL,
-                    |r: &loaders::VariantRow| r.product_id,
-                )
-                .cached(catalog_cache.clone(), "variants"),
+                loaders::Grouped::new(tenant.clone()).cached(catalog_cache.clone(), "variants"),
                 tokio::spawn,
                 HashMapCache::default(),
             ),
             prices: DataLoader::with_cache(
-                loaders::Grouped::new(
-                    tenant.clone(),
-                    loaders::PRICES_SQL,
-                    |r: &loaders::PriceRow| r.variant_id,
-                )
-                .cached(catalog_cache, "prices"),
+                loaders::Grouped::new(tenant.clone()).cached(catalog_cache, "prices"),
                 tokio::spawn,
                 HashMapCache::default(),
             ),
+            costs: DataLoader::new(loaders::Grouped::new(tenant.clone()), tokio::spawn),
             levels: DataLoader::with_cache(
-                loaders::Grouped::new(
-                    tenant.clone(),
-                    loaders::LEVELS_SQL,
-                    |r: &crate::domain::inventory::Level| r.variant_id,
-                ),
+                loaders::Grouped::new(tenant.clone()),
                 tokio::spawn,
                 HashMapCache::default(),
             ),

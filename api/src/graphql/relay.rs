@@ -179,6 +179,14 @@ impl NodeQuery {
     }
 }
 
+/// `r`, with a malformed id reported as VALIDATION_FAILED on `field` (NOT_FOUND stays).
+pub fn field_id<T>(field: &str, r: AppResult<T>) -> AppResult<T> {
+    r.map_err(|e| match e {
+        AppError::NotFound(what) => AppError::NotFound(what),
+        _ => AppError::invalid(field, "is not a valid id"),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,301 @@
+//! Reading the catalog: product pages (search, filters, keyset cursors), one product, and the rows
+//! below a product (variants, prices, costs) loaded for many parents in one statement each. The
+//! row types and column lists of `products`, `variants`, `variant_prices` and `variant_costs`
+//! are defined here once; writes are in [`super::catalog`].
+
+use crate::domain::{Ctx, require_catalog_read, stmt};
+use crate::error::{AppError, AppResult};
+use crate::ids::{ProductId, VariantId};
+use chrono::{DateTime, Utc};
+pub use entity::enums::ProductStatus;
+use sea_orm::{ConnectionTrait, FromQueryResult};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// Columns of `products` as [`ProductRow`] reads them (prefixed `p.`).
+const PRODUCT_COLUMNS: &str =
+    "p.id, p.name, p.status, p.description, p.image_urls, p.attributes, p.created_at, p.updated_at";
+
+/// A product.
+#[derive(Clone, Debug, FromQueryResult)]
+pub struct ProductRow {
+    /// Id.
+    pub id: Uuid,
+    /// Name.
+    pub name: String,
+    /// Lifecycle.
+    pub status: ProductStatus,
+    /// Description.
+    pub description: String,
+    /// Image URLs in display order.
+    pub image_urls: Vec<String>,
+    /// Attributes (a JSON object).
+    pub attributes: serde_json::Value,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A variant (a sellable SKU).
+#[derive(Clone, Debug, FromQueryResult, Serialize, Deserialize)]
+pub struct VariantRow {
+    /// Id.
+    pub id: Uuid,
+    /// Product.
+    pub product_id: Uuid,
+    /// SKU.
+    pub sku: String,
+    /// Name.
+    pub name: String,
+    /// Bundle?
+    pub is_bundle: bool,
+    /// Attributes (a JSON object).
+    pub attributes: serde_json::Value,
+}
+
+/// A variant's price in one currency.
+#[derive(Clone, Debug, FromQueryResult, Serialize, Deserialize)]
+pub struct PriceRow {
+    /// Variant.
+    pub variant_id: Uuid,
+    /// ISO 4217.
+    pub currency: String,
+    /// Minor units.
+    pub amount_minor: i64,
+}
+
+/// A recorded unit cost.
+#[derive(Clone, Debug, FromQueryResult, Serialize, Deserialize)]
+pub struct CostRow {
+    /// Variant.
+    pub variant_id: Uuid,
+    /// ISO 4217.
+    pub currency: String,
+    /// Minor units.
+    pub amount_minor: i64,
+    /// MANUAL or LEARNED.
+    pub source: String,
+    /// Note.
+    pub note: String,
+    /// When recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Rows that belong to a parent row and are loaded for many parents in one statement (the
+/// DataLoaders of the GraphQL layer batch them).
+pub trait Grouped: FromQueryResult + Sized {
+    /// The statement, taking the parents' ids as `$1` (a uuid array).
+    const SQL: &'static str;
+    /// The parent of a row.
+    fn parent(&self) -> Uuid;
+}
+
+impl Grouped for VariantRow {
+    const SQL: &'static str = "SELECT id, product_id, sku, name, is_bundle, attributes FROM variants \
+         WHERE product_id = ANY($1) ORDER BY id";
+    fn parent(&self) -> Uuid {
+        self.product_id
+    }
+}
+
+impl Grouped for PriceRow {
+    const SQL: &'static str = "SELECT variant_id, currency, amount_minor FROM variant_prices \
+         WHERE variant_id = ANY($1) ORDER BY currency";
+    fn parent(&self) -> Uuid {
+        self.variant_id
+    }
+}
+
+/// The newest 100 costs of each variant, newest first (the first row per currency is the current
+/// cost).
+impl Grouped for CostRow {
+    const SQL: &'static str = "SELECT variant_id, currency, amount_minor, source, note, created_at FROM ( \
+           SELECT *, row_number() OVER (PARTITION BY variant_id ORDER BY created_at DESC, id DESC) AS n \
+           FROM variant_costs WHERE variant_id = ANY($1)) c \
+         WHERE n <= 100 ORDER BY variant_id, created_at DESC, id DESC";
+    fn parent(&self) -> Uuid {
+        self.variant_id
+    }
+}
+
+impl Grouped for crate::domain::inventory::Level {
+    const SQL: &'static str = "SELECT variant_id, location_id, branch_id, on_hand, reserved, safety_stock, reorder_point \
+         FROM inventory_levels WHERE variant_id = ANY($1) ORDER BY location_id";
+    fn parent(&self) -> Uuid {
+        self.variant_id
+    }
+}
+
+/// The rows of every parent in `ids` (every id present, with no rows if it has none), visible
+/// under the connection's RLS context.
+pub async fn load_grouped<R: Grouped, C: ConnectionTrait>(
+    conn: &C,
+    ids: &[Uuid],
+) -> AppResult<HashMap<Uuid, Vec<R>>> {
+    let rows = R::find_by_statement(stmt(R::SQL, vec![ids.to_vec().into()]))
+        .all(conn)
+        .await?;
+    let mut out: HashMap<Uuid, Vec<R>> = ids.iter().map(|u| (*u, Vec::new())).collect();
+    for r in rows {
+        out.entry(r.parent()).or_default().push(r);
+    }
+    Ok(out)
+}
+
+/// How to order a product page.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum ProductSort {
+    /// Creation order (the default).
+    #[default]
+    CreatedAt,
+    /// Last change.
+    UpdatedAt,
+    /// Name, case-insensitive.
+    Name,
+}
+
+/// Where a page starts: the sort key and id of the last row of the previous page.
+#[derive(Serialize, Deserialize)]
+pub struct ProductCursor {
+    k: String,
+    id: Uuid,
+}
+
+impl ProductCursor {
+    /// The opaque cursor after `p` in `sort` order.
+    pub fn encode(sort: ProductSort, p: &ProductRow) -> String {
+        use base64::Engine as _;
+        let k = match sort {
+            ProductSort::CreatedAt => String::new(),
+            ProductSort::UpdatedAt => p
+                .updated_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            ProductSort::Name => p.name.to_lowercase(),
+        };
+        let json = serde_json::to_vec(&Self { k, id: p.id }).unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    /// Reads a cursor given as `after` (VALIDATION_FAILED if it is not one).
+    pub fn decode(c: &str) -> AppResult<Self> {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(c)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| AppError::invalid("after", "invalid cursor"))
+    }
+}
+
+fn like_escape(q: &str) -> String {
+    q.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// A product page request.
+pub struct ProductFilter {
+    /// Name contains, or a SKU starts with, this text.
+    pub query: Option<String>,
+    /// Only this lifecycle.
+    pub status: Option<ProductStatus>,
+    /// Changed at or after.
+    pub updated_since: Option<DateTime<Utc>>,
+    /// Order.
+    pub sort: ProductSort,
+    /// Descending.
+    pub reverse: bool,
+    /// Page size (already checked).
+    pub first: u64,
+    /// Start after this cursor.
+    pub after: Option<ProductCursor>,
+}
+
+/// Up to `first + 1` products (one more tells the caller there is a next page).
+pub async fn list(c: &Ctx<'_>, f: &ProductFilter) -> AppResult<Vec<ProductRow>> {
+    require_catalog_read(c)?;
+    let mut sql = format!("SELECT {PRODUCT_COLUMNS} FROM products p WHERE true");
+    let mut values: Vec<sea_orm::Value> = Vec::new();
+    let arg = |v: sea_orm::Value, values: &mut Vec<sea_orm::Value>| {
+        values.push(v);
+        format!("${}", values.len())
+    };
+    if let Some(q) = f.query.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let contains = arg(format!("%{}%", like_escape(q)).into(), &mut values);
+        let prefix = arg(format!("{}%", like_escape(q)).into(), &mut values);
+        sql.push_str(&format!(
+            " AND (p.name ILIKE {contains} OR EXISTS (SELECT 1 FROM variants v WHERE v.product_id = p.id AND v.sku ILIKE {prefix}))"
+        ));
+    }
+    if let Some(st) = f.status {
+        let a = arg(st.into(), &mut values);
+        sql.push_str(&format!(" AND p.status = {a}"));
+    }
+    if let Some(since) = f.updated_since {
+        let a = arg(since.into(), &mut values);
+        sql.push_str(&format!(" AND p.updated_at >= {a}"));
+    }
+    let (expr, cmp, dir) = match (f.sort, f.reverse) {
+        (ProductSort::CreatedAt, false) => ("", ">", "ASC"),
+        (ProductSort::CreatedAt, true) => ("", "<", "DESC"),
+        (ProductSort::UpdatedAt, false) => ("p.updated_at", ">", "ASC"),
+        (ProductSort::UpdatedAt, true) => ("p.updated_at", "<", "DESC"),
+        (ProductSort::Name, false) => ("lower(p.name)", ">", "ASC"),
+        (ProductSort::Name, true) => ("lower(p.name)", "<", "DESC"),
+    };
+    if let Some(cur) = &f.after {
+        let id = arg(cur.id.into(), &mut values);
+        if expr.is_empty() {
+            sql.push_str(&format!(" AND p.id {cmp} {id}"));
+        } else {
+            let k: sea_orm::Value = if f.sort == ProductSort::UpdatedAt {
+                DateTime::parse_from_rfc3339(&cur.k)
+                    .map_err(|_| AppError::invalid("after", "invalid cursor"))?
+                    .with_timezone(&Utc)
+                    .into()
+            } else {
+                cur.k.clone().into()
+            };
+            let k = arg(k, &mut values);
+            sql.push_str(&format!(" AND ({expr}, p.id) {cmp} ({k}, {id})"));
+        }
+    }
+    if expr.is_empty() {
+        sql.push_str(&format!(" ORDER BY p.id {dir}"));
+    } else {
+        sql.push_str(&format!(" ORDER BY {expr} {dir}, p.id {dir}"));
+    }
+    let limit = arg(
+        i64::try_from(f.first + 1).unwrap_or(101).into(),
+        &mut values,
+    );
+    sql.push_str(&format!(" LIMIT {limit}"));
+    Ok(ProductRow::find_by_statement(stmt(&sql, values))
+        .all(c.tx)
+        .await?)
+}
+
+/// A product (NOT_FOUND unless visible).
+pub async fn get(c: &Ctx<'_>, id: ProductId) -> AppResult<ProductRow> {
+    require_catalog_read(c)?;
+    ProductRow::find_by_statement(stmt(
+        &format!("SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = $1"),
+        vec![id.uuid().into()],
+    ))
+    .one(c.tx)
+    .await?
+    .ok_or(AppError::NotFound("Product"))
+}
+
+/// A variant (NOT_FOUND unless visible).
+pub async fn variant(c: &Ctx<'_>, id: VariantId) -> AppResult<VariantRow> {
+    VariantRow::find_by_statement(stmt(
+        "SELECT id, product_id, sku, name, is_bundle, attributes FROM variants WHERE id = $1",
+        vec![id.uuid().into()],
+    ))
+    .one(c.tx)
+    .await?
+    .ok_or(AppError::NotFound("Variant"))
+}

@@ -1,0 +1,444 @@
+//! The master catalog in GraphQL: products, variants with prices and costs, bundles.
+
+use crate::domain::catalog::{self, CreateProduct, PriceInput, VariantInput};
+use crate::domain::products::{
+    self, ProductCursor, ProductFilter, ProductRow, ProductSort, VariantRow,
+};
+use crate::error::AppError;
+use crate::graphql::relay::{product_gid, product_id, variant_gid, variant_id};
+use crate::graphql::scalars::{Money, MoneyInput};
+use crate::graphql::stock::StockLevel;
+use crate::graphql::user_errors::UserError;
+use crate::graphql::{mutate, rc, read};
+use crate::ids::{ProductId, VariantId};
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+/// A product of the master catalog.
+#[derive(Clone, Debug)]
+pub struct Product(pub ProductRow);
+
+#[Object]
+impl Product {
+    /// Global id.
+    async fn id(&self) -> ID {
+        product_gid(ProductId(self.0.id))
+    }
+    /// Name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Lifecycle.
+    async fn status(&self) -> ProductStatus {
+        self.0.status.into()
+    }
+    /// Description.
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+    /// Image URLs, in display order.
+    async fn image_urls(&self) -> &[String] {
+        &self.0.image_urls
+    }
+    /// Attributes as a JSON object (brand, material…).
+    async fn attributes(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(self.0.attributes.clone())
+    }
+    /// Created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// Last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// Variants (batched: one statement for every product of a page).
+    async fn variants(&self, ctx: &Context<'_>) -> Result<Vec<Variant>> {
+        let rows = rc(ctx)?
+            .variants
+            .load_one(ProductId(self.0.id))
+            .await?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(Variant).collect())
+    }
+}
+
+/// A sellable SKU.
+#[derive(Clone, Debug)]
+pub struct Variant(pub VariantRow);
+
+#[Object]
+impl Variant {
+    /// Global id.
+    async fn id(&self) -> ID {
+        variant_gid(VariantId(self.0.id))
+    }
+    /// SKU, unique in the organization.
+    async fn sku(&self) -> &str {
+        &self.0.sku
+    }
+    /// Name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// A bundle of other variants (its stock is derived from them).
+    async fn is_bundle(&self) -> bool {
+        self.0.is_bundle
+    }
+    /// Attributes as a JSON object (colour, size…).
+    async fn attributes(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(self.0.attributes.clone())
+    }
+    /// Prices, one per currency (batched).
+    async fn prices(&self, ctx: &Context<'_>) -> Result<Vec<Money>> {
+        let rows = rc(ctx)?
+            .prices
+            .load_one(VariantId(self.0.id))
+            .await?
+            .unwrap_or_default();
+        Ok(rows
+            .iter()
+            .map(|p| Money::new(p.amount_minor, &p.currency))
+            .collect())
+    }
+    /// Cost history, newest first (the first row per currency is the current cost; batched).
+    async fn costs(&self, ctx: &Context<'_>) -> Result<Vec<Cost>> {
+        let rows = rc(ctx)?
+            .costs
+            .load_one(VariantId(self.0.id))
+            .await?
+            .unwrap_or_default();
+        Ok(rows
+            .into_iter()
+            .map(|r| Cost {
+                cost: Money::new(r.amount_minor, &r.currency),
+                source: r.source,
+                note: r.note,
+                created_at: r.created_at,
+            })
+            .collect())
+    }
+    /// Stock at each location of the caller's visible branches (batched).
+    async fn stock_levels(&self, ctx: &Context<'_>) -> Result<Vec<StockLevel>> {
+        let rows = rc(ctx)?
+            .levels
+            .load_one(VariantId(self.0.id))
+            .await?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(StockLevel::from).collect())
+    }
+}
+
+/// A recorded unit cost.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Cost {
+    /// The cost.
+    pub cost: Money,
+    /// MANUAL or LEARNED.
+    pub source: String,
+    /// Note.
+    pub note: String,
+    /// When recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Input of `setVariantCost`.
+#[derive(InputObject)]
+pub struct SetVariantCostInput {
+    /// Variant.
+    pub variant_id: ID,
+    /// Unit cost.
+    pub cost: MoneyInput,
+    /// Note (supplier, invoice…).
+    #[graphql(default)]
+    pub note: String,
+}
+
+/// A variant to create.
+#[derive(InputObject)]
+pub struct VariantInputGql {
+    /// SKU.
+    pub sku: String,
+    /// Name.
+    #[graphql(default)]
+    pub name: String,
+    /// Prices.
+    #[graphql(default)]
+    pub prices: Vec<MoneyInput>,
+    /// Attributes as a JSON object (colour, size…).
+    pub attributes: Option<async_graphql::Json<serde_json::Map<String, serde_json::Value>>>,
+}
+
+/// Input of `createProduct`.
+#[derive(InputObject)]
+pub struct CreateProductInput {
+    /// Name.
+    pub name: String,
+    /// Lifecycle (default DRAFT).
+    #[graphql(default_with = "ProductStatus::Draft")]
+    pub status: ProductStatus,
+    /// Description.
+    #[graphql(default)]
+    pub description: String,
+    /// Image URLs (http or https, at most 20).
+    #[graphql(default)]
+    pub image_urls: Vec<String>,
+    /// Attributes as a JSON object (brand, material…).
+    pub attributes: Option<async_graphql::Json<serde_json::Map<String, serde_json::Value>>>,
+    /// Variants.
+    pub variants: Vec<VariantInputGql>,
+}
+
+/// A bundle component.
+#[derive(InputObject)]
+pub struct BundleComponentInput {
+    /// Component variant.
+    pub variant_id: ID,
+    /// Units per bundle.
+    pub quantity: i32,
+}
+
+/// Input of `createBundle`.
+#[derive(InputObject)]
+pub struct CreateBundleInput {
+    /// Product the bundle variant belongs to.
+    pub product_id: ID,
+    /// The bundle's SKU, name and prices.
+    pub variant: VariantInputGql,
+    /// Its components.
+    pub components: Vec<BundleComponentInput>,
+}
+
+/// Result of `createProduct`.
+#[derive(SimpleObject)]
+pub struct ProductPayload {
+    /// The product.
+    pub product: Option<Product>,
+    /// Expected failures.
+    pub user_errors: Vec<UserError>,
+}
+
+/// Result of `createBundle`.
+#[derive(SimpleObject)]
+pub struct VariantPayload {
+    /// The variant.
+    pub variant: Option<Variant>,
+    /// Expected failures.
+    pub user_errors: Vec<UserError>,
+}
+
+fn variant_input(v: VariantInputGql) -> VariantInput {
+    VariantInput {
+        sku: v.sku,
+        name: v.name,
+        attributes: v.attributes.map(|j| j.0).unwrap_or_default(),
+        prices: v
+            .prices
+            .into_iter()
+            .map(|p| PriceInput {
+                amount: p.amount,
+                currency: p.currency_code,
+            })
+            .collect(),
+    }
+}
+
+/// How to order `products`.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum ProductSortKey {
+    /// Creation order (the default).
+    #[default]
+    CreatedAt,
+    /// Last change.
+    UpdatedAt,
+    /// Name, case-insensitive.
+    Name,
+}
+
+/// Catalog lifecycle of a product.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::enums::ProductStatus")]
+pub enum ProductStatus {
+    /// Being prepared.
+    Draft,
+    /// On sale.
+    Active,
+    /// Kept for history.
+    Archived,
+}
+
+/// Loads what the query selects below a page of products in one statement per level (variants,
+/// then prices and stock levels of all of them), so the count does not depend on the page size
+/// or on resolver timing; the field resolvers then read the request's loader cache.
+async fn prefetch(ctx: &Context<'_>, rows: &[ProductRow]) -> Result<()> {
+    let node = ctx.look_ahead().field("edges").field("node");
+    let variants = node.field("variants");
+    if !variants.exists() || rows.is_empty() {
+        return Ok(());
+    }
+    let rc = rc(ctx)?;
+    let loaded = rc
+        .variants
+        .load_many(rows.iter().map(|r| ProductId(r.id)))
+        .await?;
+    let ids: Vec<VariantId> = loaded.values().flatten().map(|v| VariantId(v.id)).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    if variants.field("prices").exists() {
+        rc.prices.load_many(ids.iter().copied()).await?;
+    }
+    if variants.field("stockLevels").exists() {
+        rc.levels.load_many(ids.iter().copied()).await?;
+    }
+    Ok(())
+}
+
+/// Catalog queries.
+#[derive(Default)]
+pub struct CatalogQuery;
+
+#[Object]
+impl CatalogQuery {
+    /// The catalog: search by name (contains) or SKU (prefix), filter by status and update time,
+    /// sort, and page forwards with `first`/`after` (at most 100 per page). Variants, prices and
+    /// stock levels of a whole page load in one statement each.
+    #[allow(clippy::too_many_arguments)]
+    async fn products(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        query: Option<String>,
+        status: Option<ProductStatus>,
+        updated_since: Option<DateTime<Utc>>,
+        sort_key: Option<ProductSortKey>,
+        reverse: Option<bool>,
+    ) -> Result<Connection<String, Product>> {
+        let sort_key = sort_key.unwrap_or_default();
+        let reverse = reverse.unwrap_or(false);
+        let first = crate::domain::page::page_size("first", first.unwrap_or(20))?;
+        let sort = match sort_key {
+            ProductSortKey::CreatedAt => ProductSort::CreatedAt,
+            ProductSortKey::UpdatedAt => ProductSort::UpdatedAt,
+            ProductSortKey::Name => ProductSort::Name,
+        };
+        let filter = ProductFilter {
+            query,
+            status: status.map(Into::into),
+            updated_since,
+            sort,
+            reverse,
+            first,
+            after: after.as_deref().map(ProductCursor::decode).transpose()?,
+        };
+        let rows = read(ctx, async |c| products::list(&c, &filter).await).await?;
+        prefetch(ctx, &rows).await?;
+        let has_next = rows.len() as u64 > first;
+        let mut conn = Connection::new(filter.after.is_some(), has_next);
+        conn.edges.extend(
+            rows.into_iter()
+                .take(usize::try_from(first).unwrap_or(100))
+                .map(|r| Edge::new(ProductCursor::encode(sort, &r), Product(r))),
+        );
+        Ok(conn)
+    }
+
+    /// A product with its variants and prices.
+    async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Product>> {
+        read(ctx, async |c| {
+            crate::domain::require_catalog_read(&c)?;
+            let Ok(pid) = product_id(&id) else {
+                return Ok(None);
+            };
+            match products::get(&c, pid).await {
+                Ok(p) => Ok(Some(Product(p))),
+                Err(AppError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+}
+
+/// Catalog mutations.
+#[derive(Default)]
+pub struct CatalogMutation;
+
+#[Object]
+impl CatalogMutation {
+    /// Creates a product with its variants and prices.
+    async fn create_product(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateProductInput,
+    ) -> Result<ProductPayload> {
+        let (product, user_errors) = mutate(ctx, async |c| {
+            let create = CreateProduct {
+                name: input.name,
+                status: input.status.into(),
+                description: input.description,
+                image_urls: input.image_urls,
+                attributes: input.attributes.map(|j| j.0).unwrap_or_default(),
+                variants: input.variants.into_iter().map(variant_input).collect(),
+            };
+            let (id, _) = catalog::create_product(&c, create).await?;
+            Ok(Product(products::get(&c, id).await?))
+        })
+        .await?;
+        Ok(ProductPayload {
+            product,
+            user_errors,
+        })
+    }
+
+    /// Records a variant's unit cost (source MANUAL; history is kept).
+    async fn set_variant_cost(
+        &self,
+        ctx: &Context<'_>,
+        input: SetVariantCostInput,
+    ) -> Result<VariantPayload> {
+        let (variant, user_errors) = mutate(ctx, async |c| {
+            let v = variant_id(&input.variant_id)?;
+            catalog::record_cost(&c, v, &input.cost.into(), "MANUAL", &input.note).await?;
+            Ok(Variant(products::variant(&c, v).await?))
+        })
+        .await?;
+        Ok(VariantPayload {
+            variant,
+            user_errors,
+        })
+    }
+
+    /// Creates a bundle variant whose stock is derived from its components.
+    async fn create_bundle(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateBundleInput,
+    ) -> Result<VariantPayload> {
+        let (variant, user_errors) = mutate(ctx, async |c| {
+            let product = product_id(&input.product_id)?;
+            let mut parts = Vec::with_capacity(input.components.len());
+            for (i, p) in input.components.iter().enumerate() {
+                parts.push((
+                    variant_id(&p.variant_id).map_err(|_| {
+                        AppError::invalid(
+                            &format!("input.components.{i}.variantId"),
+                            "variant not found",
+                        )
+                    })?,
+                    p.quantity,
+                ));
+            }
+            let id =
+                catalog::create_bundle(&c, product, variant_input(input.variant), &parts).await?;
+            Ok(Variant(products::variant(&c, id).await?))
+        })
+        .await?;
+        Ok(VariantPayload {
+            variant,
+            user_errors,
+        })
+    }
+}

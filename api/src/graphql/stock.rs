@@ -1,0 +1,503 @@
+//! Stock in GraphQL: locations, levels (bundles derived from their components), the ledger,
+//! idempotent adjustments, transfers and reservations.
+
+use crate::domain::catalog;
+use crate::domain::inventory::{
+    self, AdjustStock, Cause, Level, MovementKind, Reserve, TransferStock,
+};
+use crate::error::AppError;
+use crate::graphql::relay::{
+    self, branch_id, field_id, location_gid, location_id, reservation_gid, reservation_id,
+    variant_gid, variant_id,
+};
+use crate::graphql::user_errors::UserError;
+use crate::graphql::{mutate, read};
+use crate::ids::{LocationId, ReservationId, VariantId};
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+
+/// Where stock is kept.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Location {
+    /// Global id.
+    pub id: ID,
+    /// Name.
+    pub name: String,
+    /// WAREHOUSE, THIRD_PARTY or MARKETPLACE.
+    pub kind: String,
+}
+
+/// Stock of one variant at one location.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct StockLevel {
+    /// Variant.
+    pub variant_id: ID,
+    /// Location.
+    pub location_id: ID,
+    /// Physically there.
+    pub on_hand: i64,
+    /// Promised to orders, carts, promotions.
+    pub reserved: i64,
+    /// Kept back from sale.
+    pub safety_stock: i64,
+    /// Alert at or below this.
+    pub reorder_point: Option<i64>,
+    /// on hand − reserved − safety stock.
+    pub available: i64,
+}
+
+impl From<Level> for StockLevel {
+    fn from(l: Level) -> Self {
+        Self {
+            available: l.available(),
+            variant_id: variant_gid(VariantId(l.variant_id)),
+            location_id: location_gid(LocationId(l.location_id)),
+            on_hand: l.on_hand,
+            reserved: l.reserved,
+            safety_stock: l.safety_stock,
+            reorder_point: l.reorder_point,
+        }
+    }
+}
+
+/// A reservation.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Reservation {
+    /// Global id.
+    pub id: ID,
+    /// Variant (a bundle's reservation holds its components).
+    pub variant_id: ID,
+    /// Location.
+    pub location_id: ID,
+    /// Units.
+    pub quantity: i64,
+    /// Lifecycle.
+    pub status: ReservationStatus,
+    /// When it lapses.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<inventory::Reservation> for Reservation {
+    fn from(r: inventory::Reservation) -> Self {
+        Self {
+            id: reservation_gid(r.id),
+            variant_id: variant_gid(r.variant_id),
+            location_id: location_gid(r.location_id),
+            quantity: r.quantity,
+            status: r.status.into(),
+            expires_at: r.expires_at,
+        }
+    }
+}
+
+/// One ledger row.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct StockMovement {
+    /// Kind.
+    pub kind: String,
+    /// Change of on hand.
+    pub on_hand_delta: i64,
+    /// Change of reserved.
+    pub reserved_delta: i64,
+    /// On hand after.
+    pub on_hand_after: i64,
+    /// Reserved after.
+    pub reserved_after: i64,
+    /// Why.
+    pub reason: String,
+    /// Document type.
+    pub document_type: Option<String>,
+    /// Document id.
+    pub document_id: Option<String>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<inventory::MovementRow> for StockMovement {
+    fn from(m: inventory::MovementRow) -> Self {
+        Self {
+            kind: m.kind,
+            on_hand_delta: m.on_hand_delta,
+            reserved_delta: m.reserved_delta,
+            on_hand_after: m.on_hand_after,
+            reserved_after: m.reserved_after,
+            reason: m.reason,
+            document_type: m.document_type,
+            document_id: m.document_id,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// Lifecycle of a reservation.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::enums::ReservationStatus")]
+pub enum ReservationStatus {
+    /// Holding stock.
+    Active,
+    /// Given back before use.
+    Released,
+    /// Used: the stock left.
+    Committed,
+    /// Lapsed at its expiry and given back.
+    Expired,
+}
+
+/// Kinds of stock change a person or partner makes directly.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum StockChangeKind {
+    /// Goods received (quantity > 0).
+    Receive,
+    /// Correction (quantity ≠ 0, signed).
+    Adjust,
+    /// Physical count (quantity = counted on hand).
+    Count,
+}
+
+/// What a reservation is for.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ReservationReference {
+    /// An order line.
+    OrderLine,
+    /// A cart.
+    Cart,
+    /// A promotion.
+    Promotion,
+}
+
+/// Input of `createLocation`.
+#[derive(InputObject)]
+pub struct CreateLocationInput {
+    /// Branch.
+    pub branch_id: ID,
+    /// Name.
+    pub name: String,
+    /// WAREHOUSE or THIRD_PARTY.
+    pub kind: String,
+}
+
+/// Input of `setStockThresholds`.
+#[derive(InputObject)]
+pub struct SetStockThresholdsInput {
+    /// Variant.
+    pub variant_id: ID,
+    /// Location.
+    pub location_id: ID,
+    /// Kept back from sale.
+    #[graphql(default)]
+    pub safety_stock: i64,
+    /// Alert at or below this available quantity.
+    pub reorder_point: Option<i64>,
+}
+
+/// Input of `adjustStock`.
+#[derive(InputObject)]
+pub struct AdjustStockInput {
+    /// Variant.
+    pub variant_id: ID,
+    /// Location.
+    pub location_id: ID,
+    /// RECEIVE, ADJUST or COUNT.
+    pub kind: StockChangeKind,
+    /// Delta (RECEIVE, ADJUST) or counted on hand (COUNT).
+    pub quantity: i64,
+    /// Refuse unless on hand is exactly this now.
+    pub expected_on_hand: Option<i64>,
+    /// Why.
+    #[graphql(default)]
+    pub reason: String,
+    /// A retry with the same key has one effect and returns the first result.
+    pub idempotency_key: Option<String>,
+}
+
+/// Input of `transferStock`.
+#[derive(InputObject)]
+pub struct TransferStockInput {
+    /// Variant.
+    pub variant_id: ID,
+    /// From.
+    pub from_location_id: ID,
+    /// To.
+    pub to_location_id: ID,
+    /// Units.
+    pub quantity: i64,
+    /// Refuse unless the source's on hand is exactly this now.
+    pub expected_on_hand: Option<i64>,
+    /// Why.
+    #[graphql(default)]
+    pub reason: String,
+    /// Idempotency key.
+    pub idempotency_key: Option<String>,
+}
+
+/// Input of `reserveStock`.
+#[derive(InputObject)]
+pub struct ReserveStockInput {
+    /// Variant (a bundle reserves its components).
+    pub variant_id: ID,
+    /// Location.
+    pub location_id: ID,
+    /// Units.
+    pub quantity: i64,
+    /// What it is for.
+    pub reference_type: ReservationReference,
+    /// The order line, cart or promotion id.
+    pub reference_id: String,
+    /// Lapses at this time.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Result of `createLocation`.
+#[derive(SimpleObject)]
+pub struct LocationPayload {
+    /// The location.
+    pub location: Option<Location>,
+    /// Expected failures.
+    pub user_errors: Vec<UserError>,
+}
+
+/// Result of stock changes.
+#[derive(SimpleObject)]
+pub struct StockLevelPayload {
+    /// The level after the change.
+    pub stock_level: Option<StockLevel>,
+    /// Expected failures (INSUFFICIENT_STOCK, CONFLICT, …).
+    pub user_errors: Vec<UserError>,
+}
+
+/// Result of `transferStock`.
+#[derive(SimpleObject)]
+pub struct TransferPayload {
+    /// The source after the transfer.
+    pub from: Option<StockLevel>,
+    /// The destination after the transfer.
+    pub to: Option<StockLevel>,
+    /// Expected failures.
+    pub user_errors: Vec<UserError>,
+}
+
+/// Result of reservation changes.
+#[derive(SimpleObject)]
+pub struct ReservationPayload {
+    /// The reservation.
+    pub reservation: Option<Reservation>,
+    /// Expected failures (INSUFFICIENT_STOCK, …).
+    pub user_errors: Vec<UserError>,
+}
+
+/// Stock queries.
+#[derive(Default)]
+pub struct StockQuery;
+
+#[Object]
+impl StockQuery {
+    /// Stock of a variant at a location (bundles: derived from their components).
+    async fn stock_level(
+        &self,
+        ctx: &Context<'_>,
+        variant_id: ID,
+        location_id: ID,
+    ) -> Result<StockLevel> {
+        read(ctx, async |c| {
+            let v = field_id("variantId", relay::variant_id(&variant_id))?;
+            let l = field_id("locationId", relay::location_id(&location_id))?;
+            Ok(inventory::stock_at(&c, v, l).await?.into())
+        })
+        .await
+    }
+
+    /// How a stock level came to be: its ledger rows, oldest first.
+    async fn stock_history(
+        &self,
+        ctx: &Context<'_>,
+        variant_id: ID,
+        location_id: ID,
+        #[graphql(default = 100)] first: i32,
+    ) -> Result<Vec<StockMovement>> {
+        let limit = crate::domain::page::page_size("first", first)?;
+        read(ctx, async |c| {
+            let v = field_id("variantId", relay::variant_id(&variant_id))?;
+            let l = field_id("locationId", relay::location_id(&location_id))?;
+            let rows = inventory::history(&c, v, l, limit).await?;
+            Ok(rows.into_iter().map(StockMovement::from).collect())
+        })
+        .await
+    }
+}
+
+/// Stock mutations.
+#[derive(Default)]
+pub struct StockMutation;
+
+#[Object]
+impl StockMutation {
+    /// Creates a stock location in a branch.
+    async fn create_location(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateLocationInput,
+    ) -> Result<LocationPayload> {
+        let (location, user_errors) = mutate(ctx, async |c| {
+            let branch = branch_id(&input.branch_id).map_err(|_| AppError::NotFound("Branch"))?;
+            let id = catalog::create_location(&c, branch, &input.name, &input.kind).await?;
+            Ok(Location {
+                id: location_gid(id),
+                name: input.name.trim().to_owned(),
+                kind: input.kind,
+            })
+        })
+        .await?;
+        Ok(LocationPayload {
+            location,
+            user_errors,
+        })
+    }
+
+    /// Sets a level's safety stock and reorder point.
+    async fn set_stock_thresholds(
+        &self,
+        ctx: &Context<'_>,
+        input: SetStockThresholdsInput,
+    ) -> Result<StockLevelPayload> {
+        let (stock_level, user_errors) = mutate(ctx, async |c| {
+            let v = variant_id(&input.variant_id)?;
+            let l = location_id(&input.location_id)?;
+            catalog::set_thresholds(&c, v, l, input.safety_stock, input.reorder_point).await?;
+            Ok(inventory::level(&c, v, l).await?.into())
+        })
+        .await?;
+        Ok(StockLevelPayload {
+            stock_level,
+            user_errors,
+        })
+    }
+
+    /// Receives, adjusts or counts stock. With an idempotency key, a retry has one effect and
+    /// returns the first result; the key with another payload is a CONFLICT.
+    async fn adjust_stock(
+        &self,
+        ctx: &Context<'_>,
+        input: AdjustStockInput,
+    ) -> Result<StockLevelPayload> {
+        let (stock_level, user_errors) = mutate(ctx, async |c| {
+            let adjust = AdjustStock {
+                variant_id: variant_id(&input.variant_id)?,
+                location_id: location_id(&input.location_id)?,
+                kind: match input.kind {
+                    StockChangeKind::Receive => MovementKind::Receive,
+                    StockChangeKind::Adjust => MovementKind::Adjust,
+                    StockChangeKind::Count => MovementKind::Count,
+                },
+                quantity: input.quantity,
+                expected_on_hand: input.expected_on_hand,
+                cause: Cause {
+                    reason: input.reason.trim().to_owned(),
+                    document_type: Some(
+                        if input.kind == StockChangeKind::Count {
+                            "COUNT_SESSION"
+                        } else {
+                            "MANUAL"
+                        }
+                        .into(),
+                    ),
+                    document_id: input.idempotency_key.clone(),
+                },
+            };
+            Ok(
+                inventory::adjust(&c, adjust, input.idempotency_key.as_deref())
+                    .await?
+                    .into(),
+            )
+        })
+        .await?;
+        Ok(StockLevelPayload {
+            stock_level,
+            user_errors,
+        })
+    }
+
+    /// Moves free stock between two locations (both sides or neither).
+    async fn transfer_stock(
+        &self,
+        ctx: &Context<'_>,
+        input: TransferStockInput,
+    ) -> Result<TransferPayload> {
+        let (moved, user_errors) = mutate(ctx, async |c| {
+            let t = TransferStock {
+                variant_id: variant_id(&input.variant_id)?,
+                from_location_id: location_id(&input.from_location_id)?,
+                to_location_id: location_id(&input.to_location_id)?,
+                quantity: input.quantity,
+                expected_on_hand: input.expected_on_hand,
+                cause: Cause {
+                    reason: input.reason.trim().to_owned(),
+                    ..Cause::default()
+                },
+            };
+            inventory::transfer(&c, t, input.idempotency_key.as_deref()).await
+        })
+        .await?;
+        let (from, to) = moved.map_or((None, None), |(a, b)| (Some(a.into()), Some(b.into())));
+        Ok(TransferPayload {
+            from,
+            to,
+            user_errors,
+        })
+    }
+
+    /// Reserves stock for an order line, a cart or a promotion; fails with INSUFFICIENT_STOCK
+    /// having changed nothing when there is not enough.
+    async fn reserve_stock(
+        &self,
+        ctx: &Context<'_>,
+        input: ReserveStockInput,
+    ) -> Result<ReservationPayload> {
+        let (reservation, user_errors) = mutate(ctx, async |c| {
+            let r = Reserve {
+                variant_id: variant_id(&input.variant_id)?,
+                location_id: location_id(&input.location_id)?,
+                quantity: input.quantity,
+                reference_type: match input.reference_type {
+                    ReservationReference::OrderLine => "ORDER_LINE",
+                    ReservationReference::Cart => "CART",
+                    ReservationReference::Promotion => "PROMOTION",
+                }
+                .into(),
+                reference_id: input.reference_id,
+                expires_at: input.expires_at,
+            };
+            Ok(inventory::reserve(&c, r).await?.into())
+        })
+        .await?;
+        Ok(ReservationPayload {
+            reservation,
+            user_errors,
+        })
+    }
+
+    /// Gives a reservation's units back.
+    async fn release_reservation(&self, ctx: &Context<'_>, id: ID) -> Result<ReservationPayload> {
+        let (reservation, user_errors) = mutate(ctx, async |c| {
+            let rid: ReservationId = reservation_id(&id)?;
+            Ok(inventory::release(&c, rid).await?.into())
+        })
+        .await?;
+        Ok(ReservationPayload {
+            reservation,
+            user_errors,
+        })
+    }
+
+    /// Ships a reservation: on hand and reserved both go down.
+    async fn commit_reservation(&self, ctx: &Context<'_>, id: ID) -> Result<ReservationPayload> {
+        let (reservation, user_errors) = mutate(ctx, async |c| {
+            let rid: ReservationId = reservation_id(&id)?;
+            Ok(inventory::commit(&c, rid).await?.into())
+        })
+        .await?;
+        Ok(ReservationPayload {
+            reservation,
+            user_errors,
+        })
+    }
+}
