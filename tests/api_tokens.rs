@@ -279,7 +279,7 @@ async fn revocation_reaches_another_server_process_within_the_cache_lifetime() {
     )
     .await;
     tokio::time::sleep(
-        mercato::auth::api_tokens::CACHE_TTL + std::time::Duration::from_millis(500),
+        mercato::domain::token_auth::CACHE_TTL + std::time::Duration::from_millis(500),
     )
     .await;
     assert_eq!(

@@ -19,6 +19,7 @@ pub async fn run(state: &AppState, effects: Vec<Effect>) {
         .await
     {
         tracing::warn!(error = %e, "effects failed after commit");
+        crate::metrics::get().redis_error("effects");
         retry_invalidations(state, &effects);
     }
 }

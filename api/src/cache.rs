@@ -50,11 +50,15 @@ impl CatalogCache {
             .generation
             .get_or_init(|| async {
                 let key = self.keys.catalog_generation(org);
-                let g: Option<i64> = self
-                    .redis
-                    .run(async |conn| conn.get(key).await)
-                    .await
-                    .ok()?;
+                let g: Option<i64> = match self.redis.run(async |conn| conn.get(key).await).await {
+                    Ok(g) => g,
+                    Err(_) => {
+                        let m = crate::metrics::get();
+                        m.redis_error("cache");
+                        m.redis_fallback("cache");
+                        return None;
+                    }
+                };
                 Some((org, g.unwrap_or(0)))
             })
             .await;
@@ -96,6 +100,9 @@ impl CatalogCache {
                 Ok(v) => v,
                 Err(e) => {
                     tracing::debug!(error = %e, "catalog cache read failed");
+                    let m = crate::metrics::get();
+                    m.redis_error("cache");
+                    m.redis_fallback("cache");
                     return load(ids).await;
                 }
             }
@@ -130,6 +137,7 @@ impl CatalogCache {
             .await
         {
             tracing::debug!(error = %e, "catalog cache write failed");
+            crate::metrics::get().redis_error("cache");
         }
         out.extend(loaded);
         Ok(out)

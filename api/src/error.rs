@@ -142,6 +142,12 @@ impl AppError {
         Self::Internal(detail.to_string())
     }
 
+    /// An internal error caused by `err`, keeping its whole source chain for the log (never for
+    /// the response): `outer: inner: root`.
+    pub fn from_error(err: impl std::error::Error) -> Self {
+        Self::Internal(chain(&err))
+    }
+
     /// Whether a mutation reports this as a `userErrors` entry rather than a top-level error.
     pub fn is_user_error(&self) -> bool {
         matches!(
@@ -207,8 +213,23 @@ impl From<DbErr> for AppError {
         if text.contains("row-level security") {
             return Self::Forbidden("not permitted".into());
         }
-        Self::Internal(text)
+        Self::Internal(chain(&err))
     }
+}
+
+/// `err` and its sources, outermost first, each once (wrappers often repeat their source's text).
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut next = err.source();
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = e.source();
+    }
+    out
 }
 
 impl From<AppError> for async_graphql::Error {
@@ -240,6 +261,19 @@ impl From<AppError> for async_graphql::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn internal_errors_keep_their_source_chain() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("reading the page")]
+        struct Outer(#[source] std::io::Error);
+        let e = AppError::from_error(Outer(std::io::Error::other("connection reset")));
+        let AppError::Internal(detail) = &e else {
+            panic!("{e:?}");
+        };
+        assert_eq!(detail, "reading the page: connection reset");
+        assert_eq!(e.public_message(), "internal error");
+    }
 
     #[test]
     fn internal_detail_never_reaches_the_message() {

@@ -33,7 +33,7 @@ impl EventHub {
     /// A hub for the Redis at `url`, listening to every organization channel of `keys` once
     /// first used.
     pub fn new(url: &str, keys: &crate::keys::Keys) -> AppResult<Self> {
-        let client = redis::Client::open(url).map_err(AppError::internal)?;
+        let client = redis::Client::open(url).map_err(AppError::from_error)?;
         let (tx, _) = broadcast::channel(4096);
         Ok(Self {
             client,
@@ -62,11 +62,11 @@ impl EventHub {
             .client
             .get_async_pubsub()
             .await
-            .map_err(AppError::internal)?;
+            .map_err(AppError::from_error)?;
         pubsub
             .psubscribe(&self.pattern)
             .await
-            .map_err(AppError::internal)?;
+            .map_err(AppError::from_error)?;
         Ok(pubsub)
     }
 

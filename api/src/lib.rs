@@ -21,6 +21,7 @@ pub mod ids;
 pub mod jobs;
 pub mod keys;
 pub mod limits;
+pub mod metrics;
 pub mod seed;
 pub mod state;
 pub mod telemetry;
@@ -39,8 +40,8 @@ pub async fn migrate_up(owner_url: &SecretString) -> AppResult<()> {
     let db = db::connect(owner_url, 2).await?;
     migration::Migrator::up(&db, None)
         .await
-        .map_err(AppError::internal)?;
-    db.close().await.map_err(AppError::internal)
+        .map_err(AppError::from_error)?;
+    db.close().await.map_err(AppError::from_error)
 }
 
 /// Serves the router on `listener` until `shutdown` resolves, then drains in-flight requests (up
@@ -114,6 +115,6 @@ pub async fn serve(
         }
     }
     let _ = stop_tx.send(true);
-    flusher.await.map_err(AppError::internal)?;
+    flusher.await.map_err(AppError::from_error)?;
     Ok(())
 }

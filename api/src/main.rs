@@ -118,7 +118,7 @@ fn fail(context: &str, e: AppError) -> ExitCode {
 }
 
 async fn run_dev(args: ConfigArgs) -> Result<(), AppError> {
-    let config = args.validate().map_err(AppError::internal)?;
+    let config = args.validate().map_err(AppError::from_error)?;
     let owner = config
         .migration_database_url
         .clone()
@@ -128,8 +128,8 @@ async fn run_dev(args: ConfigArgs) -> Result<(), AppError> {
     let seeded = mercato::seed::seed_demo(&state).await?;
     let listener = tokio::net::TcpListener::bind(state.config.listen)
         .await
-        .map_err(AppError::internal)?;
-    let addr = listener.local_addr().map_err(AppError::internal)?;
+        .map_err(AppError::from_error)?;
+    let addr = listener.local_addr().map_err(AppError::from_error)?;
     println!("\nMercato is running.");
     println!("  GraphiQL:  http://{addr}/graphql");
     println!("  WebSocket: ws://{addr}/graphql/ws");
@@ -183,7 +183,7 @@ async fn run_dev(args: ConfigArgs) -> Result<(), AppError> {
     });
     let served = mercato::serve(state, listener, mercato::http::shutdown_signal()).await;
     let _ = tx.send(true);
-    let worked = worker.await.map_err(AppError::internal)?;
+    let worked = worker.await.map_err(AppError::from_error)?;
     served.and(worked)
 }
 
@@ -194,12 +194,12 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => {
             async {
-                let config = args.validate().map_err(AppError::internal)?;
+                let config = args.validate().map_err(AppError::from_error)?;
                 let listen = config.listen;
                 let state = mercato::build_state(config).await?;
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
-                    .map_err(AppError::internal)?;
+                    .map_err(AppError::from_error)?;
                 tracing::info!(%listen, "serving");
                 mercato::serve(state, listener, mercato::http::shutdown_signal()).await
             }
@@ -216,7 +216,7 @@ async fn main() -> ExitCode {
         Command::Worker(args) => {
             async {
                 let state =
-                    mercato::build_state(args.validate().map_err(AppError::internal)?).await?;
+                    mercato::build_state(args.validate().map_err(AppError::from_error)?).await?;
                 mercato::jobs::run_worker(state, mercato::http::shutdown_signal()).await
             }
             .await
@@ -231,7 +231,7 @@ async fn main() -> ExitCode {
                         let db = mercato::db::connect(&url, 2).await?;
                         migration::Migrator::down(&db, Some(n))
                             .await
-                            .map_err(AppError::internal)
+                            .map_err(AppError::from_error)
                     }
                 }
             }
@@ -242,7 +242,7 @@ async fn main() -> ExitCode {
                 print!("{}", mercato::sdl());
                 Ok(())
             }
-            Some(path) => std::fs::write(&path, mercato::sdl()).map_err(AppError::internal),
+            Some(path) => std::fs::write(&path, mercato::sdl()).map_err(AppError::from_error),
         },
         Command::Dev(args) => run_dev(args).await,
     };

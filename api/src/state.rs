@@ -1,9 +1,9 @@
 //! Shared application state: pools, configuration and key material, built once at start-up.
 
-use crate::auth::api_tokens::ApiTokenAuth;
 use crate::auth::credentials::CredentialCipher;
 use crate::auth::jwt::JwtKeys;
 use crate::config::Config;
+use crate::domain::token_auth::ApiTokenAuth;
 use crate::error::{AppError, AppResult};
 use crate::limits::cost::{BucketConfig, CostLimiter};
 use crate::limits::rate::{Rate, RateLimiter};
@@ -84,7 +84,7 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
     });
     let redis = redis_cfg
         .create_pool(Some(Runtime::Tokio1))
-        .map_err(AppError::internal)?;
+        .map_err(AppError::from_error)?;
     let l = &config.limits;
     let keys = crate::keys::Keys::new(&config.redis_prefix);
     let redis_guard = crate::breaker::GuardedRedis {

@@ -75,7 +75,7 @@ impl JwtKeys {
     /// Issues an access token for `user`, scoped to `org` when given.
     pub fn issue(&self, user: UserId, org: Option<OrgId>) -> AppResult<IssuedToken> {
         let now = Utc::now();
-        let ttl = chrono::Duration::from_std(self.ttl).map_err(AppError::internal)?;
+        let ttl = chrono::Duration::from_std(self.ttl).map_err(AppError::from_error)?;
         let expires_at = now + ttl;
         let claims = Claims {
             iss: self.issuer.clone(),
@@ -90,7 +90,7 @@ impl JwtKeys {
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.signing_kid.clone());
         let token =
-            jsonwebtoken::encode(&header, &claims, &self.signing).map_err(AppError::internal)?;
+            jsonwebtoken::encode(&header, &claims, &self.signing).map_err(AppError::from_error)?;
         Ok(IssuedToken { token, expires_at })
     }
 

@@ -1,7 +1,6 @@
 //! Authentication: password hashing, access tokens, refresh sessions, partner API tokens, the
 //! authenticated principal, the permission matrix, and the encryption of marketplace credentials.
 
-pub mod api_tokens;
 pub mod credentials;
 pub mod jwt;
 pub mod password;

@@ -28,7 +28,7 @@ pub async fn connect_with(
         .acquire_timeout(acquire_timeout)
         // Statements would be logged with their SQL; keep logs for what we decide to log.
         .sqlx_logging(false);
-    Database::connect(opts).await.map_err(AppError::internal)
+    Database::connect(opts).await.map_err(AppError::from_error)
 }
 
 /// Refuses to run the server as a role that could defeat row-level security.

@@ -3,9 +3,10 @@
 //! transaction-locally with `set_config(..., true)` so a pooled connection never carries them to
 //! the next transaction. It knows nothing of who the caller is: `crate::tenant` decides that.
 
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::ids::{BranchId, OrgId, UserId};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use uuid::Uuid;
 
 /// Values written into the transaction's settings; RLS policies read them.
 #[derive(Debug, Clone, Default)]
@@ -78,4 +79,36 @@ pub async fn with_settings<C: ConnectionTrait, T>(
         // original error, not the restore's.
         Err(e) => Err(e),
     }
+}
+
+/// A user's membership of an organization as the rows say: their organization role and their
+/// branch roles (raw stored names). Visible once `app.org_id` and `app.user_id` are set (the
+/// membership tables' self-read policies); `None` for a non-member.
+pub async fn membership<C: ConnectionTrait>(
+    conn: &C,
+    org: Uuid,
+    user: Uuid,
+) -> AppResult<Option<(String, Vec<(Uuid, String)>)>> {
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT m.role, COALESCE((SELECT array_agg(b.branch_id::text || ':' || b.role) \
+                    FROM branch_members b WHERE b.org_id = m.org_id AND b.user_id = m.user_id), '{}') AS branches \
+             FROM org_members m WHERE m.org_id = $1 AND m.user_id = $2",
+            [org.into(), user.into()],
+        ))
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let role: String = row.try_get("", "role")?;
+    let raw: Vec<String> = row.try_get("", "branches")?;
+    let mut branches = Vec::with_capacity(raw.len());
+    for entry in raw {
+        let parsed = entry
+            .split_once(':')
+            .and_then(|(id, role)| Some((Uuid::parse_str(id).ok()?, role.to_owned())));
+        branches.push(
+            parsed.ok_or_else(|| AppError::internal(format!("bad branch membership {entry}")))?,
+        );
+    }
+    Ok(Some((role, branches)))
 }

@@ -19,6 +19,7 @@ pub mod sessions;
 pub mod sign_in;
 pub mod stores;
 pub mod sync;
+pub mod token_auth;
 
 use crate::error::{AppError, AppResult};
 use crate::tenant::Access;

@@ -64,7 +64,7 @@ async fn insert(
     ttl: Duration,
 ) -> AppResult<IssuedRefresh> {
     let generated = secrets::generate(REFRESH_TOKEN_PREFIX);
-    let expires_at = Utc::now() + chrono::Duration::from_std(ttl).map_err(AppError::internal)?;
+    let expires_at = Utc::now() + chrono::Duration::from_std(ttl).map_err(AppError::from_error)?;
     tx.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "INSERT INTO refresh_tokens (id, family_id, user_id, session_org_id, token_hash, expires_at) \

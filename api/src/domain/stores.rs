@@ -47,7 +47,7 @@ impl Credentials {
                 format!("entry `{shown}` must have a string value and a 1-64 character name"),
             ));
         }
-        let bytes = serde_json::to_vec(&Value::Object(map)).map_err(AppError::internal)?;
+        let bytes = serde_json::to_vec(&Value::Object(map)).map_err(AppError::from_error)?;
         if bytes.len() > CREDENTIALS_MAX_BYTES {
             return Err(AppError::invalid(
                 field,
@@ -137,7 +137,7 @@ fn seal(
 ) -> AppResult<Vec<u8>> {
     cipher
         .encrypt(org, store, c.0.expose_secret())
-        .map_err(AppError::internal)
+        .map_err(AppError::from_error)
 }
 
 fn summary(m: &stores::Model) -> Value {

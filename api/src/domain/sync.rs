@@ -367,3 +367,25 @@ pub async fn start_import(
     job.idempotency_key = check_key(idempotency_key)?;
     queue::enqueue(c, job).await
 }
+
+/// Sync runs visible now: `id` alone, or the unfinished runs of `store` (NOT_FOUND unless the
+/// store is visible). At most 500.
+pub async fn current_runs(
+    c: &Ctx<'_>,
+    id: Option<Uuid>,
+    store: Option<StoreId>,
+) -> AppResult<Vec<SyncRunRow>> {
+    if let Some(s) = store {
+        crate::domain::require_visible(c.tx, "stores", s.uuid(), "Store").await?;
+    }
+    Ok(SyncRunRow::find_by_statement(stmt(
+        &format!(
+            "SELECT {RUN_COLUMNS} FROM sync_runs WHERE ($1::uuid IS NULL OR id = $1) \
+               AND ($2::uuid IS NULL OR (store_id = $2 AND status IN ('QUEUED', 'RUNNING', 'RETRYING'))) \
+             ORDER BY id LIMIT 500"
+        ),
+        vec![id.into(), store.map(StoreId::uuid).into()],
+    ))
+    .all(c.tx)
+    .await?)
+}

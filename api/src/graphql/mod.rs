@@ -27,6 +27,7 @@ use async_graphql::dataloader::{DataLoader, HashMapCache};
 use async_graphql::{Context, MergedObject, Schema};
 use cost::CostExtension;
 use std::sync::Arc;
+use tracing::Instrument as _;
 
 /// Root query.
 #[derive(MergedObject, Default)]
@@ -208,8 +209,9 @@ pub async fn read<T>(
     f: impl for<'c> AsyncFnOnce(Ctx<'c>) -> crate::error::AppResult<T>,
 ) -> async_graphql::Result<T> {
     let rc = rc(ctx)?;
-    let guard = rc.tenant.lock().await?;
-    Ok(f(rc.read(&guard)).await?)
+    let span = tracing::info_span!("domain", field = ctx.field().name());
+    let guard = rc.tenant.lock().instrument(span.clone()).await?;
+    Ok(f(rc.read(&guard)).instrument(span).await?)
 }
 
 /// Runs one mutation in its own savepoint: kept if `f` succeeds, rolled back if it fails. Expected
@@ -219,7 +221,8 @@ pub async fn mutate<T>(
     f: impl for<'c> AsyncFnOnce(Ctx<'c>) -> crate::error::AppResult<T>,
 ) -> async_graphql::Result<(Option<T>, Vec<user_errors::UserError>)> {
     let rc = rc(ctx)?;
-    let sp = rc.tenant.savepoint().await?;
-    let r = f(rc.write(&sp)).await;
+    let span = tracing::info_span!("domain", field = ctx.field().name());
+    let sp = rc.tenant.savepoint().instrument(span.clone()).await?;
+    let r = f(rc.write(&sp)).instrument(span).await;
     user_errors::split(sp.finish(r).await)
 }

@@ -7,7 +7,7 @@
 use crate::auth::Principal;
 use crate::auth::permissions::Perm;
 use crate::domain::inventory::StockAlertEvent;
-use crate::domain::jobs::{RUN_COLUMNS, SyncRunRow};
+use crate::domain::jobs::SyncRunRow;
 use crate::error::AppError;
 use crate::graphql::relay::{branch_gid, location_gid, org_gid, user_gid, variant_gid};
 use crate::graphql::sync::{SyncRunState, sees_branch};
@@ -29,14 +29,38 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub struct SocketSlots(pub Arc<Semaphore>);
 
 /// Takes a subscription slot of this socket, or fails with TOO_MANY_SUBSCRIPTIONS.
-fn acquire_slot(ctx: &Context<'_>) -> Result<Option<OwnedSemaphorePermit>> {
-    let Ok(slots) = ctx.data::<SocketSlots>() else {
-        return Ok(None);
+fn acquire_slot(ctx: &Context<'_>) -> Result<Slot> {
+    let permit = match ctx.data::<SocketSlots>() {
+        Err(_) => None,
+        Ok(slots) => match slots.0.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => return Err(AppError::TooManySubscriptions.into()),
+        },
     };
-    match slots.0.clone().try_acquire_owned() {
-        Ok(p) => Ok(Some(p)),
-        Err(_) => Err(AppError::TooManySubscriptions.into()),
-    }
+    let open = crate::metrics::Raised::new(&crate::metrics::get().ws_subscriptions);
+    Ok(Slot {
+        _permit: permit,
+        _open: open,
+    })
+}
+
+/// A subscription's place on its socket (and in the open-subscriptions gauge) while it lives:
+/// held, never read, released when dropped.
+pub struct Slot {
+    _permit: Option<OwnedSemaphorePermit>,
+    _open: crate::metrics::Raised,
+}
+
+/// Counts each event `s` delivers under `topic`.
+fn counted<S: Stream>(topic: &'static str, s: S) -> impl Stream<Item = S::Item> {
+    use futures::StreamExt as _;
+    let delivered = crate::metrics::get()
+        .events_delivered
+        .get_or_create(&crate::metrics::TopicLabels { topic })
+        .clone();
+    s.inspect(move |_| {
+        delivered.inc();
+    })
 }
 
 /// A periodic tick for the authenticated subscriber.
@@ -81,44 +105,23 @@ async fn current_access(state: &AppState, principal: &Principal) -> Result<Arc<A
     Ok(access)
 }
 
-#[derive(sea_orm::FromQueryResult)]
-struct OpenAlert {
-    id: uuid::Uuid,
-    variant_id: uuid::Uuid,
-    location_id: uuid::Uuid,
-    branch_id: uuid::Uuid,
-    available: i64,
-    reorder_point: i64,
-    created_at: DateTime<Utc>,
-}
-
 /// Alerts open now, in the branches the caller sees (row-level security filters them).
 async fn open_alerts(
     state: &AppState,
     principal: &Principal,
     only: Option<BranchId>,
 ) -> Result<Vec<InventoryAlert>> {
-    use sea_orm::FromQueryResult as _;
     let tenant = TenantTx::new(state.db.clone(), Some(principal.clone()), true);
     let rows = {
         let tx = tenant.lock().await?;
-        // A branch of another organization (or one the caller cannot see) is not found, exactly as
-        // in queries: row-level security decides.
-        // A branch of another organization (or one the caller cannot see) is not found, exactly as
-        // in queries: row-level security decides.
-        if let Some(b) = only {
-            crate::domain::require_visible(&*tx, "branches", b.uuid(), "Branch").await?;
-        }
-        OpenAlert::find_by_statement(sea_orm::Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            "SELECT id, variant_id, location_id, branch_id, available, reorder_point, created_at \
-             FROM stock_alerts WHERE resolved_at IS NULL AND ($1::uuid IS NULL OR branch_id = $1) \
-             ORDER BY created_at, id LIMIT 1000",
-            [sea_orm::Value::Uuid(only.map(|b| b.uuid()))],
-        ))
-        .all(&*tx)
-        .await
-        .map_err(AppError::from)?
+        let effects = crate::effects::Effects::default();
+        let c = crate::domain::Ctx {
+            tx: &tx,
+            access: &tx.access,
+            request_id: None,
+            effects: &effects,
+        };
+        crate::domain::inventory::open_alerts(&c, only).await?
     };
     tenant.finish(Outcome::Rollback).await?;
     Ok(rows
@@ -151,28 +154,17 @@ async fn current_runs(
     id: Option<uuid::Uuid>,
     store: Option<StoreId>,
 ) -> Result<Vec<SyncRunRow>> {
-    use sea_orm::FromQueryResult as _;
     let tenant = TenantTx::new(state.db.clone(), Some(principal.clone()), true);
     let rows = {
         let tx = tenant.lock().await?;
-        if let Some(s) = store {
-            crate::domain::require_visible(&*tx, "stores", s.uuid(), "Store").await?;
-        }
-        let rows = SyncRunRow::find_by_statement(sea_orm::Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            format!(
-                "SELECT {RUN_COLUMNS} FROM sync_runs WHERE ($1::uuid IS NULL OR id = $1) \
-                   AND ($2::uuid IS NULL OR (store_id = $2 AND status IN ('QUEUED', 'RUNNING', 'RETRYING'))) \
-                 ORDER BY id LIMIT 500"
-            ),
-            [
-                sea_orm::Value::Uuid(id),
-                sea_orm::Value::Uuid(store.map(StoreId::uuid)),
-            ],
-        ))
-        .all(&*tx)
-        .await
-        .map_err(AppError::from)?;
+        let effects = crate::effects::Effects::default();
+        let c = crate::domain::Ctx {
+            tx: &tx,
+            access: &tx.access,
+            request_id: None,
+            effects: &effects,
+        };
+        let rows = crate::domain::sync::current_runs(&c, id, store).await?;
         if id.is_some() && rows.is_empty() {
             return Err(AppError::NotFound("SyncRun").into());
         }
@@ -208,53 +200,56 @@ fn run_stream(
     org_id: crate::ids::OrgId,
     mut rx: broadcast::Receiver<Arc<crate::events::Event>>,
     current: Vec<SyncRunRow>,
-    permit: Option<OwnedSemaphorePermit>,
+    permit: Slot,
     wanted: impl Fn(&SyncRunRow) -> bool + Send + 'static,
 ) -> impl Stream<Item = SyncRunState> {
     let channel = state.keys.channel(Topic::SyncRuns(org_id));
-    async_stream::stream! {
-        let _permit = permit;
-        let mut checked = tokio::time::Instant::now();
-        let mut seen: std::collections::HashMap<uuid::Uuid, i64> = std::collections::HashMap::new();
-        for run in current {
-            seen.insert(run.id, run.version);
-            yield SyncRunState::from(&run);
-        }
-        loop {
-            let event = match rx.recv().await {
-                Ok(e) => e,
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "sync run subscriber lagged");
+    counted(
+        "sync_runs",
+        async_stream::stream! {
+            let _permit = permit;
+            let mut checked = tokio::time::Instant::now();
+            let mut seen: std::collections::HashMap<uuid::Uuid, i64> = std::collections::HashMap::new();
+            for run in current {
+                seen.insert(run.id, run.version);
+                yield SyncRunState::from(&run);
+            }
+            loop {
+                let event = match rx.recv().await {
+                    Ok(e) => e,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "sync run subscriber lagged");
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                };
+                if event.channel != channel {
                     continue;
                 }
-                Err(broadcast::error::RecvError::Closed) => break,
-            };
-            if event.channel != channel {
-                continue;
-            }
-            let Ok(run) = serde_json::from_str::<SyncRunRow>(&event.payload) else {
-                continue;
-            };
-            if run.org_id != org_id.uuid() || !wanted(&run) {
-                continue;
-            }
-            if seen.get(&run.id).is_some_and(|v| *v >= run.version) {
-                continue;
-            }
-            if checked.elapsed() > Duration::from_secs(30) {
-                match current_access(&state, &principal).await {
-                    Ok(a) => access = a,
-                    Err(_) => break,
+                let Ok(run) = serde_json::from_str::<SyncRunRow>(&event.payload) else {
+                    continue;
+                };
+                if run.org_id != org_id.uuid() || !wanted(&run) {
+                    continue;
                 }
-                checked = tokio::time::Instant::now();
+                if seen.get(&run.id).is_some_and(|v| *v >= run.version) {
+                    continue;
+                }
+                if checked.elapsed() > Duration::from_secs(30) {
+                    match current_access(&state, &principal).await {
+                        Ok(a) => access = a,
+                        Err(_) => break,
+                    }
+                    checked = tokio::time::Instant::now();
+                }
+                if !sees_branch(&access, run.branch_id.map(BranchId)) {
+                    continue;
+                }
+                seen.insert(run.id, run.version);
+                yield SyncRunState::from(&run);
             }
-            if !sees_branch(&access, run.branch_id.map(BranchId)) {
-                continue;
-            }
-            seen.insert(run.id, run.version);
-            yield SyncRunState::from(&run);
-        }
-    }
+        },
+    )
 }
 
 /// Root subscription.
@@ -294,57 +289,60 @@ impl Subscription {
         // Listen first, then read what is open: nothing falls between the two.
         let mut rx = state.events.subscribe().await?;
         let current = open_alerts(&state, &principal, only).await?;
-        Ok(async_stream::stream! {
-            let _permit = permit;
-            let mut checked = tokio::time::Instant::now();
-            let opened: std::collections::HashSet<ID> = current.iter().map(|a| a.id.clone()).collect();
-            for alert in current {
-                yield alert;
-            }
-            loop {
-                let event = match rx.recv().await {
-                    Ok(e) => e,
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "inventoryAlerts subscriber lagged");
+        Ok(counted(
+            "inventory_alerts",
+            async_stream::stream! {
+                let _permit = permit;
+                let mut checked = tokio::time::Instant::now();
+                let opened: std::collections::HashSet<ID> = current.iter().map(|a| a.id.clone()).collect();
+                for alert in current {
+                    yield alert;
+                }
+                loop {
+                    let event = match rx.recv().await {
+                        Ok(e) => e,
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!(missed = n, "inventoryAlerts subscriber lagged");
+                            continue;
+                        }
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    };
+                    if event.channel != channel {
                         continue;
                     }
-                    Err(broadcast::error::RecvError::Closed) => break,
-                };
-                if event.channel != channel {
-                    continue;
-                }
-                let Ok(alert) = serde_json::from_str::<StockAlertEvent>(&event.payload) else {
-                    continue;
-                };
-                if alert.org_id != org_id || only.is_some_and(|b| b != alert.branch_id) {
-                    continue;
-                }
-                if checked.elapsed() > Duration::from_secs(30) {
-                    match current_access(&state, &principal).await {
-                        Ok(a) => access = a,
-                        Err(_) => break,
+                    let Ok(alert) = serde_json::from_str::<StockAlertEvent>(&event.payload) else {
+                        continue;
+                    };
+                    if alert.org_id != org_id || only.is_some_and(|b| b != alert.branch_id) {
+                        continue;
                     }
-                    checked = tokio::time::Instant::now();
+                    if checked.elapsed() > Duration::from_secs(30) {
+                        match current_access(&state, &principal).await {
+                            Ok(a) => access = a,
+                            Err(_) => break,
+                        }
+                        checked = tokio::time::Instant::now();
+                    }
+                    if !sees(&access, alert.branch_id) {
+                        continue;
+                    }
+                    let id = ID(alert.alert_id.to_string());
+                    if alert.state == "OPEN" && opened.contains(&id) {
+                        continue;
+                    }
+                    yield InventoryAlert {
+                        id,
+                        state: alert.state,
+                        variant_id: variant_gid(VariantId(alert.variant_id)),
+                        location_id: location_gid(LocationId(alert.location_id)),
+                        branch_id: branch_gid(alert.branch_id),
+                        available: alert.available,
+                        reorder_point: alert.reorder_point,
+                        at: alert.at,
+                    };
                 }
-                if !sees(&access, alert.branch_id) {
-                    continue;
-                }
-                let id = ID(alert.alert_id.to_string());
-                if alert.state == "OPEN" && opened.contains(&id) {
-                    continue;
-                }
-                yield InventoryAlert {
-                    id,
-                    state: alert.state,
-                    variant_id: variant_gid(VariantId(alert.variant_id)),
-                    location_id: location_gid(LocationId(alert.location_id)),
-                    branch_id: branch_gid(alert.branch_id),
-                    available: alert.available,
-                    reorder_point: alert.reorder_point,
-                    at: alert.at,
-                };
-            }
-        })
+            },
+        ))
     }
 
     /// One sync run: first its state now, then every change (progress, retries, the end), in
@@ -414,21 +412,24 @@ impl Subscription {
             Principal::ApiToken(g) => (None, Some(org_gid(g.org_id))),
         };
         let secs = u64::try_from(interval_seconds).unwrap_or(5);
-        Ok(async_stream::stream! {
-            let _permit = permit;
-            let mut tick = tokio::time::interval(Duration::from_secs(secs));
-            tick.tick().await;
-            let mut seq = 0;
-            loop {
-                seq += 1;
-                yield Heartbeat {
-                    seq,
-                    at: Utc::now(),
-                    user_id: user_id.clone(),
-                    organization_id: organization_id.clone(),
-                };
+        Ok(counted(
+            "heartbeat",
+            async_stream::stream! {
+                let _permit = permit;
+                let mut tick = tokio::time::interval(Duration::from_secs(secs));
                 tick.tick().await;
-            }
-        })
+                let mut seq = 0;
+                loop {
+                    seq += 1;
+                    yield Heartbeat {
+                        seq,
+                        at: Utc::now(),
+                        user_id: user_id.clone(),
+                        organization_id: organization_id.clone(),
+                    };
+                    tick.tick().await;
+                }
+            },
+        ))
     }
 }

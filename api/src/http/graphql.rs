@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::json;
 use std::net::SocketAddr;
+use tracing::Instrument as _;
 
 /// `GET /graphql`: GraphiQL (when enabled). Operations must be POSTed: a GET carrying a query is
 /// refused with 405, so no mutation can ride on a link or an image tag.
@@ -154,6 +155,103 @@ async fn run_one(
     limit_key: String,
     req: async_graphql::Request,
 ) -> GqlResponse {
+    let started = std::time::Instant::now();
+    let (resp, kind) = run_checked(s, ip, principal, request_id, limit_key, req).await;
+    let outcome = outcome_of(&resp);
+    let m = crate::metrics::get();
+    m.operation(kind, outcome, started.elapsed());
+    if let Some(limit) = limit_of(outcome) {
+        m.refused(limit);
+    }
+    resp
+}
+
+/// The span every log line of one operation carries: the request, the organization and the user
+/// or API token acting (ids only).
+pub(super) fn operation_span(
+    kind: &'static str,
+    request_id: Option<&str>,
+    principal: Option<&Principal>,
+) -> tracing::Span {
+    let (org, user, token) = match principal {
+        Some(Principal::User { user_id, org_id }) => (
+            org_id.map(|o| o.to_string()),
+            Some(user_id.to_string()),
+            None,
+        ),
+        Some(Principal::ApiToken(g)) => (Some(g.org_id.to_string()), None, Some(g.id.to_string())),
+        None => (None, None, None),
+    };
+    tracing::info_span!(
+        "operation",
+        kind,
+        request_id = request_id.unwrap_or("-"),
+        org_id = org.as_deref(),
+        user_id = user.as_deref(),
+        token_id = token.as_deref(),
+    )
+}
+
+/// The metrics label of an operation's outcome: `ok`, or its first error's code.
+fn outcome_of(resp: &GqlResponse) -> &'static str {
+    let Some(err) = resp.errors.first() else {
+        return "ok";
+    };
+    let code = err.extensions.as_ref().and_then(|x| x.get("code"));
+    let Some(async_graphql::Value::String(code)) = code else {
+        return "GRAPHQL_ERROR";
+    };
+    // Labels come from this closed list, never from the response itself.
+    const CODES: &[&str] = &[
+        "UNAUTHENTICATED",
+        "INVALID_CREDENTIALS",
+        "FORBIDDEN",
+        "NOT_FOUND",
+        "VALIDATION_FAILED",
+        "GRAPHQL_VALIDATION_FAILED",
+        "CONFLICT",
+        "INSUFFICIENT_STOCK",
+        "INVALID_REFRESH_TOKEN",
+        "THROTTLED",
+        "RATE_LIMITED",
+        "MAX_COST_EXCEEDED",
+        "MAX_DEPTH_EXCEEDED",
+        "TOO_MANY_ALIASES",
+        "MAX_SELECTIONS_EXCEEDED",
+        "MAX_NESTING_EXCEEDED",
+        "REQUEST_TIMEOUT",
+        "UPSTREAM_ERROR",
+        "SERVICE_UNAVAILABLE",
+        "INTERNAL",
+    ];
+    CODES
+        .iter()
+        .find(|c| **c == code.as_str())
+        .copied()
+        .unwrap_or("OTHER_ERROR")
+}
+
+/// The limit an outcome is a refusal by, if it is one.
+fn limit_of(outcome: &str) -> Option<&'static str> {
+    Some(match outcome {
+        "THROTTLED" | "MAX_COST_EXCEEDED" => "cost",
+        "RATE_LIMITED" => "login",
+        "MAX_DEPTH_EXCEEDED" => "depth",
+        "TOO_MANY_ALIASES" => "aliases",
+        "MAX_SELECTIONS_EXCEEDED" | "MAX_NESTING_EXCEEDED" => "shape",
+        "REQUEST_TIMEOUT" => "timeout",
+        _ => return None,
+    })
+}
+
+async fn run_checked(
+    s: &HttpState,
+    ip: std::net::IpAddr,
+    principal: Option<Principal>,
+    request_id: Option<String>,
+    limit_key: String,
+    req: async_graphql::Request,
+) -> (GqlResponse, &'static str) {
     // Bounds first: nothing recursive (not even the parse that tells a query from a mutation)
     // sees a document the guard has not passed. Parsing a large document takes a while (a 1 MB
     // one about 0.2 s), so that is done off the runtime's threads.
@@ -173,21 +271,32 @@ async fn run_one(
     };
     let mut req = match checked {
         Ok(req) => req,
-        Err(e) => return GqlResponse::from_errors(vec![e]),
+        Err(e) => return (GqlResponse::from_errors(vec![e]), "refused"),
     };
-    let is_mutation = operation_type(&mut req) == Some(OperationType::Mutation);
+    let op = operation_type(&mut req);
+    let is_mutation = op == Some(OperationType::Mutation);
+    let kind = match op {
+        Some(OperationType::Query) => "query",
+        Some(OperationType::Mutation) => "mutation",
+        Some(OperationType::Subscription) => "subscription",
+        None => "refused",
+    };
     // The operation runs on a task of its own: a client that goes away drops this future, not the
     // operation, so it always ends with COMMIT or ROLLBACK and its post-commit effects run. Its
     // own deadline is enforced inside (see `execute`).
-    let task = tokio::spawn(execute(
-        s.clone(),
-        ip,
-        principal,
-        request_id.clone(),
-        limit_key,
-        req,
-        is_mutation,
-    ));
+    let span = operation_span(kind, request_id.as_deref(), principal.as_ref());
+    let task = tokio::spawn(
+        execute(
+            s.clone(),
+            ip,
+            principal,
+            request_id.clone(),
+            limit_key,
+            req,
+            is_mutation,
+        )
+        .instrument(span),
+    );
     let mut resp = match task.await {
         Ok(resp) => resp,
         Err(e) => {
@@ -207,7 +316,7 @@ async fn run_one(
             ext.set("requestId", request_id.clone().unwrap_or_default());
         }
     }
-    resp
+    (resp, kind)
 }
 
 /// One operation in its tenant transaction, within the request deadline. Past the deadline the
@@ -263,6 +372,7 @@ async fn execute(
 }
 
 fn rate_limited(wait: std::time::Duration, request_id: Option<&str>) -> Response {
+    crate::metrics::get().refused("rate");
     let secs = retry_after_secs(wait);
     let err = AppError::RateLimited {
         retry_after_secs: secs,

@@ -14,6 +14,24 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
+/// The process's metrics in the Prometheus text format (see the README's "Metrics"). Pool gauges
+/// are read now; everything else is counted as it happens.
+pub async fn metrics(State(s): State<HttpState>) -> impl axum::response::IntoResponse {
+    let m = crate::metrics::get();
+    let pool = s.app.db.get_postgres_connection_pool();
+    let size = i64::from(pool.size());
+    let idle = i64::try_from(pool.num_idle()).unwrap_or(0);
+    m.db_pool_connections.set(size);
+    m.db_pool_in_use.set((size - idle).max(0));
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.encode(),
+    )
+}
+
 /// Ready: Postgres and Redis both answer within 2 s (checked at once). The body also shows the
 /// request path's circuit breakers (`open` while a dependency is being spared).
 pub async fn readyz(State(s): State<HttpState>) -> (StatusCode, Json<Value>) {

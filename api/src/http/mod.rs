@@ -1,4 +1,4 @@
-//! The HTTP surface: `/graphql` (POST; GET serves GraphiQL), `/graphql/ws`, `/healthz`, `/readyz`,
+//! The HTTP surface: `/graphql` (POST; GET serves GraphiQL), `/graphql/ws`, `/healthz`, `/readyz`, `/metrics`,
 //! with a request id on every request, in logs and in error responses.
 
 mod graphql;
@@ -36,6 +36,8 @@ pub fn build_router(app: AppState) -> Router {
         .route("/graphql/ws", get(ws::graphql_ws))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route_layer(axum::middleware::from_fn(count_requests))
         .with_state(state)
         // The GraphQL handler reads its body itself with its own limits (JSON or upload); this
         // caps every other route.
@@ -55,6 +57,37 @@ pub fn build_router(app: AppState) -> Router {
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )
+}
+
+/// Counts every routed request by route and status, with its latency.
+async fn count_requests(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = match req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(axum::extract::MatchedPath::as_str)
+    {
+        Some("/graphql") => "/graphql",
+        Some("/graphql/ws") => "/graphql/ws",
+        Some("/healthz") => "/healthz",
+        Some("/readyz") => "/readyz",
+        Some("/metrics") => "/metrics",
+        _ => "other",
+    };
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    let labels = crate::metrics::HttpLabels {
+        route,
+        status: resp.status().as_u16(),
+    };
+    let m = crate::metrics::get();
+    m.http_requests.get_or_create(&labels).inc();
+    m.http_seconds
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    resp
 }
 
 /// The client's address: the peer, unless the peer is a trusted proxy, in which case the

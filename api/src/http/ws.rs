@@ -145,6 +145,7 @@ async fn serve_socket(s: HttpState, mut socket: WebSocket, protocol: GraphQLProt
     let Some(_held) = s.app.sockets.try_hold(&principal.limit_key()) else {
         return close(socket, 4429, "Too many sockets for this principal").await;
     };
+    let _open = crate::metrics::Raised::new(&crate::metrics::get().ws_sockets);
     let slots = SocketSlots(Arc::new(Semaphore::new(limits.ws_max_subscriptions)));
     let (mut sink, stream) = socket.split();
 

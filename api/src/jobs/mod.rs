@@ -151,10 +151,10 @@ pub async fn reconcile_once(state: &AppState) -> AppResult<usize> {
         })
         .collect();
     let pipe = crate::after_commit::pipeline(&state.keys, &handed);
-    let mut conn = state.redis.get().await.map_err(AppError::internal)?;
+    let mut conn = state.redis.get().await.map_err(AppError::from_error)?;
     pipe.query_async::<()>(&mut conn)
         .await
-        .map_err(AppError::internal)?;
+        .map_err(AppError::from_error)?;
     Ok(due.len())
 }
 
@@ -183,14 +183,14 @@ async fn ensure_group(conn: &mut redis::aio::MultiplexedConnection, key: &str) -
 }
 
 async fn connect_stream(state: &AppState) -> AppResult<redis::aio::MultiplexedConnection> {
-    let client =
-        redis::Client::open(state.config.redis_url.expose_secret()).map_err(AppError::internal)?;
+    let client = redis::Client::open(state.config.redis_url.expose_secret())
+        .map_err(AppError::from_error)?;
     // Blocking reads wait longer than any response timeout would allow.
     let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
     client
         .get_multiplexed_async_connection_with_config(&config)
         .await
-        .map_err(AppError::internal)
+        .map_err(AppError::from_error)
 }
 
 async fn consume(

@@ -165,6 +165,12 @@ enum Claim {
 
 /// Handles one dispatch of `job`: claims it if it is due, runs it, records the outcome.
 pub async fn run_dispatched(state: &AppState, worker: &str, org: OrgId, job: Uuid) {
+    use tracing::Instrument as _;
+    let span = tracing::info_span!("job", org_id = %org, job_id = %job, worker);
+    dispatched(state, worker, org, job).instrument(span).await;
+}
+
+async fn dispatched(state: &AppState, worker: &str, org: OrgId, job: Uuid) {
     match claim(state, worker, org, job).await {
         Ok(Claim::Run(claimed)) => {
             let (job, run) = *claimed;
@@ -391,6 +397,17 @@ async fn execute(state: &AppState, job: JobRow, run: Option<SyncRunRow>) -> AppR
     ))
     .await?;
     let effects = Effects::default();
+    let m = crate::metrics::get();
+    let kind = crate::metrics::KindLabels {
+        kind: job.kind.as_str(),
+    };
+    let due_for = (chrono::Utc::now() - job.run_at)
+        .to_std()
+        .unwrap_or_default();
+    m.job_queue_seconds
+        .get_or_create(&kind)
+        .observe(due_for.as_secs_f64());
+    let started = std::time::Instant::now();
     let ctl = Arc::new(Control::default());
     let (progress_tx, progress_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -419,6 +436,23 @@ async fn execute(state: &AppState, job: JobRow, run: Option<SyncRunRow>) -> AppR
     };
     let _ = stop_tx.send(());
     let _ = keeper.await;
+    m.job_run_seconds
+        .get_or_create(&kind)
+        .observe(started.elapsed().as_secs_f64());
+    let outcome = match &result {
+        Ok(o) if o.status == "SKIPPED" => "skipped",
+        Ok(_) => "succeeded",
+        Err(JobError::Transient(_)) => "failed_transient",
+        Err(JobError::Permanent(_)) => "failed_permanent",
+        Err(JobError::Cancelled) => "cancelled",
+        Err(JobError::LeaseLost) => "lease_lost",
+    };
+    m.jobs
+        .get_or_create(&crate::metrics::JobLabels {
+            kind: job.kind.as_str(),
+            outcome,
+        })
+        .inc();
     match result {
         Ok(outcome) => complete(state, tx, &job, outcome, effects).await,
         Err(e) => {

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 /// Sweeps every organization that is due now; returns how many reservations expired.
 pub async fn sweep_due(state: &AppState) -> AppResult<u64> {
     let key = state.keys.reservations_due();
-    let mut conn = state.redis.get().await.map_err(AppError::internal)?;
+    let mut conn = state.redis.get().await.map_err(AppError::from_error)?;
     let due: Vec<String> = redis::cmd("ZRANGEBYSCORE")
         .arg(&key)
         .arg("-inf")
@@ -30,7 +30,7 @@ pub async fn sweep_due(state: &AppState) -> AppResult<u64> {
         .arg(100)
         .query_async(&mut conn)
         .await
-        .map_err(AppError::internal)?;
+        .map_err(AppError::from_error)?;
     let mut total = 0;
     for member in due {
         let claimed: i64 = redis::cmd("ZREM")
@@ -38,7 +38,7 @@ pub async fn sweep_due(state: &AppState) -> AppResult<u64> {
             .arg(&member)
             .query_async(&mut conn)
             .await
-            .map_err(AppError::internal)?;
+            .map_err(AppError::from_error)?;
         if claimed == 0 {
             continue; // another worker took it
         }
@@ -64,7 +64,7 @@ pub async fn sweep_due(state: &AppState) -> AppResult<u64> {
             crate::after_commit::pipeline(&state.keys, &due)
                 .query_async::<()>(&mut conn)
                 .await
-                .map_err(AppError::internal)?;
+                .map_err(AppError::from_error)?;
         }
     }
     Ok(total)

@@ -24,6 +24,9 @@ impl DegradedLog {
     }
 
     pub(crate) fn note(&self, error: &str) {
+        let m = crate::metrics::get();
+        m.redis_error(self.what);
+        m.redis_fallback(self.what);
         let Ok(mut last) = self.last.lock() else {
             return;
         };

@@ -8,10 +8,9 @@ use crate::db::rls::{Settings, apply_settings, apply_with_timeout};
 use crate::error::{AppError, AppResult};
 use crate::ids::{ApiTokenId, BranchId, OrgId, UserId};
 use entity::enums::{BranchRole, OrgRole};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
+use sea_orm::{ActiveEnum as _, ConnectionTrait, DatabaseTransaction};
 use std::collections::HashMap;
 use std::sync::Arc;
-use uuid::Uuid;
 
 /// What the caller may see and do in this transaction.
 #[derive(Debug, Clone, Default)]
@@ -198,33 +197,13 @@ pub(crate) async fn resolve_access(
         timeout,
     )
     .await?;
-    let row = tx
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT m.role, COALESCE((SELECT array_agg(b.branch_id::text || ':' || b.role) \
-                    FROM branch_members b WHERE b.org_id = m.org_id AND b.user_id = m.user_id), '{}') AS branches \
-             FROM org_members m WHERE m.org_id = $1 AND m.user_id = $2",
-            [org_id.uuid().into(), user_id.uuid().into()],
-        ))
-        .await?;
-    if let Some(row) = row {
-        let role: OrgRole = row.try_get("", "role")?;
-        let raw: Vec<String> = row.try_get("", "branches")?;
+    if let Some((role, raw)) = crate::db::rls::membership(tx, org_id.uuid(), user_id.uuid()).await?
+    {
+        let role = OrgRole::try_from_value(&role).map_err(AppError::from_error)?;
         let mut branches = HashMap::new();
-        for entry in raw {
-            let parsed = entry.split_once(':').and_then(|(id, role)| {
-                let id = Uuid::parse_str(id).ok()?;
-                let role = match role {
-                    "MANAGER" => BranchRole::Manager,
-                    "OPERATOR" => BranchRole::Operator,
-                    "VIEWER" => BranchRole::Viewer,
-                    _ => return None,
-                };
-                Some((BranchId(id), role))
-            });
-            let (id, role) = parsed
-                .ok_or_else(|| AppError::internal(format!("bad branch membership {entry}")))?;
-            branches.insert(id, role);
+        for (id, role) in raw {
+            let role = BranchRole::try_from_value(&role).map_err(AppError::from_error)?;
+            branches.insert(BranchId(id), role);
         }
         access.org = Some(OrgAccess::member(org_id, role, branches));
     }

@@ -153,9 +153,11 @@ impl TenantTx {
             // future (a client gone, a timeout) can never leave BEGIN executed on a connection
             // nobody owns: the task always ends holding the transaction, and if nobody takes it,
             // dropping it rolls back before the connection returns to the pool.
+            let waiting = crate::metrics::Raised::new(&crate::metrics::get().db_pool_waiting);
             let opened = tokio::spawn(open(db, mode, principal, timeout))
                 .await
-                .map_err(AppError::internal)?;
+                .map_err(AppError::from_error)?;
+            drop(waiting);
             if let Some(p) = permit {
                 // Any answer from the database closes the breaker; only unreachability opens it.
                 match &opened {
@@ -207,12 +209,23 @@ impl TenantTx {
     pub async fn finish(&self, outcome: Outcome) -> AppResult<Vec<Effect>> {
         let mut slot = self.slot.lock().await;
         let effects = self.effects.take();
+        let count = |outcome: &'static str| {
+            let mode = if self.read_only { "read" } else { "write" };
+            crate::metrics::get()
+                .tenant_transactions
+                .get_or_create(&crate::metrics::TxLabels { mode, outcome })
+                .inc();
+        };
         match std::mem::replace(&mut *slot, Slot::Closed) {
             Slot::Open(tx, _) if outcome == Outcome::Commit && !self.read_only => {
                 tx.commit().await?;
+                count("commit");
                 return Ok(effects);
             }
-            Slot::Open(tx, _) => tx.rollback().await?,
+            Slot::Open(tx, _) => {
+                tx.rollback().await?;
+                count("rollback");
+            }
             Slot::Idle | Slot::Closed => {}
         }
         Ok(Vec::new())

@@ -92,3 +92,38 @@ pub struct StockAlertEvent {
     /// When.
     pub at: chrono::DateTime<chrono::Utc>,
 }
+
+/// An alert that is open.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct OpenAlert {
+    /// Alert.
+    pub id: Uuid,
+    /// Variant.
+    pub variant_id: Uuid,
+    /// Location.
+    pub location_id: Uuid,
+    /// Branch of the location.
+    pub branch_id: Uuid,
+    /// Available when it opened.
+    pub available: i64,
+    /// Reorder point when it opened.
+    pub reorder_point: i64,
+    /// Opened at.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Alerts open now (the first 1,000) in the branches the caller sees, or in `only` (NOT_FOUND
+/// unless visible: row-level security decides, as in queries).
+pub async fn open_alerts(c: &Ctx<'_>, only: Option<BranchId>) -> AppResult<Vec<OpenAlert>> {
+    if let Some(b) = only {
+        crate::domain::require_visible(c.tx, "branches", b.uuid(), "Branch").await?;
+    }
+    Ok(OpenAlert::find_by_statement(stmt(
+        "SELECT id, variant_id, location_id, branch_id, available, reorder_point, created_at \
+         FROM stock_alerts WHERE resolved_at IS NULL AND ($1::uuid IS NULL OR branch_id = $1) \
+         ORDER BY created_at, id LIMIT 1000",
+        vec![only.map(BranchId::uuid).into()],
+    ))
+    .all(c.tx)
+    .await?)
+}

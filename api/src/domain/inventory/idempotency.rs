@@ -33,7 +33,7 @@ where
     let mut h = Sha256::new();
     h.update(operation.as_bytes());
     h.update([0]);
-    h.update(serde_json::to_vec(payload).map_err(AppError::internal)?);
+    h.update(serde_json::to_vec(payload).map_err(AppError::from_error)?);
     let hash = h.finalize().to_vec();
     let claimed = c
         .tx
@@ -63,7 +63,7 @@ where
                 "this idempotency key was used with a different request".into(),
             ));
         }
-        return serde_json::from_value(prior.response).map_err(AppError::internal);
+        return serde_json::from_value(prior.response).map_err(AppError::from_error);
     }
     let out = f().await?;
     c.tx.execute_raw(stmt(
@@ -71,7 +71,7 @@ where
         vec![
             key.into(),
             serde_json::to_value(&out)
-                .map_err(AppError::internal)?
+                .map_err(AppError::from_error)?
                 .into(),
         ],
     ))

@@ -22,8 +22,8 @@ mod idempotency;
 mod movements;
 mod reservations;
 
-pub use alerts::StockAlertEvent;
 pub(crate) use alerts::alerts_after;
+pub use alerts::{OpenAlert, StockAlertEvent, open_alerts};
 use idempotency::idempotent;
 pub use movements::{AdjustStock, TransferStock, adjust, transfer};
 pub use reservations::{

@@ -1,0 +1,345 @@
+//! Process metrics in the Prometheus text format (`GET /metrics`), through the Prometheus
+//! project's Rust client. One registry per process; labels carry kinds and outcomes only, never
+//! tenant data. The series are listed in the README ("Metrics").
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+/// A GraphQL operation: its kind and how it ended.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    /// `query`, `mutation`, `subscription`, or `refused` (stopped before its kind was known).
+    pub kind: &'static str,
+    /// `ok`, or the error code of the first error (`THROTTLED`, `INTERNAL`, …).
+    pub outcome: &'static str,
+}
+
+/// An HTTP request: its route and status.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// The matched route (`/graphql`, `/graphql/ws`, `/healthz`, …; `other` when none).
+    pub route: &'static str,
+    /// The status code.
+    pub status: u16,
+}
+
+/// A tenant transaction.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TxLabels {
+    /// `read` or `write`.
+    pub mode: &'static str,
+    /// `commit` or `rollback`.
+    pub outcome: &'static str,
+}
+
+/// One request-path use of Redis.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RedisLabels {
+    /// `rate`, `cost`, `cache`, `effects`.
+    pub user: &'static str,
+}
+
+/// A refusal by a limit.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    /// `rate`, `login`, `cost`, `depth`, `aliases`, `selections`, …
+    pub limit: &'static str,
+}
+
+/// A job attempt.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    /// The job kind, e.g. `CATALOG_IMPORT`.
+    pub kind: &'static str,
+    /// `succeeded`, `skipped`, `retrying`, `dead`, `cancelled`, `lost_lease`.
+    pub outcome: &'static str,
+}
+
+/// A job kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// The job kind.
+    pub kind: &'static str,
+}
+
+/// A subscription topic.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabels {
+    /// `sync_runs`, `inventory_alerts`, `heartbeat`.
+    pub topic: &'static str,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency() -> Histogram {
+    // 1 ms … ~16 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+fn queue_latency() -> Histogram {
+    // 5 ms … ~23 min.
+    Histogram::new(exponential_buckets(0.005, 2.0, 19))
+}
+
+/// Every series of the process.
+pub struct Metrics {
+    registry: Registry,
+    /// GraphQL operations over HTTP by kind and outcome.
+    pub operations: Family<OperationLabels, Counter>,
+    /// Their latency.
+    pub operation_seconds: Histograms<OperationLabels>,
+    /// HTTP requests by route and status.
+    pub http_requests: Family<HttpLabels, Counter>,
+    /// Their latency.
+    pub http_seconds: Histograms<HttpLabels>,
+    /// Tenant transactions ended, by mode and outcome.
+    pub tenant_transactions: Family<TxLabels, Counter>,
+    /// Database pool: connections open.
+    pub db_pool_connections: Gauge,
+    /// Database pool: connections in use.
+    pub db_pool_in_use: Gauge,
+    /// Database pool: operations waiting to open their transaction.
+    pub db_pool_waiting: Gauge,
+    /// Request-path Redis calls that failed (timeout, error, breaker open).
+    pub redis_errors: Family<RedisLabels, Counter>,
+    /// Requests served by a fallback because Redis failed (local limiter, Postgres read).
+    pub redis_fallbacks: Family<RedisLabels, Counter>,
+    /// Requests refused by a limit.
+    pub limit_refusals: Family<LimitLabels, Counter>,
+    /// Job attempts by kind and outcome.
+    pub jobs: Family<JobLabels, Counter>,
+    /// Time from a job being due to its attempt starting.
+    pub job_queue_seconds: Histograms<KindLabels>,
+    /// Time an attempt ran.
+    pub job_run_seconds: Histograms<KindLabels>,
+    /// Open WebSocket subscriptions (operations, not sockets).
+    pub ws_subscriptions: Gauge,
+    /// Open WebSockets.
+    pub ws_sockets: Gauge,
+    /// Subscription events delivered to clients, by topic.
+    pub events_delivered: Family<TopicLabels, Counter>,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("mercato");
+        let operations = Family::default();
+        let operation_seconds: Histograms<OperationLabels> = Family::new_with_constructor(latency);
+        let http_requests = Family::default();
+        let http_seconds: Histograms<HttpLabels> = Family::new_with_constructor(latency);
+        let tenant_transactions = Family::default();
+        let db_pool_connections = Gauge::default();
+        let db_pool_in_use = Gauge::default();
+        let db_pool_waiting = Gauge::default();
+        let redis_errors = Family::default();
+        let redis_fallbacks = Family::default();
+        let limit_refusals = Family::default();
+        let jobs = Family::default();
+        let job_queue_seconds: Histograms<KindLabels> = Family::new_with_constructor(queue_latency);
+        let job_run_seconds: Histograms<KindLabels> = Family::new_with_constructor(latency);
+        let ws_subscriptions = Gauge::default();
+        let ws_sockets = Gauge::default();
+        let events_delivered = Family::default();
+        let r = &mut registry;
+        r.register(
+            "graphql_operations",
+            "GraphQL operations over HTTP by kind and outcome",
+            operations.clone(),
+        );
+        r.register(
+            "graphql_operation_duration_seconds",
+            "Latency of GraphQL operations over HTTP",
+            operation_seconds.clone(),
+        );
+        r.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            http_requests.clone(),
+        );
+        r.register(
+            "http_request_duration_seconds",
+            "Latency of HTTP requests",
+            http_seconds.clone(),
+        );
+        r.register(
+            "tenant_transactions",
+            "Tenant transactions ended, by mode and outcome",
+            tenant_transactions.clone(),
+        );
+        r.register(
+            "db_pool_connections",
+            "Connections open in the runtime pool",
+            db_pool_connections.clone(),
+        );
+        r.register(
+            "db_pool_in_use",
+            "Connections of the runtime pool in use",
+            db_pool_in_use.clone(),
+        );
+        r.register(
+            "db_pool_waiting",
+            "Operations waiting to open their tenant transaction",
+            db_pool_waiting.clone(),
+        );
+        r.register(
+            "redis_errors",
+            "Request-path Redis calls that failed (error, deadline, breaker open)",
+            redis_errors.clone(),
+        );
+        r.register(
+            "redis_fallbacks",
+            "Requests served by a fallback because Redis failed",
+            redis_fallbacks.clone(),
+        );
+        r.register(
+            "limit_refusals",
+            "Requests refused by a rate, cost or shape limit",
+            limit_refusals.clone(),
+        );
+        r.register("jobs", "Job attempts by kind and outcome", jobs.clone());
+        r.register(
+            "job_queue_latency_seconds",
+            "Time from a job being due to its attempt starting",
+            job_queue_seconds.clone(),
+        );
+        r.register(
+            "job_run_duration_seconds",
+            "Time a job attempt ran",
+            job_run_seconds.clone(),
+        );
+        r.register(
+            "ws_subscriptions",
+            "Open GraphQL subscriptions over WebSocket",
+            ws_subscriptions.clone(),
+        );
+        r.register("ws_sockets", "Open WebSockets", ws_sockets.clone());
+        r.register(
+            "events_delivered",
+            "Subscription events delivered to clients, by topic",
+            events_delivered.clone(),
+        );
+        // Known label sets start at 0, so every series is visible before its first event.
+        for user in ["rate", "cost", "cache", "effects"] {
+            let _ = redis_errors.get_or_create(&RedisLabels { user });
+            if user != "effects" {
+                let _ = redis_fallbacks.get_or_create(&RedisLabels { user });
+            }
+        }
+        for limit in [
+            "rate", "login", "cost", "depth", "aliases", "shape", "timeout",
+        ] {
+            let _ = limit_refusals.get_or_create(&LimitLabels { limit });
+        }
+        for topic in ["sync_runs", "inventory_alerts", "heartbeat"] {
+            let _ = events_delivered.get_or_create(&TopicLabels { topic });
+        }
+        Self {
+            registry,
+            operations,
+            operation_seconds,
+            http_requests,
+            http_seconds,
+            tenant_transactions,
+            db_pool_connections,
+            db_pool_in_use,
+            db_pool_waiting,
+            redis_errors,
+            redis_fallbacks,
+            limit_refusals,
+            jobs,
+            job_queue_seconds,
+            job_run_seconds,
+            ws_subscriptions,
+            ws_sockets,
+            events_delivered,
+        }
+    }
+
+    /// The text exposition of every series.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Records one GraphQL operation.
+    pub fn operation(&self, kind: &'static str, outcome: &'static str, took: Duration) {
+        let l = OperationLabels { kind, outcome };
+        self.operations.get_or_create(&l).inc();
+        self.operation_seconds
+            .get_or_create(&l)
+            .observe(took.as_secs_f64());
+    }
+
+    /// Records one failed request-path Redis call by `user`.
+    pub fn redis_error(&self, user: &'static str) {
+        self.redis_errors.get_or_create(&RedisLabels { user }).inc();
+    }
+
+    /// Records one request served by a fallback because Redis failed.
+    pub fn redis_fallback(&self, user: &'static str) {
+        self.redis_fallbacks
+            .get_or_create(&RedisLabels { user })
+            .inc();
+    }
+
+    /// Records one refusal by `limit`.
+    pub fn refused(&self, limit: &'static str) {
+        self.limit_refusals
+            .get_or_create(&LimitLabels { limit })
+            .inc();
+    }
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// The process's metrics.
+pub fn get() -> &'static Metrics {
+    &METRICS
+}
+
+/// Keeps a gauge raised while alive (an open socket, a subscription, a waiting operation).
+pub struct Raised(&'static Gauge);
+
+impl Raised {
+    /// Raises `gauge` until dropped.
+    pub fn new(gauge: &'static Gauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for Raised {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_are_encoded_with_their_prefix_and_labels() {
+        let m = get();
+        m.operation("query", "ok", Duration::from_millis(3));
+        m.refused("cost");
+        {
+            let _open = Raised::new(&m.ws_subscriptions);
+            assert!(m.encode().contains("mercato_ws_subscriptions 1"));
+        }
+        let text = m.encode();
+        assert!(text.contains("mercato_graphql_operations_total{kind=\"query\",outcome=\"ok\"}"));
+        assert!(text.contains("mercato_graphql_operation_duration_seconds_bucket{"));
+        assert!(text.contains("mercato_limit_refusals_total{limit=\"cost\"}"));
+        assert!(text.contains("mercato_ws_subscriptions 0"));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
