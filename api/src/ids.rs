@@ -69,4 +69,6 @@ typed_id! {
     ReservationId => "Reservation",
     /// Stock movement id.
     MovementId => "StockMovement",
+    /// Listing id.
+    ListingId => "Listing",
 }

@@ -119,6 +119,15 @@ pub async fn list(ctx: &Ctx<'_>, args: PageArgs) -> AppResult<Page<api_tokens::M
     page::fetch(ctx.tx, q, api_tokens::Column::Id, args).await
 }
 
+/// A token of the organization (NOT_FOUND unless visible; needs token management).
+pub async fn get(ctx: &Ctx<'_>, id: ApiTokenId) -> AppResult<api_tokens::Model> {
+    ctx.access.org()?.require(Perm::ApiTokensManage)?;
+    api_tokens::Entity::find_by_id(id.uuid())
+        .one(ctx.tx)
+        .await?
+        .ok_or(AppError::NotFound("ApiToken"))
+}
+
 /// Revokes a token; it stops working within seconds everywhere (at once in this process).
 pub async fn revoke(ctx: &Ctx<'_>, id: ApiTokenId) -> AppResult<api_tokens::Model> {
     let org = ctx.access.org()?;

@@ -56,11 +56,14 @@ pub async fn get(c: &Ctx<'_>, id: Uuid) -> AppResult<ListingRow> {
     .ok_or(AppError::NotFound("Listing"))
 }
 
+/// Requires the permission to read listings.
+pub fn readable(c: &Ctx<'_>) -> AppResult<()> {
+    c.access.org()?.require(Perm::StoresRead)
+}
+
 /// The listings of a store (the first 500).
 pub async fn of_store(c: &Ctx<'_>, store: StoreId) -> AppResult<Vec<ListingRow>> {
-    c.access
-        .org()?
-        .require(crate::auth::permissions::Perm::StoresRead)?;
+    readable(c)?;
     Ok(ListingRow::find_by_statement(stmt(
         &format!(
             "SELECT {LISTING_COLUMNS} FROM listings WHERE store_id = $1 ORDER BY id LIMIT 500"

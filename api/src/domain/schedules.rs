@@ -213,6 +213,18 @@ pub async fn list(c: &Ctx<'_>, store: StoreId) -> AppResult<Vec<ScheduleRow>> {
     .await?)
 }
 
+/// A schedule (NOT_FOUND unless its store is visible).
+pub async fn get(c: &Ctx<'_>, id: crate::ids::SyncScheduleId) -> AppResult<ScheduleRow> {
+    c.access.org()?.require(Perm::SyncRead)?;
+    ScheduleRow::find_by_statement(stmt(
+        &format!("SELECT {COLUMNS} FROM sync_schedules WHERE id = $1"),
+        vec![id.uuid().into()],
+    ))
+    .one(c.tx)
+    .await?
+    .ok_or(AppError::NotFound("SyncSchedule"))
+}
+
 /// A change to a schedule.
 #[derive(Debug, Clone)]
 pub struct UpdateSchedule {

@@ -57,7 +57,7 @@ pub struct ApiToken(pub token_entity::Model);
 #[Object]
 impl ApiToken {
     /// Global id.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         api_token_gid(self.0.id.into())
     }
     /// Name given at creation.

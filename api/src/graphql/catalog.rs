@@ -22,7 +22,7 @@ pub struct Product(pub ProductRow);
 #[Object]
 impl Product {
     /// Global id.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         product_gid(ProductId(self.0.id))
     }
     /// Name.
@@ -71,7 +71,7 @@ pub struct Variant(pub VariantRow);
 #[Object]
 impl Variant {
     /// Global id.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         variant_gid(VariantId(self.0.id))
     }
     /// SKU, unique in the organization.

@@ -41,8 +41,8 @@ pub struct Listing(pub ListingRow);
 #[Object]
 impl Listing {
     /// Global id.
-    async fn id(&self) -> ID {
-        crate::graphql::relay::encode_id("Listing", self.0.id)
+    pub async fn id(&self) -> ID {
+        crate::graphql::relay::listing_gid(crate::ids::ListingId(self.0.id))
     }
     /// Store.
     async fn store_id(&self) -> ID {

@@ -1,15 +1,21 @@
 //! Relay plumbing: opaque global ids that carry their type, cursors, connections and `node(id:)`.
 
+use crate::domain;
 use crate::domain::page::{Page, PageArgs};
 use crate::error::{AppError, AppResult};
+use crate::graphql::access::ApiToken;
 use crate::graphql::accounts::User;
 use crate::graphql::branches::Branch;
+use crate::graphql::catalog::{Product, Variant};
+use crate::graphql::listings::Listing;
 use crate::graphql::organizations::Organization;
 use crate::graphql::rc;
+use crate::graphql::stock::{Location, Reservation};
 use crate::graphql::stores::Store;
+use crate::graphql::sync::{Job, SyncRun, SyncSchedule};
 use crate::ids::{
-    ApiTokenId, BranchId, JobId, LocationId, OrgId, ProductId, ReservationId, StoreId, SyncRunId,
-    SyncScheduleId, UserId, VariantId,
+    ApiTokenId, BranchId, JobId, ListingId, LocationId, OrgId, ProductId, ReservationId, StoreId,
+    SyncRunId, SyncScheduleId, UserId, VariantId,
 };
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Interface, Object};
@@ -67,6 +73,7 @@ id_codec! {
     job_gid, job_id, JobId;
     sync_run_gid, sync_run_id, SyncRunId;
     sync_schedule_gid, sync_schedule_id, SyncScheduleId;
+    listing_gid, listing_id, ListingId;
 }
 
 fn encode_cursor(id: Uuid) -> String {
@@ -131,6 +138,24 @@ pub enum Node {
     Store(Store),
     /// A user.
     User(User),
+    /// A partner API token.
+    ApiToken(ApiToken),
+    /// A product.
+    Product(Product),
+    /// A variant.
+    Variant(Variant),
+    /// A stock location.
+    Location(Location),
+    /// A reservation.
+    Reservation(Reservation),
+    /// A listing.
+    Listing(Listing),
+    /// A job.
+    Job(Job),
+    /// A sync run.
+    SyncRun(SyncRun),
+    /// A store's sync schedule.
+    SyncSchedule(SyncSchedule),
 }
 
 /// `node(id:)`.
@@ -169,6 +194,39 @@ impl NodeQuery {
             UserId::TYPE_NAME => crate::domain::accounts::get_user(c.tx, UserId(uuid))
                 .await
                 .map(|m| Node::User(User(m))),
+            ApiTokenId::TYPE_NAME => domain::api_tokens::get(&c, ApiTokenId(uuid))
+                .await
+                .map(|m| Node::ApiToken(ApiToken(m))),
+            ProductId::TYPE_NAME => domain::products::get(&c, ProductId(uuid))
+                .await
+                .map(|r| Node::Product(Product(r))),
+            VariantId::TYPE_NAME => {
+                domain::require_catalog_read(&c)?;
+                domain::products::variant(&c, VariantId(uuid))
+                    .await
+                    .map(|r| Node::Variant(Variant(r)))
+            }
+            LocationId::TYPE_NAME => domain::inventory::location_row(&c, LocationId(uuid))
+                .await
+                .map(|r| Node::Location(r.into())),
+            ReservationId::TYPE_NAME => domain::inventory::reservation(&c, ReservationId(uuid))
+                .await
+                .map(|r| Node::Reservation(r.into())),
+            ListingId::TYPE_NAME => {
+                domain::listings::readable(&c)?;
+                domain::listings::get(&c, uuid)
+                    .await
+                    .map(|r| Node::Listing(Listing(r)))
+            }
+            JobId::TYPE_NAME => domain::sync::job(&c, JobId(uuid))
+                .await
+                .map(|r| Node::Job(Job(r))),
+            SyncRunId::TYPE_NAME => domain::sync::run(&c, SyncRunId(uuid))
+                .await
+                .map(|r| Node::SyncRun(SyncRun(r))),
+            SyncScheduleId::TYPE_NAME => domain::schedules::get(&c, SyncScheduleId(uuid))
+                .await
+                .map(|r| Node::SyncSchedule(SyncSchedule(r))),
             _ => Err(AppError::NotFound("object")),
         };
         match found {

@@ -20,11 +20,22 @@ use chrono::{DateTime, Utc};
 #[derive(SimpleObject, Clone, Debug)]
 pub struct Location {
     /// Global id.
+    #[graphql(owned)]
     pub id: ID,
     /// Name.
     pub name: String,
     /// WAREHOUSE, THIRD_PARTY or MARKETPLACE.
     pub kind: String,
+}
+
+impl From<inventory::LocationRow> for Location {
+    fn from(l: inventory::LocationRow) -> Self {
+        Self {
+            id: location_gid(LocationId(l.id)),
+            name: l.name,
+            kind: l.kind,
+        }
+    }
 }
 
 /// Stock of one variant at one location.
@@ -64,6 +75,7 @@ impl From<Level> for StockLevel {
 #[derive(SimpleObject, Clone, Debug)]
 pub struct Reservation {
     /// Global id.
+    #[graphql(owned)]
     pub id: ID,
     /// Variant (a bundle's reservation holds its components).
     pub variant_id: ID,

@@ -100,7 +100,7 @@ pub struct SyncRun(pub SyncRunRow);
 #[Object]
 impl SyncRun {
     /// Global id.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         sync_run_gid(SyncRunId(self.0.id))
     }
     /// Its state now.
@@ -220,7 +220,7 @@ pub struct Job(pub JobRow);
 #[Object]
 impl Job {
     /// Global id.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         job_gid(JobId(self.0.id))
     }
     /// Kind.
@@ -285,7 +285,7 @@ pub struct SyncSchedule(pub ScheduleRow);
 #[Object]
 impl SyncSchedule {
     /// Global id.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         sync_schedule_gid(SyncScheduleId(self.0.id))
     }
     /// The store.

@@ -27,7 +27,8 @@ pub use alerts::{OpenAlert, StockAlertEvent, open_alerts};
 use idempotency::idempotent;
 pub use movements::{AdjustStock, TransferStock, adjust, transfer};
 pub use reservations::{
-    Reservation, ReservationStatus, Reserve, commit, next_expiry, release, reserve, sweep_expired,
+    Reservation, ReservationStatus, Reserve, commit, get as reservation, next_expiry, release,
+    reserve, sweep_expired,
 };
 
 /// Kinds of ledger movement.
@@ -150,6 +151,31 @@ pub async fn location(c: &Ctx<'_>, id: LocationId) -> AppResult<(BranchId, Strin
     .await?
     .ok_or(AppError::NotFound("Location"))?;
     Ok((BranchId(l.branch_id), l.kind))
+}
+
+/// A stock location.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct LocationRow {
+    /// Id.
+    pub id: Uuid,
+    /// Branch.
+    pub branch_id: Uuid,
+    /// Name.
+    pub name: String,
+    /// WAREHOUSE, THIRD_PARTY or MARKETPLACE.
+    pub kind: String,
+}
+
+/// A location (NOT_FOUND unless visible; needs inventory read).
+pub async fn location_row(c: &Ctx<'_>, id: LocationId) -> AppResult<LocationRow> {
+    c.access.org()?.require(Perm::InventoryRead)?;
+    LocationRow::find_by_statement(stmt(
+        "SELECT id, branch_id, name, kind FROM locations WHERE id = $1",
+        vec![id.uuid().into()],
+    ))
+    .one(c.tx)
+    .await?
+    .ok_or(AppError::NotFound("Location"))
 }
 
 /// Whether a variant is visible (and a bundle).

@@ -326,3 +326,24 @@ pub async fn sweep_expired(c: &Ctx<'_>, limit: u64) -> AppResult<u64> {
     }
     Ok(n)
 }
+
+/// A reservation (NOT_FOUND unless visible; needs inventory read).
+pub async fn get(c: &Ctx<'_>, id: ReservationId) -> AppResult<Reservation> {
+    c.access.org()?.require(Perm::InventoryRead)?;
+    let r = ResRow::find_by_statement(stmt(
+        "SELECT id, variant_id, location_id, branch_id, quantity, status, parent_id, expires_at \
+         FROM reservations WHERE id = $1 AND parent_id IS NULL",
+        vec![id.uuid().into()],
+    ))
+    .one(c.tx)
+    .await?
+    .ok_or(AppError::NotFound("Reservation"))?;
+    Ok(Reservation {
+        id,
+        variant_id: VariantId(r.variant_id),
+        location_id: LocationId(r.location_id),
+        quantity: r.quantity,
+        status: r.status,
+        expires_at: r.expires_at,
+    })
+}
