@@ -229,7 +229,7 @@ pub async fn fanout(app: &TestApp, sh: &Shop) {
     for i in 0..total {
         tick.tick().await;
         row.version = run.version + 1 + i as i64;
-        row.status = "RUNNING".into();
+        row.status = mercato::domain::jobs::SyncRunStatus::Running;
         row.progress = i16::try_from(i * 100 / total).unwrap_or(99);
         row.updated_at = chrono::Utc::now();
         let _: () = redis::cmd("PUBLISH")

@@ -207,3 +207,57 @@ pub enum ReservationStatus {
     #[sea_orm(string_value = "EXPIRED")]
     Expired,
 }
+
+/// Lifecycle of a job (`jobs.status`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobStatus {
+    /// Waiting (or waiting to retry).
+    #[sea_orm(string_value = "QUEUED")]
+    Queued,
+    /// A worker holds its lease.
+    #[sea_orm(string_value = "RUNNING")]
+    Running,
+    /// Done.
+    #[sea_orm(string_value = "SUCCEEDED")]
+    Succeeded,
+    /// No attempts left, or a permanent error.
+    #[sea_orm(string_value = "DEAD")]
+    Dead,
+    /// Cancelled.
+    #[sea_orm(string_value = "CANCELLED")]
+    Cancelled,
+}
+
+/// Lifecycle of a sync run as sellers see it (`sync_runs.status`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SyncRunStatus {
+    /// Waiting to start.
+    #[sea_orm(string_value = "QUEUED")]
+    Queued,
+    /// Running.
+    #[sea_orm(string_value = "RUNNING")]
+    Running,
+    /// An attempt failed; another is due.
+    #[sea_orm(string_value = "RETRYING")]
+    Retrying,
+    /// Done.
+    #[sea_orm(string_value = "SUCCEEDED")]
+    Succeeded,
+    /// Nothing to do (said why in its message).
+    #[sea_orm(string_value = "SKIPPED")]
+    Skipped,
+    /// No attempts left, or a permanent error.
+    #[sea_orm(string_value = "DEAD")]
+    Dead,
+    /// Cancelled.
+    #[sea_orm(string_value = "CANCELLED")]
+    Cancelled,
+}

@@ -155,6 +155,25 @@ pub async fn get_user<C: ConnectionTrait>(conn: &C, id: UserId) -> AppResult<use
         .ok_or(AppError::NotFound("User"))
 }
 
+/// A membership: the organization and the caller's role there.
+pub type Membership = (entity::organizations::Model, OrgRole);
+
+/// The caller, the organization their token is scoped to (with their role) and every
+/// organization they belong to.
+pub async fn viewer(
+    c: crate::domain::Ctx<'_>,
+) -> AppResult<(users::Model, Option<Membership>, Vec<Membership>)> {
+    let user = get_user(c.tx, c.access.user()?).await?;
+    let memberships = crate::domain::organizations::list_mine(&c).await?;
+    let current = c.access.org.as_ref().and_then(|o| {
+        memberships
+            .iter()
+            .find(|(m, _)| m.id == o.org_id.uuid())
+            .cloned()
+    });
+    Ok((user, current, memberships))
+}
+
 /// The users among `ids` visible in this transaction (colleagues and oneself).
 pub async fn load_users<C: ConnectionTrait>(
     conn: &C,

@@ -15,8 +15,8 @@ use crate::ids::{BranchId, OrgId, StoreId};
 use crate::keys::Topic;
 use crate::tenant::{Access, OrgAccess};
 use chrono::{DateTime, Utc};
-pub use entity::enums::JobKind;
 use entity::enums::OrgRole;
+pub use entity::enums::{JobKind, JobStatus, SyncRunStatus};
 use sea_orm::{DatabaseConnection, FromQueryResult, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -136,8 +136,8 @@ pub struct JobRow {
     pub payload: serde_json::Value,
     /// Idempotency key (unique per organization and kind).
     pub idempotency_key: Option<String>,
-    /// QUEUED, RUNNING, SUCCEEDED, DEAD or CANCELLED.
-    pub status: String,
+    /// Lifecycle.
+    pub status: JobStatus,
     /// Attempts started.
     pub attempts: i32,
     /// Attempts allowed.
@@ -182,8 +182,8 @@ pub struct SyncRunRow {
     pub store_id: Option<Uuid>,
     /// Kind.
     pub kind: JobKind,
-    /// QUEUED, RUNNING, RETRYING, SUCCEEDED, SKIPPED, DEAD or CANCELLED.
-    pub status: String,
+    /// Lifecycle.
+    pub status: SyncRunStatus,
     /// Attempt number (1-based once started).
     pub attempt: i32,
     /// 0-100.

@@ -5,8 +5,8 @@
 use crate::auth::permissions::Perm;
 use crate::domain::import::{self, RawRow, RowError};
 use crate::domain::jobs::{
-    self as queue, ImportPayload, JOB_COLUMNS, JobInput, JobKind, JobRow, NewJob, Queued,
-    RUN_COLUMNS, SyncRunRow,
+    self as queue, ImportPayload, JOB_COLUMNS, JobInput, JobKind, JobRow, JobStatus, NewJob,
+    Queued, RUN_COLUMNS, SyncRunRow, SyncRunStatus,
 };
 use crate::domain::page::{Page, PageArgs, fetch_sql};
 use crate::domain::{Ctx, stmt};
@@ -14,6 +14,7 @@ use crate::effects::Effect;
 use crate::error::{AppError, AppResult};
 use crate::ids::{BranchId, JobId, LocationId, StoreId, SyncRunId};
 use chrono::{DateTime, Utc};
+use sea_orm::ActiveEnum as _;
 use sea_orm::{ConnectionTrait, FromQueryResult};
 use uuid::Uuid;
 
@@ -59,9 +60,9 @@ pub struct RunFilter {
     /// Only this store's.
     pub store: Option<StoreId>,
     /// Only this kind.
-    pub kind: Option<String>,
+    pub kind: Option<JobKind>,
     /// Only this status.
-    pub status: Option<String>,
+    pub status: Option<SyncRunStatus>,
 }
 
 /// Sync runs, newest first.
@@ -78,8 +79,8 @@ pub async fn runs(c: &Ctx<'_>, f: RunFilter, args: PageArgs) -> AppResult<Page<S
         ),
         vec![
             f.store.map(StoreId::uuid).into(),
-            f.kind.into(),
-            f.status.into(),
+            f.kind.map(|k| k.to_value()).into(),
+            f.status.map(|s| s.to_value()).into(),
         ],
         args,
         true,
@@ -128,7 +129,7 @@ pub async fn logs(c: &Ctx<'_>, run: Uuid, args: PageArgs) -> AppResult<Page<Sync
 /// Jobs, newest first.
 pub async fn jobs(
     c: &Ctx<'_>,
-    status: Option<String>,
+    status: Option<JobStatus>,
     store: Option<StoreId>,
     args: PageArgs,
 ) -> AppResult<Page<JobRow>> {
@@ -139,7 +140,10 @@ pub async fn jobs(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE ($1::text IS NULL OR status = $1) \
                AND ($2::uuid IS NULL OR store_id = $2)"
         ),
-        vec![status.into(), store.map(StoreId::uuid).into()],
+        vec![
+            status.map(|s| s.to_value()).into(),
+            store.map(StoreId::uuid).into(),
+        ],
         args,
         true,
     )
@@ -230,8 +234,8 @@ async fn reload(c: &Ctx<'_>, id: Uuid) -> AppResult<JobRow> {
 /// rolled back). Finished jobs cannot be cancelled.
 pub async fn cancel(c: &Ctx<'_>, id: JobId) -> AppResult<JobRow> {
     let job = locked_job(c, id).await?;
-    match job.status.as_str() {
-        "QUEUED" => {
+    match job.status {
+        JobStatus::Queued => {
             c.tx.execute_raw(stmt(
                 "UPDATE jobs SET status = 'CANCELLED', finished_at = now(), updated_at = now() WHERE id = $1",
                 vec![job.id.into()],
@@ -246,7 +250,7 @@ pub async fn cancel(c: &Ctx<'_>, id: JobId) -> AppResult<JobRow> {
             .await?;
             job_log(c, &job, "WARN", "cancelled before it ran").await?;
         }
-        "RUNNING" => {
+        JobStatus::Running => {
             c.tx.execute_raw(stmt(
                 "UPDATE jobs SET cancel_requested = true, updated_at = now() WHERE id = $1",
                 vec![job.id.into()],
@@ -255,7 +259,8 @@ pub async fn cancel(c: &Ctx<'_>, id: JobId) -> AppResult<JobRow> {
         }
         other => {
             return Err(AppError::Conflict(format!(
-                "the job is {other}; only QUEUED or RUNNING jobs can be cancelled"
+                "the job is {}; only QUEUED or RUNNING jobs can be cancelled",
+                other.to_value()
             )));
         }
     }
@@ -265,10 +270,10 @@ pub async fn cancel(c: &Ctx<'_>, id: JobId) -> AppResult<JobRow> {
 /// Runs a DEAD or CANCELLED job again from its first attempt.
 pub async fn retry(c: &Ctx<'_>, id: JobId) -> AppResult<JobRow> {
     let job = locked_job(c, id).await?;
-    if !matches!(job.status.as_str(), "DEAD" | "CANCELLED") {
+    if !matches!(job.status, JobStatus::Dead | JobStatus::Cancelled) {
         return Err(AppError::Conflict(format!(
             "the job is {}; only DEAD or CANCELLED jobs can be retried",
-            job.status
+            job.status.to_value()
         )));
     }
     if job.schedule_id.is_some() {
@@ -318,7 +323,7 @@ fn check_key(key: Option<String>) -> AppResult<Option<String>> {
 pub async fn start_sync(
     c: &Ctx<'_>,
     store: StoreId,
-    kind: &str,
+    kind: JobKind,
     idempotency_key: Option<String>,
 ) -> AppResult<Queued> {
     read(c)?;
@@ -332,12 +337,12 @@ pub async fn start_sync(
     let status: String = branch.try_get("", "status")?;
     let branch: Uuid = branch.try_get("", "branch_id")?;
     require_write(c, Some(branch))?;
-    let Some(kind) = JobKind::parse(kind).filter(|k| k.is_scheduled()) else {
+    if !kind.is_scheduled() {
         return Err(AppError::invalid(
             "input.kind",
             "one of ORDERS, PAYOUTS, TOKEN_REFRESH, RETURN_SLA",
         ));
-    };
+    }
     if status != "ACTIVE" {
         return Err(AppError::Conflict("the store is archived".into()));
     }

@@ -1,13 +1,13 @@
 //! Accounts in GraphQL: `viewer`, `signUp`, `logIn`, `switchOrganization`.
 
+use crate::domain::accounts;
 use crate::domain::sessions;
 use crate::domain::sign_in::{self, Session};
-use crate::domain::{accounts, organizations};
 use crate::error::AppError;
 use crate::graphql::organizations::{OrgRoleGql, Organization};
 use crate::graphql::relay::{org_id, user_gid};
 use crate::graphql::user_errors::{UserError, split};
-use crate::graphql::{mutate, rc};
+use crate::graphql::{mutate, rc, read};
 use crate::ids::{OrgId, UserId};
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -87,17 +87,7 @@ pub struct AccountsQuery;
 impl AccountsQuery {
     /// The authenticated caller. UNAUTHENTICATED without a valid token.
     async fn viewer(&self, ctx: &Context<'_>) -> Result<Viewer> {
-        let rc = rc(ctx)?;
-        let guard = rc.tenant.lock().await?;
-        let c = rc.read(&guard);
-        let user = accounts::get_user(c.tx, c.access.user()?).await?;
-        let memberships = organizations::list_mine(&c).await?;
-        let current = c.access.org.as_ref().and_then(|o| {
-            memberships
-                .iter()
-                .find(|(m, _)| m.id == o.org_id.uuid())
-                .cloned()
-        });
+        let (user, current, memberships) = read(ctx, accounts::viewer).await?;
         Ok(Viewer {
             user,
             current,

@@ -1,10 +1,10 @@
 //! Branches in GraphQL.
 
 use crate::domain::{branches, stores};
-use crate::graphql::rc;
 use crate::graphql::relay::{Conn, branch_gid, branch_id, connection, page_args};
 use crate::graphql::stores::Store;
-use crate::graphql::user_errors::{UserError, split};
+use crate::graphql::user_errors::UserError;
+use crate::graphql::{mutate, read};
 use crate::ids::BranchId;
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -47,9 +47,7 @@ impl Branch {
             branch_id: Some(BranchId(self.0.id)),
             ..Default::default()
         };
-        let rc = rc(ctx)?;
-        let guard = rc.tenant.lock().await?;
-        let page = stores::list(&rc.read(&guard), &filter, args).await?;
+        let page = read(ctx, async |c| stores::list(&c, &filter, args).await).await?;
         Ok(connection(page, |s| s.id, Store))
     }
 }
@@ -107,10 +105,8 @@ impl BranchesMutation {
         ctx: &Context<'_>,
         input: CreateBranchInput,
     ) -> Result<BranchPayload> {
-        let rc = rc(ctx)?;
-        let sp = rc.tenant.savepoint().await?;
-        let r = branches::create(&rc.write(&sp), &input.name).await;
-        let (branch, user_errors) = split(sp.finish(r).await)?;
+        let (branch, user_errors) =
+            mutate(ctx, async |c| branches::create(&c, &input.name).await).await?;
         Ok(BranchPayload {
             branch: branch.map(Branch),
             user_errors,
@@ -123,13 +119,11 @@ impl BranchesMutation {
         ctx: &Context<'_>,
         input: UpdateBranchInput,
     ) -> Result<BranchPayload> {
-        let rc = rc(ctx)?;
-        let sp = rc.tenant.savepoint().await?;
-        let r = match branch_id(&input.id) {
-            Ok(id) => branches::update(&rc.write(&sp), id, &input.name).await,
+        let (branch, user_errors) = mutate(ctx, async |c| match branch_id(&input.id) {
+            Ok(id) => branches::update(&c, id, &input.name).await,
             Err(e) => Err(e),
-        };
-        let (branch, user_errors) = split(sp.finish(r).await)?;
+        })
+        .await?;
         Ok(BranchPayload {
             branch: branch.map(Branch),
             user_errors,
@@ -142,13 +136,11 @@ impl BranchesMutation {
         ctx: &Context<'_>,
         input: DeleteBranchInput,
     ) -> Result<DeleteBranchPayload> {
-        let rc = rc(ctx)?;
-        let sp = rc.tenant.savepoint().await?;
-        let r = match branch_id(&input.id) {
-            Ok(id) => branches::delete(&rc.write(&sp), id).await,
+        let (deleted, user_errors) = mutate(ctx, async |c| match branch_id(&input.id) {
+            Ok(id) => branches::delete(&c, id).await,
             Err(e) => Err(e),
-        };
-        let (deleted, user_errors) = split(sp.finish(r).await)?;
+        })
+        .await?;
         Ok(DeleteBranchPayload {
             deleted_branch_id: deleted.map(branch_gid),
             user_errors,

@@ -7,8 +7,8 @@ use crate::graphql::accounts::User;
 use crate::graphql::branches::Branch;
 use crate::graphql::relay::{Conn, branch_id, connection, org_gid, page_args};
 use crate::graphql::stores::{PlatformGql, Store, StoreStatusGql};
-use crate::graphql::user_errors::{UserError, split};
-use crate::graphql::{rc, read};
+use crate::graphql::user_errors::UserError;
+use crate::graphql::{mutate, rc, read};
 use crate::ids::{OrgId, UserId};
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -205,11 +205,10 @@ pub struct OrganizationsQuery;
 impl OrganizationsQuery {
     /// The organization the access token is scoped to.
     async fn organization(&self, ctx: &Context<'_>) -> Result<Organization> {
-        let rc = rc(ctx)?;
-        let guard = rc.tenant.lock().await?;
-        Ok(Organization(
-            organizations::current(&rc.read(&guard)).await?,
-        ))
+        read(ctx, async |c| {
+            organizations::current(&c).await.map(Organization)
+        })
+        .await
     }
 }
 
@@ -248,10 +247,8 @@ impl OrganizationsMutation {
         ctx: &Context<'_>,
         input: CreateOrganizationInput,
     ) -> Result<OrganizationPayload> {
-        let rc = rc(ctx)?;
-        let sp = rc.tenant.savepoint().await?;
-        let r = organizations::create(&rc.write(&sp), &input.name).await;
-        let (org, user_errors) = split(sp.finish(r).await)?;
+        let (org, user_errors) =
+            mutate(ctx, async |c| organizations::create(&c, &input.name).await).await?;
         Ok(OrganizationPayload {
             organization: org.map(Organization),
             user_errors,
@@ -264,10 +261,8 @@ impl OrganizationsMutation {
         ctx: &Context<'_>,
         input: UpdateOrganizationInput,
     ) -> Result<OrganizationPayload> {
-        let rc = rc(ctx)?;
-        let sp = rc.tenant.savepoint().await?;
-        let r = organizations::update(&rc.write(&sp), &input.name).await;
-        let (org, user_errors) = split(sp.finish(r).await)?;
+        let (org, user_errors) =
+            mutate(ctx, async |c| organizations::update(&c, &input.name).await).await?;
         Ok(OrganizationPayload {
             organization: org.map(Organization),
             user_errors,

@@ -4,9 +4,9 @@
 use crate::domain::stores::{self, ConnectStore, Credentials, UpdateStore};
 use crate::error::AppError;
 use crate::graphql::branches::Branch;
-use crate::graphql::rc;
 use crate::graphql::relay::{branch_id, store_gid, store_id};
-use crate::graphql::user_errors::{UserError, split};
+use crate::graphql::user_errors::UserError;
+use crate::graphql::{mutate, rc};
 use crate::ids::{BranchId, StoreId};
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -174,9 +174,8 @@ impl StoresMutation {
         ctx: &Context<'_>,
         input: ConnectStoreInput,
     ) -> Result<StorePayload> {
-        let rc = rc(ctx)?;
-        let sp = rc.tenant.savepoint().await?;
-        let r = async {
+        let cipher = rc(ctx)?.state.cipher.clone();
+        let (store, user_errors) = mutate(ctx, async |c| {
             let branch = branch_id(&input.branch_id)
                 .map_err(|_| AppError::invalid("input.branchId", "branch not found"))?;
             let connect = ConnectStore {
@@ -188,10 +187,9 @@ impl StoresMutation {
                 currency: input.currency,
                 credentials: creds("input.credentials", input.credentials)?,
             };
-            stores::connect(&rc.write(&sp), &rc.state.cipher, connect).await
-        }
-        .await;
-        let (store, user_errors) = split(sp.finish(r).await)?;
+            stores::connect(&c, &cipher, connect).await
+        })
+        .await?;
         Ok(StorePayload {
             store: store.map(Store),
             user_errors,
@@ -204,9 +202,8 @@ impl StoresMutation {
         ctx: &Context<'_>,
         input: UpdateStoreInput,
     ) -> Result<StorePayload> {
-        let rc = rc(ctx)?;
-        let sp = rc.tenant.savepoint().await?;
-        let r = async {
+        let cipher = rc(ctx)?.state.cipher.clone();
+        let (store, user_errors) = mutate(ctx, async |c| {
             let id = store_id(&input.id)?;
             let branch = input
                 .branch_id
@@ -219,10 +216,9 @@ impl StoresMutation {
                 branch_id: branch,
                 credentials: creds("input.credentials", input.credentials)?,
             };
-            stores::update(&rc.write(&sp), &rc.state.cipher, id, update).await
-        }
-        .await;
-        let (store, user_errors) = split(sp.finish(r).await)?;
+            stores::update(&c, &cipher, id, update).await
+        })
+        .await?;
         Ok(StorePayload {
             store: store.map(Store),
             user_errors,
@@ -235,13 +231,11 @@ impl StoresMutation {
         ctx: &Context<'_>,
         input: ArchiveStoreInput,
     ) -> Result<StorePayload> {
-        let rc = rc(ctx)?;
-        let sp = rc.tenant.savepoint().await?;
-        let r = match store_id(&input.id) {
-            Ok(id) => stores::archive(&rc.write(&sp), id).await,
+        let (store, user_errors) = mutate(ctx, async |c| match store_id(&input.id) {
+            Ok(id) => stores::archive(&c, id).await,
             Err(e) => Err(e),
-        };
-        let (store, user_errors) = split(sp.finish(r).await)?;
+        })
+        .await?;
         Ok(StorePayload {
             store: store.map(Store),
             user_errors,

@@ -1,6 +1,6 @@
 //! Jobs, sync runs (with their items and logs) and store schedules.
 
-use crate::domain::jobs::{JobKind, JobRow, Queued, SyncRunRow};
+use crate::domain::jobs::{JobRow, Queued, SyncRunRow};
 use crate::domain::schedules::{self as schedule, ScheduleRow, UpdateSchedule};
 use crate::domain::sync::{self, RunFilter, SyncItemRow, SyncLogRow};
 use crate::error::AppError;
@@ -12,8 +12,64 @@ use crate::graphql::user_errors::UserError;
 use crate::graphql::{mutate, read};
 use crate::ids::{BranchId, JobId, StoreId, SyncRunId, SyncScheduleId};
 use crate::state::AppState;
-use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
+
+/// What a job or sync run does.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::enums::JobKind")]
+pub enum SyncKind {
+    /// A catalog import.
+    CatalogImport,
+    /// Orders of a store.
+    Orders,
+    /// Payouts of a store.
+    Payouts,
+    /// Refresh of a store's marketplace tokens.
+    TokenRefresh,
+    /// Return SLA clocks of a store.
+    ReturnSla,
+    /// Test kind (only with `MERCATO_JOB_TEST_KINDS`).
+    TestProbe,
+    /// Test kind that does nothing (only with `MERCATO_JOB_TEST_KINDS`).
+    Noop,
+}
+
+/// Lifecycle of a job.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::enums::JobStatus")]
+pub enum JobStatus {
+    /// Waiting (or waiting to retry).
+    Queued,
+    /// A worker holds its lease.
+    Running,
+    /// Done.
+    Succeeded,
+    /// No attempts left, or a permanent error.
+    Dead,
+    /// Cancelled.
+    Cancelled,
+}
+
+/// Lifecycle of a sync run.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::enums::SyncRunStatus")]
+pub enum SyncRunStatus {
+    /// Waiting to start.
+    Queued,
+    /// Running.
+    Running,
+    /// An attempt failed; another is due.
+    Retrying,
+    /// Done.
+    Succeeded,
+    /// Nothing to do (its message says why).
+    Skipped,
+    /// No attempts left, or a permanent error.
+    Dead,
+    /// Cancelled.
+    Cancelled,
+}
 
 /// What a sync run or job did, in numbers.
 #[derive(SimpleObject, Clone, Debug)]
@@ -37,11 +93,10 @@ pub struct SyncRunState {
     pub id: ID,
     /// Its job.
     pub job_id: ID,
-    /// ORDERS, PAYOUTS, TOKEN_REFRESH, RETURN_SLA or CATALOG_IMPORT.
-    pub kind: String,
-    /// QUEUED, RUNNING, RETRYING (an attempt failed, another is due), SUCCEEDED, SKIPPED, DEAD
-    /// (no attempts left or a permanent error) or CANCELLED.
-    pub status: String,
+    /// What it does.
+    pub kind: SyncKind,
+    /// Lifecycle.
+    pub status: SyncRunStatus,
     /// 0-100.
     pub progress: i32,
     /// Attempt number (1-based once started).
@@ -71,8 +126,8 @@ impl From<&SyncRunRow> for SyncRunState {
         Self {
             id: sync_run_gid(SyncRunId(r.id)),
             job_id: job_gid(JobId(r.job_id)),
-            kind: r.kind.to_string(),
-            status: r.status.clone(),
+            kind: r.kind.into(),
+            status: r.status.into(),
             progress: i32::from(r.progress),
             attempt: r.attempt,
             counts: SyncCounts {
@@ -107,13 +162,13 @@ impl SyncRun {
     async fn state(&self) -> SyncRunState {
         SyncRunState::from(&self.0)
     }
-    /// Kind.
-    async fn kind(&self) -> &str {
-        self.0.kind.as_str()
+    /// What it does.
+    async fn kind(&self) -> SyncKind {
+        self.0.kind.into()
     }
-    /// Status (see `SyncRunState.status`).
-    async fn status(&self) -> &str {
-        &self.0.status
+    /// Lifecycle (see `SyncRunState.status`).
+    async fn status(&self) -> SyncRunStatus {
+        self.0.status.into()
     }
     /// 0-100.
     async fn progress(&self) -> i32 {
@@ -223,13 +278,13 @@ impl Job {
     pub async fn id(&self) -> ID {
         job_gid(JobId(self.0.id))
     }
-    /// Kind.
-    async fn kind(&self) -> &str {
-        self.0.kind.as_str()
+    /// What it does.
+    async fn kind(&self) -> SyncKind {
+        self.0.kind.into()
     }
-    /// QUEUED (waiting, or waiting to retry), RUNNING, SUCCEEDED, DEAD or CANCELLED.
-    async fn status(&self) -> &str {
-        &self.0.status
+    /// Lifecycle: QUEUED (waiting, or waiting to retry), RUNNING, SUCCEEDED, DEAD or CANCELLED.
+    async fn status(&self) -> JobStatus {
+        self.0.status.into()
     }
     /// Attempts started.
     async fn attempts(&self) -> i32 {
@@ -293,8 +348,8 @@ impl SyncSchedule {
         store_gid(StoreId(self.0.store_id))
     }
     /// ORDERS, PAYOUTS, TOKEN_REFRESH or RETURN_SLA.
-    async fn kind(&self) -> &str {
-        self.0.kind.as_str()
+    async fn kind(&self) -> SyncKind {
+        self.0.kind.into()
     }
     /// Interval in seconds (slots aligned to the Unix epoch), if an interval schedule.
     async fn every_seconds(&self) -> Option<i32> {
@@ -331,8 +386,8 @@ impl SyncQuery {
         &self,
         ctx: &Context<'_>,
         store_id: Option<ID>,
-        kind: Option<String>,
-        status: Option<String>,
+        kind: Option<SyncKind>,
+        status: Option<SyncRunStatus>,
         first: Option<i32>,
         after: Option<String>,
         last: Option<i32>,
@@ -345,8 +400,8 @@ impl SyncQuery {
             .transpose()?;
         let filter = RunFilter {
             store,
-            kind,
-            status,
+            kind: kind.map(Into::into),
+            status: status.map(Into::into),
         };
         let page = read(ctx, async |c| sync::runs(&c, filter, args).await).await?;
         Ok(connection(page, |r| r.id, SyncRun))
@@ -364,7 +419,7 @@ impl SyncQuery {
     async fn jobs(
         &self,
         ctx: &Context<'_>,
-        status: Option<String>,
+        status: Option<JobStatus>,
         store_id: Option<ID>,
         first: Option<i32>,
         after: Option<String>,
@@ -373,6 +428,7 @@ impl SyncQuery {
     ) -> Result<Conn<Job>> {
         let args = page_args(after, before, first, last)?;
         let store = store_id.as_ref().map(store_id_of).transpose()?;
+        let status = status.map(Into::into);
         let page = read(ctx, async |c| sync::jobs(&c, status, store, args).await).await?;
         Ok(connection(page, |j| j.id, Job))
     }
@@ -401,7 +457,7 @@ pub struct StartSyncInput {
     /// The store.
     pub store_id: ID,
     /// ORDERS, PAYOUTS, TOKEN_REFRESH or RETURN_SLA.
-    pub kind: String,
+    pub kind: SyncKind,
     /// Retrying with the same key returns the job the first call queued.
     pub idempotency_key: Option<String>,
 }
@@ -422,10 +478,10 @@ pub struct JobPayload {
 pub struct JobView {
     /// Global id.
     pub id: ID,
-    /// Kind.
-    pub kind: String,
-    /// Status.
-    pub status: String,
+    /// What it does.
+    pub kind: SyncKind,
+    /// Lifecycle.
+    pub status: JobStatus,
     /// Attempts started.
     pub attempts: i32,
     /// Attempts allowed.
@@ -444,8 +500,8 @@ impl From<&JobRow> for JobView {
     fn from(j: &JobRow) -> Self {
         Self {
             id: job_gid(JobId(j.id)),
-            kind: j.kind.to_string(),
-            status: j.status.clone(),
+            kind: j.kind.into(),
+            status: j.status.into(),
             attempts: j.attempts,
             max_attempts: j.max_attempts,
             run_at: j.run_at,
@@ -481,7 +537,7 @@ pub struct UpdateSyncScheduleInput {
     /// The store.
     pub store_id: ID,
     /// ORDERS, PAYOUTS, TOKEN_REFRESH or RETURN_SLA.
-    pub kind: String,
+    pub kind: SyncKind,
     /// New interval in seconds (replaces a cron expression).
     pub every_seconds: Option<i32>,
     /// New five-field cron expression, UTC (replaces an interval).
@@ -510,7 +566,7 @@ impl SyncMutation {
         let (q, errs) = mutate(ctx, async |c| {
             let store = crate::graphql::relay::store_id(&input.store_id)
                 .map_err(|_| AppError::invalid("input.storeId", "store not found"))?;
-            sync::start_sync(&c, store, &input.kind, input.idempotency_key).await
+            sync::start_sync(&c, store, input.kind.into(), input.idempotency_key).await
         })
         .await?;
         Ok(queued_payload(q, errs))
@@ -547,12 +603,7 @@ impl SyncMutation {
         let min = ctx.data::<AppState>()?.config.jobs.schedule_min_interval;
         let (row, user_errors) = mutate(ctx, async |c| {
             let store = crate::graphql::relay::store_id(&input.store_id)?;
-            let kind = JobKind::parse(&input.kind).ok_or_else(|| {
-                AppError::invalid(
-                    "input.kind",
-                    "one of ORDERS, PAYOUTS, TOKEN_REFRESH, RETURN_SLA",
-                )
-            })?;
+            let kind = input.kind.into();
             schedule::update(
                 &c,
                 UpdateSchedule {

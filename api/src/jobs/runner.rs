@@ -246,7 +246,7 @@ async fn claim(state: &AppState, worker: &str, org: OrgId, id: Uuid) -> AppResul
         return Ok(Claim::NotDue);
     };
     let effects = Effects::default();
-    let takeover = job.status == "RUNNING";
+    let takeover = job.status == crate::domain::jobs::JobStatus::Running;
     if takeover && (job.cancel_requested || job.attempts >= attempt_limit(state, &job)) {
         // The last allowed attempt (or a cancelled one) died with its worker: nothing more to run.
         let (status, run_status, error) = if job.cancel_requested {
