@@ -28,15 +28,25 @@ pub enum MoneyError {
     Overflow(String),
 }
 
-/// Decimal places of a currency (ISO 4217 minor unit).
-pub fn exponent(currency: &str) -> Result<u32, MoneyError> {
-    match currency.to_ascii_uppercase().as_str() {
-        "IDR" | "VND" | "JPY" | "KRW" | "UGX" | "XOF" | "CLP" => Ok(0),
-        "MYR" | "PHP" | "SGD" | "THB" | "KES" | "NGN" | "EGP" | "GHS" | "MAD" | "TZS" | "USD"
-        | "EUR" | "CNY" | "BRL" | "MXN" | "ZAR" | "DZD" | "GBP" => Ok(2),
-        "TND" => Ok(3),
-        other => Err(MoneyError::UnknownCurrency(other.to_owned())),
-    }
+/// Currencies whose ISO 4217 minor unit is not used in practice: the rupiah is priced and paid in
+/// whole units everywhere Mercato sells (Shopee, TikTok Shop and Lazada send whole rupiah).
+const WHOLE_UNIT_CURRENCIES: [&str; 1] = ["IDR"];
+
+/// The ISO 4217 currency `code` (any case, surrounding spaces ignored).
+pub fn currency(code: &str) -> Result<iso_currency::Currency, MoneyError> {
+    let code = code.trim().to_ascii_uppercase();
+    iso_currency::Currency::from_code(&code).ok_or(MoneyError::UnknownCurrency(code))
+}
+
+/// Decimal places of a currency as Mercato and the marketplaces use it: the ISO 4217 minor unit
+/// (from the `iso_currency` crate: KWD 3, MYR 2, VND 0), except whole-unit IDR.
+pub fn exponent(code: &str) -> Result<u32, MoneyError> {
+    let c = currency(code)?;
+    Ok(if WHOLE_UNIT_CURRENCIES.contains(&c.code()) {
+        0
+    } else {
+        u32::from(c.exponent().unwrap_or(0))
+    })
 }
 
 impl Money {
@@ -81,6 +91,23 @@ impl Money {
     pub fn currency_code(&self) -> &str {
         std::str::from_utf8(&self.currency).unwrap_or("XXX")
     }
+
+    /// The amount as the currency's decimal text (KWD `1.250`, IDR `15000`, MYR `-3.10`).
+    pub fn to_decimal(&self) -> String {
+        format_minor(self.minor, self.currency_code())
+    }
+}
+
+/// `minor` units of `currency` as decimal text (2 decimals for an unknown code).
+pub fn format_minor(minor: i64, currency: &str) -> String {
+    let exp = exponent(currency).unwrap_or(2);
+    if exp == 0 {
+        return minor.to_string();
+    }
+    let scale = 10u64.pow(exp);
+    let sign = if minor < 0 { "-" } else { "" };
+    let a = minor.unsigned_abs();
+    format!("{sign}{}.{:0w$}", a / scale, a % scale, w = exp as usize)
 }
 
 #[cfg(test)]
@@ -108,6 +135,22 @@ mod tests {
         assert_eq!(
             Money::parse("1", "myr").map(|m| m.currency_code().to_owned()),
             Ok("MYR".into())
+        );
+    }
+
+    #[test]
+    fn exponents_come_from_iso_4217_with_whole_rupiah() {
+        assert_eq!(exponent("KWD"), Ok(3));
+        assert_eq!(exponent("myr"), Ok(2));
+        assert_eq!(exponent("VND"), Ok(0));
+        assert_eq!(exponent("IDR"), Ok(0));
+        assert_eq!(minor("1.250", "KWD"), 1_250);
+        assert_eq!(format_minor(1_250, "KWD"), "1.250");
+        assert_eq!(format_minor(15_000, "IDR"), "15000");
+        assert_eq!(format_minor(-310, "KES"), "-3.10");
+        assert_eq!(
+            Money::parse("12.5", "MYR").map(|m| m.to_decimal()),
+            Ok("12.50".into())
         );
     }
 

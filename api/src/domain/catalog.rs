@@ -8,25 +8,14 @@ use crate::ids::{BranchId, LocationId, ProductId, VariantId};
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 
-/// Currencies whose ISO 4217 minor unit is not used in practice: the rupiah is priced and paid in
-/// whole units everywhere Mercato sells (Shopee, TikTok Shop and Lazada send whole rupiah).
-const WHOLE_UNIT_CURRENCIES: [&str; 1] = ["IDR"];
-
-/// Decimal places of a currency as Mercato stores it (IDR/VND/UGX 0, NGN/KES/MYR 2, KWD 3).
-fn decimals(c: iso_currency::Currency) -> u32 {
-    if WHOLE_UNIT_CURRENCIES.contains(&c.code()) {
-        0
-    } else {
-        u32::from(c.exponent().unwrap_or(0))
-    }
-}
-
-/// Decimal places of an ISO 4217 currency (IDR/VND/UGX 0, NGN/KES/MYR 2, KWD 3).
+/// Decimal places of an ISO 4217 currency (IDR/VND/UGX 0, NGN/KES/MYR 2, KWD 3): the one money
+/// table of both crates, `connectors::money`.
 pub fn exponent(field: &str, currency: &str) -> AppResult<(String, u32)> {
-    let code = currency.trim().to_ascii_uppercase();
-    let c = iso_currency::Currency::from_code(&code)
-        .ok_or_else(|| AppError::invalid(field, "must be an ISO 4217 currency code such as MYR"))?;
-    Ok((code, decimals(c)))
+    let c = connectors::money::currency(currency)
+        .map_err(|_| AppError::invalid(field, "must be an ISO 4217 currency code such as MYR"))?;
+    let exp = connectors::money::exponent(c.code())
+        .map_err(|_| AppError::invalid(field, "must be an ISO 4217 currency code such as MYR"))?;
+    Ok((c.code().to_owned(), exp))
 }
 
 /// Prices one variant may carry (one per currency).
@@ -36,6 +25,7 @@ pub const MAX_PRICES: usize = 20;
 pub const MAX_MONEY_MINOR: i64 = 1_000_000_000_000_000;
 
 /// Parses a decimal amount into minor units of `currency`, refusing more decimals than it has.
+/// People type prices, so the text must be plain: digits, optionally `.` and digits, never negative.
 pub fn parse_money(field: &str, amount: &str, currency: &str) -> AppResult<(i64, String)> {
     let (code, exp) = exponent(&format!("{field}.currencyCode"), currency)?;
     let t = amount.trim();
@@ -50,41 +40,31 @@ pub fn parse_money(field: &str, amount: &str, currency: &str) -> AppResult<(i64,
             "must be a non-negative decimal such as 12.50",
         ));
     }
-    let frac = frac.trim_end_matches('0');
-    let places = exp as usize;
-    if frac.len() > places {
-        return Err(AppError::invalid(
+    let too_large = || {
+        AppError::invalid(
+            &format!("{field}.amount"),
+            format!("must be at most {MAX_MONEY_MINOR} minor units"),
+        )
+    };
+    let money = connectors::Money::parse(t, &code).map_err(|e| match e {
+        connectors::money::MoneyError::TooPrecise(..) => AppError::invalid(
             &format!("{field}.amount"),
             format!(
                 "{code} has {exp} decimal place{}",
                 if exp == 1 { "" } else { "s" }
             ),
-        ));
+        ),
+        _ => too_large(),
+    })?;
+    if money.minor > MAX_MONEY_MINOR {
+        return Err(too_large());
     }
-    let minor: i64 = format!("{whole}{frac:0<places$}")
-        .parse()
-        .ok()
-        .filter(|m| *m <= MAX_MONEY_MINOR)
-        .ok_or_else(|| {
-            AppError::invalid(
-                &format!("{field}.amount"),
-                format!("must be at most {MAX_MONEY_MINOR} minor units"),
-            )
-        })?;
-    Ok((minor, code))
+    Ok((money.minor, code))
 }
 
 /// Formats minor units as the currency's decimal string (KWD `1.250`, IDR `15000`).
 pub fn format_money(minor: i64, currency: &str) -> String {
-    let exp = iso_currency::Currency::from_code(currency).map_or(2, decimals);
-    if exp == 0 {
-        return minor.to_string();
-    }
-    let scale = 10i64.pow(exp);
-    let sign = if minor < 0 { "-" } else { "" };
-    let a = minor.unsigned_abs();
-    let s = scale.unsigned_abs();
-    format!("{sign}{}.{:0w$}", a / s, a % s, w = exp as usize)
+    connectors::money::format_minor(minor, currency)
 }
 
 /// A price as given.

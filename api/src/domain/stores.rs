@@ -101,10 +101,9 @@ fn region(field: &str, raw: &str) -> AppResult<String> {
 }
 
 fn currency(field: &str, raw: &str) -> AppResult<String> {
-    let c = raw.trim().to_ascii_uppercase();
-    iso_currency::Currency::from_code(&c)
+    connectors::money::currency(raw)
         .map(|cur| cur.code().to_owned())
-        .ok_or_else(|| {
+        .map_err(|_| {
             AppError::invalid(
                 field,
                 "must be an ISO 4217 currency code such as MYR or KES",
