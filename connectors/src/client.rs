@@ -307,6 +307,35 @@ pub(crate) fn json<T: serde::de::DeserializeOwned>(raw: &Raw) -> Result<T, Error
     })
 }
 
+/// The items of every page of every window, in order: for each `(from, to)` window, `fetch` is
+/// called with the first page token, then with the token it returned, until it returns none.
+/// The one window-and-page loop of the platforms (time windows capped by the platform, cursor,
+/// page-number or offset paging inside each).
+pub(crate) async fn paged_windows<P, T, F, Fut>(
+    windows: Vec<(i64, i64)>,
+    first: P,
+    mut fetch: F,
+) -> Result<Vec<T>, Error>
+where
+    P: Clone,
+    F: FnMut(i64, i64, P) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<P>), Error>>,
+{
+    let mut out = Vec::new();
+    for (from, to) in windows {
+        let mut page = first.clone();
+        loop {
+            let (items, next) = fetch(from, to, page).await?;
+            out.extend(items);
+            match next {
+                Some(n) => page = n,
+                None => break,
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Splits `items` into chunks of at most `size` (platform batch limits).
 pub(crate) fn batches<T>(items: &[T], size: usize) -> impl Iterator<Item = &[T]> {
     items.chunks(size.max(1))

@@ -2,11 +2,11 @@
 //! POST form fields) is signed; the API path is appended to the country host's `/rest`; envelope
 //! `{code: "0", data}` or `{type, code, message}`.
 
+use super::normalize::fee_type;
 use super::sign;
-use crate::client::{Raw, batches, dedupe_refs, json, money_from_str, send};
+use crate::client::{Raw, batches, dedupe_refs, json, money_from_str, paged_windows, send};
 use crate::error::{Error, classify_lazada};
 use crate::model::*;
-use crate::status::{self, UnitLine, group_units};
 use crate::tokens::TokenSet;
 use crate::{Connector, Endpoints, Money, Platform, StoreContext};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -65,7 +65,7 @@ crate::client::connector_type!(
     LazadaApp
 );
 
-fn s(v: &Value, k: &str) -> String {
+pub(super) fn s(v: &Value, k: &str) -> String {
     match v.get(k) {
         Some(Value::String(x)) => x.clone(),
         Some(Value::Number(n)) => n.to_string(),
@@ -92,7 +92,7 @@ fn iso(t: i64) -> String {
         .to_rfc3339_opts(SecondsFormat::Secs, false)
 }
 
-fn parse_time(t: &str) -> Option<i64> {
+pub(super) fn parse_time(t: &str) -> Option<i64> {
     DateTime::parse_from_rfc3339(t)
         .or_else(|_| DateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S %z"))
         .ok()
@@ -101,32 +101,6 @@ fn parse_time(t: &str) -> Option<i64> {
 
 fn xml_escape(v: &str) -> String {
     quick_xml::escape::escape(v).into_owned()
-}
-
-/// How a Lazada fee type id maps (`querytransactiondetails-fee-type-field-enum-list`).
-fn fee_type(id: &str, name: &str) -> FeeType {
-    match id {
-        "13" => FeeType::ItemRevenue,
-        "3" | "4" => FeeType::TransactionFee,
-        "16" | "15" => FeeType::Commission,
-        "8" | "7" | "26" => FeeType::Shipping,
-        "14" => FeeType::Adjustment,
-        "117" | "118" | "119" => FeeType::VoucherSeller,
-        _ => {
-            let n = name.to_ascii_lowercase();
-            if n.contains("penalt") {
-                FeeType::Penalty
-            } else if n.contains("vat") || n.contains("tax") {
-                FeeType::Tax
-            } else if n.contains("subsid") {
-                FeeType::ShippingSubsidy
-            } else if n.contains("voucher") || n.contains("promot") {
-                FeeType::VoucherSeller
-            } else {
-                FeeType::Adjustment
-            }
-        }
-    }
 }
 
 impl Lazada {
@@ -222,89 +196,6 @@ impl Lazada {
                 },
             )
             .await
-    }
-
-    fn order(&self, header: &Value, items: &[Value], currency: &str) -> Result<Order, Error> {
-        let statuses: Vec<String> = items.iter().map(|i| s(i, "status")).collect();
-        let refs: Vec<&str> = statuses.iter().map(String::as_str).collect();
-        let mut distinct: Vec<&str> = Vec::new();
-        for st in &refs {
-            if !distinct.contains(st) {
-                distinct.push(st);
-            }
-        }
-        let mut units = Vec::with_capacity(items.len());
-        let mut meta: Vec<(String, String, String)> = Vec::new();
-        for i in items {
-            let sku = s(i, "sku_id");
-            let cur = Some(s(i, "currency"))
-                .filter(|c| !c.is_empty())
-                .unwrap_or_else(|| currency.to_owned());
-            if !meta.iter().any(|(k, _, _)| *k == sku) {
-                meta.push((sku.clone(), s(i, "product_id"), s(i, "name")));
-            }
-            units.push(UnitLine {
-                line_id: s(i, "order_item_id"),
-                sku_id: sku,
-                seller_sku: Some(s(i, "sku")).filter(|x| !x.is_empty()),
-                unit_price_minor: money_from_str(&s(i, "paid_price"), &cur)?.minor,
-            });
-        }
-        let zero = Money::parse("0", currency).map_err(|e| Error::Decode(e.to_string()))?;
-        let lines = group_units(&units)
-            .into_iter()
-            .map(|g| {
-                let (_, product, name) = meta
-                    .iter()
-                    .find(|(k, _, _)| *k == g.sku_id)
-                    .cloned()
-                    .unwrap_or_default();
-                OrderLine {
-                    external_item_id: product,
-                    external_sku_id: g.sku_id,
-                    seller_sku: g.seller_sku,
-                    name,
-                    quantity: g.quantity,
-                    unit_price: Money {
-                        minor: g.unit_price_minor,
-                        ..zero
-                    },
-                    external_line_ids: g.line_ids,
-                }
-            })
-            .collect();
-        let price = money_from_str(&s(header, "price"), currency)?;
-        let voucher = money_from_str(&s(header, "voucher"), currency)?;
-        let shipping = money_from_str(&s(header, "shipping_fee"), currency)?;
-        let address = header
-            .get("address_shipping")
-            .cloned()
-            .unwrap_or(Value::Null);
-        let name = format!("{} {}", s(&address, "first_name"), s(&address, "last_name"));
-        Ok(Order {
-            external_id: s(header, "order_id"),
-            status: status::lazada_order(&refs),
-            raw_status: distinct.join(","),
-            buyer: Buyer {
-                name: Some(name.trim().to_owned()).filter(|x| !x.is_empty()),
-                external_id: items
-                    .first()
-                    .map(|i| s(i, "buyer_id"))
-                    .filter(|x| !x.is_empty()),
-                phone: Some(s(&address, "phone")).filter(|x| !x.is_empty()),
-                city: Some(s(&address, "city")).filter(|x| !x.is_empty()),
-            },
-            // Documented: buyer paid = price − voucher + shipping_fee.
-            total: Money {
-                minor: price.minor - voucher.minor + shipping.minor,
-                ..price
-            },
-            shipping_fee: Some(shipping),
-            lines,
-            create_time: parse_time(&s(header, "created_at")).unwrap_or(0),
-            update_time: parse_time(&s(header, "updated_at")).unwrap_or(0),
-            ship_by: None,
-        })
     }
 
     fn grant_from(
@@ -741,63 +632,61 @@ impl Connector for Lazada {
         window: Window,
     ) -> Result<Vec<Settlement>, Error> {
         let currency = currency_of(&store.shop)?;
+        let day = |t: i64| {
+            DateTime::<Utc>::from_timestamp(t, 0)
+                .unwrap_or_default()
+                .format("%Y-%m-%d")
+                .to_string()
+        };
+        let windows = crate::tokens::split_windows(window.from, window.to, 179 * 86_400);
+        let rows = paged_windows(windows, 0u32, |from, to, offset: u32| async move {
+            let data = self
+                .call(
+                    store,
+                    "/finance/transaction/details/get",
+                    vec![
+                        ("start_time", day(from)),
+                        ("end_time", day(to)),
+                        ("limit", FINANCE_PAGE_SIZE.to_string()),
+                        ("offset", offset.to_string()),
+                    ],
+                    None,
+                )
+                .await?;
+            let rows = data
+                .get("data")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let next =
+                (rows.len() >= FINANCE_PAGE_SIZE as usize).then_some(offset + FINANCE_PAGE_SIZE);
+            Ok((rows, next))
+        })
+        .await?;
         let mut out: Vec<Settlement> = Vec::new();
-        for (from, to) in crate::tokens::split_windows(window.from, window.to, 179 * 86_400) {
-            let day = |t: i64| {
-                DateTime::<Utc>::from_timestamp(t, 0)
-                    .unwrap_or_default()
-                    .format("%Y-%m-%d")
-                    .to_string()
+        for row in &rows {
+            let order = s(row, "order_no");
+            let amount = money_from_str(&s(row, "amount"), currency)?;
+            let line = FeeLine {
+                fee_type: fee_type(&s(row, "fee_type"), &s(row, "fee_name")),
+                raw_type: s(row, "fee_name"),
+                amount,
             };
-            let mut offset = 0u32;
-            loop {
-                let data = self
-                    .call(
-                        store,
-                        "/finance/transaction/details/get",
-                        vec![
-                            ("start_time", day(from)),
-                            ("end_time", day(to)),
-                            ("limit", FINANCE_PAGE_SIZE.to_string()),
-                            ("offset", offset.to_string()),
-                        ],
-                        None,
-                    )
-                    .await?;
-                let rows = data
-                    .get("data")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                for row in &rows {
-                    let order = s(row, "order_no");
-                    let amount = money_from_str(&s(row, "amount"), currency)?;
-                    let line = FeeLine {
-                        fee_type: fee_type(&s(row, "fee_type"), &s(row, "fee_name")),
-                        raw_type: s(row, "fee_name"),
-                        amount,
-                    };
-                    match out
-                        .iter_mut()
-                        .find(|x| x.external_order_id.as_deref() == Some(order.as_str()))
-                    {
-                        Some(st) => {
-                            st.settlement_amount.minor += amount.minor;
-                            st.lines.push(line);
-                        }
-                        None => out.push(Settlement {
-                            external_order_id: Some(order.clone()).filter(|o| !o.is_empty()),
-                            reference: s(row, "statement"),
-                            settlement_amount: amount,
-                            lines: vec![line],
-                            settled_at: None,
-                        }),
-                    }
+            match out
+                .iter_mut()
+                .find(|x| x.external_order_id.as_deref() == Some(order.as_str()))
+            {
+                Some(st) => {
+                    st.settlement_amount.minor += amount.minor;
+                    st.lines.push(line);
                 }
-                if rows.len() < FINANCE_PAGE_SIZE as usize {
-                    break;
-                }
-                offset += FINANCE_PAGE_SIZE;
+                None => out.push(Settlement {
+                    external_order_id: Some(order.clone()).filter(|o| !o.is_empty()),
+                    reference: s(row, "statement"),
+                    settlement_amount: amount,
+                    lines: vec![line],
+                    settled_at: None,
+                }),
             }
         }
         Ok(out)

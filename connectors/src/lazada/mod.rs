@@ -15,6 +15,7 @@
 use crate::crypto;
 
 mod client;
+mod normalize;
 pub use client::{Lazada, LazadaApp, country_currency};
 
 /// Accepted distance of `timestamp` from now, in milliseconds.

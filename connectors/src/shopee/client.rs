@@ -2,13 +2,13 @@
 //! calls carry the common parameters in the query and the request in a JSON body. Errors come
 //! back in the envelope's `error` (usually with HTTP 200).
 
+use super::wire;
 use super::{Identity, sign};
-use crate::client::{Raw, batches, dedupe_refs, json, money_from_f64, send};
+use crate::client::{Raw, batches, dedupe_refs, json, money_from_f64, paged_windows, send};
 use crate::error::{Error, classify_shopee, shopee_daily_reset_in};
 use crate::model::*;
-use crate::status;
 use crate::tokens::{SHOPEE_MAX_WINDOW_SECS, TokenSet, split_windows};
-use crate::{Connector, Endpoints, Money, Platform, StoreContext};
+use crate::{Connector, Endpoints, Platform, StoreContext};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -70,7 +70,7 @@ struct Envelope {
     response: Value,
 }
 
-fn field<T: serde::de::DeserializeOwned>(v: &Value, what: &str) -> Result<T, Error> {
+pub(super) fn field<T: serde::de::DeserializeOwned>(v: &Value, what: &str) -> Result<T, Error> {
     serde_json::from_value(v.clone()).map_err(|e| Error::Decode(format!("Shopee {what}: {e}")))
 }
 
@@ -81,7 +81,7 @@ fn shop_of(shop: &ShopIdentity) -> Result<(u64, &str), Error> {
     }
 }
 
-fn currency_of(shop: &ShopIdentity) -> Result<&'static str, Error> {
+pub(super) fn currency_of(shop: &ShopIdentity) -> Result<&'static str, Error> {
     let (_, region) = shop_of(shop)?;
     region_currency(region)
         .ok_or_else(|| Error::InvalidInput(format!("no currency known for Shopee region {region}")))
@@ -252,170 +252,6 @@ impl Shopee {
         let raw = send(self.http.post(url).json(body)).await?;
         self.auth_body(&raw)
     }
-
-    fn order(&self, o: &Value) -> Result<Order, Error> {
-        #[derive(Deserialize)]
-        struct Item {
-            item_id: u64,
-            #[serde(default)]
-            item_name: String,
-            #[serde(default)]
-            item_sku: String,
-            #[serde(default)]
-            model_id: u64,
-            #[serde(default)]
-            model_sku: String,
-            model_quantity_purchased: u32,
-            model_discounted_price: f64,
-        }
-        #[derive(Deserialize, Default)]
-        struct Address {
-            #[serde(default)]
-            name: Option<String>,
-            #[serde(default)]
-            phone: Option<String>,
-            #[serde(default)]
-            city: Option<String>,
-        }
-        #[derive(Deserialize)]
-        struct O {
-            order_sn: String,
-            order_status: String,
-            currency: String,
-            create_time: i64,
-            update_time: i64,
-            #[serde(default)]
-            ship_by_date: Option<i64>,
-            #[serde(default)]
-            buyer_user_id: Option<u64>,
-            #[serde(default)]
-            buyer_username: Option<String>,
-            #[serde(default)]
-            recipient_address: Option<Address>,
-            #[serde(default)]
-            total_amount: f64,
-            #[serde(default)]
-            estimated_shipping_fee: Option<f64>,
-            #[serde(default)]
-            item_list: Vec<Item>,
-        }
-        let o: O = field(o, "order")?;
-        let cur = o.currency.as_str();
-        let mut lines = Vec::with_capacity(o.item_list.len());
-        for i in &o.item_list {
-            let sku = if i.model_sku.is_empty() {
-                &i.item_sku
-            } else {
-                &i.model_sku
-            };
-            lines.push(OrderLine {
-                external_item_id: i.item_id.to_string(),
-                external_sku_id: i.model_id.to_string(),
-                seller_sku: (!sku.is_empty()).then(|| sku.clone()),
-                name: i.item_name.clone(),
-                quantity: i.model_quantity_purchased,
-                unit_price: money_from_f64(i.model_discounted_price, cur)?,
-                external_line_ids: Vec::new(),
-            });
-        }
-        let address = o.recipient_address.unwrap_or_default();
-        Ok(Order {
-            status: status::shopee(&o.order_status),
-            raw_status: o.order_status,
-            buyer: Buyer {
-                name: o.buyer_username.or(address.name),
-                external_id: o.buyer_user_id.map(|i| i.to_string()),
-                phone: address.phone,
-                city: address.city,
-            },
-            total: money_from_f64(o.total_amount, cur)?,
-            shipping_fee: o
-                .estimated_shipping_fee
-                .map(|f| money_from_f64(f, cur))
-                .transpose()?,
-            lines,
-            create_time: o.create_time,
-            update_time: o.update_time,
-            ship_by: o.ship_by_date.filter(|t| *t > 0),
-            external_id: o.order_sn,
-        })
-    }
-
-    /// An escrow detail as fee lines (the terms of the documented local-shop formula this version
-    /// itemises; anything else lands in one labelled `Adjustment` residual so lines always sum to
-    /// `escrow_amount`).
-    fn settlement(
-        &self,
-        v: &Value,
-        currency: &str,
-        released: Option<i64>,
-    ) -> Result<Settlement, Error> {
-        let order_sn = v
-            .get("order_sn")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Error::Decode("escrow detail without order_sn".into()))?
-            .to_owned();
-        let income = v
-            .get("order_income")
-            .ok_or_else(|| Error::Decode("escrow detail without order_income".into()))?;
-        let num = |k: &str| income.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-        let escrow = money_from_f64(num("escrow_amount"), currency)?;
-        // (field, sign in the escrow formula, normalized type)
-        const TERMS: [(&str, i64, FeeType); 15] = [
-            ("original_cost_of_goods_sold", 1, FeeType::ItemRevenue),
-            ("original_shopee_discount", -1, FeeType::VoucherPlatform),
-            ("shopee_discount", 1, FeeType::VoucherPlatform),
-            ("seller_return_refund", 1, FeeType::Adjustment),
-            ("voucher_from_seller", -1, FeeType::VoucherSeller),
-            ("seller_coin_cash_back", -1, FeeType::VoucherSeller),
-            ("buyer_paid_shipping_fee", 1, FeeType::Shipping),
-            ("actual_shipping_fee", -1, FeeType::Shipping),
-            ("shopee_shipping_rebate", 1, FeeType::ShippingSubsidy),
-            (
-                "shipping_fee_discount_from_3pl",
-                1,
-                FeeType::ShippingSubsidy,
-            ),
-            ("reverse_shipping_fee", -1, FeeType::Shipping),
-            ("seller_transaction_fee", -1, FeeType::TransactionFee),
-            ("service_fee", -1, FeeType::ServiceFee),
-            ("commission_fee", -1, FeeType::Commission),
-            ("escrow_tax", -1, FeeType::Tax),
-        ];
-        let mut lines = Vec::new();
-        for (name, sign_, fee_type) in TERMS {
-            let m = money_from_f64(num(name), currency)?;
-            if m.minor != 0 {
-                lines.push(FeeLine {
-                    fee_type,
-                    raw_type: name.to_owned(),
-                    amount: Money {
-                        minor: m.minor * sign_,
-                        ..m
-                    },
-                });
-            }
-        }
-        let mut s = Settlement {
-            external_order_id: Some(order_sn.clone()),
-            reference: order_sn,
-            settlement_amount: escrow,
-            lines,
-            settled_at: released,
-        };
-        let residual = escrow.minor - s.lines_total();
-        if residual != 0 {
-            s.lines.push(FeeLine {
-                fee_type: FeeType::Adjustment,
-                raw_type: "unitemised_escrow_terms".into(),
-                amount: Money {
-                    minor: residual,
-                    ..escrow
-                },
-            });
-        }
-        Ok(s)
-    }
 }
 
 #[async_trait::async_trait]
@@ -509,10 +345,11 @@ impl Connector for Shopee {
         store: &StoreContext,
         window: Window,
     ) -> Result<Vec<OrderRef>, Error> {
-        let mut refs = Vec::new();
-        for (from, to) in split_windows(window.from, window.to, SHOPEE_MAX_WINDOW_SECS) {
-            let mut cursor = String::new();
-            loop {
+        let windows = split_windows(window.from, window.to, SHOPEE_MAX_WINDOW_SECS);
+        let refs = paged_windows(
+            windows,
+            String::new(),
+            |from, to, cursor: String| async move {
                 let r = self
                     .get(
                         store,
@@ -527,27 +364,22 @@ impl Connector for Shopee {
                         ],
                     )
                     .await?;
-                for o in r
-                    .get("order_list")
-                    .and_then(Value::as_array)
+                let page: wire::OrderListPage = field(&r, "order list")?;
+                let next =
+                    (page.more && !page.next_cursor.is_empty() && page.next_cursor != cursor)
+                        .then_some(page.next_cursor);
+                let refs = page
+                    .order_list
                     .into_iter()
-                    .flatten()
-                {
-                    if let Some(sn) = o.get("order_sn").and_then(Value::as_str) {
-                        refs.push(OrderRef {
-                            external_id: sn.to_owned(),
-                            update_time: None,
-                        });
-                    }
-                }
-                let more = r.get("more").and_then(Value::as_bool).unwrap_or(false);
-                let next = r.get("next_cursor").and_then(Value::as_str).unwrap_or("");
-                if !more || next.is_empty() || next == cursor {
-                    break;
-                }
-                cursor = next.to_owned();
-            }
-        }
+                    .map(|o| OrderRef {
+                        external_id: o.order_sn,
+                        update_time: None,
+                    })
+                    .collect();
+                Ok((refs, next))
+            },
+        )
+        .await?;
         Ok(dedupe_refs(refs))
     }
 
@@ -812,87 +644,31 @@ impl Connector for Shopee {
         store: &StoreContext,
         window: Window,
     ) -> Result<Vec<Return>, Error> {
-        let mut out: Vec<Return> = Vec::new();
-        for (from, to) in split_windows(window.from, window.to, SHOPEE_MAX_WINDOW_SECS) {
-            let mut page = 1u32;
-            loop {
-                let r = self
-                    .get(
-                        store,
-                        "/api/v2/returns/get_return_list",
-                        vec![
-                            ("page_no", page.to_string()),
-                            ("page_size", PAGE_SIZE.to_string()),
-                            ("update_time_from", from.to_string()),
-                            ("update_time_to", to.to_string()),
-                        ],
-                    )
-                    .await?;
-                for x in r
-                    .get("return")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let currency = x.get("currency").and_then(Value::as_str).unwrap_or("");
-                    let sn = x
-                        .get("return_sn")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned();
-                    if out.iter().any(|o| o.external_id == sn) {
-                        continue;
-                    }
-                    let lines = x
-                        .get("item")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .map(|i| {
-                            (
-                                i.get("model_id")
-                                    .and_then(Value::as_u64)
-                                    .unwrap_or(0)
-                                    .to_string(),
-                                i.get("amount")
-                                    .and_then(Value::as_u64)
-                                    .map_or(1, |a| u32::try_from(a).unwrap_or(u32::MAX)),
-                            )
-                        })
-                        .collect();
-                    out.push(Return {
-                        external_id: sn,
-                        external_order_id: x
-                            .get("order_sn")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_owned(),
-                        raw_status: x
-                            .get("status")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_owned(),
-                        reason: x
-                            .get("text_reason")
-                            .or_else(|| x.get("reason"))
-                            .and_then(Value::as_str)
-                            .map(str::to_owned),
-                        refund: x
-                            .get("refund_amount")
-                            .and_then(Value::as_f64)
-                            .map(|a| money_from_f64(a, currency))
-                            .transpose()?,
-                        lines,
-                        create_time: x.get("create_time").and_then(Value::as_i64).unwrap_or(0),
-                        update_time: x.get("update_time").and_then(Value::as_i64).unwrap_or(0),
-                        due_at: x.get("due_date").and_then(Value::as_i64).filter(|d| *d > 0),
-                    });
-                }
-                if !r.get("more").and_then(Value::as_bool).unwrap_or(false) {
-                    break;
-                }
-                page += 1;
+        let windows = split_windows(window.from, window.to, SHOPEE_MAX_WINDOW_SECS);
+        let pages = paged_windows(windows, 1u32, |from, to, page: u32| async move {
+            let r = self
+                .get(
+                    store,
+                    "/api/v2/returns/get_return_list",
+                    vec![
+                        ("page_no", page.to_string()),
+                        ("page_size", PAGE_SIZE.to_string()),
+                        ("update_time_from", from.to_string()),
+                        ("update_time_to", to.to_string()),
+                    ],
+                )
+                .await?;
+            let list: wire::ReturnListPage = field(&r, "return list")?;
+            let next = list.more.then_some(page + 1);
+            Ok((list.returns, next))
+        })
+        .await?;
+        let mut out: Vec<Return> = Vec::with_capacity(pages.len());
+        for x in pages {
+            if out.iter().any(|o| o.external_id == x.return_sn) {
+                continue;
             }
+            out.push(x.into_return()?);
         }
         Ok(out)
     }
@@ -904,41 +680,31 @@ impl Connector for Shopee {
         window: Window,
     ) -> Result<Vec<Settlement>, Error> {
         let currency = currency_of(&store.shop)?;
+        let windows = split_windows(window.from, window.to, SHOPEE_MAX_WINDOW_SECS);
+        let listed = paged_windows(windows, 1u32, |from, to, page: u32| async move {
+            let r = self
+                .get(
+                    store,
+                    "/api/v2/payment/get_escrow_list",
+                    vec![
+                        ("release_time_from", from.to_string()),
+                        ("release_time_to", to.to_string()),
+                        ("page_size", PAGE_SIZE.to_string()),
+                        ("page_no", page.to_string()),
+                    ],
+                )
+                .await?;
+            let list: wire::EscrowListPage = field(&r, "escrow list")?;
+            let next = list.more.then_some(page + 1);
+            Ok((list.escrow_list, next))
+        })
+        .await?;
         let mut released: Vec<(String, Option<i64>)> = Vec::new();
-        for (from, to) in split_windows(window.from, window.to, SHOPEE_MAX_WINDOW_SECS) {
-            let mut page = 1u32;
-            loop {
-                let r = self
-                    .get(
-                        store,
-                        "/api/v2/payment/get_escrow_list",
-                        vec![
-                            ("release_time_from", from.to_string()),
-                            ("release_time_to", to.to_string()),
-                            ("page_size", PAGE_SIZE.to_string()),
-                            ("page_no", page.to_string()),
-                        ],
-                    )
-                    .await?;
-                for e in r
-                    .get("escrow_list")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(sn) = e.get("order_sn").and_then(Value::as_str)
-                        && !released.iter().any(|(s, _)| s == sn)
-                    {
-                        released.push((
-                            sn.to_owned(),
-                            e.get("escrow_release_time").and_then(Value::as_i64),
-                        ));
-                    }
-                }
-                if !r.get("more").and_then(Value::as_bool).unwrap_or(false) {
-                    break;
-                }
-                page += 1;
+        for e in listed {
+            if let Some(sn) = e.order_sn
+                && !released.iter().any(|(s, _)| *s == sn)
+            {
+                released.push((sn, e.escrow_release_time));
             }
         }
         let mut out = Vec::with_capacity(released.len());
@@ -959,62 +725,38 @@ impl Connector for Shopee {
     /// ≤ 15-day windows, money_flow MONEY_OUT).
     async fn payouts(&self, store: &StoreContext, window: Window) -> Result<Vec<Payout>, Error> {
         let currency = currency_of(&store.shop)?;
+        let windows = split_windows(window.from, window.to, SHOPEE_MAX_WINDOW_SECS);
+        let listed = paged_windows(windows, 1u32, |from, to, page: u32| async move {
+            let r = self
+                .get(
+                    store,
+                    "/api/v2/payment/get_wallet_transaction_list",
+                    vec![
+                        ("page_no", page.to_string()),
+                        ("page_size", PAGE_SIZE.to_string()),
+                        ("create_time_from", from.to_string()),
+                        ("create_time_to", to.to_string()),
+                        ("money_flow", "MONEY_OUT".into()),
+                    ],
+                )
+                .await?;
+            let list: wire::WalletPage = field(&r, "wallet transactions")?;
+            let next = list.more.then_some(page + 1);
+            Ok((list.transaction_list, next))
+        })
+        .await?;
         let mut out = Vec::new();
-        for (from, to) in split_windows(window.from, window.to, SHOPEE_MAX_WINDOW_SECS) {
-            let mut page = 1u32;
-            loop {
-                let r = self
-                    .get(
-                        store,
-                        "/api/v2/payment/get_wallet_transaction_list",
-                        vec![
-                            ("page_no", page.to_string()),
-                            ("page_size", PAGE_SIZE.to_string()),
-                            ("create_time_from", from.to_string()),
-                            ("create_time_to", to.to_string()),
-                            ("money_flow", "MONEY_OUT".into()),
-                        ],
-                    )
-                    .await?;
-                for t in r
-                    .get("transaction_list")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let kind = t
-                        .get("transaction_type")
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    if !kind.contains("WITHDRAWAL") {
-                        continue;
-                    }
-                    let amount = money_from_f64(
-                        t.get("amount").and_then(Value::as_f64).unwrap_or(0.0).abs(),
-                        currency,
-                    )?;
-                    let status = t
-                        .get("status")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_owned();
-                    out.push(Payout {
-                        external_id: t
-                            .get("transaction_id")
-                            .map(|v| v.to_string().trim_matches('"').to_owned())
-                            .unwrap_or_default(),
-                        amount,
-                        paid_at: (status == "COMPLETED")
-                            .then(|| t.get("create_time").and_then(Value::as_i64))
-                            .flatten(),
-                        raw_status: status,
-                    });
-                }
-                if !r.get("more").and_then(Value::as_bool).unwrap_or(false) {
-                    break;
-                }
-                page += 1;
+        for t in listed {
+            if !t.transaction_type.contains("WITHDRAWAL") {
+                continue;
             }
+            let amount = money_from_f64(t.amount.abs(), currency)?;
+            out.push(Payout {
+                external_id: t.transaction_id.to_string().trim_matches('"').to_owned(),
+                amount,
+                paid_at: (t.status == "COMPLETED").then_some(t.create_time).flatten(),
+                raw_status: t.status,
+            });
         }
         Ok(out)
     }

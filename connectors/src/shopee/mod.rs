@@ -18,6 +18,8 @@
 use crate::crypto;
 
 mod client;
+mod normalize;
+mod wire;
 pub use client::{Shopee, ShopeeApp, region_currency};
 
 /// Requests must be made within this many seconds of their timestamp.
