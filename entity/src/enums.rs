@@ -261,3 +261,159 @@ pub enum SyncRunStatus {
     #[sea_orm(string_value = "CANCELLED")]
     Cancelled,
 }
+
+/// Where stock is kept (`locations.kind`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LocationKind {
+    /// The seller's own warehouse.
+    #[sea_orm(string_value = "WAREHOUSE")]
+    Warehouse,
+    /// A third-party logistics warehouse.
+    #[sea_orm(string_value = "THIRD_PARTY")]
+    ThirdParty,
+    /// Stock held by a marketplace (read from it, never changed here).
+    #[sea_orm(string_value = "MARKETPLACE")]
+    Marketplace,
+}
+
+/// What a reservation is for (`reservations.reference_type`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReservationReference {
+    /// An order line.
+    #[sea_orm(string_value = "ORDER_LINE")]
+    OrderLine,
+    /// A cart.
+    #[sea_orm(string_value = "CART")]
+    Cart,
+    /// A promotion.
+    #[sea_orm(string_value = "PROMOTION")]
+    Promotion,
+}
+
+/// Kinds of ledger movement (`stock_movements.kind`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MovementKind {
+    /// Goods received.
+    #[sea_orm(string_value = "RECEIVE")]
+    Receive,
+    /// Manual correction.
+    #[sea_orm(string_value = "ADJUST")]
+    Adjust,
+    /// Physical count (sets on hand).
+    #[sea_orm(string_value = "COUNT")]
+    Count,
+    /// Leaves this location in a transfer.
+    #[sea_orm(string_value = "TRANSFER_OUT")]
+    TransferOut,
+    /// Arrives in a transfer.
+    #[sea_orm(string_value = "TRANSFER_IN")]
+    TransferIn,
+    /// Reserved.
+    #[sea_orm(string_value = "RESERVE")]
+    Reserve,
+    /// Reservation released.
+    #[sea_orm(string_value = "RELEASE")]
+    Release,
+    /// Shipped (commits a reservation).
+    #[sea_orm(string_value = "SHIP")]
+    Ship,
+    /// Returned by a buyer.
+    #[sea_orm(string_value = "RETURN")]
+    Return,
+}
+
+/// What caused a ledger movement (`stock_movements.document_type`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DocumentType {
+    /// A catalog import row.
+    #[sea_orm(string_value = "IMPORT_ROW")]
+    ImportRow,
+    /// An order line.
+    #[sea_orm(string_value = "ORDER_LINE")]
+    OrderLine,
+    /// A stock count.
+    #[sea_orm(string_value = "COUNT_SESSION")]
+    CountSession,
+    /// A transfer.
+    #[sea_orm(string_value = "TRANSFER")]
+    Transfer,
+    /// A reservation.
+    #[sea_orm(string_value = "RESERVATION")]
+    Reservation,
+    /// A person's or partner's manual change.
+    #[sea_orm(string_value = "MANUAL")]
+    Manual,
+}
+
+/// What a sync did to one entity (`sync_items.action`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SyncItemAction {
+    /// Read from the marketplace.
+    #[sea_orm(string_value = "FETCHED")]
+    Fetched,
+    /// Created here.
+    #[sea_orm(string_value = "CREATED")]
+    Created,
+    /// Updated here.
+    #[sea_orm(string_value = "UPDATED")]
+    Updated,
+    /// Nothing to change.
+    #[sea_orm(string_value = "SKIPPED")]
+    Skipped,
+    /// Refused (its message says why).
+    #[sea_orm(string_value = "FAILED")]
+    Failed,
+}
+
+/// Severity of a sync log line (`sync_logs.level`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LogLevel {
+    /// Information.
+    #[sea_orm(string_value = "INFO")]
+    Info,
+    /// Something went wrong and was handled (a retry, a cancellation).
+    #[sea_orm(string_value = "WARN")]
+    Warn,
+    /// An attempt failed.
+    #[sea_orm(string_value = "ERROR")]
+    Error,
+}
+
+/// Where a unit cost came from (`variant_costs.source`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CostSource {
+    /// Entered by a person or partner.
+    #[sea_orm(string_value = "MANUAL")]
+    Manual,
+    /// Learned from purchase and payout data.
+    #[sea_orm(string_value = "LEARNED")]
+    Learned,
+}

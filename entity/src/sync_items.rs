@@ -1,0 +1,35 @@
+//! `sync_items`: per-entity results of a sync run.
+
+use crate::enums::SyncItemAction;
+use sea_orm::entity::prelude::*;
+
+/// A `sync_items` row.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "sync_items")]
+pub struct Model {
+    /// Tenant.
+    pub org_id: Uuid,
+    /// Id (UUID v7).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    /// Sync run.
+    pub run_id: Uuid,
+    /// Branch (visibility).
+    pub branch_id: Option<Uuid>,
+    /// Entity.
+    pub entity: String,
+    /// External key.
+    pub external_key: String,
+    /// Action.
+    pub action: SyncItemAction,
+    /// Text.
+    pub message: Option<String>,
+    /// Creation time.
+    pub created_at: DateTimeWithTimeZone,
+}
+
+/// No ORM relations (joins are written in SQL in the domain layer).
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
