@@ -307,11 +307,11 @@ pub async fn create_location(
     c: &Ctx<'_>,
     branch: BranchId,
     name: &str,
-    kind: &str,
+    kind: entity::enums::LocationKind,
 ) -> AppResult<LocationId> {
     c.access.org()?.require(Perm::InventoryWrite(branch))?;
     let name = clean_text("input.name", name, 200)?;
-    if !matches!(kind, "WAREHOUSE" | "THIRD_PARTY") {
+    if kind == entity::enums::LocationKind::Marketplace {
         return Err(AppError::invalid(
             "input.kind",
             "must be WAREHOUSE or THIRD_PARTY (marketplace-held locations are created by store sync)",
@@ -371,16 +371,10 @@ pub async fn record_cost(
     c: &Ctx<'_>,
     variant: VariantId,
     price: &PriceInput,
-    source: &str,
+    source: entity::enums::CostSource,
     note: &str,
 ) -> AppResult<()> {
     c.access.org()?.require(Perm::CatalogWrite)?;
-    if !matches!(source, "MANUAL" | "LEARNED") {
-        return Err(AppError::invalid(
-            "input.source",
-            "must be MANUAL or LEARNED",
-        ));
-    }
     if note.chars().count() > 500 {
         return Err(AppError::invalid(
             "input.note",

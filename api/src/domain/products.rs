@@ -38,6 +38,13 @@ pub struct ProductRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Columns of `variants` as [`VariantRow`] reads them (a macro so constant SQL can `concat!` it).
+macro_rules! variant_columns {
+    () => {
+        "id, product_id, sku, name, is_bundle, attributes"
+    };
+}
+
 /// A variant (a sellable SKU).
 #[derive(Clone, Debug, FromQueryResult, Serialize, Deserialize)]
 pub struct VariantRow {
@@ -75,8 +82,8 @@ pub struct CostRow {
     pub currency: String,
     /// Minor units.
     pub amount_minor: i64,
-    /// MANUAL or LEARNED.
-    pub source: String,
+    /// Where it came from.
+    pub source: entity::enums::CostSource,
     /// Note.
     pub note: String,
     /// When recorded.
@@ -93,8 +100,11 @@ pub trait Grouped: FromQueryResult + Sized {
 }
 
 impl Grouped for VariantRow {
-    const SQL: &'static str = "SELECT id, product_id, sku, name, is_bundle, attributes FROM variants \
-         WHERE product_id = ANY($1) ORDER BY id";
+    const SQL: &'static str = concat!(
+        "SELECT ",
+        variant_columns!(),
+        " FROM variants WHERE product_id = ANY($1) ORDER BY id"
+    );
     fn parent(&self) -> Uuid {
         self.product_id
     }
@@ -121,8 +131,11 @@ impl Grouped for CostRow {
 }
 
 impl Grouped for crate::domain::inventory::Level {
-    const SQL: &'static str = "SELECT variant_id, location_id, branch_id, on_hand, reserved, safety_stock, reorder_point \
-         FROM inventory_levels WHERE variant_id = ANY($1) ORDER BY location_id";
+    const SQL: &'static str = concat!(
+        "SELECT ",
+        crate::domain::inventory::level_columns!(),
+        " FROM inventory_levels WHERE variant_id = ANY($1) ORDER BY location_id"
+    );
     fn parent(&self) -> Uuid {
         self.variant_id
     }
@@ -292,7 +305,11 @@ pub async fn get(c: &Ctx<'_>, id: ProductId) -> AppResult<ProductRow> {
 /// A variant (NOT_FOUND unless visible).
 pub async fn variant(c: &Ctx<'_>, id: VariantId) -> AppResult<VariantRow> {
     VariantRow::find_by_statement(stmt(
-        "SELECT id, product_id, sku, name, is_bundle, attributes FROM variants WHERE id = $1",
+        concat!(
+            "SELECT ",
+            variant_columns!(),
+            " FROM variants WHERE id = $1"
+        ),
         vec![id.uuid().into()],
     ))
     .one(c.tx)

@@ -27,8 +27,8 @@ pub struct SyncItemRow {
     pub entity: String,
     /// Its key (external id, SKU, row).
     pub external_key: String,
-    /// FETCHED, CREATED, UPDATED, SKIPPED or FAILED.
-    pub action: String,
+    /// What happened to it.
+    pub action: entity::enums::SyncItemAction,
     /// Why (for FAILED and SKIPPED).
     pub message: Option<String>,
     /// When.
@@ -42,8 +42,8 @@ pub struct SyncLogRow {
     pub id: Uuid,
     /// Attempt it belongs to.
     pub attempt: i32,
-    /// INFO, WARN or ERROR.
-    pub level: String,
+    /// Severity.
+    pub level: entity::enums::LogLevel,
     /// Text.
     pub message: String,
     /// When.

@@ -113,7 +113,7 @@ impl Variant {
             .into_iter()
             .map(|r| Cost {
                 cost: Money::new(r.amount_minor, &r.currency),
-                source: r.source,
+                source: r.source.into(),
                 note: r.note,
                 created_at: r.created_at,
             })
@@ -130,13 +130,23 @@ impl Variant {
     }
 }
 
+/// Where a unit cost came from.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::enums::CostSource")]
+pub enum CostSource {
+    /// Entered by a person or partner.
+    Manual,
+    /// Learned from purchase and payout data.
+    Learned,
+}
+
 /// A recorded unit cost.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct Cost {
     /// The cost.
     pub cost: Money,
-    /// MANUAL or LEARNED.
-    pub source: String,
+    /// Where it came from.
+    pub source: CostSource,
     /// Note.
     pub note: String,
     /// When recorded.
@@ -401,7 +411,14 @@ impl CatalogMutation {
     ) -> Result<VariantPayload> {
         let (variant, user_errors) = mutate(ctx, async |c| {
             let v = variant_id(&input.variant_id)?;
-            catalog::record_cost(&c, v, &input.cost.into(), "MANUAL", &input.note).await?;
+            catalog::record_cost(
+                &c,
+                v,
+                &input.cost.into(),
+                entity::enums::CostSource::Manual,
+                &input.note,
+            )
+            .await?;
             Ok(Variant(products::variant(&c, v).await?))
         })
         .await?;

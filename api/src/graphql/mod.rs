@@ -209,7 +209,7 @@ pub async fn read<T>(
     f: impl for<'c> AsyncFnOnce(Ctx<'c>) -> crate::error::AppResult<T>,
 ) -> async_graphql::Result<T> {
     let rc = rc(ctx)?;
-    let span = tracing::info_span!("domain", field = ctx.field().name());
+    let span = tracing::debug_span!("domain", field = ctx.field().name());
     let guard = rc.tenant.lock().instrument(span.clone()).await?;
     Ok(f(rc.read(&guard)).instrument(span).await?)
 }
@@ -221,7 +221,7 @@ pub async fn mutate<T>(
     f: impl for<'c> AsyncFnOnce(Ctx<'c>) -> crate::error::AppResult<T>,
 ) -> async_graphql::Result<(Option<T>, Vec<user_errors::UserError>)> {
     let rc = rc(ctx)?;
-    let span = tracing::info_span!("domain", field = ctx.field().name());
+    let span = tracing::debug_span!("domain", field = ctx.field().name());
     let sp = rc.tenant.savepoint().instrument(span.clone()).await?;
     let r = f(rc.write(&sp)).instrument(span).await;
     user_errors::split(sp.finish(r).await)

@@ -24,8 +24,8 @@ pub struct Location {
     pub id: ID,
     /// Name.
     pub name: String,
-    /// WAREHOUSE, THIRD_PARTY or MARKETPLACE.
-    pub kind: String,
+    /// Own, third-party or marketplace-held.
+    pub kind: LocationKind,
 }
 
 impl From<inventory::LocationRow> for Location {
@@ -33,7 +33,7 @@ impl From<inventory::LocationRow> for Location {
         Self {
             id: location_gid(LocationId(l.id)),
             name: l.name,
-            kind: l.kind,
+            kind: l.kind.into(),
         }
     }
 }
@@ -102,11 +102,65 @@ impl From<inventory::Reservation> for Reservation {
     }
 }
 
+/// Where stock is kept.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::enums::LocationKind")]
+pub enum LocationKind {
+    /// The seller's own warehouse.
+    Warehouse,
+    /// A third-party logistics warehouse.
+    ThirdParty,
+    /// Held by a marketplace (read from it, never changed here).
+    Marketplace,
+}
+
+/// Kinds of ledger movement.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::enums::MovementKind")]
+pub enum StockMovementKind {
+    /// Goods received.
+    Receive,
+    /// Manual correction.
+    Adjust,
+    /// Physical count (sets on hand).
+    Count,
+    /// Left this location in a transfer.
+    TransferOut,
+    /// Arrived in a transfer.
+    TransferIn,
+    /// Reserved.
+    Reserve,
+    /// Reservation released.
+    Release,
+    /// Shipped (a reservation committed).
+    Ship,
+    /// Returned by a buyer.
+    Return,
+}
+
+/// What caused a ledger movement.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::enums::DocumentType")]
+pub enum StockDocumentType {
+    /// A catalog import row.
+    ImportRow,
+    /// An order line.
+    OrderLine,
+    /// A stock count.
+    CountSession,
+    /// A transfer.
+    Transfer,
+    /// A reservation.
+    Reservation,
+    /// A person's or partner's manual change.
+    Manual,
+}
+
 /// One ledger row.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct StockMovement {
     /// Kind.
-    pub kind: String,
+    pub kind: StockMovementKind,
     /// Change of on hand.
     pub on_hand_delta: i64,
     /// Change of reserved.
@@ -118,7 +172,7 @@ pub struct StockMovement {
     /// Why.
     pub reason: String,
     /// Document type.
-    pub document_type: Option<String>,
+    pub document_type: Option<StockDocumentType>,
     /// Document id.
     pub document_id: Option<String>,
     /// When.
@@ -128,13 +182,13 @@ pub struct StockMovement {
 impl From<inventory::MovementRow> for StockMovement {
     fn from(m: inventory::MovementRow) -> Self {
         Self {
-            kind: m.kind,
+            kind: m.kind.into(),
             on_hand_delta: m.on_hand_delta,
             reserved_delta: m.reserved_delta,
             on_hand_after: m.on_hand_after,
             reserved_after: m.reserved_after,
             reason: m.reason,
-            document_type: m.document_type,
+            document_type: m.document_type.map(Into::into),
             document_id: m.document_id,
             created_at: m.created_at,
         }
@@ -184,8 +238,8 @@ pub struct CreateLocationInput {
     pub branch_id: ID,
     /// Name.
     pub name: String,
-    /// WAREHOUSE or THIRD_PARTY.
-    pub kind: String,
+    /// WAREHOUSE or THIRD_PARTY (marketplace-held locations come from store sync).
+    pub kind: LocationKind,
 }
 
 /// Input of `setStockThresholds`.
@@ -351,7 +405,7 @@ impl StockMutation {
     ) -> Result<LocationPayload> {
         let (location, user_errors) = mutate(ctx, async |c| {
             let branch = branch_id(&input.branch_id).map_err(|_| AppError::NotFound("Branch"))?;
-            let id = catalog::create_location(&c, branch, &input.name, &input.kind).await?;
+            let id = catalog::create_location(&c, branch, &input.name, input.kind.into()).await?;
             Ok(Location {
                 id: location_gid(id),
                 name: input.name.trim().to_owned(),

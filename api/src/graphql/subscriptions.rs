@@ -6,7 +6,7 @@
 
 use crate::auth::Principal;
 use crate::auth::permissions::Perm;
-use crate::domain::inventory::StockAlertEvent;
+use crate::domain::inventory::{self, StockAlertEvent};
 use crate::domain::jobs::SyncRunRow;
 use crate::error::AppError;
 use crate::graphql::relay::{branch_gid, location_gid, org_gid, user_gid, variant_gid};
@@ -15,7 +15,7 @@ use crate::ids::{BranchId, LocationId, StoreId, VariantId};
 use crate::keys::Topic;
 use crate::state::AppState;
 use crate::tenant::{Access, Outcome, TenantTx};
-use async_graphql::{Context, ID, Result, SimpleObject, Subscription};
+use async_graphql::{Context, Enum, ID, Result, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures::Stream;
 use std::sync::Arc;
@@ -76,13 +76,23 @@ pub struct Heartbeat {
     pub organization_id: Option<ID>,
 }
 
+/// Whether an alert opened or resolved.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::inventory::AlertState")]
+pub enum AlertState {
+    /// Available fell to the reorder point.
+    Open,
+    /// Stock recovered.
+    Resolved,
+}
+
 /// A low-stock alert opening or resolving.
 #[derive(SimpleObject, Clone)]
 pub struct InventoryAlert {
     /// The alert.
     pub id: ID,
     /// OPEN (available fell to the reorder point) or RESOLVED (stock recovered).
-    pub state: String,
+    pub state: AlertState,
     /// Variant.
     pub variant_id: ID,
     /// Location.
@@ -128,7 +138,7 @@ async fn open_alerts(
         .into_iter()
         .map(|r| InventoryAlert {
             id: ID(r.id.to_string()),
-            state: "OPEN".into(),
+            state: AlertState::Open,
             variant_id: variant_gid(VariantId(r.variant_id)),
             location_id: location_gid(LocationId(r.location_id)),
             branch_id: branch_gid(BranchId(r.branch_id)),
@@ -327,12 +337,12 @@ impl Subscription {
                         continue;
                     }
                     let id = ID(alert.alert_id.to_string());
-                    if alert.state == "OPEN" && opened.contains(&id) {
+                    if alert.state == inventory::AlertState::Open && opened.contains(&id) {
                         continue;
                     }
                     yield InventoryAlert {
                         id,
-                        state: alert.state,
+                        state: alert.state.into(),
                         variant_id: variant_gid(VariantId(alert.variant_id)),
                         location_id: location_gid(LocationId(alert.location_id)),
                         branch_id: branch_gid(alert.branch_id),

@@ -35,6 +35,34 @@ pub enum SyncKind {
     Noop,
 }
 
+/// What a sync did to one entity.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::enums::SyncItemAction")]
+pub enum SyncItemAction {
+    /// Read from the marketplace.
+    Fetched,
+    /// Created here.
+    Created,
+    /// Updated here.
+    Updated,
+    /// Nothing to change.
+    Skipped,
+    /// Refused (its message says why).
+    Failed,
+}
+
+/// Severity of a sync log line.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::enums::LogLevel")]
+pub enum LogLevel {
+    /// Information.
+    Info,
+    /// Something went wrong and was handled (a retry, a cancellation).
+    Warn,
+    /// An attempt failed.
+    Error,
+}
+
 /// Lifecycle of a job.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 #[graphql(remote = "entity::enums::JobStatus")]
@@ -228,9 +256,9 @@ impl SyncItem {
     async fn key(&self) -> &str {
         &self.0.external_key
     }
-    /// FETCHED, CREATED, UPDATED, SKIPPED or FAILED.
-    async fn action(&self) -> &str {
-        &self.0.action
+    /// What happened to it.
+    async fn action(&self) -> SyncItemAction {
+        self.0.action.into()
     }
     /// Why (FAILED, SKIPPED).
     async fn message(&self) -> Option<&str> {
@@ -255,9 +283,9 @@ impl SyncLog {
     async fn attempt(&self) -> i32 {
         self.0.attempt
     }
-    /// INFO, WARN or ERROR.
-    async fn level(&self) -> &str {
-        &self.0.level
+    /// Severity.
+    async fn level(&self) -> LogLevel {
+        self.0.level.into()
     }
     /// Text.
     async fn message(&self) -> &str {

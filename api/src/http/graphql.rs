@@ -174,21 +174,17 @@ pub(super) fn operation_span(
     principal: Option<&Principal>,
 ) -> tracing::Span {
     let (org, user, token) = match principal {
-        Some(Principal::User { user_id, org_id }) => (
-            org_id.map(|o| o.to_string()),
-            Some(user_id.to_string()),
-            None,
-        ),
-        Some(Principal::ApiToken(g)) => (Some(g.org_id.to_string()), None, Some(g.id.to_string())),
+        Some(Principal::User { user_id, org_id }) => (*org_id, Some(*user_id), None),
+        Some(Principal::ApiToken(g)) => (Some(g.org_id), None, Some(g.id)),
         None => (None, None, None),
     };
     tracing::info_span!(
         "operation",
         kind,
         request_id = request_id.unwrap_or("-"),
-        org_id = org.as_deref(),
-        user_id = user.as_deref(),
-        token_id = token.as_deref(),
+        org_id = org.map(tracing::field::display),
+        user_id = user.map(tracing::field::display),
+        token_id = token.map(tracing::field::display),
     )
 }
 

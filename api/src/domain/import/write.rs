@@ -335,7 +335,8 @@ pub(super) async fn count_stock(
     }
     let (user, token) = actor(c);
     let rows = Counted::find_by_statement(stmt(
-        "WITH upd AS ( \
+        concat!(
+            "WITH upd AS ( \
            UPDATE inventory_levels l SET on_hand = u.counted, updated_at = now() \
            FROM jsonb_to_recordset($1) AS u(variant_id uuid, counted bigint, old bigint, doc text) \
            WHERE l.location_id = $2 AND l.variant_id = u.variant_id AND l.on_hand = u.old \
@@ -349,7 +350,10 @@ pub(super) async fn count_stock(
            SELECT org_id, gen_random_uuid(), variant_id, location_id, branch_id, 'COUNT', delta, 0, on_hand, \
                   reserved, $3, $4, 'catalog import', 'IMPORT_ROW', doc \
            FROM upd RETURNING 1) \
-         SELECT variant_id, location_id, branch_id, on_hand, reserved, safety_stock, reorder_point FROM upd",
+         SELECT ",
+            crate::domain::inventory::level_columns!(),
+            " FROM upd"
+        ),
         vec![
             records(changes),
             location.uuid().into(),

@@ -61,13 +61,27 @@ pub(crate) async fn alerts_after(c: &Ctx<'_>, l: &Level) -> AppResult<()> {
             location_id: l.location_id,
             available: l.available(),
             reorder_point: point,
-            state: if open { "OPEN" } else { "RESOLVED" }.to_owned(),
+            state: if open {
+                AlertState::Open
+            } else {
+                AlertState::Resolved
+            },
             at: chrono::Utc::now(),
         };
         c.effects
             .publish(crate::keys::Topic::InventoryAlerts(org), &event);
     }
     Ok(())
+}
+
+/// Whether an alert opened or resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlertState {
+    /// Available fell to the reorder point.
+    Open,
+    /// Stock recovered.
+    Resolved,
 }
 
 /// A low-stock alert as published on the organization's `inventory-alerts` channel.
@@ -87,8 +101,8 @@ pub struct StockAlertEvent {
     pub available: i64,
     /// The reorder point.
     pub reorder_point: i64,
-    /// OPEN or RESOLVED.
-    pub state: String,
+    /// Opened or resolved.
+    pub state: AlertState,
     /// When.
     pub at: chrono::DateTime<chrono::Utc>,
 }

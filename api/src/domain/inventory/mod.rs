@@ -23,7 +23,7 @@ mod movements;
 mod reservations;
 
 pub(crate) use alerts::alerts_after;
-pub use alerts::{OpenAlert, StockAlertEvent, open_alerts};
+pub use alerts::{AlertState, OpenAlert, StockAlertEvent, open_alerts};
 use idempotency::idempotent;
 pub use movements::{AdjustStock, TransferStock, adjust, transfer};
 pub use reservations::{
@@ -31,46 +31,16 @@ pub use reservations::{
     reserve, sweep_expired,
 };
 
-/// Kinds of ledger movement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum MovementKind {
-    /// Goods received.
-    Receive,
-    /// Manual correction.
-    Adjust,
-    /// Physical count (sets on hand).
-    Count,
-    /// Leaves this location in a transfer.
-    TransferOut,
-    /// Arrives in a transfer.
-    TransferIn,
-    /// Reserved for an order line, cart or promotion.
-    Reserve,
-    /// Reservation released.
-    Release,
-    /// Shipped (commits a reservation).
-    Ship,
-    /// Returned by a buyer.
-    Return,
-}
+pub use entity::enums::{DocumentType, LocationKind, MovementKind};
 
-impl MovementKind {
-    /// The database spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Receive => "RECEIVE",
-            Self::Adjust => "ADJUST",
-            Self::Count => "COUNT",
-            Self::TransferOut => "TRANSFER_OUT",
-            Self::TransferIn => "TRANSFER_IN",
-            Self::Reserve => "RESERVE",
-            Self::Release => "RELEASE",
-            Self::Ship => "SHIP",
-            Self::Return => "RETURN",
-        }
-    }
+/// Columns of `inventory_levels` as [`Level`] reads them. A macro so that constant SQL can
+/// `concat!` it; defined here once.
+macro_rules! level_columns {
+    () => {
+        "variant_id, location_id, branch_id, on_hand, reserved, safety_stock, reorder_point"
+    };
 }
+pub(crate) use level_columns;
 
 /// A level after a change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, FromQueryResult)]
@@ -137,11 +107,11 @@ pub(crate) fn actor(c: &Ctx<'_>) -> (Option<Uuid>, Option<Uuid>) {
 }
 
 /// A location's branch and kind; NOT_FOUND when it is not visible.
-pub async fn location(c: &Ctx<'_>, id: LocationId) -> AppResult<(BranchId, String)> {
+pub async fn location(c: &Ctx<'_>, id: LocationId) -> AppResult<(BranchId, LocationKind)> {
     #[derive(FromQueryResult)]
     struct L {
         branch_id: Uuid,
-        kind: String,
+        kind: LocationKind,
     }
     let l = L::find_by_statement(stmt(
         "SELECT branch_id, kind FROM locations WHERE id = $1",
@@ -162,8 +132,8 @@ pub struct LocationRow {
     pub branch_id: Uuid,
     /// Name.
     pub name: String,
-    /// WAREHOUSE, THIRD_PARTY or MARKETPLACE.
-    pub kind: String,
+    /// Own, third-party or marketplace-held.
+    pub kind: LocationKind,
 }
 
 /// A location (NOT_FOUND unless visible; needs inventory read).
@@ -198,7 +168,7 @@ pub async fn variant(c: &Ctx<'_>, id: VariantId) -> AppResult<bool> {
 pub(crate) async fn writable_location(c: &Ctx<'_>, location_id: LocationId) -> AppResult<BranchId> {
     let (branch, kind) = location(c, location_id).await?;
     c.access.org()?.require(Perm::InventoryWrite(branch))?;
-    if kind == "MARKETPLACE" {
+    if kind == LocationKind::Marketplace {
         return Err(AppError::invalid(
             "input.locationId",
             "stock held by a marketplace is read from the marketplace and cannot be changed here",
@@ -235,19 +205,25 @@ async fn apply(
     change: Change<'_>,
 ) -> AppResult<Option<Level>> {
     let (user, token) = actor(c);
-    let sql = "WITH upd AS ( \
+    let sql = concat!(
+        "WITH upd AS ( \
          UPDATE inventory_levels SET on_hand = on_hand + $3, reserved = reserved + $4, updated_at = now() \
          WHERE variant_id = $1 AND location_id = $2 \
            AND on_hand + $3 >= 0 AND reserved + $4 >= 0 AND reserved + $4 <= on_hand + $3 \
            AND (NOT $5 OR on_hand + $3 - (reserved + $4) - safety_stock >= 0) \
-         RETURNING org_id, variant_id, location_id, branch_id, on_hand, reserved, safety_stock, reorder_point), \
+         RETURNING org_id, ",
+        level_columns!(),
+        "), \
        mv AS ( \
          INSERT INTO stock_movements (org_id, id, variant_id, location_id, branch_id, kind, on_hand_delta, \
            reserved_delta, on_hand_after, reserved_after, actor_user_id, actor_api_token_id, reason, \
            document_type, document_id) \
          SELECT org_id, $6, variant_id, location_id, branch_id, $7, $3, $4, on_hand, reserved, $8, $9, $10, $11, $12 \
          FROM upd RETURNING id) \
-       SELECT variant_id, location_id, branch_id, on_hand, reserved, safety_stock, reorder_point FROM upd";
+       SELECT ",
+        level_columns!(),
+        " FROM upd"
+    );
     let level = Level::find_by_statement(stmt(
         sql,
         vec![
@@ -257,7 +233,7 @@ async fn apply(
             change.reserved_delta.into(),
             change.keep_available.into(),
             MovementId::new_v7().uuid().into(),
-            change.kind.as_str().into(),
+            change.kind.into(),
             user.into(),
             token.into(),
             change.cause.reason.clone().into(),
@@ -280,8 +256,11 @@ pub async fn level(
     location_id: LocationId,
 ) -> AppResult<Level> {
     Level::find_by_statement(stmt(
-        "SELECT variant_id, location_id, branch_id, on_hand, reserved, safety_stock, reorder_point \
-         FROM inventory_levels WHERE variant_id = $1 AND location_id = $2",
+        concat!(
+            "SELECT ",
+            level_columns!(),
+            " FROM inventory_levels WHERE variant_id = $1 AND location_id = $2"
+        ),
         vec![variant_id.uuid().into(), location_id.uuid().into()],
     ))
     .one(c.tx)
@@ -329,8 +308,8 @@ pub async fn stock_at(c: &Ctx<'_>, v: VariantId, l: LocationId) -> AppResult<Lev
 /// One ledger row.
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct MovementRow {
-    /// Kind (see [`MovementKind`]).
-    pub kind: String,
+    /// Kind.
+    pub kind: MovementKind,
     /// Change of on hand.
     pub on_hand_delta: i64,
     /// Change of reserved.
@@ -342,7 +321,7 @@ pub struct MovementRow {
     /// Why.
     pub reason: String,
     /// Document type.
-    pub document_type: Option<String>,
+    pub document_type: Option<DocumentType>,
     /// Document id.
     pub document_id: Option<String>,
     /// When.

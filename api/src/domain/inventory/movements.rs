@@ -67,14 +67,20 @@ pub async fn adjust(c: &Ctx<'_>, input: AdjustStock, key: Option<&str>) -> AppRe
             ));
         }
     }
-    let op = input.kind.as_str();
-    idempotent(c, key, op, &input, async || {
+    let op = sea_orm::ActiveEnum::to_value(&input.kind);
+    idempotent(c, key, &op, &input, async || {
         ensure_level(c, input.variant_id, input.location_id, branch).await?;
         // Lock the row so the count delta and the compare-and-set see the value being changed.
         let current = Level::find_by_statement(stmt(
-            "SELECT variant_id, location_id, branch_id, on_hand, reserved, safety_stock, reorder_point \
-             FROM inventory_levels WHERE variant_id = $1 AND location_id = $2 FOR UPDATE",
-            vec![input.variant_id.uuid().into(), input.location_id.uuid().into()],
+            concat!(
+                "SELECT ",
+                level_columns!(),
+                " FROM inventory_levels WHERE variant_id = $1 AND location_id = $2 FOR UPDATE"
+            ),
+            vec![
+                input.variant_id.uuid().into(),
+                input.location_id.uuid().into(),
+            ],
         ))
         .one(c.tx)
         .await?
