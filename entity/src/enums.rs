@@ -129,11 +129,6 @@ impl JobKind {
         }
     }
 
-    /// The kind stored as `name`, if it is one.
-    pub fn parse(name: &str) -> Option<Self> {
-        <Self as sea_orm::Iterable>::iter().find(|k| k.as_str() == name)
-    }
-
     /// Is it one of [`Self::SCHEDULED`]?
     pub fn is_scheduled(self) -> bool {
         Self::SCHEDULED.contains(&self)

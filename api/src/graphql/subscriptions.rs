@@ -121,19 +121,10 @@ async fn open_alerts(
     principal: &Principal,
     only: Option<BranchId>,
 ) -> Result<Vec<InventoryAlert>> {
-    let tenant = TenantTx::new(state.db.clone(), Some(principal.clone()), true);
-    let rows = {
-        let tx = tenant.lock().await?;
-        let effects = crate::effects::Effects::default();
-        let c = crate::domain::Ctx {
-            tx: &tx,
-            access: &tx.access,
-            request_id: None,
-            effects: &effects,
-        };
-        crate::domain::inventory::open_alerts(&c, only).await?
-    };
-    tenant.finish(Outcome::Rollback).await?;
+    let rows = read_as(state, principal, async |c| {
+        crate::domain::inventory::open_alerts(&c, only).await
+    })
+    .await?;
     Ok(rows
         .into_iter()
         .map(|r| InventoryAlert {
@@ -164,24 +155,37 @@ async fn current_runs(
     id: Option<uuid::Uuid>,
     store: Option<StoreId>,
 ) -> Result<Vec<SyncRunRow>> {
+    let rows = read_as(state, principal, async |c| {
+        crate::domain::sync::current_runs(&c, id, store).await
+    })
+    .await?;
+    if id.is_some() && rows.is_empty() {
+        return Err(AppError::NotFound("SyncRun").into());
+    }
+    Ok(rows)
+}
+
+/// Runs one read for `principal` in a read-only tenant transaction of its own (a subscription
+/// outlives any request's transaction), then rolls it back.
+async fn read_as<T>(
+    state: &AppState,
+    principal: &Principal,
+    f: impl for<'c> AsyncFnOnce(crate::domain::Ctx<'c>) -> crate::error::AppResult<T>,
+) -> Result<T> {
     let tenant = TenantTx::new(state.db.clone(), Some(principal.clone()), true);
-    let rows = {
+    let out = {
         let tx = tenant.lock().await?;
         let effects = crate::effects::Effects::default();
-        let c = crate::domain::Ctx {
+        f(crate::domain::Ctx {
             tx: &tx,
             access: &tx.access,
             request_id: None,
             effects: &effects,
-        };
-        let rows = crate::domain::sync::current_runs(&c, id, store).await?;
-        if id.is_some() && rows.is_empty() {
-            return Err(AppError::NotFound("SyncRun").into());
-        }
-        rows
+        })
+        .await
     };
     tenant.finish(Outcome::Rollback).await?;
-    Ok(rows)
+    Ok(out?)
 }
 
 /// The subscriber of a sync subscription: authenticated, with sync read access.
