@@ -16,6 +16,8 @@ const LAYERS: &[&str] = &[
     "ids",
     "keys",
     "config",
+    // The connector registry (platform → connector from configuration).
+    "marketplaces",
     "breaker",
     "telemetry",
     "metrics",
@@ -36,6 +38,8 @@ const LAYERS: &[&str] = &[
     "state",
     // Runs committed effects against Redis.
     "after_commit",
+    // Store connections over the connectors: the OAuth callback, the token vault, store contexts.
+    "connect",
     // Worker runtime: claim, lease, run, reconcile, sweep.
     "jobs",
     // The GraphQL schema: thin resolvers over the domain.

@@ -204,6 +204,69 @@ pub struct ConfigArgs {
         default_value_t = 3_000
     )]
     pub database_acquire_timeout_ms: u64,
+    /// Marketplace apps, connect flow and quotas.
+    #[command(flatten)]
+    pub marketplaces: MarketplaceArgs,
+}
+
+/// Marketplace settings as read from flags or `MERCATO_*` variables (README "Connecting stores").
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct MarketplaceArgs {
+    /// This server's public base URL as the seller's browser reaches it; the platforms redirect
+    /// to `<it>/connect/<platform>/callback` (default `http://<MERCATO_LISTEN>`).
+    #[arg(long, env = "MERCATO_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Where `beginStoreConnection` may send the seller back: comma-separated URL prefixes
+    /// (scheme, host, port and a path prefix), e.g. `https://app.example.com/settings/`.
+    #[arg(long, env = "MERCATO_CONNECT_RETURN_URLS", default_value = "")]
+    pub connect_return_urls: String,
+    /// Point every platform that is not configured below at this marketplace simulator, with its
+    /// demo app credentials (development and tests only).
+    #[arg(long, env = "MERCATO_SIMULATOR_URL")]
+    pub simulator_url: Option<String>,
+    /// Shopee `partner_id`.
+    #[arg(long, env = "MERCATO_SHOPEE_PARTNER_ID")]
+    pub shopee_partner_id: Option<u64>,
+    /// Shopee `partner_key`.
+    #[arg(long, env = "MERCATO_SHOPEE_PARTNER_KEY", hide_env_values = true)]
+    pub shopee_partner_key: Option<String>,
+    /// Shopee host.
+    #[arg(long, env = "MERCATO_SHOPEE_URL", default_value = "https://partner.shopeemobile.com")]
+    pub shopee_url: String,
+    /// TikTok Shop `app_key`.
+    #[arg(long, env = "MERCATO_TIKTOK_APP_KEY")]
+    pub tiktok_app_key: Option<String>,
+    /// TikTok Shop `app_secret`.
+    #[arg(long, env = "MERCATO_TIKTOK_APP_SECRET", hide_env_values = true)]
+    pub tiktok_app_secret: Option<String>,
+    /// TikTok Shop API host.
+    #[arg(long, env = "MERCATO_TIKTOK_API_URL", default_value = "https://open-api.tiktokglobalshop.com")]
+    pub tiktok_api_url: String,
+    /// TikTok Shop authorization host.
+    #[arg(long, env = "MERCATO_TIKTOK_AUTH_URL", default_value = "https://auth.tiktok-shops.com")]
+    pub tiktok_auth_url: String,
+    /// Lazada `app_key`.
+    #[arg(long, env = "MERCATO_LAZADA_APP_KEY")]
+    pub lazada_app_key: Option<String>,
+    /// Lazada `app_secret`.
+    #[arg(long, env = "MERCATO_LAZADA_APP_SECRET", hide_env_values = true)]
+    pub lazada_app_secret: Option<String>,
+    /// Lazada API host of the sellers' country, ending in `/rest`.
+    #[arg(long, env = "MERCATO_LAZADA_API_URL", default_value = "https://api.lazada.com.my/rest")]
+    pub lazada_api_url: String,
+    /// Lazada authorization host, ending in `/rest`.
+    #[arg(long, env = "MERCATO_LAZADA_AUTH_URL", default_value = "https://auth.lazada.com/rest")]
+    pub lazada_auth_url: String,
+    /// Jumia Vendor API client id (of a Self Authorization app).
+    #[arg(long, env = "MERCATO_JUMIA_CLIENT_ID")]
+    pub jumia_client_id: Option<String>,
+    /// Jumia Vendor API host.
+    #[arg(long, env = "MERCATO_JUMIA_URL", default_value = "https://vendor-api.jumia.com")]
+    pub jumia_url: String,
+    /// Overrides of the quota table: `PLATFORM=N/Ss[+N/Ss]` separated by `;`, e.g.
+    /// `SHOPEE=20/1s;JUMIA=4/1s+200/60s`.
+    #[arg(long, env = "MERCATO_QUOTAS", default_value = "")]
+    pub quotas: String,
 }
 
 /// Limits that keep the API safe on the open internet.
@@ -357,6 +420,277 @@ pub struct Config {
     pub limits: Limits,
     /// Background jobs.
     pub jobs: JobsConfig,
+    /// Marketplace apps, connect flow and quotas.
+    pub marketplaces: MarketplacesConfig,
+}
+
+/// One budget of a quota: at most `requests` calls in any `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Calls allowed.
+    pub requests: u32,
+    /// Sliding window.
+    pub window: Duration,
+}
+
+/// Each platform's budgets per store (every budget must hold). The defaults are the table in the
+/// README ("Quota table"), from `marketplaces.md`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaTable(pub Vec<(entity::enums::Platform, Vec<Budget>)>);
+
+impl Default for QuotaTable {
+    fn default() -> Self {
+        use entity::enums::Platform as P;
+        let b = |requests, secs| Budget {
+            requests,
+            window: Duration::from_secs(secs),
+        };
+        Self(vec![
+            // Unpublished (rate_limit [0,0,0] in the API JSON): a careful default.
+            (P::Shopee, vec![b(10, 1)]),
+            // 50 QPS per API per (app, shop): held per store across all APIs.
+            (P::TiktokShop, vec![b(50, 1)]),
+            // Per-API QPS, unpublished in general ("ApiCallLimit", 1 s ban): a careful default.
+            (P::Lazada, vec![b(10, 1)]),
+            // 4 per second and 200 per minute per master shop.
+            (P::Jumia, vec![b(4, 1), b(200, 60)]),
+        ])
+    }
+}
+
+impl QuotaTable {
+    /// The budgets of `platform` (none: the platform has no API).
+    pub fn of(&self, platform: entity::enums::Platform) -> &[Budget] {
+        self.0
+            .iter()
+            .find(|(p, _)| *p == platform)
+            .map(|(_, b)| b.as_slice())
+            .unwrap_or(&[])
+    }
+}
+
+/// Marketplace apps (a platform without one cannot be connected), the connect flow's URLs, quotas.
+#[derive(Debug, Clone)]
+pub struct MarketplacesConfig {
+    /// Base of the callback URLs.
+    pub public_url: String,
+    /// Allowed `returnUrl` prefixes.
+    pub return_urls: Vec<url::Url>,
+    /// Shopee app.
+    pub shopee: Option<connectors::shopee::ShopeeApp>,
+    /// TikTok Shop app.
+    pub tiktok: Option<connectors::tiktok::TiktokApp>,
+    /// Lazada app.
+    pub lazada: Option<connectors::lazada::LazadaApp>,
+    /// Jumia app.
+    pub jumia: Option<connectors::jumia::JumiaApp>,
+    /// Quota budgets.
+    pub quotas: QuotaTable,
+    /// TOKEN_REFRESH refreshes tokens that expire within this.
+    pub refresh_ahead: Duration,
+}
+
+impl MarketplacesConfig {
+    /// No platform configured; callbacks on `public_url`.
+    pub fn none(public_url: impl Into<String>) -> Self {
+        Self {
+            public_url: public_url.into(),
+            return_urls: Vec::new(),
+            shopee: None,
+            tiktok: None,
+            lazada: None,
+            jumia: None,
+            quotas: QuotaTable::default(),
+            refresh_ahead: Duration::from_secs(15 * 60),
+        }
+    }
+
+    /// Every platform on the simulator at `base`, with its demo app credentials.
+    pub fn simulator(public_url: impl Into<String>, base: &str) -> Self {
+        let mut c = Self::none(public_url);
+        c.fill_from_simulator(base);
+        c
+    }
+
+    fn fill_from_simulator(&mut self, base: &str) {
+        use connectors::Endpoints;
+        let base = base.trim_end_matches('/');
+        let sim = connectors::simulator::SimConfig::default();
+        self.shopee.get_or_insert_with(|| connectors::shopee::ShopeeApp {
+            partner_id: sim.shopee.0,
+            partner_key: sim.shopee.1.clone(),
+            endpoints: Endpoints::same(format!("{base}/shopee")),
+        });
+        self.tiktok.get_or_insert_with(|| connectors::tiktok::TiktokApp {
+            app_key: sim.tiktok.0.clone(),
+            app_secret: sim.tiktok.1.clone(),
+            endpoints: Endpoints::same(format!("{base}/tiktok")),
+        });
+        self.lazada.get_or_insert_with(|| connectors::lazada::LazadaApp {
+            app_key: sim.lazada.0.clone(),
+            app_secret: sim.lazada.1.clone(),
+            endpoints: Endpoints {
+                api: format!("{base}/lazada/rest"),
+                auth: format!("{base}/lazada/auth/rest"),
+            },
+        });
+        self.jumia.get_or_insert_with(|| connectors::jumia::JumiaApp {
+            client_id: sim.jumia.0.clone(),
+            endpoints: Endpoints::same(format!("{base}/jumia")),
+            feed_poll: (Duration::from_millis(200), 50),
+        });
+    }
+
+    /// Whether `url` is on the allow-list: same scheme, host and port as an entry, and its path
+    /// starts with the entry's path. Credentials in the URL and fragments are refused.
+    pub fn return_url_allowed(&self, url: &url::Url) -> bool {
+        url.username().is_empty()
+            && url.password().is_none()
+            && url.fragment().is_none()
+            && self.return_urls.iter().any(|allowed| {
+                allowed.scheme() == url.scheme()
+                    && allowed.host_str() == url.host_str()
+                    && allowed.port_or_known_default() == url.port_or_known_default()
+                    && url.path().starts_with(allowed.path())
+            })
+    }
+
+    /// The callback URL of `platform` (`snake` name in the path).
+    pub fn callback_url(&self, platform_path: &str) -> String {
+        format!(
+            "{}/connect/{platform_path}/callback",
+            self.public_url.trim_end_matches('/')
+        )
+    }
+}
+
+fn parse_quotas(raw: &str) -> Result<QuotaTable, ConfigError> {
+    use entity::enums::Platform as P;
+    const NAME: &str = "MERCATO_QUOTAS";
+    let mut table = QuotaTable::default();
+    for entry in raw.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, budgets) = entry
+            .split_once('=')
+            .ok_or_else(|| invalid(NAME, format!("`{entry}`: expected PLATFORM=N/Ss")))?;
+        let platform = match name.trim() {
+            "SHOPEE" => P::Shopee,
+            "TIKTOK_SHOP" => P::TiktokShop,
+            "LAZADA" => P::Lazada,
+            "JUMIA" => P::Jumia,
+            other => {
+                return Err(invalid(
+                    NAME,
+                    format!("`{other}` is not SHOPEE, TIKTOK_SHOP, LAZADA or JUMIA"),
+                ));
+            }
+        };
+        let parsed = budgets
+            .split('+')
+            .map(|b| {
+                let (n, w) = b.trim().split_once('/')?;
+                let requests: u32 = n.trim().parse().ok().filter(|n| *n > 0)?;
+                let secs: u64 = w.trim().strip_suffix('s')?.parse().ok().filter(|s| *s > 0)?;
+                Some(Budget {
+                    requests,
+                    window: Duration::from_secs(secs),
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| invalid(NAME, format!("`{budgets}`: expected N/Ss[+N/Ss], e.g. 4/1s+200/60s")))?;
+        if let Some(slot) = table.0.iter_mut().find(|(p, _)| *p == platform) {
+            slot.1 = parsed;
+        }
+    }
+    Ok(table)
+}
+
+fn parse_return_urls(raw: &str) -> Result<Vec<url::Url>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            url::Url::parse(u)
+                .ok()
+                .filter(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some())
+                .ok_or_else(|| {
+                    invalid(
+                        "MERCATO_CONNECT_RETURN_URLS",
+                        format!("`{u}` is not an http(s) URL such as https://app.example.com/settings/"),
+                    )
+                })
+        })
+        .collect()
+}
+
+impl MarketplaceArgs {
+    /// Validates the marketplace settings (`listen` gives the default public URL).
+    pub fn validate(self, listen: SocketAddr) -> Result<MarketplacesConfig, ConfigError> {
+        let public_url = match self.public_url {
+            Some(u) => url::Url::parse(&u)
+                .ok()
+                .filter(|p| matches!(p.scheme(), "http" | "https"))
+                .map(|_| u.trim_end_matches('/').to_owned())
+                .ok_or_else(|| invalid("MERCATO_PUBLIC_URL", "must be an http(s) URL"))?,
+            None => format!("http://{listen}"),
+        };
+        let mut c = MarketplacesConfig::none(public_url);
+        c.return_urls = parse_return_urls(&self.connect_return_urls)?;
+        c.quotas = parse_quotas(&self.quotas)?;
+        let pair = |a: Option<String>, b: Option<String>, name: &'static str| match (a, b) {
+            (Some(a), Some(b)) => Ok(Some((a, b))),
+            (None, None) => Ok(None),
+            _ => Err(invalid(name, "give both the key and the secret, or neither")),
+        };
+        if let (Some(id), key) = (self.shopee_partner_id, self.shopee_partner_key.clone()) {
+            let key = key.ok_or_else(|| {
+                invalid("MERCATO_SHOPEE_PARTNER_KEY", "required with MERCATO_SHOPEE_PARTNER_ID")
+            })?;
+            c.shopee = Some(connectors::shopee::ShopeeApp {
+                partner_id: id,
+                partner_key: key,
+                endpoints: connectors::Endpoints::same(self.shopee_url.clone()),
+            });
+        }
+        if let Some((key, secret)) = pair(
+            self.tiktok_app_key,
+            self.tiktok_app_secret,
+            "MERCATO_TIKTOK_APP_KEY",
+        )? {
+            c.tiktok = Some(connectors::tiktok::TiktokApp {
+                app_key: key,
+                app_secret: secret,
+                endpoints: connectors::Endpoints {
+                    api: self.tiktok_api_url.clone(),
+                    auth: self.tiktok_auth_url.clone(),
+                },
+            });
+        }
+        if let Some((key, secret)) = pair(
+            self.lazada_app_key,
+            self.lazada_app_secret,
+            "MERCATO_LAZADA_APP_KEY",
+        )? {
+            c.lazada = Some(connectors::lazada::LazadaApp {
+                app_key: key,
+                app_secret: secret,
+                endpoints: connectors::Endpoints {
+                    api: self.lazada_api_url.clone(),
+                    auth: self.lazada_auth_url.clone(),
+                },
+            });
+        }
+        if let Some(id) = self.jumia_client_id {
+            c.jumia = Some(connectors::jumia::JumiaApp {
+                client_id: id,
+                endpoints: connectors::Endpoints::same(self.jumia_url.clone()),
+                feed_poll: (Duration::from_secs(2), 60),
+            });
+        }
+        if let Some(sim) = self.simulator_url.filter(|s| !s.is_empty()) {
+            c.fill_from_simulator(&sim);
+        }
+        Ok(c)
+    }
 }
 
 /// Background job settings.
@@ -690,6 +1024,7 @@ impl ConfigArgs {
                 test_kinds: self.job_test_kinds,
                 failpoint: self.failpoint.filter(|f| !f.is_empty()),
             },
+            marketplaces: self.marketplaces.validate(self.listen)?,
         })
     }
 }

@@ -14,6 +14,8 @@
 //! | `Limit` | `MAX_COST_EXCEEDED`, `MAX_DEPTH_EXCEEDED`, `TOO_MANY_ALIASES`, … | which limit |
 //! | `TooManySubscriptions` | `TOO_MANY_SUBSCRIPTIONS` | the per-socket cap |
 //! | `Upstream` | `UPSTREAM_ERROR` | the marketplace's failure, summarised |
+//! | `MarketplaceAuth` | `MARKETPLACE_AUTH_FAILED` | the platform refused the seller's authorization |
+//! | `ShopTaken` | `SHOP_CONNECTED_ELSEWHERE` | the shop belongs to another organization (which one is never said) |
 //! | `Unavailable` | `SERVICE_UNAVAILABLE` | retry hint (`retryAfter` seconds; HTTP 503) |
 //! | `Internal` | `INTERNAL` | only "internal error" and the request id; the detail is logged |
 //!
@@ -68,6 +70,10 @@ pub enum AppError {
     },
     /// A marketplace call failed.
     Upstream(String),
+    /// The platform refused the authorization (a bad, used or revoked code or token).
+    MarketplaceAuth(String),
+    /// The marketplace shop is connected to another organization.
+    ShopTaken,
     /// A dependency (Postgres) cannot be reached now; retrying later may succeed.
     Unavailable {
         /// Seconds until a retry may succeed.
@@ -97,6 +103,8 @@ impl AppError {
             Self::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Upstream(_) => "UPSTREAM_ERROR",
+            Self::MarketplaceAuth(_) => "MARKETPLACE_AUTH_FAILED",
+            Self::ShopTaken => "SHOP_CONNECTED_ELSEWHERE",
             Self::Unavailable { .. } => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
         }
@@ -122,6 +130,8 @@ impl AppError {
             Self::Limit { message, .. } => message.clone(),
             Self::TooManySubscriptions => "too many subscriptions on this connection".into(),
             Self::Upstream(m) => format!("marketplace error: {m}"),
+            Self::MarketplaceAuth(m) => format!("the marketplace refused the authorization: {m}"),
+            Self::ShopTaken => "this marketplace shop is connected to another organization; it must be disconnected there first".into(),
             Self::Unavailable { retry_after_secs } => {
                 format!("the service is unavailable; retry after {retry_after_secs}s")
             }
@@ -158,6 +168,9 @@ impl AppError {
                 | Self::NotFound(_)
                 | Self::InvalidCredentials
                 | Self::InvalidRefreshToken
+                | Self::MarketplaceAuth(_)
+                | Self::ShopTaken
+                | Self::Upstream(_)
         )
     }
 }
@@ -189,6 +202,10 @@ impl From<DbErr> for AppError {
             _ => {}
         }
         let text = err.to_string();
+        // The shop registry's trigger (migration 000009): another organization holds this shop.
+        if text.contains("shop_claimed_elsewhere") {
+            return Self::ShopTaken;
+        }
         // 40P01 / 40001: the database chose this transaction as the loser of a collision with a
         // concurrent one. Nothing was applied; the client may retry.
         if text.contains("deadlock detected") || text.contains("could not serialize access") {

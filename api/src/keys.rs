@@ -27,6 +27,8 @@ pub enum Topic {
     SyncRuns(OrgId),
     /// Low-stock alerts opening and resolving (body: a stock alert event as JSON).
     InventoryAlerts(OrgId),
+    /// A store's connection changing (authorization expired, reconnected, disconnected).
+    StoreAlerts(OrgId),
 }
 
 /// Which rate limiter a key belongs to.
@@ -97,6 +99,7 @@ impl Keys {
         match topic {
             Topic::SyncRuns(org) => format!("{}:org:{org}:sync-runs", self.prefix),
             Topic::InventoryAlerts(org) => format!("{}:org:{org}:inventory-alerts", self.prefix),
+            Topic::StoreAlerts(org) => format!("{}:org:{org}:store-alerts", self.prefix),
         }
     }
 
@@ -120,6 +123,20 @@ impl Keys {
     /// A cost bucket.
     pub fn cost(&self, key: &str) -> String {
         format!("{}:cost:{key}", self.prefix)
+    }
+
+    /// The call log of one budget (`budget` = its index in the platform's table) of one store.
+    pub fn quota(&self, platform: &str, store: &str, budget: usize) -> String {
+        format!("{}:quota:{platform}:{store}:{budget}", self.prefix)
+    }
+
+    /// Set while a platform has throttled one store (`Some`) or the whole app (`None`): every
+    /// worker waits until it expires.
+    pub fn quota_block(&self, platform: &str, store: Option<&str>) -> String {
+        match store {
+            Some(s) => format!("{}:quota-block:{platform}:store:{s}", self.prefix),
+            None => format!("{}:quota-block:{platform}:app", self.prefix),
+        }
     }
 }
 

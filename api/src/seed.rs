@@ -1,8 +1,10 @@
-//! Demo data for the quick start: one organization, two branches, four stores and two users.
+//! Demo data for the quick start: one organization, two branches, a file-only store and two
+//! users; [`connect_demo_stores`] then connects Shopee, TikTok Shop, Lazada and Jumia stores to the
+//! marketplace simulator through their real authorization flows.
 //! Written through the domain functions as the runtime role, so RLS and auditing apply.
 
 use crate::db::rls::apply_settings;
-use crate::domain::stores::{ConnectStore, Credentials};
+use crate::domain::stores::ConnectStore;
 use crate::domain::{Ctx, accounts, branches, members, organizations, stores};
 use crate::error::{AppError, AppResult};
 use crate::ids::{BranchId, OrgId, UserId};
@@ -10,7 +12,6 @@ use crate::state::AppState;
 use crate::tenant::{Access, OrgAccess};
 use entity::enums::{BranchRole, OrgRole, Platform};
 use sea_orm::TransactionTrait;
-use serde_json::json;
 use std::collections::HashMap;
 
 /// Demo owner's e-mail.
@@ -71,63 +72,20 @@ pub async fn seed_demo(state: &AppState) -> AppResult<Seeded> {
         ..c
     };
     let nairobi = BranchId(branches::create(&c, "Nairobi").await?.id);
-    let kl = BranchId(branches::create(&c, "Kuala Lumpur").await?.id);
-    let demo_creds = |partner: &str| {
-        Credentials::parse(
-            "credentials",
-            json!({ "partner_id": partner, "partner_key": "demo-simulator-key" }),
-        )
+    branches::create(&c, "Kuala Lumpur").await?;
+    // Kilimall has no API: its store is registered here. The marketplace stores with an API
+    // (Shopee, TikTok Shop, Lazada, Jumia) are connected through their real authorization flow
+    // by `connect_demo_stores` when the simulator runs (`mercato dev`).
+    let kilimall = ConnectStore {
+        branch_id: nairobi,
+        platform: Platform::Kilimall,
+        external_shop_id: "KILI-KE-2001".into(),
+        name: "Kilimall Kenya (file import)".into(),
+        region: "KE".into(),
+        currency: "KES".into(),
+        credentials: None,
     };
-    let demo_stores = [
-        (
-            nairobi,
-            Platform::Jumia,
-            "JUMIA-KE-1001",
-            "Jumia Kenya",
-            "KE",
-            "KES",
-            Some(demo_creds("jumia-demo")?),
-        ),
-        (
-            nairobi,
-            Platform::Kilimall,
-            "KILI-KE-2001",
-            "Kilimall Kenya (file import)",
-            "KE",
-            "KES",
-            None,
-        ),
-        (
-            kl,
-            Platform::Shopee,
-            "880011",
-            "Shopee Malaysia",
-            "MY",
-            "MYR",
-            Some(demo_creds("2001887")?),
-        ),
-        (
-            kl,
-            Platform::TiktokShop,
-            "7494000000000001",
-            "TikTok Shop Malaysia",
-            "MY",
-            "MYR",
-            Some(demo_creds("tts-demo")?),
-        ),
-    ];
-    for (branch, platform, shop, name, region, currency, credentials) in demo_stores {
-        let input = ConnectStore {
-            branch_id: branch,
-            platform,
-            external_shop_id: shop.into(),
-            name: name.into(),
-            region: region.into(),
-            currency: currency.into(),
-            credentials,
-        };
-        stores::connect(&c, &state.cipher, input).await?;
-    }
+    stores::connect(&c, &state.cipher, kilimall, None).await?;
     let member = UserId(
         accounts::sign_up(
             &tx,

@@ -57,6 +57,12 @@ pub struct AppState {
     pub events: Arc<crate::events::EventHub>,
     /// WebSockets open per principal in this process.
     pub sockets: Arc<crate::limits::PerKey>,
+    /// Platform → connector (configured apps only).
+    pub marketplaces: crate::marketplaces::Registry,
+    /// The marketplace quota governor shared by every worker (through Redis).
+    pub quota: Arc<crate::limits::quota::QuotaGovernor>,
+    /// Each store's circuit breaker in this process.
+    pub breakers: Arc<crate::limits::quota::Breakers>,
 }
 
 /// Connects to Postgres and Redis and prepares key material.
@@ -131,7 +137,23 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
         },
     );
     let events = crate::events::EventHub::new(config.redis_url.expose_secret(), &keys)?;
+    let quota = crate::limits::quota::QuotaGovernor::new(
+        crate::breaker::GuardedRedis {
+            pool: redis.clone(),
+            breaker: Arc::new(crate::breaker::Breaker::new(
+                "redis-quota",
+                REDIS_BREAKER_THRESHOLD,
+                REDIS_BREAKER_COOL_DOWN,
+            )),
+            deadline: Duration::from_millis(500),
+        },
+        keys.clone(),
+        config.marketplaces.quotas.clone(),
+    );
     Ok(AppState {
+        marketplaces: crate::marketplaces::Registry::from_config(&config.marketplaces),
+        quota: Arc::new(quota),
+        breakers: Arc::default(),
         events: Arc::new(events),
         keys,
         sockets: Arc::new(crate::limits::PerKey::new(l.ws_max_sockets_per_principal)),

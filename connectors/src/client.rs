@@ -8,6 +8,7 @@ use crate::model::ShopIdentity;
 use crate::resilience::{CircuitBreaker, RetryPolicy, with_retries};
 use crate::tokens::{TokenSet, UnixSecs};
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,6 +32,19 @@ impl Clock for SystemClock {
     }
 }
 
+/// The platform call that turns a token set into a fresh one (given to [`TokenStore::refresh`]).
+pub type RefreshCall<'a> = &'a (dyn Fn(TokenSet) -> Pin<Box<dyn Future<Output = Result<TokenSet, Error>> + Send + 'a>>
+         + Send
+         + Sync);
+
+/// The error of a refresh that cannot happen because the refresh token itself has expired.
+pub fn refresh_expired() -> Error {
+    Error::Auth {
+        kind: AuthFailure::Invalid,
+        message: "the refresh token has expired; the seller must reconnect the store".into(),
+    }
+}
+
 /// Keeps a store's tokens (the server keeps them encrypted in Postgres). Implementations must make
 /// `save` durable before returning: Shopee and Jumia refresh tokens are single use, so a refreshed
 /// set that is lost locks the store out.
@@ -40,6 +54,26 @@ pub trait TokenStore: Send + Sync {
     async fn load(&self) -> Result<TokenSet, Error>;
     /// Replaces the tokens after a refresh.
     async fn save(&self, tokens: &TokenSet) -> Result<(), Error>;
+    /// Refreshes the tokens unless someone already replaced `failed` (then their tokens are the
+    /// ones to use). A store shared by several processes overrides this to hold a lock on the
+    /// tokens from the comparison to the save, so one single-use refresh token is spent once; the
+    /// default suits a store used by one process (callers serialise within it).
+    async fn refresh(
+        &self,
+        failed: &TokenSet,
+        now: UnixSecs,
+        call: RefreshCall<'_>,
+    ) -> Result<(), Error> {
+        let current = self.load().await?;
+        if current.access_token != failed.access_token {
+            return Ok(());
+        }
+        if !current.refreshable(now) {
+            return Err(refresh_expired());
+        }
+        let next = call(current).await?;
+        self.save(&next).await
+    }
 }
 
 /// Tokens kept in memory (tests, the simulator, one-off tools).
@@ -83,12 +117,34 @@ pub enum Quota {
     Wait(Duration),
 }
 
+/// Which calls go first when a store's budget is short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Priority {
+    /// Stock pushes and anything a seller waits on: may use the whole budget.
+    High,
+    /// Bulk pulls (order and catalog syncs, backfills): leave a share of the budget to `High`.
+    #[default]
+    Bulk,
+}
+
 /// Consulted before every platform call so one store never exceeds its platform budget. The server
 /// backs it with Redis so every process shares the budget.
 #[async_trait::async_trait]
 pub trait QuotaHook: Send + Sync {
-    /// May `store_key` call `api` on `platform` now?
-    async fn acquire(&self, platform: Platform, store_key: &str, api: &str) -> Quota;
+    /// May `store_key` call `api` on `platform` now, at `priority`?
+    async fn acquire(&self, platform: Platform, store_key: &str, api: &str, priority: Priority)
+    -> Quota;
+
+    /// The platform throttled a call of `store_key` (429, a ban, a daily quota): every caller
+    /// sharing that budget should wait `retry_after` (the platform's figure, when it gave one).
+    async fn throttled(
+        &self,
+        _platform: Platform,
+        _store_key: &str,
+        _api: &str,
+        _retry_after: Option<Duration>,
+    ) {
+    }
 }
 
 /// No budget at all (tests and tools).
@@ -97,7 +153,7 @@ pub struct Unlimited;
 
 #[async_trait::async_trait]
 impl QuotaHook for Unlimited {
-    async fn acquire(&self, _: Platform, _: &str, _: &str) -> Quota {
+    async fn acquire(&self, _: Platform, _: &str, _: &str, _: Priority) -> Quota {
         Quota::Granted
     }
 }
@@ -118,6 +174,8 @@ pub struct StoreContext {
     pub retry: RetryPolicy,
     /// Refresh this long before the access token's expiry.
     pub refresh_margin_secs: i64,
+    /// The quota class of this context's calls.
+    pub priority: Priority,
     refresh_gate: tokio::sync::Mutex<()>,
 }
 
@@ -145,6 +203,7 @@ impl StoreContext {
             breaker: Arc::new(CircuitBreaker::new(5, Duration::from_secs(30))),
             retry: RetryPolicy::default(),
             refresh_margin_secs: 60,
+            priority: Priority::Bulk,
             refresh_gate: tokio::sync::Mutex::new(()),
         }
     }
@@ -167,9 +226,25 @@ impl StoreContext {
         self
     }
 
+    /// Makes this context's calls `priority`.
+    pub fn with_priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Refreshes this long before expiry.
+    pub fn with_refresh_margin(mut self, secs: i64) -> Self {
+        self.refresh_margin_secs = secs;
+        self
+    }
+
     async fn wait_for_quota(&self, platform: Platform, api: &str) {
         loop {
-            match self.quota.acquire(platform, &self.store_key, api).await {
+            match self
+                .quota
+                .acquire(platform, &self.store_key, api, self.priority)
+                .await
+            {
                 Quota::Granted => return,
                 Quota::Wait(d) => tokio::time::sleep(d.max(Duration::from_millis(1))).await,
             }
@@ -185,25 +260,35 @@ impl StoreContext {
         refresh: &R,
     ) -> Result<(), Error>
     where
-        R: Fn(TokenSet) -> RF,
-        RF: Future<Output = Result<TokenSet, Error>>,
+        R: Fn(TokenSet) -> RF + Send + Sync,
+        RF: Future<Output = Result<TokenSet, Error>> + Send,
     {
         let _gate = self.refresh_gate.lock().await;
-        let current = self.tokens.load().await?;
-        if current.access_token != failed.access_token {
-            return Ok(());
+        let call = |t: TokenSet| -> Pin<Box<dyn Future<Output = Result<TokenSet, Error>> + Send + '_>> {
+            Box::pin(refresh(t))
+        };
+        self.tokens.refresh(failed, now, &call).await
+    }
+
+    /// Refreshes the tokens now if they expire within `margin` seconds (the TOKEN_REFRESH job);
+    /// returns whether a refresh was needed. Another process that refreshed first counts as done.
+    pub async fn refresh_if_expiring<R, RF>(
+        &self,
+        clock: &dyn Clock,
+        margin: i64,
+        refresh: R,
+    ) -> Result<bool, Error>
+    where
+        R: Fn(TokenSet) -> RF + Send + Sync,
+        RF: Future<Output = Result<TokenSet, Error>> + Send,
+    {
+        let tokens = self.tokens.load().await?;
+        let now = clock.now();
+        if !tokens.needs_refresh(now, margin) {
+            return Ok(false);
         }
-        if !current.refreshable(now) {
-            return Err(Error::Auth {
-                kind: AuthFailure::Invalid,
-                message: "the refresh token has expired; the seller must reconnect the store"
-                    .into(),
-            });
-        }
-        let next = refresh(current).await?;
-        self.tokens.save(&next).await?;
-        tracing::info!(store = %self.store_key, "refreshed platform tokens");
-        Ok(())
+        self.refresh_once(&tokens, now, &refresh).await?;
+        Ok(true)
     }
 
     /// Makes one logical call: refreshes ahead of expiry, waits for quota before every attempt,
@@ -220,8 +305,8 @@ impl StoreContext {
     where
         S: Fn(TokenSet) -> SF,
         SF: Future<Output = Result<T, Error>>,
-        R: Fn(TokenSet) -> RF,
-        RF: Future<Output = Result<TokenSet, Error>>,
+        R: Fn(TokenSet) -> RF + Send + Sync,
+        RF: Future<Output = Result<TokenSet, Error>> + Send,
     {
         let mut refreshed = false;
         loop {
@@ -239,7 +324,13 @@ impl StoreContext {
                 let attempt = send(tokens.clone());
                 async move {
                     self.wait_for_quota(platform, api).await;
-                    attempt.await
+                    let result = attempt.await;
+                    if let Err(Error::RateLimited { retry_after, .. }) = &result {
+                        self.quota
+                            .throttled(platform, &self.store_key, api, *retry_after)
+                            .await;
+                    }
+                    result
                 }
             })
             .await;
@@ -274,12 +365,13 @@ pub(crate) fn http_client(timeout: Option<Duration>) -> reqwest::Client {
     b.build().unwrap_or_else(|_| reqwest::Client::new())
 }
 
-/// Sends and reads the whole body; network failures are transient.
+/// Sends and reads the whole body; network failures are transient. Errors never carry the URL:
+/// its query holds signatures, access tokens and (TikTok's token endpoint) the app secret.
 pub(crate) async fn send(req: reqwest::RequestBuilder) -> Result<Raw, Error> {
     let resp = req
         .send()
         .await
-        .map_err(|e| Error::Transient(format!("network: {e}")))?;
+        .map_err(|e| Error::Transient(format!("network: {}", e.without_url())))?;
     let status = resp.status().as_u16();
     let retry_after = resp
         .headers()
@@ -290,7 +382,12 @@ pub(crate) async fn send(req: reqwest::RequestBuilder) -> Result<Raw, Error> {
     let body = resp
         .bytes()
         .await
-        .map_err(|e| Error::Transient(format!("network while reading the body: {e}")))?
+        .map_err(|e| {
+            Error::Transient(format!(
+                "network while reading the body: {}",
+                e.without_url()
+            ))
+        })?
         .to_vec();
     Ok(Raw {
         status,

@@ -23,7 +23,8 @@ pub mod tiktok;
 pub mod tokens;
 
 pub use client::{
-    Clock, MemoryTokenStore, Quota, QuotaHook, StoreContext, SystemClock, TokenStore,
+    Clock, MemoryTokenStore, Priority, Quota, QuotaHook, RefreshCall, StoreContext, SystemClock,
+    TokenStore, refresh_expired,
 };
 pub use error::{AuthFailure, Error};
 pub use model::*;

@@ -641,7 +641,7 @@ struct Recorder {
 
 #[async_trait::async_trait]
 impl QuotaHook for Recorder {
-    async fn acquire(&self, _: Platform, _: &str, _: &str) -> Quota {
+    async fn acquire(&self, _: Platform, _: &str, _: &str, _: connectors::Priority) -> Quota {
         if self.deny_first.load(Ordering::SeqCst) > 0 {
             self.deny_first.fetch_sub(1, Ordering::SeqCst);
             return Quota::Wait(Duration::from_secs(2));

@@ -77,6 +77,48 @@ pub enum StoreStatus {
     Archived,
 }
 
+/// Whether Mercato can call the platform for a store (`stores.connection`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConnectionStatus {
+    /// Authorized, and the last calls succeeded.
+    #[sea_orm(string_value = "CONNECTED")]
+    Connected,
+    /// Authorized, but recent calls fail (the platform is down or throttling; the breaker may be open).
+    #[sea_orm(string_value = "DEGRADED")]
+    Degraded,
+    /// The platform refused the tokens: the seller must reconnect. Schedules are paused.
+    #[sea_orm(string_value = "AUTH_EXPIRED")]
+    AuthExpired,
+    /// Not authorized (never connected, or disconnected): nothing calls the platform.
+    #[sea_orm(string_value = "DISCONNECTED")]
+    Disconnected,
+    /// No platform API (Kilimall, own storefront): data comes by files or through Mercato's API.
+    #[sea_orm(string_value = "FILE_ONLY")]
+    FileOnly,
+}
+
+/// A store's circuit breaker (`stores.circuit`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CircuitState {
+    /// Calls flow.
+    #[sea_orm(string_value = "CLOSED")]
+    Closed,
+    /// Calls are held back until `circuit_open_until`; jobs are deferred, not failed.
+    #[sea_orm(string_value = "OPEN")]
+    Open,
+    /// One trial call is allowed.
+    #[sea_orm(string_value = "HALF_OPEN")]
+    HalfOpen,
+}
+
 /// What a background job does (`jobs.kind`, `sync_runs.kind`, `sync_schedules.kind`).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,

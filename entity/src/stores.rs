@@ -1,10 +1,10 @@
 //! `stores`: connected marketplace accounts.
 
-use crate::enums::{Platform, StoreStatus};
+use crate::enums::{CircuitState, ConnectionStatus, Platform, StoreStatus};
 use sea_orm::entity::prelude::*;
 
 /// A store row. `credentials` is an AES-256-GCM envelope, never plaintext.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "stores")]
 pub struct Model {
     /// Tenant.
@@ -36,6 +36,24 @@ pub struct Model {
     pub created_at: DateTimeWithTimeZone,
     /// Last change.
     pub updated_at: DateTimeWithTimeZone,
+    /// Whether the platform can be called for this store.
+    pub connection: ConnectionStatus,
+    /// The platform identity the connector needs (shop id, region, cipher, country); not secret.
+    pub shop_identity: Option<Json>,
+    /// When the store was last authorized.
+    pub connected_at: Option<DateTimeWithTimeZone>,
+    /// Last successful platform call.
+    pub last_success_at: Option<DateTimeWithTimeZone>,
+    /// Classified code of the last failed platform call.
+    pub last_error_code: Option<String>,
+    /// Sanitised message of the last failed platform call (never a token or a signed URL).
+    pub last_error_message: Option<String>,
+    /// When the last failure happened.
+    pub last_error_at: Option<DateTimeWithTimeZone>,
+    /// The store's circuit breaker as last reported by a worker.
+    pub circuit: CircuitState,
+    /// Until when an open breaker holds calls back.
+    pub circuit_open_until: Option<DateTimeWithTimeZone>,
 }
 
 /// No ORM relations.

@@ -32,6 +32,9 @@ pub struct Model {
     pub created_at: DateTimeWithTimeZone,
     /// Last change.
     pub updated_at: DateTimeWithTimeZone,
+    /// Why the schedule is held while the store cannot be called (`AUTH_EXPIRED`,
+    /// `DISCONNECTED`); the seller's own switch is `enabled`.
+    pub paused: Option<String>,
 }
 
 /// No ORM relations (joins are written in SQL in the domain layer).

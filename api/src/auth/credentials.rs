@@ -13,7 +13,24 @@ use std::collections::HashMap;
 
 const VERSION: u8 = 1;
 const NONCE_LEN: usize = 12;
-const AAD_LABEL: &[u8] = b"mercato/store-credentials/v1";
+/// What an envelope holds: part of its associated data, so a token envelope copied into the
+/// credentials column (or the other way round) does not decrypt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealed {
+    /// Credentials a seller pasted (`stores.credentials`).
+    Credentials,
+    /// Marketplace access and refresh tokens (`store_tokens.sealed`).
+    Tokens,
+}
+
+impl Sealed {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Self::Credentials => b"mercato/store-credentials/v1",
+            Self::Tokens => b"mercato/store-tokens/v1",
+        }
+    }
+}
 
 /// Why credentials could not be decrypted. Deliberately uninformative.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -35,9 +52,10 @@ pub struct CredentialCipher {
     keys: HashMap<String, Aes256Gcm>,
 }
 
-fn aad(org: OrgId, store: StoreId) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(AAD_LABEL.len() + 32);
-    aad.extend_from_slice(AAD_LABEL);
+fn aad(what: Sealed, org: OrgId, store: StoreId) -> Vec<u8> {
+    let label = what.label();
+    let mut aad = Vec::with_capacity(label.len() + 32);
+    aad.extend_from_slice(label);
     aad.extend_from_slice(org.uuid().as_bytes());
     aad.extend_from_slice(store.uuid().as_bytes());
     aad
@@ -59,9 +77,30 @@ impl CredentialCipher {
         }
     }
 
-    /// Encrypts `plaintext` for one store of one organization.
+    /// Encrypts credentials for one store of one organization.
     pub fn encrypt(
         &self,
+        org: OrgId,
+        store: StoreId,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, CredentialError> {
+        self.encrypt_as(Sealed::Credentials, org, store, plaintext)
+    }
+
+    /// Decrypts credentials written for exactly this org and store.
+    pub fn decrypt(
+        &self,
+        org: OrgId,
+        store: StoreId,
+        envelope: &[u8],
+    ) -> Result<SecretSlice<u8>, CredentialError> {
+        self.decrypt_as(Sealed::Credentials, org, store, envelope)
+    }
+
+    /// Encrypts `plaintext` of kind `what` for one store of one organization, with the active key.
+    pub fn encrypt_as(
+        &self,
+        what: Sealed,
         org: OrgId,
         store: StoreId,
         plaintext: &[u8],
@@ -71,7 +110,7 @@ impl CredentialCipher {
             .get(&self.active_kid)
             .ok_or(CredentialError::UnknownKey)?;
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let aad = aad(org, store);
+        let aad = aad(what, org, store);
         let ct = cipher
             .encrypt(
                 &nonce,
@@ -92,9 +131,11 @@ impl CredentialCipher {
         Ok(out)
     }
 
-    /// Decrypts an envelope written for exactly this org and store.
-    pub fn decrypt(
+    /// Decrypts an envelope of kind `what` written for exactly this org and store, with whichever
+    /// configured key its id names (rotation).
+    pub fn decrypt_as(
         &self,
+        what: Sealed,
         org: OrgId,
         store: StoreId,
         envelope: &[u8],
@@ -113,11 +154,28 @@ impl CredentialCipher {
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CredentialError::Malformed)?;
         let kid = std::str::from_utf8(kid).map_err(|_| CredentialError::Malformed)?;
         let cipher = self.keys.get(kid).ok_or(CredentialError::UnknownKey)?;
-        let aad = aad(org, store);
+        let aad = aad(what, org, store);
         cipher
             .decrypt(&Nonce::from(nonce), Payload { msg: ct, aad: &aad })
             .map(SecretSlice::from)
             .map_err(|_| CredentialError::Decrypt)
+    }
+}
+
+/// The id of the key an envelope was sealed with (`None` when malformed).
+pub fn key_id(envelope: &[u8]) -> Option<&str> {
+    let (&version, rest) = envelope.split_first()?;
+    if version != VERSION {
+        return None;
+    }
+    let (&len, rest) = rest.split_first()?;
+    std::str::from_utf8(rest.get(..usize::from(len))?).ok()
+}
+
+impl CredentialCipher {
+    /// The id of the key new envelopes are sealed with.
+    pub fn active_key_id(&self) -> &str {
+        &self.active_kid
     }
 }
 
@@ -176,6 +234,35 @@ mod tests {
             c.decrypt(org, store, &env[..5]).err(),
             Some(CredentialError::Malformed)
         );
+    }
+
+    #[test]
+    fn a_token_envelope_is_not_a_credentials_envelope() {
+        let c = cipher(("k1", 7), &[]);
+        let (org, store) = (OrgId::new_v7(), StoreId::new_v7());
+        let env = c
+            .encrypt_as(Sealed::Tokens, org, store, b"tok")
+            .expect("encrypt");
+        assert_eq!(
+            c.decrypt(org, store, &env).err(),
+            Some(CredentialError::Decrypt)
+        );
+        assert_eq!(
+            c.decrypt_as(Sealed::Tokens, org, store, &env)
+                .expect("decrypt")
+                .expose_secret(),
+            b"tok"
+        );
+    }
+
+    /// The key id of an envelope (rotation tooling and tests).
+    #[test]
+    fn envelopes_name_their_key() {
+        let c = cipher(("k9", 3), &[]);
+        let env = c
+            .encrypt_as(Sealed::Tokens, OrgId::new_v7(), StoreId::new_v7(), b"x")
+            .expect("encrypt");
+        assert_eq!(key_id(&env), Some("k9"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod api_tokens;
 pub mod audit;
 pub mod branches;
 pub mod catalog;
+pub mod connections;
 pub mod import;
 pub mod inventory;
 pub mod jobs;

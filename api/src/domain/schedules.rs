@@ -25,7 +25,7 @@ pub const DEFAULTS: [(JobKind, Option<i32>, Option<&str>); 4] = [
 ];
 
 const COLUMNS: &str = "org_id, id, branch_id, store_id, kind, every_seconds, cron, enabled, next_run_at, \
-     last_run_at, created_at, updated_at";
+     last_run_at, created_at, updated_at, paused";
 
 /// A schedule.
 #[derive(Debug, Clone, FromQueryResult)]
@@ -54,6 +54,76 @@ pub struct ScheduleRow {
     pub created_at: DateTime<Utc>,
     /// Last change (its revision).
     pub updated_at: DateTime<Utc>,
+    /// Why the schedule is held (the store's authorization expired, or it is disconnected).
+    pub paused: Option<String>,
+}
+
+/// Why a store's schedules are held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paused {
+    /// The platform refused the store's authorization.
+    AuthExpired,
+    /// The store is not connected.
+    Disconnected,
+}
+
+impl Paused {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthExpired => "AUTH_EXPIRED",
+            Self::Disconnected => "DISCONNECTED",
+        }
+    }
+}
+
+/// Holds every schedule of `store` (their queued slots are cancelled); the seller's own
+/// `enabled` switch is kept for when they resume.
+pub async fn pause(c: &Ctx<'_>, store: StoreId, why: Paused) -> AppResult<()> {
+    c.tx.execute_raw(stmt(
+        "UPDATE jobs SET status = 'CANCELLED', finished_at = now(), updated_at = now(), \
+                last_error = $2 \
+         WHERE store_id = $1 AND schedule_id IS NOT NULL AND status = 'QUEUED'",
+        vec![
+            store.uuid().into(),
+            format!("paused: store {}", why.as_str()).into(),
+        ],
+    ))
+    .await?;
+    c.tx.execute_raw(stmt(
+        "UPDATE sync_schedules SET paused = $2, next_run_at = NULL, updated_at = clock_timestamp() \
+         WHERE store_id = $1",
+        vec![store.uuid().into(), why.as_str().into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Releases the schedules of `store` held by [`pause`]: each enabled one queues its next slot.
+pub async fn resume(c: &Ctx<'_>, store: StoreId) -> AppResult<()> {
+    let held = ScheduleRow::find_by_statement(stmt(
+        &format!(
+            "UPDATE sync_schedules SET paused = NULL, updated_at = clock_timestamp() \
+             WHERE store_id = $1 AND paused IS NOT NULL RETURNING {COLUMNS}"
+        ),
+        vec![store.uuid().into()],
+    ))
+    .all(c.tx)
+    .await?;
+    let now = Utc::now();
+    for s in held.into_iter().filter(|s| s.enabled) {
+        let next = spec_of(&s)?.next_after(now)?;
+        c.tx.execute_raw(stmt(
+            "UPDATE sync_schedules SET next_run_at = $2 WHERE id = $1",
+            vec![s.id.into(), next.into()],
+        ))
+        .await?;
+        let s = ScheduleRow {
+            next_run_at: Some(next),
+            ..s
+        };
+        queue_slot(c, &s, next).await?;
+    }
+    Ok(())
 }
 
 /// When a schedule fires.
@@ -189,7 +259,7 @@ pub async fn chain_next(c: &Ctx<'_>, job: &JobRow) -> AppResult<()> {
     else {
         return Ok(());
     };
-    if !s.enabled || s.next_run_at != Some(slot) {
+    if !s.enabled || s.paused.is_some() || s.next_run_at != Some(slot) {
         return Ok(()); // changed since this slot was queued
     }
     let next = spec_of(&s)?.next_after(slot.max(Utc::now()))?;
@@ -286,7 +356,7 @@ pub async fn update(c: &Ctx<'_>, input: UpdateSchedule, min: Duration) -> AppRes
         spec_of(&current)?
     };
     let enabled = input.enabled.unwrap_or(current.enabled);
-    let next = if enabled {
+    let next = if enabled && current.paused.is_none() {
         Some(spec.next_after(Utc::now())?)
     } else {
         None

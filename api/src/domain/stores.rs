@@ -1,13 +1,20 @@
 //! Stores: connected marketplace accounts. Credentials are encrypted before they reach the
 //! database and are never returned; only `has_credentials` and their update time are readable.
+//!
+//! How a store is registered depends on its platform (`marketplaces::auth_style`): Shopee,
+//! TikTok Shop and Lazada are authorized through the platform's redirect flow
+//! (`domain::connections::begin`), so a store registered here starts DISCONNECTED with its
+//! schedules paused until then; Jumia is authorized here with the refresh token of a Self
+//! Authorization app, checked against the platform before anything is saved; Kilimall and the own
+//! storefront have no API (FILE_ONLY).
 
 use crate::auth::credentials::CredentialCipher;
 use crate::auth::permissions::Perm;
 use crate::domain::page::{self, Page, PageArgs};
-use crate::domain::{Ctx, audit, branches, clean_text};
+use crate::domain::{Ctx, audit, branches, clean_text, connections, schedules};
 use crate::error::{AppError, AppResult};
 use crate::ids::{BranchId, OrgId, StoreId};
-use entity::enums::{Platform, StoreStatus};
+use entity::enums::{ConnectionStatus, Platform, StoreStatus};
 use entity::stores;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use secrecy::{ExposeSecret, SecretSlice};
@@ -73,8 +80,17 @@ pub struct ConnectStore {
     pub region: String,
     /// ISO 4217 currency.
     pub currency: String,
-    /// Credentials to encrypt, if any.
+    /// Credentials to encrypt, if any (Jumia: `{ "refreshToken": … }`, checked and moved to the
+    /// token vault, never stored as credentials).
     pub credentials: Option<Credentials>,
+}
+
+impl Credentials {
+    /// The string value of `key`, if present.
+    fn get(&self, key: &str) -> Option<String> {
+        let map: Map<String, Value> = serde_json::from_slice(self.0.expose_secret()).ok()?;
+        map.get(key).and_then(Value::as_str).map(str::to_owned)
+    }
 }
 
 /// Input for [`update`]; `None` leaves a field unchanged.
@@ -187,11 +203,13 @@ pub async fn list(
     page::fetch(ctx.tx, q, stores::Column::Id, args).await
 }
 
-/// Connects a store (OWNER/ADMIN, or MANAGER of its branch).
+/// Connects a store (OWNER/ADMIN, or MANAGER of its branch). `jumia` is the Jumia connector,
+/// which checks a Jumia refresh token before anything is written.
 pub async fn connect(
     ctx: &Ctx<'_>,
     cipher: &CredentialCipher,
     input: ConnectStore,
+    jumia: Option<&dyn connectors::Connector>,
 ) -> AppResult<stores::Model> {
     let org = ctx.access.org()?.org_id;
     let branch = branches::get(ctx.tx, input.branch_id)
@@ -202,6 +220,10 @@ pub async fn connect(
     let shop = external_shop_id(&input.external_shop_id)?;
     let region = region("input.region", &input.region)?;
     let currency = currency("input.currency", &input.currency)?;
+    if input.platform == Platform::Jumia {
+        return connect_jumia(ctx, cipher, &input, BranchId(branch.id), name, region, jumia).await;
+    }
+    let connection = connections::initial_connection(input.platform);
     let id = StoreId::new_v7();
     let now = chrono::Utc::now();
     let sealed = input
@@ -224,18 +246,30 @@ pub async fn connect(
         archived_at: Set(None),
         created_at: Set(now.into()),
         updated_at: Set(now.into()),
+        connection: Set(connection),
+        shop_identity: Set(None),
+        connected_at: Set(None),
+        last_success_at: Set(None),
+        last_error_code: Set(None),
+        last_error_message: Set(None),
+        last_error_at: Set(None),
+        circuit: Set(entity::enums::CircuitState::Closed),
+        circuit_open_until: Set(None),
     }
     .insert(ctx.tx)
     .await
     .map_err(|e| match AppError::from(e) {
-        AppError::Conflict(_) => {
-            AppError::Conflict("this marketplace shop is already connected".into())
-        }
+        AppError::Conflict(_) => AppError::Conflict(
+            "this marketplace shop is already a store of this organization".into(),
+        ),
         other => other,
     })?;
     // Its default sync schedules (orders, payouts, token refresh, return SLA), with their first
-    // slots queued in this same transaction.
-    crate::domain::schedules::install_defaults(ctx, id, BranchId(branch.id)).await?;
+    // slots queued in this same transaction; held until the store is authorized.
+    schedules::install_defaults(ctx, id, BranchId(branch.id)).await?;
+    if connection == ConnectionStatus::Disconnected {
+        schedules::pause(ctx, id, schedules::Paused::Disconnected).await?;
+    }
     audit::record(
         ctx,
         org,
@@ -246,6 +280,63 @@ pub async fn connect(
     )
     .await?;
     Ok(model)
+}
+
+/// Jumia: the pasted refresh token is exchanged at the platform (which rotates it) and the shop
+/// named by the platform is connected, or re-authorized when it is already a store here.
+async fn connect_jumia(
+    ctx: &Ctx<'_>,
+    cipher: &CredentialCipher,
+    input: &ConnectStore,
+    branch: BranchId,
+    name: String,
+    region: String,
+    jumia: Option<&dyn connectors::Connector>,
+) -> AppResult<stores::Model> {
+    let token = input
+        .credentials
+        .as_ref()
+        .and_then(|c| c.get("refreshToken"))
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| {
+            AppError::invalid(
+                "input.credentials",
+                "Jumia needs { \"refreshToken\": … } from Vendor Center → Settings → Applications (Self Authorization)",
+            )
+        })?;
+    let jumia = jumia.ok_or_else(|| {
+        AppError::invalid(
+            "input.platform",
+            "the Jumia app is not configured on this server",
+        )
+    })?;
+    let callback = connectors::AuthCallback {
+        code: token,
+        ..Default::default()
+    };
+    let grant = jumia
+        .exchange_code(&callback, "")
+        .await
+        .map_err(|e| match e {
+            connectors::Error::Auth { .. } => AppError::MarketplaceAuth(
+                "Jumia refused the refresh token (used, expired or revoked); create a new one in Vendor Center".into(),
+            ),
+            other => AppError::Upstream(crate::marketplaces::classify(&other).1),
+        })?;
+    let done = connections::authorize_store(
+        ctx,
+        cipher,
+        Platform::Jumia,
+        branch,
+        &connections::Naming {
+            region: region.clone(),
+            name: Some(name),
+            currency: Some(currency("input.currency", &input.currency)?),
+        },
+        &grant,
+    )
+    .await?;
+    get(ctx.tx, done.store()).await
 }
 
 /// Changes a store's name, branch or credentials.
@@ -304,11 +395,10 @@ pub async fn archive(ctx: &Ctx<'_>, id: StoreId) -> AppResult<stores::Model> {
         return Err(AppError::Conflict("the store is already archived".into()));
     }
     let now = chrono::Utc::now();
-    let mut active: stores::ActiveModel = before.clone().into();
+    connections::erase(ctx, id).await?;
+    let mut active: stores::ActiveModel = get(ctx.tx, id).await?.into();
     active.status = Set(StoreStatus::Archived);
     active.archived_at = Set(Some(now.into()));
-    active.credentials = Set(None);
-    active.credentials_updated_at = Set(None);
     active.updated_at = Set(now.into());
     let after = active.update(ctx.tx).await?;
     audit::record(

@@ -139,3 +139,26 @@ pub type PricesByVariant = Grouped<VariantId, PriceRow>;
 pub type CostsByVariant = Grouped<VariantId, CostRow>;
 /// Stock levels of variants in the caller's visible branches (never cached).
 pub type LevelsByVariant = Grouped<VariantId, crate::domain::inventory::Level>;
+
+/// Loads the token expiry times of stores (for `Store.health`).
+pub struct TokenExpiryLoader(pub Arc<TenantTx>);
+
+impl Loader<crate::ids::StoreId> for TokenExpiryLoader {
+    type Value = (
+        chrono::DateTime<chrono::Utc>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    );
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[crate::ids::StoreId],
+    ) -> Result<HashMap<crate::ids::StoreId, Self::Value>, AppError> {
+        let tx = self.0.lock().await?;
+        let rows = domain::connections::token_expiries(&*tx, keys).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(s, a, r)| (crate::ids::StoreId(s), (a, r)))
+            .collect())
+    }
+}

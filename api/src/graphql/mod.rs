@@ -122,6 +122,8 @@ pub struct RequestCtx {
     pub costs: DataLoader<loaders::CostsByVariant>,
     /// Stock levels of variants.
     pub levels: DataLoader<loaders::LevelsByVariant, HashMapCache>,
+    /// Token expiry times of stores.
+    pub token_expiries: DataLoader<loaders::TokenExpiryLoader>,
     /// Key of the caller's rate and cost buckets (principal, or client IP when anonymous).
     pub limit_key: String,
     /// The client's address (after trusted proxies), when the request came over HTTP.
@@ -149,6 +151,10 @@ impl RequestCtx {
             client_ip: None,
             branches: DataLoader::new(loaders::BranchLoader(tenant.clone()), tokio::spawn),
             users: DataLoader::new(loaders::UserLoader(tenant.clone()), tokio::spawn),
+            token_expiries: DataLoader::new(
+                loaders::TokenExpiryLoader(tenant.clone()),
+                tokio::spawn,
+            ),
             variants: DataLoader::with_cache(
                 loaders::Grouped::new(tenant.clone()).cached(catalog_cache.clone(), "variants"),
                 tokio::spawn,

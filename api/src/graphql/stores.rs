@@ -1,6 +1,8 @@
 //! Stores in GraphQL. Credentials are write-only: only `hasCredentials` and
-//! `credentialsUpdatedAt` can be read.
+//! `credentialsUpdatedAt` can be read. Tokens are never readable; only their expiry times, in
+//! `Store.health`.
 
+use crate::domain::connections::{self, BeginConnection};
 use crate::domain::stores::{self, ConnectStore, Credentials, UpdateStore};
 use crate::error::AppError;
 use crate::graphql::branches::Branch;
@@ -40,6 +42,73 @@ pub enum StoreStatusGql {
     Archived,
 }
 
+/// Whether Mercato can call a store's platform.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "ConnectionStatus", remote = "entity::enums::ConnectionStatus")]
+pub enum ConnectionStatusGql {
+    /// Authorized, and the last calls succeeded.
+    Connected,
+    /// Authorized, but recent calls failed (the platform is down or throttling; see `lastError`
+    /// and `circuit`). Jobs keep trying.
+    Degraded,
+    /// The platform refused the store's authorization: the seller must connect it again
+    /// (`beginStoreConnection`, or `connectStore` with a new token for Jumia). Its schedules are
+    /// paused until then.
+    AuthExpired,
+    /// Not authorized (never, or disconnected): nothing calls the platform; schedules are paused.
+    Disconnected,
+    /// The platform has no API (Kilimall, own storefront): data comes by file import or through
+    /// Mercato's API.
+    FileOnly,
+}
+
+/// A store's circuit breaker as a worker last reported it.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "CircuitState", remote = "entity::enums::CircuitState")]
+pub enum CircuitStateGql {
+    /// Calls flow.
+    Closed,
+    /// Too many consecutive failures: calls are held back until `circuitOpenUntil`; jobs are
+    /// deferred, not failed.
+    Open,
+    /// One trial call is allowed.
+    HalfOpen,
+}
+
+/// The last failed platform call of a store (classified; never a token or a signed URL).
+#[derive(SimpleObject, Clone, Debug)]
+pub struct StoreError {
+    /// `AUTH_EXPIRED`, `AUTH_REFUSED`, `RATE_LIMITED`, `UNAVAILABLE`, `REFUSED`,
+    /// `INVALID_REQUEST`, `BAD_RESPONSE` or `UNSUPPORTED`.
+    pub code: String,
+    /// What happened, sanitised.
+    pub message: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// How a store's connection to its platform is doing.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct StoreHealth {
+    /// Whether Mercato can call the platform.
+    pub status: ConnectionStatusGql,
+    /// When the current access token expires (TOKEN_REFRESH renews it 15 minutes ahead).
+    pub access_token_expires_at: Option<DateTime<Utc>>,
+    /// When the refresh token expires, when the platform says (the seller must reconnect
+    /// before then).
+    pub refresh_token_expires_at: Option<DateTime<Utc>>,
+    /// When the store was last authorized.
+    pub connected_at: Option<DateTime<Utc>>,
+    /// Last successful platform call.
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// Last failed platform call.
+    pub last_error: Option<StoreError>,
+    /// The store's circuit breaker.
+    pub circuit: CircuitStateGql,
+    /// Until when an open breaker holds calls back.
+    pub circuit_open_until: Option<DateTime<Utc>>,
+}
+
 /// A connected marketplace account.
 #[derive(Clone)]
 pub struct Store(pub store_entity::Model);
@@ -74,6 +143,33 @@ impl Store {
     async fn status(&self) -> StoreStatusGql {
         self.0.status.into()
     }
+    /// Whether Mercato can call the store's platform (details in `health`).
+    async fn connection(&self) -> ConnectionStatusGql {
+        self.0.connection.into()
+    }
+    /// Connection health: status, token expiry, last success and error, circuit breaker.
+    async fn health(&self, ctx: &Context<'_>) -> Result<StoreHealth> {
+        let s = &self.0;
+        let expiry = rc(ctx)?.token_expiries.load_one(StoreId(s.id)).await?;
+        let last_error = match (&s.last_error_code, &s.last_error_message, s.last_error_at) {
+            (Some(code), message, Some(at)) => Some(StoreError {
+                code: code.clone(),
+                message: message.clone().unwrap_or_default(),
+                at: at.to_utc(),
+            }),
+            _ => None,
+        };
+        Ok(StoreHealth {
+            status: s.connection.into(),
+            access_token_expires_at: expiry.map(|e| e.0),
+            refresh_token_expires_at: expiry.and_then(|e| e.1),
+            connected_at: s.connected_at.map(|t| t.to_utc()),
+            last_success_at: s.last_success_at.map(|t| t.to_utc()),
+            last_error,
+            circuit: s.circuit.into(),
+            circuit_open_until: s.circuit_open_until.map(|t| t.to_utc()),
+        })
+    }
     /// Whether credentials are stored (they are never returned).
     async fn has_credentials(&self) -> bool {
         self.0.credentials.is_some()
@@ -105,7 +201,12 @@ impl Store {
     }
 }
 
-/// Input of `connectStore`.
+/// Input of `connectStore`. Shopee, TikTok Shop and Lazada are authorized on the platform's own
+/// page (`beginStoreConnection`); a store of theirs registered here starts DISCONNECTED until
+/// then. Jumia is authorized here: `credentials` holds `{ "refreshToken": … }` of a Self
+/// Authorization app (Vendor Center → Settings → Applications), checked with Jumia before the store
+/// is saved (the shop id comes from Jumia; connecting the same shop again re-authorizes it).
+/// Kilimall and the own storefront have no API (FILE_ONLY).
 #[derive(InputObject)]
 pub struct ConnectStoreInput {
     /// Owning branch.
@@ -146,6 +247,43 @@ pub struct ArchiveStoreInput {
     pub id: ID,
 }
 
+/// Input of `disconnectStore`.
+#[derive(InputObject)]
+pub struct DisconnectStoreInput {
+    /// The store.
+    pub id: ID,
+}
+
+/// Input of `beginStoreConnection`.
+#[derive(InputObject)]
+pub struct BeginStoreConnectionInput {
+    /// The branch the store joins (when the shop is already a store of the organization, that
+    /// store is re-authorized where it is).
+    pub branch_id: ID,
+    /// SHOPEE, TIKTOK_SHOP or LAZADA.
+    pub platform: PlatformGql,
+    /// ISO 3166-1 alpha-2 region of the shop, e.g. `MY` (used when the platform does not say).
+    pub region: String,
+    /// Where the seller's browser returns after the platform: must start with one of the
+    /// server's allowed return URLs (`MERCATO_CONNECT_RETURN_URLS`). Mercato appends `result`
+    /// (`CONNECTED`, `RECONNECTED`, `ACCESS_DENIED`, `AUTH_FAILED`, `PLATFORM_ERROR`,
+    /// `SHOP_CONNECTED_ELSEWHERE`, `FORBIDDEN`, `PLATFORM_NOT_CONFIGURED`) and, on success,
+    /// `storeId`.
+    pub return_url: String,
+}
+
+/// Result of `beginStoreConnection`.
+#[derive(SimpleObject)]
+pub struct BeginStoreConnectionPayload {
+    /// Open this in the seller's browser: the platform's page where they approve Mercato. Its
+    /// `state` is single use.
+    pub authorization_url: Option<String>,
+    /// When the link stops working (10 minutes).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Expected failures.
+    pub user_errors: Vec<UserError>,
+}
+
 /// Result of store mutations.
 #[derive(SimpleObject)]
 pub struct StorePayload {
@@ -174,7 +312,9 @@ impl StoresMutation {
         ctx: &Context<'_>,
         input: ConnectStoreInput,
     ) -> Result<StorePayload> {
-        let cipher = rc(ctx)?.state.cipher.clone();
+        let state = rc(ctx)?.state.clone();
+        let cipher = state.cipher.clone();
+        let jumia = state.marketplaces.get(entity::enums::Platform::Jumia);
         let (store, user_errors) = mutate(ctx, async |c| {
             let branch = branch_id(&input.branch_id)
                 .map_err(|_| AppError::invalid("input.branchId", "branch not found"))?;
@@ -187,7 +327,7 @@ impl StoresMutation {
                 currency: input.currency,
                 credentials: creds("input.credentials", input.credentials)?,
             };
-            stores::connect(&c, &cipher, connect).await
+            stores::connect(&c, &cipher, connect, jumia.as_deref()).await
         })
         .await?;
         Ok(StorePayload {
@@ -217,6 +357,58 @@ impl StoresMutation {
                 credentials: creds("input.credentials", input.credentials)?,
             };
             stores::update(&c, &cipher, id, update).await
+        })
+        .await?;
+        Ok(StorePayload {
+            store: store.map(Store),
+            user_errors,
+        })
+    }
+
+    /// Starts connecting a Shopee, TikTok Shop or Lazada shop: returns the platform's page where
+    /// the seller approves Mercato. The platform then sends the browser to
+    /// `/connect/{platform}/callback`, which creates the store (or re-authorizes the same shop)
+    /// and returns the browser to `returnUrl`. OWNER/ADMIN, or MANAGER of the branch.
+    async fn begin_store_connection(
+        &self,
+        ctx: &Context<'_>,
+        input: BeginStoreConnectionInput,
+    ) -> Result<BeginStoreConnectionPayload> {
+        let state = rc(ctx)?.state.clone();
+        let (began, user_errors) = mutate(ctx, async |c| {
+            let branch = branch_id(&input.branch_id)
+                .map_err(|_| AppError::invalid("input.branchId", "branch not found"))?;
+            connections::begin(
+                &c,
+                &state.marketplaces,
+                &state.config.marketplaces,
+                BeginConnection {
+                    branch_id: branch,
+                    platform: input.platform.into(),
+                    region: input.region,
+                    return_url: input.return_url,
+                },
+            )
+            .await
+        })
+        .await?;
+        Ok(BeginStoreConnectionPayload {
+            authorization_url: began.as_ref().map(|b| b.authorization_url.clone()),
+            expires_at: began.map(|b| b.expires_at),
+            user_errors,
+        })
+    }
+
+    /// Disconnects a store: its tokens are erased, its schedules paused, its history (orders,
+    /// sync runs, listings) kept, and the shop released. Connect it again to resume.
+    async fn disconnect_store(
+        &self,
+        ctx: &Context<'_>,
+        input: DisconnectStoreInput,
+    ) -> Result<StorePayload> {
+        let (store, user_errors) = mutate(ctx, async |c| match store_id(&input.id) {
+            Ok(id) => connections::disconnect(&c, id).await,
+            Err(e) => Err(e),
         })
         .await?;
         Ok(StorePayload {

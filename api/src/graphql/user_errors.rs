@@ -18,6 +18,12 @@ pub enum UserErrorCode {
     InvalidRefreshToken,
     /// Not enough available stock.
     InsufficientStock,
+    /// The marketplace refused the seller's authorization (a bad, used or revoked token).
+    MarketplaceAuthFailed,
+    /// The marketplace shop is connected to another organization (which one is never said).
+    ShopConnectedElsewhere,
+    /// The marketplace could not be reached or failed; retrying later may succeed.
+    UpstreamError,
 }
 
 /// An expected failure of a mutation.
@@ -45,6 +51,9 @@ pub fn split<T>(result: Result<T, AppError>) -> async_graphql::Result<(Option<T>
         AppError::InvalidCredentials => UserErrorCode::InvalidCredentials,
         AppError::InvalidRefreshToken => UserErrorCode::InvalidRefreshToken,
         AppError::InsufficientStock(_) => UserErrorCode::InsufficientStock,
+        AppError::MarketplaceAuth(_) => UserErrorCode::MarketplaceAuthFailed,
+        AppError::ShopTaken => UserErrorCode::ShopConnectedElsewhere,
+        AppError::Upstream(_) => UserErrorCode::UpstreamError,
         _ => return Err(err.into()),
     };
     let field = match &err {

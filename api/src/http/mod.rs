@@ -1,6 +1,8 @@
 //! The HTTP surface: `/graphql` (POST; GET serves GraphiQL), `/graphql/ws`, `/healthz`, `/readyz`, `/metrics`,
+//! `/connect/{platform}/callback` (marketplace authorization redirects), `/connect/done`,
 //! with a request id on every request, in logs and in error responses.
 
+mod connect;
 mod graphql;
 mod health;
 mod ws;
@@ -37,6 +39,8 @@ pub fn build_router(app: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/connect/{platform}/callback", get(connect::callback_route))
+        .route("/connect/done", get(connect::done))
         .route_layer(axum::middleware::from_fn(count_requests))
         .with_state(state)
         // The GraphQL handler reads its body itself with its own limits (JSON or upload); this
@@ -74,6 +78,8 @@ async fn count_requests(
         Some("/healthz") => "/healthz",
         Some("/readyz") => "/readyz",
         Some("/metrics") => "/metrics",
+        Some("/connect/{platform}/callback") => "/connect/{platform}/callback",
+        Some("/connect/done") => "/connect/done",
         _ => "other",
     };
     let started = std::time::Instant::now();

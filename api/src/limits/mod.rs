@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod cost;
 pub mod guard;
+pub mod quota;
 pub mod rate;
 
 use std::sync::Mutex;

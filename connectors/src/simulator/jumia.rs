@@ -80,8 +80,9 @@ pub(crate) async fn handle(
                 json!({"error": "unsupported_grant_type", "error_description": "Unsupported grant type"}),
             );
         }
+        st.auth_request(P, &r.path).await;
         // Rotation: the refresh token dies when used.
-        if !st.tokens(P, |t| t.use_refresh(f("refresh_token"), now, true)) {
+        if st.revoked(P) || !st.tokens(P, |t| t.use_refresh(f("refresh_token"), now, true)) {
             return reply(
                 400,
                 json!({"error": "invalid_grant", "error_description": "Token is not active"}),

@@ -136,6 +136,9 @@ pub(crate) async fn handle(
         );
     }
     if auth_host {
+        if r.path == "/auth/token/refresh" {
+            st.auth_request(P, &r.path).await;
+        }
         return auth(&st, &r.path, &get, &seller_id);
     }
     let Some(token) = get("access_token") else {
@@ -196,7 +199,7 @@ fn auth(
         "/auth/token/refresh" => {
             let old = get("refresh_token").unwrap_or_default();
             let deadline = st.tokens(P, |t| t.refresh_expiry(&old));
-            if !st.tokens(P, |t| t.use_refresh(&old, now, false)) {
+            if st.revoked(P) || !st.tokens(P, |t| t.use_refresh(&old, now, false)) {
                 return err(
                     "IllegalRefreshToken",
                     "The specified refresh token is invalid or expired",

@@ -57,6 +57,9 @@ pub struct SimConfig {
     /// Freeze the data clock at this instant (tests); `None` follows the wall clock. Signature
     /// windows always use the wall clock.
     pub frozen_now: Option<i64>,
+    /// How long Shopee keeps the previous access token working after a refresh (5 min on the
+    /// platform; tests set 0 to prove callers moved to the new one).
+    pub shopee_refresh_grace_secs: i64,
 }
 
 impl Default for SimConfig {
@@ -87,6 +90,7 @@ impl Default for SimConfig {
             access_lifetime: [4 * 3600, 7 * 86_400, 30 * 86_400, 3600],
             tiktok_redirect: "http://127.0.0.1:8080/connect/tiktok/callback".into(),
             frozen_now: None,
+            shopee_refresh_grace_secs: 300,
         }
     }
 }
@@ -139,6 +143,8 @@ pub(crate) struct Tokens {
     codes: HashMap<String, (i64, bool)>,
     access: HashMap<String, AccessInfo>,
     refresh: HashMap<String, (i64, bool)>,
+    /// The access token issued with each refresh token.
+    paired: HashMap<String, String>,
 }
 
 pub(crate) enum TokenCheck {
@@ -188,6 +194,7 @@ impl Tokens {
         );
         self.refresh
             .insert(r.clone(), (now + refresh_lifetime, false));
+        self.paired.insert(r.clone(), a.clone());
         (a, r)
     }
 
@@ -210,6 +217,12 @@ impl Tokens {
             _ => false,
         }
     }
+
+    /// The access token issued together with refresh token `token`.
+    pub(crate) fn paired_access(&self, token: &str) -> Option<String> {
+        self.paired.get(token).cloned()
+    }
+
 
     pub(crate) fn refresh_expiry(&self, token: &str) -> Option<i64> {
         self.refresh.get(token).map(|(e, _)| *e)
@@ -241,6 +254,8 @@ pub(crate) struct SimState {
     offset: AtomicI64,
     requests: Mutex<HashMap<(Platform, String), u64>>,
     rejected: AtomicU64,
+    auth_delay_ms: AtomicU64,
+    revoked: Mutex<HashMap<Platform, bool>>,
     http: reqwest::Client,
 }
 
@@ -288,6 +303,21 @@ impl SimState {
 
     pub(crate) fn reject(&self) {
         self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a token-endpoint request and applies the configured delay (tests widen the window in
+    /// which two callers race to refresh).
+    pub(crate) async fn auth_request(&self, p: Platform, path: &str) {
+        self.count(p, path);
+        let ms = self.auth_delay_ms.load(Ordering::Relaxed);
+        if ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+    }
+
+    /// Whether the seller revoked the app's authorization on `p`: every refresh is refused.
+    pub(crate) fn revoked(&self, p: Platform) -> bool {
+        lock(&self.revoked).get(&p).copied().unwrap_or(false)
     }
 
     /// The next queued fault of `p`, applying a slow response in place.
@@ -410,6 +440,8 @@ impl Simulator {
                 offset: AtomicI64::new(0),
                 requests: Mutex::new(HashMap::new()),
                 rejected: AtomicU64::new(0),
+                auth_delay_ms: AtomicU64::new(0),
+                revoked: Mutex::new(HashMap::new()),
                 http: reqwest::Client::new(),
             }),
         }
@@ -469,6 +501,17 @@ impl Simulator {
             q.push_back(Fault::Slow { millis: 0 });
         }
         q.push_back(fault);
+    }
+
+    /// Delays every token-endpoint answer by `millis`.
+    pub fn set_auth_delay(&self, millis: u64) {
+        self.state.auth_delay_ms.store(millis, Ordering::Relaxed);
+    }
+
+    /// The seller revokes (`true`) or restores the app's authorization on `platform`: refreshes
+    /// are refused with the platform's authorization error while revoked.
+    pub fn set_revoked(&self, platform: Platform, revoked: bool) {
+        lock(&self.state.revoked).insert(platform, revoked);
     }
 
     /// Sets the listing quirks of `platform`.

@@ -156,6 +156,9 @@ pub(crate) async fn handle(
 
 async fn auth(st: &SimState, r: &Req, shop_id: u64) -> Response {
     let now = st.wall();
+    if r.path != "/api/v2/shop/auth_partner" {
+        st.auth_request(P, &r.path).await;
+    }
     match r.path.as_str() {
         "/api/v2/shop/auth_partner" => {
             let Some(redirect) = r.q("redirect") else {
@@ -188,9 +191,16 @@ async fn auth(st: &SimState, r: &Req, shop_id: u64) -> Response {
                 return err("invalid_shop_id", "Invalid shop_id.");
             }
             // Single use: a second refresh with the same token fails.
-            if !st.tokens(P, |t| t.use_refresh(rt, now, true)) {
+            if st.revoked(P) || !st.tokens(P, |t| t.use_refresh(rt, now, true)) {
                 return err("error_auth", "Invalid refresh_token.");
             }
+            // The previous access token keeps working for the grace period only.
+            let grace = st.config.shopee_refresh_grace_secs;
+            st.tokens(P, |t| {
+                if let Some(old) = t.paired_access(rt) {
+                    t.expire(&old, now + grace);
+                }
+            });
             let life = st.config.access_lifetime[0];
             let (a, new_rt) = st.tokens(P, |t| t.issue(now, life, 30 * 86_400));
             reply(

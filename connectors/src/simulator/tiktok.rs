@@ -83,11 +83,13 @@ pub(crate) async fn handle(
                     "Invalid credentials: app_key or app_secret",
                 );
             }
+            st.auth_request(P, &r.path).await;
             let good = if r.path.ends_with("get") {
                 r.q("grant_type") == Some("authorized_code")
                     && st.tokens(P, |t| t.use_code(r.q("auth_code").unwrap_or(""), now))
             } else {
-                r.q("grant_type") == Some("refresh_token")
+                !st.revoked(P)
+                    && r.q("grant_type") == Some("refresh_token")
                     && st.tokens(P, |t| {
                         t.use_refresh(r.q("refresh_token").unwrap_or(""), now, false)
                     })

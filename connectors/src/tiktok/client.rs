@@ -4,7 +4,7 @@
 
 use super::sign;
 use crate::client::{Raw, batches, dedupe_refs, json, money_from_str, send};
-use crate::error::{Error, classify_tiktok};
+use crate::error::{AuthFailure, Error, classify_tiktok};
 use crate::model::*;
 use crate::status::{self, UnitLine, group_units};
 use crate::tokens::TokenSet;
@@ -160,7 +160,15 @@ impl Tiktok {
             .append_pair("app_secret", &self.app.app_secret)
             .append_pair(grant.0, grant.1)
             .append_pair("grant_type", grant_type);
-        let data = Self::envelope(&send(self.http.get(url)).await?)?;
+        // A grant the token endpoint refuses (other than throttling or an outage) means the code
+        // or the authorization is no longer good: the seller must authorize again.
+        let data = Self::envelope(&send(self.http.get(url)).await?).map_err(|e| match e {
+            Error::InvalidInput(m) | Error::Permanent { message: m, .. } => Error::Auth {
+                kind: AuthFailure::Invalid,
+                message: m,
+            },
+            other => other,
+        })?;
         let access = s(&data, "access_token");
         let refresh = s(&data, "refresh_token");
         let (Some(access_at), Some(refresh_at)) = (
