@@ -142,8 +142,9 @@ async fn connect_store_rejects_bad_input_and_leaves_nothing_half_written() {
         ),
         (
             {
+                // The shop the helper registered (a Kilimall store): already a store here.
                 let mut v = with("externalShopId", json!("taken"));
-                v["i"]["platform"] = json!("SHOPEE");
+                v["i"]["platform"] = json!("KILIMALL");
                 v
             },
             None,

@@ -219,8 +219,8 @@ async fn an_api_crash_around_commit_leaves_the_store_and_its_jobs_both_or_neithe
     let sh = shop(&app, "crash").await;
     let connect = |shop_id: &str| {
         json!({"query": "mutation($i: ConnectStoreInput!) { connectStore(input: $i) { store { id } } }",
-               "variables": {"i": {"branchId": sh.branch, "platform": "SHOPEE", "externalShopId": shop_id,
-                                   "name": "Crash shop", "region": "MY", "currency": "MYR"}}})
+               "variables": {"i": {"branchId": sh.branch, "platform": "KILIMALL", "externalShopId": shop_id,
+                                   "name": "Crash shop", "region": "KE", "currency": "KES"}}})
     };
     let count =
         async |sql: &str| -> i64 { owner_rows(&app, &sh.org, sql).await[0].parse().unwrap() };

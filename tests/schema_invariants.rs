@@ -43,9 +43,10 @@ async fn every_table_has_forced_rls_and_tenant_tables_have_full_policies() {
         &[],
         "SELECT t.table_name::text FROM information_schema.columns t
          WHERE t.table_schema = 'public' AND t.column_name = 'org_id'
-           -- The job dispatch index holds only ids and times for the reconciler and is closed to
-           -- the runtime role entirely (asserted below).
-           AND t.table_name <> 'job_dispatch'
+           -- The job dispatch index holds only ids and times for the reconciler, and the shop
+           -- registry only (platform, shop id, organization) so one shop belongs to one
+           -- organization; both are closed to the runtime role entirely (asserted below).
+           AND t.table_name NOT IN ('job_dispatch', 'shop_claims')
            AND NOT EXISTS (SELECT 1 FROM pg_policies p
                            WHERE p.schemaname = 'public' AND p.tablename = t.table_name AND p.cmd = 'ALL'
                              AND p.qual LIKE '%app_org_id()%' AND p.with_check LIKE '%app_org_id()%')",
@@ -108,6 +109,42 @@ async fn the_job_dispatch_index_is_closed_to_the_runtime_role() {
     .await
     .unwrap();
     assert_eq!(due, vec!["0"]);
+}
+
+#[tokio::test]
+async fn the_shop_registry_is_closed_to_the_runtime_role() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let privileges = rows_as(
+        &owner,
+        &[],
+        "SELECT count(*)::text FROM information_schema.role_table_grants WHERE table_name = 'shop_claims' AND grantee IN ('mercato_app', 'PUBLIC')",
+    )
+    .await
+    .unwrap();
+    assert_eq!(privileges, vec!["0"]);
+    let columns = rows_as(
+        &owner,
+        &[],
+        "SELECT string_agg(column_name::text, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'shop_claims'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        columns,
+        vec!["platform,external_shop_id,org_id"],
+        "platform, shop and organization only"
+    );
+    let rt = app.runtime().await;
+    for sql in [
+        "SELECT count(*)::text FROM shop_claims",
+        "INSERT INTO shop_claims VALUES ('SHOPEE', '1', gen_random_uuid()) RETURNING org_id::text",
+        "DELETE FROM shop_claims RETURNING org_id::text",
+        "SELECT stores_claim_shop()::text",
+    ] {
+        let e = rows_as(&rt, &[], sql).await.unwrap_err();
+        assert!(e.contains("permission denied"), "{sql}: {e}");
+    }
 }
 
 #[tokio::test]
@@ -204,7 +241,7 @@ async fn every_tenant_table_has_a_restrictive_tenant_guard() {
         &owner,
         &[],
         "SELECT DISTINCT table_name::text FROM information_schema.columns
-         WHERE table_schema = 'public' AND column_name = 'org_id' AND table_name <> 'job_dispatch' ORDER BY 1",
+         WHERE table_schema = 'public' AND column_name = 'org_id' AND table_name NOT IN ('job_dispatch', 'shop_claims') ORDER BY 1",
     )
     .await
     .unwrap();

@@ -231,7 +231,11 @@ pub struct MarketplaceArgs {
     #[arg(long, env = "MERCATO_SHOPEE_PARTNER_KEY", hide_env_values = true)]
     pub shopee_partner_key: Option<String>,
     /// Shopee host.
-    #[arg(long, env = "MERCATO_SHOPEE_URL", default_value = "https://partner.shopeemobile.com")]
+    #[arg(
+        long,
+        env = "MERCATO_SHOPEE_URL",
+        default_value = "https://partner.shopeemobile.com"
+    )]
     pub shopee_url: String,
     /// TikTok Shop `app_key`.
     #[arg(long, env = "MERCATO_TIKTOK_APP_KEY")]
@@ -240,10 +244,18 @@ pub struct MarketplaceArgs {
     #[arg(long, env = "MERCATO_TIKTOK_APP_SECRET", hide_env_values = true)]
     pub tiktok_app_secret: Option<String>,
     /// TikTok Shop API host.
-    #[arg(long, env = "MERCATO_TIKTOK_API_URL", default_value = "https://open-api.tiktokglobalshop.com")]
+    #[arg(
+        long,
+        env = "MERCATO_TIKTOK_API_URL",
+        default_value = "https://open-api.tiktokglobalshop.com"
+    )]
     pub tiktok_api_url: String,
     /// TikTok Shop authorization host.
-    #[arg(long, env = "MERCATO_TIKTOK_AUTH_URL", default_value = "https://auth.tiktok-shops.com")]
+    #[arg(
+        long,
+        env = "MERCATO_TIKTOK_AUTH_URL",
+        default_value = "https://auth.tiktok-shops.com"
+    )]
     pub tiktok_auth_url: String,
     /// Lazada `app_key`.
     #[arg(long, env = "MERCATO_LAZADA_APP_KEY")]
@@ -252,16 +264,28 @@ pub struct MarketplaceArgs {
     #[arg(long, env = "MERCATO_LAZADA_APP_SECRET", hide_env_values = true)]
     pub lazada_app_secret: Option<String>,
     /// Lazada API host of the sellers' country, ending in `/rest`.
-    #[arg(long, env = "MERCATO_LAZADA_API_URL", default_value = "https://api.lazada.com.my/rest")]
+    #[arg(
+        long,
+        env = "MERCATO_LAZADA_API_URL",
+        default_value = "https://api.lazada.com.my/rest"
+    )]
     pub lazada_api_url: String,
     /// Lazada authorization host, ending in `/rest`.
-    #[arg(long, env = "MERCATO_LAZADA_AUTH_URL", default_value = "https://auth.lazada.com/rest")]
+    #[arg(
+        long,
+        env = "MERCATO_LAZADA_AUTH_URL",
+        default_value = "https://auth.lazada.com/rest"
+    )]
     pub lazada_auth_url: String,
     /// Jumia Vendor API client id (of a Self Authorization app).
     #[arg(long, env = "MERCATO_JUMIA_CLIENT_ID")]
     pub jumia_client_id: Option<String>,
     /// Jumia Vendor API host.
-    #[arg(long, env = "MERCATO_JUMIA_URL", default_value = "https://vendor-api.jumia.com")]
+    #[arg(
+        long,
+        env = "MERCATO_JUMIA_URL",
+        default_value = "https://vendor-api.jumia.com"
+    )]
     pub jumia_url: String,
     /// Overrides of the quota table: `PLATFORM=N/Ss[+N/Ss]` separated by `;`, e.g.
     /// `SHOPEE=20/1s;JUMIA=4/1s+200/60s`.
@@ -516,29 +540,33 @@ impl MarketplacesConfig {
         use connectors::Endpoints;
         let base = base.trim_end_matches('/');
         let sim = connectors::simulator::SimConfig::default();
-        self.shopee.get_or_insert_with(|| connectors::shopee::ShopeeApp {
-            partner_id: sim.shopee.0,
-            partner_key: sim.shopee.1.clone(),
-            endpoints: Endpoints::same(format!("{base}/shopee")),
-        });
-        self.tiktok.get_or_insert_with(|| connectors::tiktok::TiktokApp {
-            app_key: sim.tiktok.0.clone(),
-            app_secret: sim.tiktok.1.clone(),
-            endpoints: Endpoints::same(format!("{base}/tiktok")),
-        });
-        self.lazada.get_or_insert_with(|| connectors::lazada::LazadaApp {
-            app_key: sim.lazada.0.clone(),
-            app_secret: sim.lazada.1.clone(),
-            endpoints: Endpoints {
-                api: format!("{base}/lazada/rest"),
-                auth: format!("{base}/lazada/auth/rest"),
-            },
-        });
-        self.jumia.get_or_insert_with(|| connectors::jumia::JumiaApp {
-            client_id: sim.jumia.0.clone(),
-            endpoints: Endpoints::same(format!("{base}/jumia")),
-            feed_poll: (Duration::from_millis(200), 50),
-        });
+        self.shopee
+            .get_or_insert_with(|| connectors::shopee::ShopeeApp {
+                partner_id: sim.shopee.0,
+                partner_key: sim.shopee.1.clone(),
+                endpoints: Endpoints::same(format!("{base}/shopee")),
+            });
+        self.tiktok
+            .get_or_insert_with(|| connectors::tiktok::TiktokApp {
+                app_key: sim.tiktok.0.clone(),
+                app_secret: sim.tiktok.1.clone(),
+                endpoints: Endpoints::same(format!("{base}/tiktok")),
+            });
+        self.lazada
+            .get_or_insert_with(|| connectors::lazada::LazadaApp {
+                app_key: sim.lazada.0.clone(),
+                app_secret: sim.lazada.1.clone(),
+                endpoints: Endpoints {
+                    api: format!("{base}/lazada/rest"),
+                    auth: format!("{base}/lazada/auth/rest"),
+                },
+            });
+        self.jumia
+            .get_or_insert_with(|| connectors::jumia::JumiaApp {
+                client_id: sim.jumia.0.clone(),
+                endpoints: Endpoints::same(format!("{base}/jumia")),
+                feed_poll: (Duration::from_millis(200), 50),
+            });
     }
 
     /// Whether `url` is on the allow-list: same scheme, host and port as an entry, and its path
@@ -589,14 +617,24 @@ fn parse_quotas(raw: &str) -> Result<QuotaTable, ConfigError> {
             .map(|b| {
                 let (n, w) = b.trim().split_once('/')?;
                 let requests: u32 = n.trim().parse().ok().filter(|n| *n > 0)?;
-                let secs: u64 = w.trim().strip_suffix('s')?.parse().ok().filter(|s| *s > 0)?;
+                let secs: u64 = w
+                    .trim()
+                    .strip_suffix('s')?
+                    .parse()
+                    .ok()
+                    .filter(|s| *s > 0)?;
                 Some(Budget {
                     requests,
                     window: Duration::from_secs(secs),
                 })
             })
             .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| invalid(NAME, format!("`{budgets}`: expected N/Ss[+N/Ss], e.g. 4/1s+200/60s")))?;
+            .ok_or_else(|| {
+                invalid(
+                    NAME,
+                    format!("`{budgets}`: expected N/Ss[+N/Ss], e.g. 4/1s+200/60s"),
+                )
+            })?;
         if let Some(slot) = table.0.iter_mut().find(|(p, _)| *p == platform) {
             slot.1 = parsed;
         }
@@ -615,7 +653,9 @@ fn parse_return_urls(raw: &str) -> Result<Vec<url::Url>, ConfigError> {
                 .ok_or_else(|| {
                     invalid(
                         "MERCATO_CONNECT_RETURN_URLS",
-                        format!("`{u}` is not an http(s) URL such as https://app.example.com/settings/"),
+                        format!(
+                            "`{u}` is not an http(s) URL such as https://app.example.com/settings/"
+                        ),
                     )
                 })
         })
@@ -639,11 +679,17 @@ impl MarketplaceArgs {
         let pair = |a: Option<String>, b: Option<String>, name: &'static str| match (a, b) {
             (Some(a), Some(b)) => Ok(Some((a, b))),
             (None, None) => Ok(None),
-            _ => Err(invalid(name, "give both the key and the secret, or neither")),
+            _ => Err(invalid(
+                name,
+                "give both the key and the secret, or neither",
+            )),
         };
         if let (Some(id), key) = (self.shopee_partner_id, self.shopee_partner_key.clone()) {
             let key = key.ok_or_else(|| {
-                invalid("MERCATO_SHOPEE_PARTNER_KEY", "required with MERCATO_SHOPEE_PARTNER_ID")
+                invalid(
+                    "MERCATO_SHOPEE_PARTNER_KEY",
+                    "required with MERCATO_SHOPEE_PARTNER_ID",
+                )
             })?;
             c.shopee = Some(connectors::shopee::ShopeeApp {
                 partner_id: id,

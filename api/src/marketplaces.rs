@@ -34,10 +34,22 @@ impl Registry {
             Arc::new(c)
         }
         Self {
-            shopee: c.shopee.clone().map(|a| arc(connectors::shopee::Shopee::new(a))),
-            tiktok: c.tiktok.clone().map(|a| arc(connectors::tiktok::Tiktok::new(a))),
-            lazada: c.lazada.clone().map(|a| arc(connectors::lazada::Lazada::new(a))),
-            jumia: c.jumia.clone().map(|a| arc(connectors::jumia::Jumia::new(a))),
+            shopee: c
+                .shopee
+                .clone()
+                .map(|a| arc(connectors::shopee::Shopee::new(a))),
+            tiktok: c
+                .tiktok
+                .clone()
+                .map(|a| arc(connectors::tiktok::Tiktok::new(a))),
+            lazada: c
+                .lazada
+                .clone()
+                .map(|a| arc(connectors::lazada::Lazada::new(a))),
+            jumia: c
+                .jumia
+                .clone()
+                .map(|a| arc(connectors::jumia::Jumia::new(a))),
         }
     }
 
@@ -183,15 +195,26 @@ mod tests {
     fn sanitize_drops_queries_and_secret_parameters() {
         let m = "network: error sending request for url (https://partner.shopeemobile.com/api/v2/order/get_order_list?partner_id=1&access_token=abc&sign=def) access_token=xyz refresh_token=r1 plain";
         let s = sanitize(m);
-        assert!(!s.contains("abc") && !s.contains("def") && !s.contains("xyz") && !s.contains("r1"), "{s}");
-        assert!(s.contains("https://partner.shopeemobile.com/api/v2/order/get_order_list?[redacted]"), "{s}");
+        assert!(
+            !s.contains("abc") && !s.contains("def") && !s.contains("xyz") && !s.contains("r1"),
+            "{s}"
+        );
+        assert!(
+            s.contains("https://partner.shopeemobile.com/api/v2/order/get_order_list?[redacted]"),
+            "{s}"
+        );
         assert!(s.ends_with("plain"));
         assert!(sanitize(&"x".repeat(400)).chars().count() <= 301);
     }
 
     #[test]
     fn callback_paths_round_trip() {
-        for p in [Platform::Shopee, Platform::TiktokShop, Platform::Lazada, Platform::Jumia] {
+        for p in [
+            Platform::Shopee,
+            Platform::TiktokShop,
+            Platform::Lazada,
+            Platform::Jumia,
+        ] {
             assert_eq!(from_path(path_name(p)), Some(p));
         }
         assert_eq!(from_path("own"), None);

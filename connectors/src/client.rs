@@ -33,9 +33,11 @@ impl Clock for SystemClock {
 }
 
 /// The platform call that turns a token set into a fresh one (given to [`TokenStore::refresh`]).
-pub type RefreshCall<'a> = &'a (dyn Fn(TokenSet) -> Pin<Box<dyn Future<Output = Result<TokenSet, Error>> + Send + 'a>>
-         + Send
-         + Sync);
+pub type RefreshCall<'a> = &'a (
+        dyn Fn(TokenSet) -> Pin<Box<dyn Future<Output = Result<TokenSet, Error>> + Send + 'a>>
+            + Send
+            + Sync
+    );
 
 /// The error of a refresh that cannot happen because the refresh token itself has expired.
 pub fn refresh_expired() -> Error {
@@ -132,8 +134,13 @@ pub enum Priority {
 #[async_trait::async_trait]
 pub trait QuotaHook: Send + Sync {
     /// May `store_key` call `api` on `platform` now, at `priority`?
-    async fn acquire(&self, platform: Platform, store_key: &str, api: &str, priority: Priority)
-    -> Quota;
+    async fn acquire(
+        &self,
+        platform: Platform,
+        store_key: &str,
+        api: &str,
+        priority: Priority,
+    ) -> Quota;
 
     /// The platform throttled a call of `store_key` (429, a ban, a daily quota): every caller
     /// sharing that budget should wait `retry_after` (the platform's figure, when it gave one).
@@ -264,9 +271,10 @@ impl StoreContext {
         RF: Future<Output = Result<TokenSet, Error>> + Send,
     {
         let _gate = self.refresh_gate.lock().await;
-        let call = |t: TokenSet| -> Pin<Box<dyn Future<Output = Result<TokenSet, Error>> + Send + '_>> {
-            Box::pin(refresh(t))
-        };
+        let call =
+            |t: TokenSet| -> Pin<Box<dyn Future<Output = Result<TokenSet, Error>> + Send + '_>> {
+                Box::pin(refresh(t))
+            };
         self.tokens.refresh(failed, now, &call).await
     }
 

@@ -147,6 +147,9 @@ pub enum JobKind {
     /// Test kind: does nothing (benchmarks of the queue itself).
     #[sea_orm(string_value = "NOOP")]
     Noop,
+    /// Test kind: makes a number of cheap platform calls for a store (quota tests).
+    #[sea_orm(string_value = "TEST_CALLS")]
+    TestCalls,
 }
 
 impl JobKind {
@@ -168,6 +171,7 @@ impl JobKind {
             Self::ReturnSla => "RETURN_SLA",
             Self::TestProbe => "TEST_PROBE",
             Self::Noop => "NOOP",
+            Self::TestCalls => "TEST_CALLS",
         }
     }
 

@@ -194,6 +194,9 @@ pub fn test_config(db: &str) -> Config {
             login_per_ip: (100_000, 10_000),
             ..mercato::config::Limits::default()
         },
+        // No marketplace app unless a test points them at its simulator; callbacks on the test
+        // server's own address (set when it binds).
+        marketplaces: mercato::config::MarketplacesConfig::none("http://127.0.0.1:0"),
     }
 }
 
@@ -235,10 +238,11 @@ impl TestApp {
         Self::spawn_with(test_config(&db), db).await
     }
 
-    pub async fn spawn_with(config: Config, db_name: String) -> Self {
-        let state = mercato::build_state(config).await.expect("state");
+    pub async fn spawn_with(mut config: Config, db_name: String) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        config.marketplaces.public_url = format!("http://{addr}");
+        let state = mercato::build_state(config).await.expect("state");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let served = state.clone();
         tokio::spawn(async move {
@@ -369,7 +373,8 @@ impl TestApp {
             .to_owned()
     }
 
-    /// Connects a store as `s` and returns its id.
+    /// Registers a file-only (Kilimall) store as `s` and returns its id: its schedules run from
+    /// the start (marketplace stores with an API wait for their authorization).
     pub async fn connect_store(
         &self,
         s: &Session,
@@ -381,8 +386,8 @@ impl TestApp {
             .gql(
                 Some(&s.token),
                 "mutation($i: ConnectStoreInput!) { connectStore(input: $i) { store { id } userErrors { field code message } } }",
-                json!({ "i": { "branchId": branch, "platform": "SHOPEE", "externalShopId": shop, "name": format!("Shop {shop}"),
-                               "region": "MY", "currency": "MYR", "credentials": credentials } }),
+                json!({ "i": { "branchId": branch, "platform": "KILIMALL", "externalShopId": shop, "name": format!("Shop {shop}"),
+                               "region": "KE", "currency": "KES", "credentials": credentials } }),
             )
             .await;
         body["data"]["connectStore"]["store"]["id"]

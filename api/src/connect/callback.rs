@@ -101,11 +101,7 @@ pub async fn handle(
         let tx = org_tx(&state.db, org).await?;
         connections::finish_state(&tx, taken.id, result, store).await?;
         tx.commit().await?;
-        Ok(back(
-            &taken.return_url,
-            result,
-            store.map(&gid).as_deref(),
-        ))
+        Ok(back(&taken.return_url, result, store.map(&gid).as_deref()))
     };
     if query.contains_key("error") || query.contains_key("error_description") {
         return finish("ACCESS_DENIED", None).await;

@@ -73,7 +73,9 @@ impl DbTokenStore {
 #[async_trait::async_trait]
 impl TokenStore for DbTokenStore {
     async fn load(&self) -> Result<TokenSet, Error> {
-        let tx = org_tx(&self.state.db, self.org).await.map_err(vault_error)?;
+        let tx = org_tx(&self.state.db, self.org)
+            .await
+            .map_err(vault_error)?;
         let v = connections::load_tokens(&tx, &self.state.cipher, self.org, self.store, false)
             .await
             .map_err(vault_error)?;
@@ -82,7 +84,9 @@ impl TokenStore for DbTokenStore {
     }
 
     async fn save(&self, tokens: &TokenSet) -> Result<(), Error> {
-        let tx = org_tx(&self.state.db, self.org).await.map_err(vault_error)?;
+        let tx = org_tx(&self.state.db, self.org)
+            .await
+            .map_err(vault_error)?;
         connections::save_tokens(&tx, &self.state.cipher, self.org, self.store, tokens)
             .await
             .map_err(vault_error)?;
@@ -95,13 +99,15 @@ impl TokenStore for DbTokenStore {
         now: UnixSecs,
         call: RefreshCall<'_>,
     ) -> Result<(), Error> {
-        let tx = self.state.db.begin().await.map_err(|e| vault_error(e.into()))?;
-        crate::db::rls::apply_settings(
-            &tx,
-            &crate::tenant::settings_for(&system_access(self.org)),
-        )
-        .await
-        .map_err(vault_error)?;
+        let tx = self
+            .state
+            .db
+            .begin()
+            .await
+            .map_err(|e| vault_error(e.into()))?;
+        crate::db::rls::apply_settings(&tx, &crate::tenant::settings_for(&system_access(self.org)))
+            .await
+            .map_err(vault_error)?;
         tx.execute_unprepared(&format!("SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
             .await
             .map_err(|e| vault_error(e.into()))?;

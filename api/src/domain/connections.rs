@@ -271,7 +271,11 @@ pub async fn finish_state(
 ) -> AppResult<()> {
     tx.execute_raw(stmt(
         "UPDATE connect_states SET result = $2, store_id = $3 WHERE id = $1",
-        vec![id.into(), result.to_owned().into(), store.map(StoreId::uuid).into()],
+        vec![
+            id.into(),
+            result.to_owned().into(),
+            store.map(StoreId::uuid).into(),
+        ],
     ))
     .await?;
     Ok(())
@@ -718,7 +722,9 @@ pub async fn disconnect(c: &Ctx<'_>, id: StoreId) -> AppResult<store_entity::Mod
     let org = c.access.org()?;
     org.require(Perm::StoresWrite(BranchId(before.branch_id)))?;
     if before.connection == ConnectionStatus::Disconnected {
-        return Err(AppError::Conflict("the store is already disconnected".into()));
+        return Err(AppError::Conflict(
+            "the store is already disconnected".into(),
+        ));
     }
     erase(c, id).await?;
     audit::record(

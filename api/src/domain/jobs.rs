@@ -56,6 +56,16 @@ pub struct ProbePayload {
     pub fail_attempts: Option<i32>,
 }
 
+/// Input of a TEST_CALLS job: `calls` cheap platform calls for the job's store.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct CallsPayload {
+    /// How many calls.
+    pub calls: u32,
+    /// Make them as stock pushes (high priority) rather than bulk pulls.
+    #[serde(default)]
+    pub high_priority: bool,
+}
+
 /// A job's input, typed by its kind.
 #[derive(Debug)]
 pub enum JobInput {
@@ -67,6 +77,8 @@ pub enum JobInput {
     Probe(ProbePayload),
     /// NOOP.
     Noop,
+    /// TEST_CALLS.
+    Calls(CallsPayload),
 }
 
 impl JobInput {
@@ -77,6 +89,7 @@ impl JobInput {
             Self::Scheduled(k) => *k,
             Self::Probe(_) => JobKind::TestProbe,
             Self::Noop => JobKind::Noop,
+            Self::Calls(_) => JobKind::TestCalls,
         }
     }
 
@@ -91,6 +104,9 @@ impl JobInput {
                 Self::Probe(serde_json::from_value(payload.clone()).map_err(bad)?)
             }
             JobKind::Noop => Self::Noop,
+            JobKind::TestCalls => {
+                Self::Calls(serde_json::from_value(payload.clone()).map_err(bad)?)
+            }
             k => Self::Scheduled(k),
         })
     }
@@ -99,6 +115,7 @@ impl JobInput {
         let json = match self {
             Self::CatalogImport(p) => serde_json::to_value(p),
             Self::Probe(p) => serde_json::to_value(p),
+            Self::Calls(p) => serde_json::to_value(p),
             Self::Scheduled(_) | Self::Noop => Ok(serde_json::json!({})),
         };
         json.unwrap_or_default()

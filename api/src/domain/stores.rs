@@ -221,7 +221,16 @@ pub async fn connect(
     let region = region("input.region", &input.region)?;
     let currency = currency("input.currency", &input.currency)?;
     if input.platform == Platform::Jumia {
-        return connect_jumia(ctx, cipher, &input, BranchId(branch.id), name, region, jumia).await;
+        return connect_jumia(
+            ctx,
+            cipher,
+            &input,
+            BranchId(branch.id),
+            name,
+            region,
+            jumia,
+        )
+        .await;
     }
     let connection = connections::initial_connection(input.platform);
     let id = StoreId::new_v7();

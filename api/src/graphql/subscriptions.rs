@@ -6,6 +6,7 @@
 
 use crate::auth::Principal;
 use crate::auth::permissions::Perm;
+use crate::domain::connections::StoreAlertEvent;
 use crate::domain::inventory::{self, StockAlertEvent};
 use crate::domain::jobs::SyncRunRow;
 use crate::error::AppError;
@@ -61,6 +62,21 @@ fn counted<S: Stream>(topic: &'static str, s: S) -> impl Stream<Item = S::Item> 
     s.inspect(move |_| {
         delivered.inc();
     })
+}
+
+/// A store's connection changed.
+#[derive(SimpleObject, Clone)]
+pub struct StoreAlert {
+    /// The store.
+    pub store_id: ID,
+    /// Its connection now (`AUTH_EXPIRED`: the seller must connect it again).
+    pub connection: crate::graphql::stores::ConnectionStatusGql,
+    /// The last error's code, when the change came from one.
+    pub code: Option<String>,
+    /// The last error's message (sanitised).
+    pub message: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
 }
 
 /// A periodic tick for the authenticated subscriber.
@@ -442,6 +458,80 @@ impl Subscription {
                         organization_id: organization_id.clone(),
                     };
                     tick.tick().await;
+                }
+            },
+        ))
+    }
+
+    /// Store connection alerts of the caller's organization (optionally one store): each time a
+    /// store's authorization expires (the platform refused a refresh; its schedules pause), it is
+    /// connected or reconnected, or disconnected. Needs stores read access; only stores of the
+    /// branches the caller sees.
+    async fn store_alerts(
+        &self,
+        ctx: &Context<'_>,
+        store_id: Option<ID>,
+    ) -> Result<impl Stream<Item = StoreAlert> + use<>> {
+        let principal = ctx
+            .data::<Principal>()
+            .map_err(|_| AppError::Unauthenticated)?
+            .clone();
+        let state = ctx.data::<AppState>()?.clone();
+        let mut access = current_access(&state, &principal).await?;
+        let org = access.org()?;
+        org.require(Perm::StoresRead)?;
+        let org_id = org.org_id;
+        let only = store_id
+            .as_ref()
+            .map(crate::graphql::relay::store_id)
+            .transpose()?;
+        let permit = acquire_slot(ctx)?;
+        let channel = state.keys.channel(Topic::StoreAlerts(org_id));
+        let mut rx = state.events.subscribe().await?;
+        Ok(counted(
+            "store_alerts",
+            async_stream::stream! {
+                let _permit = permit;
+                let mut checked = tokio::time::Instant::now();
+                loop {
+                    let event = match rx.recv().await {
+                        Ok(e) => e,
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::warn!(missed = n, "storeAlerts subscriber lagged");
+                            continue;
+                        }
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    };
+                    if event.channel != channel {
+                        continue;
+                    }
+                    let Ok(alert) = serde_json::from_str::<StoreAlertEvent>(&event.payload) else {
+                        continue;
+                    };
+                    if alert.org_id != org_id.uuid() || only.is_some_and(|s| s.uuid() != alert.store_id) {
+                        continue;
+                    }
+                    if checked.elapsed() > Duration::from_secs(30) {
+                        match current_access(&state, &principal).await {
+                            Ok(a) => access = a,
+                            Err(_) => break,
+                        }
+                        checked = tokio::time::Instant::now();
+                    }
+                    let visible = access.org.as_ref().is_some_and(|o| {
+                        o.allows(Perm::StoresRead)
+                            && (o.all_branches() || o.visible_branches().contains(&BranchId(alert.branch_id)))
+                    });
+                    if !visible {
+                        continue;
+                    }
+                    yield StoreAlert {
+                        store_id: crate::graphql::relay::store_gid(StoreId(alert.store_id)),
+                        connection: alert.connection.into(),
+                        code: alert.code,
+                        message: alert.message,
+                        at: alert.at,
+                    };
                 }
             },
         ))

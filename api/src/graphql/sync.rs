@@ -33,6 +33,8 @@ pub enum SyncKind {
     TestProbe,
     /// Test kind that does nothing (only with `MERCATO_JOB_TEST_KINDS`).
     Noop,
+    /// Test kind that calls a store's platform (only with `MERCATO_JOB_TEST_KINDS`).
+    TestCalls,
 }
 
 /// What a sync did to one entity.

@@ -1,10 +1,12 @@
 //! Job kinds and their handlers. A handler runs inside the job's tenant transaction; what it
 //! writes commits only if its attempt still holds the lease when it finishes.
 
-use crate::domain::import;
-use crate::domain::jobs::{ImportPayload, JobInput, JobKind, ProbePayload};
+use crate::connect::{self, Calling, NotCallable};
+use crate::domain::jobs::{CallsPayload, ImportPayload, JobInput, JobKind, ProbePayload};
 use crate::domain::stmt;
+use crate::domain::{connections, import};
 use crate::ids::LocationId;
+use crate::ids::StoreId;
 use crate::jobs::runner::{Counts, JobCtx, JobError, Outcome};
 use sea_orm::ConnectionTrait;
 use std::time::Duration;
@@ -16,8 +18,10 @@ pub async fn run(jc: &JobCtx<'_>) -> Result<Outcome, JobError> {
     let input = JobInput::decode(jc.job.kind, &jc.job.payload).map_err(JobError::Permanent)?;
     match input {
         JobInput::CatalogImport(p) => catalog_import(jc, p).await,
+        JobInput::Scheduled(JobKind::TokenRefresh) => token_refresh(jc).await,
         JobInput::Scheduled(k) => Ok(not_connected_yet(k)),
         JobInput::Probe(p) if test => probe(jc, p).await,
+        JobInput::Calls(p) if test => calls(jc, p).await,
         JobInput::Noop if test => Ok(Outcome {
             status: "SUCCEEDED",
             counts: Counts::default(),
@@ -36,7 +40,6 @@ fn not_connected_yet(kind: JobKind) -> Outcome {
     let what = match kind {
         JobKind::Orders => "order import arrives with the orders issue",
         JobKind::Payouts => "payout reconciliation arrives with the finance issue",
-        JobKind::TokenRefresh => "token refresh arrives with the marketplace connector issue",
         _ => "return SLA checks arrive with the returns issue",
     };
     Outcome {
@@ -44,6 +47,154 @@ fn not_connected_yet(kind: JobKind) -> Outcome {
         counts: Counts::default(),
         message: Some(format!("nothing to do yet: {what}")),
     }
+}
+
+/// The store of a store job, ready to call its platform at `priority`; `Err(outcome)` when there
+/// is nothing to do (not connected) and a deferral when its breaker is open.
+async fn store_for(
+    jc: &JobCtx<'_>,
+    priority: connectors::Priority,
+) -> Result<Result<Calling, Outcome>, JobError> {
+    let store = jc
+        .job
+        .store_id
+        .ok_or_else(|| JobError::Permanent(format!("{} needs a store", jc.job.kind)))?;
+    let s = connections::store(jc.c.tx, StoreId(store)).await?;
+    match connect::calling(jc.state, &s, priority)? {
+        Ok(c) => Ok(Ok(c)),
+        Err(NotCallable::NotConnected(status)) => Ok(Err(Outcome {
+            status: "SKIPPED",
+            counts: Counts::default(),
+            message: Some(format!(
+                "the store is {}: nothing to call",
+                serde_json::to_value(status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            )),
+        })),
+        Err(NotCallable::CircuitOpen(until)) => Err(JobError::Deferred(
+            (until - chrono::Utc::now())
+                .to_std()
+                .unwrap_or(Duration::from_secs(1)),
+            "the store's circuit breaker is open".into(),
+        )),
+    }
+}
+
+/// A connector failure as a job error: an open breaker defers, throttling and outages retry,
+/// an authorization refusal (the vault already marked the store AUTH_EXPIRED) and anything else
+/// is final. Messages are sanitised.
+fn job_error(c: &Calling, e: &connectors::Error) -> JobError {
+    let (code, message) = crate::marketplaces::classify(e);
+    if c.ctx.breaker.state() == connectors::resilience::Circuit::Open {
+        return JobError::Deferred(
+            crate::limits::quota::STORE_BREAKER_COOL_DOWN,
+            format!("the store's circuit breaker opened: {code}"),
+        );
+    }
+    match e {
+        connectors::Error::RateLimited { .. } | connectors::Error::Transient(_) => {
+            JobError::Transient(format!("{code}: {message}"))
+        }
+        connectors::Error::Auth { .. } => JobError::Permanent(format!(
+            "{code}: the platform refused the store's authorization; the seller must connect it again"
+        )),
+        _ => JobError::Permanent(format!("{code}: {message}")),
+    }
+}
+
+fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// TOKEN_REFRESH: refreshes the store's tokens when they expire within the configured margin
+/// (15 minutes), through the vault's lock, then proves the tokens with one cheap call.
+async fn token_refresh(jc: &JobCtx<'_>) -> Result<Outcome, JobError> {
+    let c = match store_for(jc, connectors::Priority::High).await? {
+        Ok(c) => c,
+        Err(skipped) => return Ok(skipped),
+    };
+    let margin = i64::try_from(jc.state.config.marketplaces.refresh_ahead.as_secs()).unwrap_or(900);
+    let connector = c.connector.clone();
+    let shop = c.ctx.shop.clone();
+    let refreshed = c
+        .ctx
+        .refresh_if_expiring(&connectors::SystemClock, margin, move |t| {
+            let connector = connector.clone();
+            let shop = shop.clone();
+            async move { connector.refresh(&shop, &t).await }
+        })
+        .await;
+    let refreshed = match refreshed {
+        Ok(r) => r,
+        Err(e) => {
+            connect::record(jc.state, &c, Err(&e)).await;
+            return Err(job_error(&c, &e));
+        }
+    };
+    jc.checkpoint()?;
+    let now = now_secs();
+    let probe = c
+        .connector
+        .list_orders(
+            &c.ctx,
+            connectors::Window {
+                from: now - 300,
+                to: now,
+            },
+        )
+        .await;
+    connect::record(jc.state, &c, probe.as_ref().map(|_| ())).await;
+    if let Err(e) = probe {
+        return Err(job_error(&c, &e));
+    }
+    Ok(Outcome {
+        status: "SUCCEEDED",
+        counts: Counts {
+            fetched: 1,
+            updated: i32::from(refreshed),
+            ..Counts::default()
+        },
+        message: Some(if refreshed {
+            "tokens refreshed and checked with the platform".into()
+        } else {
+            "tokens still valid; checked with the platform".into()
+        }),
+    })
+}
+
+/// TEST_CALLS: `calls` cheap platform calls for the job's store, through its quota.
+async fn calls(jc: &JobCtx<'_>, p: CallsPayload) -> Result<Outcome, JobError> {
+    let priority = if p.high_priority {
+        connectors::Priority::High
+    } else {
+        connectors::Priority::Bulk
+    };
+    let c = match store_for(jc, priority).await? {
+        Ok(c) => c,
+        Err(skipped) => return Ok(skipped),
+    };
+    // A window long before any order: one request per call on every platform.
+    let window = connectors::Window { from: 0, to: 60 };
+    for i in 0..p.calls {
+        if let Err(e) = c.connector.list_orders(&c.ctx, window).await {
+            connect::record(jc.state, &c, Err(&e)).await;
+            return Err(job_error(&c, &e));
+        }
+        if i % 10 == 9 {
+            jc.checkpoint()?;
+        }
+    }
+    connect::record(jc.state, &c, Ok(())).await;
+    Ok(Outcome {
+        status: "SUCCEEDED",
+        counts: Counts {
+            fetched: i32::try_from(p.calls).unwrap_or(i32::MAX),
+            ..Counts::default()
+        },
+        message: Some(format!("{} calls made", p.calls)),
+    })
 }
 
 fn n(v: usize) -> i32 {

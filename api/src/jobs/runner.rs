@@ -67,6 +67,10 @@ pub enum JobError {
     /// Another worker took the lease over; this attempt must stop.
     #[error("lease lost")]
     LeaseLost,
+    /// Not now (the store's circuit breaker is open): run again after the delay, without
+    /// counting this as a failed attempt.
+    #[error("deferred: {1}")]
+    Deferred(Duration, String),
 }
 
 impl From<AppError> for JobError {
@@ -446,6 +450,7 @@ async fn execute(state: &AppState, job: JobRow, run: Option<SyncRunRow>) -> AppR
         Err(JobError::Permanent(_)) => "failed_permanent",
         Err(JobError::Cancelled) => "cancelled",
         Err(JobError::LeaseLost) => "lease_lost",
+        Err(JobError::Deferred(..)) => "deferred",
     };
     m.jobs
         .get_or_create(&crate::metrics::JobLabels {
@@ -555,6 +560,15 @@ async fn fail(state: &AppState, job: &JobRow, error: JobError) -> AppResult<()> 
             Duration::ZERO,
             format!("attempt {attempt} of {limit} failed: {e}; no attempts left"),
         ),
+        JobError::Deferred(delay, why) => (
+            "QUEUED",
+            "RETRYING",
+            *delay,
+            format!(
+                "deferred ({why}); runs again in {} s, not counted as an attempt",
+                delay.as_secs()
+            ),
+        ),
         JobError::Transient(e) => {
             let delay = retry_delay(state, attempt);
             (
@@ -572,6 +586,7 @@ async fn fail(state: &AppState, job: &JobRow, error: JobError) -> AppResult<()> 
         JobError::Transient(e) | JobError::Permanent(e) => e.clone(),
         other => other.to_string(),
     };
+    let refund_attempt = matches!(error, JobError::Deferred(..));
     let tx = org_tx(&state.db, OrgId(job.org_id)).await?;
     let fenced = tx
         .execute_raw(stmt(
@@ -579,7 +594,8 @@ async fn fail(state: &AppState, job: &JobRow, error: JobError) -> AppResult<()> 
                     run_at = CASE WHEN $3 = 'QUEUED' THEN now() + $4 * interval '1 millisecond' ELSE run_at END, \
                     finished_at = CASE WHEN $3 = 'QUEUED' THEN NULL ELSE now() END, \
                     lease_owner = NULL, lease_until = NULL, cancel_requested = false, \
-                    last_error = $5, updated_at = now() \
+                    last_error = $5, updated_at = now(), \
+                    attempts = CASE WHEN $6 THEN greatest(attempts - 1, 0) ELSE attempts END \
              WHERE id = $1 AND lease_token = $2 AND status = 'RUNNING'",
             vec![
                 job.id.into(),
@@ -587,6 +603,7 @@ async fn fail(state: &AppState, job: &JobRow, error: JobError) -> AppResult<()> 
                 status.into(),
                 ms(delay).into(),
                 error_text.clone().into(),
+                refund_attempt.into(),
             ],
         ))
         .await?
@@ -598,7 +615,9 @@ async fn fail(state: &AppState, job: &JobRow, error: JobError) -> AppResult<()> 
     }
     let effects = Effects::default();
     set_run(&tx, job.id, run_status, Some(&error_text), &effects).await?;
-    let level = if status == "CANCELLED" {
+    let level = if refund_attempt {
+        "INFO"
+    } else if status == "CANCELLED" {
         "WARN"
     } else {
         "ERROR"

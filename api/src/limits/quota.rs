@@ -131,7 +131,8 @@ impl QuotaGovernor {
     }
 
     fn budgets(&self, platform: Platform) -> &[Budget] {
-        self.table.of(crate::marketplaces::entity_platform(platform))
+        self.table
+            .of(crate::marketplaces::entity_platform(platform))
     }
 
     fn local_limiter(
@@ -235,7 +236,9 @@ impl QuotaHook for QuotaGovernor {
         api: &str,
         retry_after: Option<Duration>,
     ) {
-        let wait = retry_after.unwrap_or(DEFAULT_THROTTLE).max(Duration::from_millis(1));
+        let wait = retry_after
+            .unwrap_or(DEFAULT_THROTTLE)
+            .max(Duration::from_millis(1));
         let key = self.block_key(platform, store_key);
         tracing::info!(
             platform = name(platform),

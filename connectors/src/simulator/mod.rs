@@ -223,7 +223,6 @@ impl Tokens {
         self.paired.get(token).cloned()
     }
 
-
     pub(crate) fn refresh_expiry(&self, token: &str) -> Option<i64> {
         self.refresh.get(token).map(|(e, _)| *e)
     }
