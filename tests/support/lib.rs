@@ -7,6 +7,7 @@
 
 #![allow(missing_docs, clippy::unwrap_used)]
 
+pub mod market;
 pub mod procs;
 pub mod proxy;
 pub mod stock;

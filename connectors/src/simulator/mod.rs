@@ -145,6 +145,8 @@ pub(crate) struct Tokens {
     refresh: HashMap<String, (i64, bool)>,
     /// The access token issued with each refresh token.
     paired: HashMap<String, String>,
+    /// Every code and token handed out.
+    minted: Vec<String>,
 }
 
 pub(crate) enum TokenCheck {
@@ -157,7 +159,9 @@ impl Tokens {
     fn mint(&mut self, prefix: &str) -> String {
         self.counter += 1;
         let r: u64 = rand::random();
-        format!("{prefix}{:08x}{r:016x}", self.counter)
+        let minted = format!("{prefix}{:08x}{r:016x}", self.counter);
+        self.minted.push(minted.clone());
+        minted
     }
 
     pub(crate) fn code(&mut self, prefix: &str, now: i64, lifetime: i64) -> String {
@@ -255,6 +259,8 @@ pub(crate) struct SimState {
     rejected: AtomicU64,
     auth_delay_ms: AtomicU64,
     revoked: Mutex<HashMap<Platform, bool>>,
+    tiktok_redirect: Mutex<String>,
+    data_times: Mutex<HashMap<Platform, Vec<i64>>>,
     http: reqwest::Client,
 }
 
@@ -314,6 +320,11 @@ impl SimState {
         }
     }
 
+    /// The redirect URL registered for the TikTok app.
+    pub(crate) fn tiktok_redirect(&self) -> String {
+        lock(&self.tiktok_redirect).clone()
+    }
+
     /// Whether the seller revoked the app's authorization on `p`: every refresh is refused.
     pub(crate) fn revoked(&self, p: Platform) -> bool {
         lock(&self.revoked).get(&p).copied().unwrap_or(false)
@@ -322,6 +333,10 @@ impl SimState {
     /// The next queued fault of `p`, applying a slow response in place.
     pub(crate) async fn next_fault(&self, p: Platform, path: &str) -> Option<Fault> {
         self.count(p, path);
+        lock(&self.data_times)
+            .entry(p)
+            .or_default()
+            .push(self.wall_ms());
         let f = lock(&self.faults).get_mut(&p).and_then(VecDeque::pop_front);
         if let Some(Fault::Slow { millis }) = f {
             tokio::time::sleep(Duration::from_millis(millis)).await;
@@ -429,6 +444,7 @@ impl Simulator {
             .entry(Platform::Jumia)
             .or_default()
             .seed_refresh(&config.jumia.2, i64::MAX);
+        let tiktok_redirect = config.tiktok_redirect.clone();
         Self {
             state: Arc::new(SimState {
                 config,
@@ -441,6 +457,8 @@ impl Simulator {
                 rejected: AtomicU64::new(0),
                 auth_delay_ms: AtomicU64::new(0),
                 revoked: Mutex::new(HashMap::new()),
+                tiktok_redirect: Mutex::new(tiktok_redirect),
+                data_times: Mutex::new(HashMap::new()),
                 http: reqwest::Client::new(),
             }),
         }
@@ -502,6 +520,12 @@ impl Simulator {
         q.push_back(fault);
     }
 
+    /// Registers another redirect URL for the TikTok app (TikTok's authorization link carries
+    /// none: the app's registered one is used).
+    pub fn set_tiktok_redirect(&self, url: impl Into<String>) {
+        *lock(&self.state.tiktok_redirect) = url.into();
+    }
+
     /// Delays every token-endpoint answer by `millis`.
     pub fn set_auth_delay(&self, millis: u64) {
         self.state.auth_delay_ms.store(millis, Ordering::Relaxed);
@@ -534,6 +558,23 @@ impl Simulator {
             .get(&(platform, path.to_owned()))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Every authorization code, access token and refresh token the simulator handed out, on
+    /// every platform (tests scan logs, responses, Redis and the database for them).
+    pub fn issued_secrets(&self) -> Vec<String> {
+        lock(&self.state.tokens)
+            .values()
+            .flat_map(|t| t.minted.iter().cloned())
+            .collect()
+    }
+
+    /// When each authenticated data request of `platform` arrived (unix ms, in arrival order).
+    pub fn data_request_times(&self, platform: Platform) -> Vec<i64> {
+        lock(&self.state.data_times)
+            .get(&platform)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Requests refused for a bad signature, timestamp, token or shop.

@@ -65,7 +65,7 @@ pub(crate) async fn handle(
                 return err(400, 36_009_004, "Invalid app_key");
             }
             let code = st.tokens(P, |t| t.code("ROW_", now, 1800));
-            let mut to = st.config.tiktok_redirect.clone();
+            let mut to = st.tiktok_redirect();
             to.push_str(if to.contains('?') { "&" } else { "?" });
             let state = url::form_urlencoded::byte_serialize(r.q("state").unwrap_or("").as_bytes())
                 .collect::<String>();
