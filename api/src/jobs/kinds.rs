@@ -146,6 +146,7 @@ async fn token_refresh(jc: &JobCtx<'_>) -> Result<Outcome, JobError> {
         )
         .await;
     connect::record(jc.state, &c, probe.as_ref().map(|_| ())).await;
+    tracing::info!(store = %c.store, refreshed, ok = probe.is_ok(), "store token check done");
     if let Err(e) = probe {
         return Err(job_error(&c, &e));
     }

@@ -4,7 +4,8 @@
 //! - Budgets come from the platform's table (`config::QuotaTable`, README "Quota table"); every
 //!   budget of the platform must hold (Jumia: 4 per second and 200 per minute).
 //! - Each budget is a sliding log of call times in a Redis sorted set, checked and appended in one
-//!   script, so two processes never overspend it between them.
+//!   script, so two processes never overspend it between them; windows are widened by
+//!   [`WINDOW_GUARD`] so the budget also holds where the platform counts (on arrival).
 //! - Two priority classes: bulk pulls may use 80% of each budget; stock pushes (high priority)
 //!   may use all of it, so a backfill never starves them.
 //! - A throttle answer from the platform (429 with retry-after, Lazada's ban seconds, Shopee's
@@ -30,6 +31,12 @@ pub const BULK_SHARE: f64 = 0.8;
 
 /// Share of each budget one process may use on its own while Redis is unreachable.
 pub const LOCAL_SHARE: u32 = 4;
+
+/// Added to every budget window when admitting calls: the platform counts calls when they
+/// arrive, which is later than when they were admitted here by a varying amount (signing, the
+/// connection, the network), so two calls admitted just under a window apart could land inside
+/// one window at the platform without it.
+pub const WINDOW_GUARD: Duration = Duration::from_millis(100);
 
 /// How long everyone waits after a throttle answer that named no time.
 pub const DEFAULT_THROTTLE: Duration = Duration::from_secs(1);
@@ -211,7 +218,8 @@ impl QuotaHook for QuotaGovernor {
             inv.key(self.keys.quota(p, store_key, i));
         }
         for b in budgets {
-            let window_ms = u64::try_from(b.window.as_millis()).unwrap_or(u64::MAX);
+            let window_ms =
+                u64::try_from((b.window + WINDOW_GUARD).as_millis()).unwrap_or(u64::MAX);
             inv.arg(limit(b, priority)).arg(window_ms);
         }
         inv.arg(uuid::Uuid::new_v4().simple().to_string());
