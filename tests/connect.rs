@@ -546,3 +546,127 @@ async fn disconnecting_erases_tokens_pauses_schedules_and_keeps_history() {
         "CONNECTED"
     );
 }
+
+#[tokio::test]
+async fn store_tokens_and_connect_states_stay_in_their_organization() {
+    let sim = market::simulator(SimConfig::default()).await;
+    let app = market::app_with(&sim).await;
+    let a = app.sign_up("iso-a", Some("Iso A")).await;
+    let b = app.sign_up("iso-b", Some("Iso B")).await;
+    let branch = app.create_branch(&a, "A").await;
+    app.create_branch(&b, "B").await;
+    assert_eq!(
+        market::connect(&app, &a, &branch, "LAZADA").await.result,
+        "CONNECTED"
+    );
+    market::begin(&app, &a, &branch, "SHOPEE").await;
+    let rt = app.runtime().await;
+    let a_org = gid_uuid(a.org_id.as_ref().unwrap());
+    let b_org = gid_uuid(b.org_id.as_ref().unwrap());
+    for (org, expect) in [(&a_org, "1"), (&b_org, "0")] {
+        for table in ["store_tokens", "stores"] {
+            let n = rows_as(
+                &rt,
+                &[("app.org_id", org), ("app.branch_ids", "*")],
+                &format!("SELECT count(*)::text FROM {table}"),
+            )
+            .await
+            .unwrap();
+            assert_eq!(n, vec![expect], "{table} as {org}");
+        }
+    }
+    let states = |org: &str| {
+        let org = org.to_owned();
+        let rt = &rt;
+        async move {
+            rows_as(
+                rt,
+                &[("app.org_id", &org), ("app.branch_ids", "*")],
+                "SELECT count(*)::text FROM connect_states",
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(states(&a_org).await, vec!["2"]);
+    assert_eq!(states(&b_org).await, vec!["0"]);
+    // Writing another organization's rows is refused by the policies.
+    let e = rows_as(
+        &rt,
+        &[("app.org_id", &b_org), ("app.branch_ids", "*")],
+        &format!("INSERT INTO store_tokens (org_id, store_id, sealed, access_expires_at, refresh_single_use) SELECT '{a_org}', gen_random_uuid(), '\\x00', now(), false RETURNING 1::text"),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.contains("row-level security"), "{e}");
+}
+
+#[tokio::test]
+async fn tokens_sealed_with_an_old_key_are_read_after_rotation_and_resealed_with_the_new_one() {
+    let sim = market::simulator(SimConfig::default()).await;
+    let app = market::app_with(&sim).await;
+    let s = app.sign_up("rotate", Some("Rotate Co")).await;
+    let org = gid_uuid(s.org_id.as_ref().unwrap());
+    let branch = app.create_branch(&s, "Main").await;
+    let store = market::connect(&app, &s, &branch, "TIKTOK_SHOP")
+        .await
+        .store
+        .unwrap();
+    let kid = async |app: &TestApp| {
+        owner_rows(app, &org, "SELECT convert_from(substring(sealed from 3 for get_byte(sealed, 1)), 'UTF8') FROM store_tokens").await
+    };
+    assert_eq!(kid(&app).await, vec!["c1"]);
+    // The same database served with a new active key and the old one kept for reading.
+    let mut config = app.state.config.as_ref().clone();
+    config.credentials_old_keys = vec![config.credentials_key.clone()];
+    config.credentials_key = mercato::config::KeyedSecret {
+        kid: "c2".into(),
+        key: vec![9u8; 32],
+    };
+    let rotated = TestApp::spawn_with(config, app.db_name.clone()).await;
+    sim.sim
+        .set_tiktok_redirect(format!("{}/connect/tiktok/callback", rotated.base));
+    // A worker on the rotated app refreshes: it reads the old envelope and writes a new one.
+    owner_exec(
+        &rotated,
+        &org,
+        "UPDATE store_tokens SET access_expires_at = now() + interval '1 minute'",
+    )
+    .await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(mercato::jobs::run_worker(
+        rotated.state.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let body = rotated
+        .gql(
+            Some(&s.token),
+            "mutation($i: StartSyncInput!) { startSync(input: $i) { job { id } userErrors { code } } }",
+            json!({ "i": { "storeId": store, "kind": "TOKEN_REFRESH", "idempotencyKey": "rotate" } }),
+        )
+        .await;
+    assert!(body["data"]["startSync"]["job"]["id"].is_string(), "{body}");
+    let end = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let st = owner_rows(
+            &rotated,
+            &org,
+            "SELECT status FROM jobs WHERE kind = 'TOKEN_REFRESH' AND schedule_id IS NULL",
+        )
+        .await;
+        if st == vec!["SUCCEEDED"] {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < end, "{st:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        kid(&rotated).await,
+        vec!["c2"],
+        "resealed with the active key"
+    );
+    let _ = stop.send(());
+    worker.await.unwrap().unwrap();
+}

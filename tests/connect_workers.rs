@@ -554,3 +554,146 @@ async fn tokens_codes_and_signed_urls_never_appear_in_logs_responses_redis_or_th
         }
     }
 }
+
+#[tokio::test]
+async fn an_open_breaker_defers_jobs_instead_of_failing_them_and_shows_in_health() {
+    let sim = market::simulator(SimConfig::default()).await;
+    let app = market::app_with(&sim).await;
+    let s = app.sign_up("breaker", Some("Breaker Co")).await;
+    let org = s.org_id.clone().unwrap();
+    let branch = app.create_branch(&s, "KL").await;
+    let store = market::connect(&app, &s, &branch, "LAZADA")
+        .await
+        .store
+        .unwrap();
+    disable_schedules(&app, &s, &store).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(mercato::jobs::run_worker(app.state.clone(), async move {
+        let _ = stopped.await;
+    }));
+    // The platform answers 503 to everything: five failed attempts open the store's breaker.
+    sim.sim
+        .inject(Platform::Lazada, Fault::ServerError { status: 503 }, 50);
+    let before = sim.sim.data_request_times(Platform::Lazada).len();
+    calls(&app, &org, &store, 1, false).await;
+    let uuid = gid_uuid(&store);
+    let end = tokio::time::Instant::now() + Duration::from_secs(30);
+    let row = loop {
+        let row = owner_rows(
+            &app,
+            &gid_uuid(&org),
+            "SELECT status || ' ' || attempts::text || ' ' || (run_at > now() + interval '20 seconds')::text || ' ' || coalesce(last_error, '') FROM jobs WHERE kind = 'TEST_CALLS'",
+        )
+        .await;
+        if row[0].starts_with("QUEUED") && row[0].contains("deferred") {
+            break row[0].clone();
+        }
+        assert!(tokio::time::Instant::now() < end, "{row:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        row.starts_with("QUEUED 0 true"),
+        "deferred, the attempt not counted: {row}"
+    );
+    assert_eq!(
+        sim.sim.data_request_times(Platform::Lazada).len() - before,
+        5,
+        "five calls, then the breaker held the rest back"
+    );
+    let st = market::store(&app, &s, &store).await;
+    assert_eq!(st["health"]["circuit"], "OPEN", "{st}");
+    assert_eq!(st["health"]["status"], "DEGRADED", "{st}");
+    assert_eq!(st["health"]["lastError"]["code"], "UNAVAILABLE", "{st}");
+    // Another job of the store while the breaker is open: deferred at once, no call made.
+    calls(&app, &org, &store, 1, false).await;
+    let end = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = owner_rows(
+            &app,
+            &gid_uuid(&org),
+            &format!("SELECT count(*)::text FROM jobs WHERE store_id = '{uuid}' AND kind = 'TEST_CALLS' AND status = 'QUEUED' AND attempts = 0 AND last_error LIKE 'deferred%'"),
+        )
+        .await;
+        if rows == vec!["2"] {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < end, "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        sim.sim.data_request_times(Platform::Lazada).len() - before,
+        5
+    );
+    let _ = stop.send(());
+    worker.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn with_redis_unreachable_the_quota_falls_back_to_a_quarter_budget_not_to_none() {
+    use connectors::{Priority, Quota, QuotaHook};
+    use mercato::limits::quota::QuotaGovernor;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let pool = deadpool_redis_pool(&format!("redis://127.0.0.1:{closed}"));
+    let guarded = mercato::breaker::GuardedRedis {
+        pool,
+        breaker: std::sync::Arc::new(mercato::breaker::Breaker::new(
+            "test",
+            3,
+            Duration::from_secs(5),
+        )),
+        deadline: Duration::from_millis(200),
+    };
+    let mut table = mercato::config::QuotaTable::default();
+    table
+        .0
+        .retain(|(p, _)| *p != entity::enums::Platform::Jumia);
+    table.0.push((
+        entity::enums::Platform::Jumia,
+        vec![mercato::config::Budget {
+            requests: 8,
+            window: Duration::from_secs(60),
+        }],
+    ));
+    let gov = QuotaGovernor::new(guarded, mercato::keys::Keys::new("down"), table);
+    let mut granted = 0;
+    for _ in 0..10 {
+        match gov
+            .acquire(Platform::Jumia, "store-1", "orders", Priority::High)
+            .await
+        {
+            Quota::Granted => granted += 1,
+            Quota::Wait(d) => assert!(
+                d > Duration::from_secs(1),
+                "waits for the local budget: {d:?}"
+            ),
+        }
+    }
+    assert_eq!(granted, 2, "a quarter of 8 per minute in this process");
+    // Another store has its own local budget.
+    assert_eq!(
+        gov.acquire(Platform::Jumia, "store-2", "orders", Priority::High)
+            .await,
+        Quota::Granted
+    );
+    // A throttle is honoured locally too.
+    gov.throttled(
+        Platform::Jumia,
+        "store-2",
+        "orders",
+        Some(Duration::from_secs(30)),
+    )
+    .await;
+    assert!(matches!(
+        gov.acquire(Platform::Jumia, "store-2", "orders", Priority::High).await,
+        Quota::Wait(d) if d > Duration::from_secs(25)
+    ));
+}
+
+fn deadpool_redis_pool(url: &str) -> deadpool_redis::Pool {
+    deadpool_redis::Config::from_url(url)
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .unwrap()
+}
