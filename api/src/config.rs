@@ -569,13 +569,20 @@ impl MarketplacesConfig {
             });
     }
 
-    /// Whether `url` is on the allow-list: same scheme, host and port as an entry, and its path
-    /// starts with the entry's path. Credentials in the URL and fragments are refused.
+    /// Whether `url` is on the allow-list (or is this server's own `/connect/done`): same scheme,
+    /// host and port as an entry, and its path starts with the entry's path. Credentials in the
+    /// URL and fragments are refused.
     pub fn return_url_allowed(&self, url: &url::Url) -> bool {
+        // This server's own landing page is always allowed.
+        let own = url::Url::parse(&format!(
+            "{}/connect/done",
+            self.public_url.trim_end_matches('/')
+        ))
+        .ok();
         url.username().is_empty()
             && url.password().is_none()
             && url.fragment().is_none()
-            && self.return_urls.iter().any(|allowed| {
+            && own.iter().chain(self.return_urls.iter()).any(|allowed| {
                 allowed.scheme() == url.scheme()
                     && allowed.host_str() == url.host_str()
                     && allowed.port_or_known_default() == url.port_or_known_default()

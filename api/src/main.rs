@@ -117,7 +117,18 @@ fn fail(context: &str, e: AppError) -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn run_dev(args: ConfigArgs) -> Result<(), AppError> {
+async fn run_dev(mut args: ConfigArgs) -> Result<(), AppError> {
+    let sim_args = SimulatorArgs {
+        listen: std::env::var("MERCATO_SIMULATOR_LISTEN")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 8090))),
+        seed: 42,
+    };
+    // Platforms without an app of their own configured use the simulator's demo apps.
+    if args.marketplaces.simulator_url.is_none() {
+        args.marketplaces.simulator_url = Some(format!("http://{}", sim_args.listen));
+    }
     let config = args.validate().map_err(AppError::from_error)?;
     let owner = config
         .migration_database_url
@@ -130,6 +141,7 @@ async fn run_dev(args: ConfigArgs) -> Result<(), AppError> {
         .await
         .map_err(AppError::from_error)?;
     let addr = listener.local_addr().map_err(AppError::from_error)?;
+    let public = state.config.marketplaces.public_url.clone();
     println!("\nMercato is running.");
     println!("  GraphiQL:  http://{addr}/graphql");
     println!("  WebSocket: ws://{addr}/graphql/ws");
@@ -152,15 +164,8 @@ async fn run_dev(args: ConfigArgs) -> Result<(), AppError> {
         mercato::seed::MEMBER_PASSWORD
     );
     println!("  Log in with the logIn mutation, then send: Authorization: Bearer <accessToken>");
-    let sim_args = SimulatorArgs {
-        listen: std::env::var("MERCATO_SIMULATOR_LISTEN")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 8090))),
-        seed: 42,
-    };
     // The simulator is a convenience: if its port is taken, say so and go on.
-    let _simulator = match start_simulator(&sim_args).await {
+    let simulator = match start_simulator(&sim_args).await {
         Ok(r) => Some(r),
         Err(e) => {
             let detail = match &e {
@@ -171,7 +176,6 @@ async fn run_dev(args: ConfigArgs) -> Result<(), AppError> {
             None
         }
     };
-    println!();
     let (tx, rx) = tokio::sync::watch::channel(false);
     let worker_state = state.clone();
     let mut worker_rx = rx.clone();
@@ -181,7 +185,30 @@ async fn run_dev(args: ConfigArgs) -> Result<(), AppError> {
         })
         .await
     });
-    let served = mercato::serve(state, listener, mercato::http::shutdown_signal()).await;
+    let server = tokio::spawn(mercato::serve(
+        state,
+        listener,
+        mercato::http::shutdown_signal(),
+    ));
+    if let Some(sim) = &simulator {
+        // TikTok's authorization link carries no redirect: the app's registered one is used.
+        sim.sim
+            .set_tiktok_redirect(format!("{public}/connect/tiktok/callback"));
+        println!("  Connecting the demo stores through each platform's authorization flow:");
+        match mercato::seed::connect_demo_stores(&public, &sim.sim.config().jumia.2).await {
+            Ok(results) => {
+                for (platform, result) in results {
+                    println!("    {platform:<12} {result}");
+                }
+            }
+            Err(e) => eprintln!("    (not connected: {e})"),
+        }
+        println!(
+            "  To connect one yourself: beginStoreConnection with returnUrl \"{public}/connect/done\", then open its authorizationUrl."
+        );
+    }
+    println!();
+    let served = server.await.map_err(AppError::from_error)?;
     let _ = tx.send(true);
     let worked = worker.await.map_err(AppError::from_error)?;
     served.and(worked)

@@ -37,6 +37,11 @@ ALTER TABLE stores
   ADD COLUMN last_error_at timestamptz,
   ADD COLUMN circuit text NOT NULL DEFAULT 'CLOSED' CHECK (circuit IN ('CLOSED', 'OPEN', 'HALF_OPEN')),
   ADD COLUMN circuit_open_until timestamptz;
+-- Existing rows of every organization: forced RLS would hide them from the owner, so it is lifted
+-- for these statements (inside this migration's transaction) and restored right after.
+ALTER TABLE stores NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE sync_schedules NO FORCE ROW LEVEL SECURITY;
+ALTER TABLE jobs NO FORCE ROW LEVEL SECURITY;
 UPDATE stores SET connection = 'FILE_ONLY' WHERE platform IN ('KILIMALL', 'OWN');
 
 CREATE TABLE store_tokens (
@@ -84,6 +89,9 @@ UPDATE sync_schedules s SET paused = 'DISCONNECTED', next_run_at = NULL
 UPDATE jobs j SET status = 'CANCELLED', finished_at = now(), updated_at = now(),
        last_error = 'paused: the store is not connected'
   FROM sync_schedules s WHERE j.schedule_id = s.id AND j.status = 'QUEUED' AND s.paused IS NOT NULL;
+ALTER TABLE stores FORCE ROW LEVEL SECURITY;
+ALTER TABLE sync_schedules FORCE ROW LEVEL SECURITY;
+ALTER TABLE jobs FORCE ROW LEVEL SECURITY;
 
 CREATE TABLE shop_claims (
   platform text NOT NULL,
