@@ -81,18 +81,6 @@ fn new_state(org: OrgId) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
-fn region(field: &str, raw: &str) -> AppResult<String> {
-    let r = raw.trim().to_ascii_uppercase();
-    if r.len() == 2 && r.bytes().all(|b| b.is_ascii_uppercase()) {
-        Ok(r)
-    } else {
-        Err(AppError::invalid(
-            field,
-            "must be an ISO 3166-1 alpha-2 code such as MY or PH",
-        ))
-    }
-}
-
 /// Starts connecting a store: checks the caller may manage stores of the branch, records the
 /// hash of a fresh `state` (10 minutes, single use) and returns the platform's authorization URL.
 pub async fn begin(
@@ -127,7 +115,7 @@ pub async fn begin(
             "this platform's app is not configured on this server",
         )
     })?;
-    let region = region("input.region", &input.region)?;
+    let region = stores::region("input.region", &input.region)?;
     let return_url = input.return_url.trim();
     let parsed = url::Url::parse(return_url)
         .map_err(|_| AppError::invalid("input.returnUrl", "must be an absolute URL"))?;

@@ -104,7 +104,8 @@ pub struct UpdateStore {
     pub credentials: Option<Credentials>,
 }
 
-fn region(field: &str, raw: &str) -> AppResult<String> {
+/// An ISO 3166-1 alpha-2 region, upper-cased, or VALIDATION_FAILED on `field`.
+pub(crate) fn region(field: &str, raw: &str) -> AppResult<String> {
     let r = raw.trim().to_ascii_uppercase();
     if r.len() == 2 && r.bytes().all(|b| b.is_ascii_uppercase()) {
         Ok(r)

@@ -131,6 +131,47 @@ async fn current_access(state: &AppState, principal: &Principal) -> Result<Arc<A
     Ok(access)
 }
 
+/// The events of one organization channel as `T`, each with the subscriber's access as of then
+/// (re-checked every 30 seconds, so a removed member stops receiving): ends when the access is
+/// lost or the hub closes. Unparsable payloads and other channels are skipped.
+fn channel_events<T: serde::de::DeserializeOwned + Send + 'static>(
+    state: AppState,
+    principal: Principal,
+    access: Arc<Access>,
+    mut rx: broadcast::Receiver<Arc<crate::events::Event>>,
+    channel: String,
+    what: &'static str,
+) -> impl Stream<Item = (T, Arc<Access>)> {
+    async_stream::stream! {
+        let mut access = access;
+        let mut checked = tokio::time::Instant::now();
+        loop {
+            let event = match rx.recv().await {
+                Ok(e) => e,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, subscription = what, "subscriber lagged");
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            };
+            if event.channel != channel {
+                continue;
+            }
+            let Ok(item) = serde_json::from_str::<T>(&event.payload) else {
+                continue;
+            };
+            if checked.elapsed() > Duration::from_secs(30) {
+                match current_access(&state, &principal).await {
+                    Ok(a) => access = a,
+                    Err(_) => break,
+                }
+                checked = tokio::time::Instant::now();
+            }
+            yield (item, access.clone());
+        }
+    }
+}
+
 /// Alerts open now, in the branches the caller sees (row-level security filters them).
 async fn open_alerts(
     state: &AppState,
@@ -204,9 +245,10 @@ async fn read_as<T>(
     Ok(out?)
 }
 
-/// The subscriber of a sync subscription: authenticated, with sync read access.
-async fn sync_subscriber(
+/// The subscriber of an organization subscription: authenticated, and allowed `perm`.
+async fn subscriber(
     ctx: &Context<'_>,
+    perm: Perm,
 ) -> Result<(Principal, AppState, Arc<Access>, crate::ids::OrgId)> {
     let principal = ctx
         .data::<Principal>()
@@ -215,9 +257,16 @@ async fn sync_subscriber(
     let state = ctx.data::<AppState>()?.clone();
     let access = current_access(&state, &principal).await?;
     let org = access.org()?;
-    org.require(Perm::SyncRead)?;
+    org.require(perm)?;
     let org_id = org.org_id;
     Ok((principal, state, access, org_id))
+}
+
+/// The subscriber of a sync subscription: authenticated, with sync read access.
+async fn sync_subscriber(
+    ctx: &Context<'_>,
+) -> Result<(Principal, AppState, Arc<Access>, crate::ids::OrgId)> {
+    subscriber(ctx, Perm::SyncRead).await
 }
 
 /// Live sync run changes matching `wanted`, after `current`; each run's changes in version order
@@ -226,51 +275,32 @@ async fn sync_subscriber(
 fn run_stream(
     state: AppState,
     principal: Principal,
-    mut access: Arc<Access>,
+    access: Arc<Access>,
     org_id: crate::ids::OrgId,
-    mut rx: broadcast::Receiver<Arc<crate::events::Event>>,
+    rx: broadcast::Receiver<Arc<crate::events::Event>>,
     current: Vec<SyncRunRow>,
     permit: Slot,
     wanted: impl Fn(&SyncRunRow) -> bool + Send + 'static,
 ) -> impl Stream<Item = SyncRunState> {
+    use futures::StreamExt as _;
     let channel = state.keys.channel(Topic::SyncRuns(org_id));
+    let events = channel_events::<SyncRunRow>(state, principal, access, rx, channel, "syncRuns");
     counted(
         "sync_runs",
         async_stream::stream! {
             let _permit = permit;
-            let mut checked = tokio::time::Instant::now();
             let mut seen: std::collections::HashMap<uuid::Uuid, i64> = std::collections::HashMap::new();
             for run in current {
                 seen.insert(run.id, run.version);
                 yield SyncRunState::from(&run);
             }
-            loop {
-                let event = match rx.recv().await {
-                    Ok(e) => e,
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "sync run subscriber lagged");
-                        continue;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
-                };
-                if event.channel != channel {
-                    continue;
-                }
-                let Ok(run) = serde_json::from_str::<SyncRunRow>(&event.payload) else {
-                    continue;
-                };
+            futures::pin_mut!(events);
+            while let Some((run, access)) = events.next().await {
                 if run.org_id != org_id.uuid() || !wanted(&run) {
                     continue;
                 }
                 if seen.get(&run.id).is_some_and(|v| *v >= run.version) {
                     continue;
-                }
-                if checked.elapsed() > Duration::from_secs(30) {
-                    match current_access(&state, &principal).await {
-                        Ok(a) => access = a,
-                        Err(_) => break,
-                    }
-                    checked = tokio::time::Instant::now();
                 }
                 if !sees_branch(&access, run.branch_id.map(BranchId)) {
                     continue;
@@ -295,15 +325,7 @@ impl Subscription {
         ctx: &Context<'_>,
         branch_id: Option<ID>,
     ) -> Result<impl Stream<Item = InventoryAlert> + use<>> {
-        let principal = ctx
-            .data::<Principal>()
-            .map_err(|_| AppError::Unauthenticated)?
-            .clone();
-        let state = ctx.data::<AppState>()?.clone();
-        let mut access = current_access(&state, &principal).await?;
-        let org = access.org()?;
-        org.require(Perm::InventoryRead)?;
-        let org_id = org.org_id;
+        let (principal, state, access, org_id) = subscriber(ctx, Perm::InventoryRead).await?;
         let only = match &branch_id {
             Some(id) => {
                 let b = crate::graphql::relay::branch_id(id)?;
@@ -317,41 +339,29 @@ impl Subscription {
         let permit = acquire_slot(ctx)?;
         let channel = state.keys.channel(Topic::InventoryAlerts(org_id));
         // Listen first, then read what is open: nothing falls between the two.
-        let mut rx = state.events.subscribe().await?;
+        let rx = state.events.subscribe().await?;
         let current = open_alerts(&state, &principal, only).await?;
+        let events = channel_events::<StockAlertEvent>(
+            state,
+            principal,
+            access,
+            rx,
+            channel,
+            "inventoryAlerts",
+        );
         Ok(counted(
             "inventory_alerts",
             async_stream::stream! {
+                use futures::StreamExt as _;
                 let _permit = permit;
-                let mut checked = tokio::time::Instant::now();
                 let opened: std::collections::HashSet<ID> = current.iter().map(|a| a.id.clone()).collect();
                 for alert in current {
                     yield alert;
                 }
-                loop {
-                    let event = match rx.recv().await {
-                        Ok(e) => e,
-                        Err(broadcast::error::RecvError::Lagged(n)) => {
-                            tracing::warn!(missed = n, "inventoryAlerts subscriber lagged");
-                            continue;
-                        }
-                        Err(broadcast::error::RecvError::Closed) => break,
-                    };
-                    if event.channel != channel {
-                        continue;
-                    }
-                    let Ok(alert) = serde_json::from_str::<StockAlertEvent>(&event.payload) else {
-                        continue;
-                    };
+                futures::pin_mut!(events);
+                while let Some((alert, access)) = events.next().await {
                     if alert.org_id != org_id || only.is_some_and(|b| b != alert.branch_id) {
                         continue;
-                    }
-                    if checked.elapsed() > Duration::from_secs(30) {
-                        match current_access(&state, &principal).await {
-                            Ok(a) => access = a,
-                            Err(_) => break,
-                        }
-                        checked = tokio::time::Instant::now();
                     }
                     if !sees(&access, alert.branch_id) {
                         continue;
@@ -472,51 +482,25 @@ impl Subscription {
         ctx: &Context<'_>,
         store_id: Option<ID>,
     ) -> Result<impl Stream<Item = StoreAlert> + use<>> {
-        let principal = ctx
-            .data::<Principal>()
-            .map_err(|_| AppError::Unauthenticated)?
-            .clone();
-        let state = ctx.data::<AppState>()?.clone();
-        let mut access = current_access(&state, &principal).await?;
-        let org = access.org()?;
-        org.require(Perm::StoresRead)?;
-        let org_id = org.org_id;
+        let (principal, state, access, org_id) = subscriber(ctx, Perm::StoresRead).await?;
         let only = store_id
             .as_ref()
             .map(crate::graphql::relay::store_id)
             .transpose()?;
         let permit = acquire_slot(ctx)?;
         let channel = state.keys.channel(Topic::StoreAlerts(org_id));
-        let mut rx = state.events.subscribe().await?;
+        let rx = state.events.subscribe().await?;
+        let events =
+            channel_events::<StoreAlertEvent>(state, principal, access, rx, channel, "storeAlerts");
         Ok(counted(
             "store_alerts",
             async_stream::stream! {
+                use futures::StreamExt as _;
                 let _permit = permit;
-                let mut checked = tokio::time::Instant::now();
-                loop {
-                    let event = match rx.recv().await {
-                        Ok(e) => e,
-                        Err(broadcast::error::RecvError::Lagged(n)) => {
-                            tracing::warn!(missed = n, "storeAlerts subscriber lagged");
-                            continue;
-                        }
-                        Err(broadcast::error::RecvError::Closed) => break,
-                    };
-                    if event.channel != channel {
-                        continue;
-                    }
-                    let Ok(alert) = serde_json::from_str::<StoreAlertEvent>(&event.payload) else {
-                        continue;
-                    };
+                futures::pin_mut!(events);
+                while let Some((alert, access)) = events.next().await {
                     if alert.org_id != org_id.uuid() || only.is_some_and(|s| s.uuid() != alert.store_id) {
                         continue;
-                    }
-                    if checked.elapsed() > Duration::from_secs(30) {
-                        match current_access(&state, &principal).await {
-                            Ok(a) => access = a,
-                            Err(_) => break,
-                        }
-                        checked = tokio::time::Instant::now();
                     }
                     let visible = access.org.as_ref().is_some_and(|o| {
                         o.allows(Perm::StoresRead)

@@ -110,6 +110,9 @@ fn limit(b: &Budget, priority: Priority) -> u32 {
     }
 }
 
+/// One budget's in-process limiter (keyed by store), used while Redis is unreachable.
+type LocalLimiter = Arc<DefaultKeyedRateLimiter<String>>;
+
 /// The Redis-backed quota hook (one per process, shared by every store context).
 pub struct QuotaGovernor {
     redis: GuardedRedis,
@@ -117,7 +120,7 @@ pub struct QuotaGovernor {
     table: QuotaTable,
     acquire: redis::Script,
     block: redis::Script,
-    local: Mutex<HashMap<(Platform, usize), Arc<DefaultKeyedRateLimiter<String>>>>,
+    local: Mutex<HashMap<(Platform, usize), LocalLimiter>>,
     local_blocks: Mutex<HashMap<String, std::time::Instant>>,
     degraded: DegradedLog,
 }
@@ -142,12 +145,7 @@ impl QuotaGovernor {
             .of(crate::marketplaces::entity_platform(platform))
     }
 
-    fn local_limiter(
-        &self,
-        platform: Platform,
-        i: usize,
-        b: &Budget,
-    ) -> Option<Arc<DefaultKeyedRateLimiter<String>>> {
+    fn local_limiter(&self, platform: Platform, i: usize, b: &Budget) -> Option<LocalLimiter> {
         let mut map = self.local.lock().ok()?;
         Some(
             map.entry((platform, i))
