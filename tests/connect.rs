@@ -670,3 +670,46 @@ async fn tokens_sealed_with_an_old_key_are_read_after_rotation_and_resealed_with
     let _ = stop.send(());
     worker.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_branch_manager_cannot_reauthorize_a_store_of_another_branch() {
+    let sim = market::simulator(SimConfig::default()).await;
+    let app = market::app_with(&sim).await;
+    let owner = app.sign_up("branches", Some("Branch Co")).await;
+    let org = owner.org_id.clone().unwrap();
+    let a = app.create_branch(&owner, "A").await;
+    let b = app.create_branch(&owner, "B").await;
+    let store = market::connect(&app, &owner, &b, "LAZADA").await;
+    assert_eq!(store.result, "CONNECTED");
+    let manager = joined_member(
+        &app,
+        &owner,
+        "mgr-a",
+        "MEMBER",
+        json!([{ "branchId": a, "role": "MANAGER" }]),
+    )
+    .await;
+    // The manager of A authorizes the same Lazada shop: it is B's store, which they cannot manage.
+    let r = market::connect(&app, &manager, &a, "LAZADA").await;
+    assert_eq!((r.result.as_str(), r.store), ("FORBIDDEN", None));
+    assert_eq!(
+        owner_rows(
+            &app,
+            &gid_uuid(&org),
+            "SELECT version::text FROM store_tokens"
+        )
+        .await,
+        vec!["1"],
+        "B's store keeps its tokens"
+    );
+    // The owner may: the store is re-authorized where it is.
+    let again = market::connect(&app, &owner, &a, "LAZADA").await;
+    assert_eq!(
+        (again.result.as_str(), again.store),
+        ("RECONNECTED", store.store)
+    );
+    assert_eq!(
+        owner_rows(&app, &gid_uuid(&org), "SELECT branch_id::text FROM stores").await,
+        vec![gid_uuid(&b)]
+    );
+}

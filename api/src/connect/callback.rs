@@ -135,7 +135,12 @@ pub async fn handle(
         }
     };
     let tx = org_tx(&state.db, org).await?;
-    if !connections::may_still_connect(&tx, &taken).await? {
+    let existing = connections::existing_branch(&tx, platform, &grant.shop).await?;
+    let mut allowed = connections::may_still_connect(&tx, &taken, taken.branch_id).await?;
+    if let Some(b) = existing.filter(|b| *b != taken.branch_id) {
+        allowed = allowed && connections::may_still_connect(&tx, &taken, b).await?;
+    }
+    if !allowed {
         tx.rollback().await?;
         return finish("FORBIDDEN", None).await;
     }

@@ -269,9 +269,14 @@ pub async fn finish_state(
     Ok(())
 }
 
-/// Whether the user who began the connection may still manage stores of its branch (membership
-/// can change in ten minutes). A partner API token's state has no user and is not re-checked.
-pub async fn may_still_connect(tx: &impl ConnectionTrait, st: &ConnectState) -> AppResult<bool> {
+/// Whether the user who began the connection may (still: membership can change in ten minutes)
+/// manage stores of `branch` — the link's branch, or the branch of the store the shop already is
+/// when that is another one. A partner API token's state has no user and is not re-checked.
+pub async fn may_still_connect(
+    tx: &impl ConnectionTrait,
+    st: &ConnectState,
+    branch: Uuid,
+) -> AppResult<bool> {
     let Some(user) = st.user_id else {
         return Ok(true);
     };
@@ -280,7 +285,7 @@ pub async fn may_still_connect(tx: &impl ConnectionTrait, st: &ConnectState) -> 
             "SELECT EXISTS (SELECT 1 FROM org_members m WHERE m.user_id = $1 AND m.org_id = (SELECT app_org_id()) \
                AND (m.role IN ('OWNER', 'ADMIN') OR EXISTS (SELECT 1 FROM branch_members b \
                     WHERE b.user_id = $1 AND b.branch_id = $2 AND b.role = 'MANAGER'))) AS ok",
-            vec![user.into(), st.branch_id.into()],
+            vec![user.into(), branch.into()],
         ))
         .await?;
     Ok(row
@@ -346,6 +351,27 @@ pub fn shop_fields(
     }
 }
 
+/// The branch of the store the shop of `identity` already is in this organization, if any.
+pub async fn existing_branch(
+    tx: &impl ConnectionTrait,
+    platform: Platform,
+    identity: &ShopIdentity,
+) -> AppResult<Option<Uuid>> {
+    let (shop, _, _) = match shop_fields(identity, "ZZ") {
+        Ok(f) => f,
+        Err(_) => return Ok(None),
+    };
+    let row = tx
+        .query_one_raw(stmt(
+            "SELECT branch_id FROM stores WHERE platform = $1 AND external_shop_id = $2",
+            vec![platform.into(), shop.into()],
+        ))
+        .await?;
+    Ok(row
+        .map(|r| r.try_get::<Uuid>("", "branch_id"))
+        .transpose()?)
+}
+
 /// What [`authorize_store`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Authorized {
@@ -404,6 +430,12 @@ pub async fn authorize_store(
     let outcome = match existing {
         Some(store) => {
             let id = StoreId(store.id);
+            // Re-authorizing a store of another branch needs the right to manage that branch.
+            if store.branch_id != branch.uuid() {
+                c.access
+                    .org()?
+                    .require(Perm::StoresWrite(BranchId(store.branch_id)))?;
+            }
             c.tx.execute_raw(stmt(
                 "UPDATE stores SET connection = 'CONNECTED', shop_identity = $2, status = 'ACTIVE', \
                         archived_at = NULL, connected_at = now(), last_error_code = NULL, \
