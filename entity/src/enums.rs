@@ -458,3 +458,76 @@ pub enum CostSource {
     #[sea_orm(string_value = "LEARNED")]
     Learned,
 }
+
+/// Normalized order status (`orders.status`, `order_events.from_status/to_status`): the
+/// connectors' mapping of every platform's statuses (README "Status mapping").
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    /// Not paid yet.
+    #[sea_orm(string_value = "PENDING_PAYMENT")]
+    PendingPayment,
+    /// Held by the platform.
+    #[sea_orm(string_value = "ON_HOLD")]
+    OnHold,
+    /// Paid; to be packed and shipped.
+    #[sea_orm(string_value = "AWAITING_FULFILLMENT")]
+    AwaitingFulfillment,
+    /// Some packages shipped.
+    #[sea_orm(string_value = "PARTIALLY_SHIPPED")]
+    PartiallyShipped,
+    /// Packed, waiting for pickup.
+    #[sea_orm(string_value = "READY_TO_SHIP")]
+    ReadyToShip,
+    /// With the carrier.
+    #[sea_orm(string_value = "SHIPPED")]
+    Shipped,
+    /// Delivered.
+    #[sea_orm(string_value = "DELIVERED")]
+    Delivered,
+    /// Closed successfully.
+    #[sea_orm(string_value = "COMPLETED")]
+    Completed,
+    /// The buyer asked to cancel.
+    #[sea_orm(string_value = "CANCEL_REQUESTED")]
+    CancelRequested,
+    /// Cancelled.
+    #[sea_orm(string_value = "CANCELLED")]
+    Cancelled,
+    /// On its way back.
+    #[sea_orm(string_value = "RETURNING")]
+    Returning,
+    /// Returned.
+    #[sea_orm(string_value = "RETURNED")]
+    Returned,
+    /// Delivery failed, lost or damaged.
+    #[sea_orm(string_value = "DELIVERY_FAILED")]
+    DeliveryFailed,
+    /// A status this version does not know (the raw one is kept).
+    #[sea_orm(string_value = "UNKNOWN")]
+    Unknown,
+}
+
+/// Where an order update came from (`order_events.source`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderEventSource {
+    /// A sync pulled it.
+    #[sea_orm(string_value = "PULL")]
+    Pull,
+    /// The marketplace pushed it.
+    #[sea_orm(string_value = "PUSH")]
+    Push,
+    /// A user changed it.
+    #[sea_orm(string_value = "USER")]
+    User,
+    /// A file import.
+    #[sea_orm(string_value = "IMPORT")]
+    Import,
+}

@@ -1,0 +1,343 @@
+//! Orders: every marketplace order of every store in one model, with one state machine across
+//! platforms (the connectors' status mapping) and anti-regression on the marketplace's update
+//! time: an update older than the stored version is recorded as stale and never applied, the same
+//! version twice changes nothing, a newer one is applied once.
+
+use crate::domain::{Ctx, stmt};
+use crate::error::{AppError, AppResult};
+use crate::ids::{BranchId, StoreId};
+use chrono::{DateTime, Utc};
+use connectors::status::OrderStatus as Normalized;
+use entity::enums::{OrderEventSource, OrderStatus};
+use sea_orm::{ConnectionTrait, FromQueryResult};
+use uuid::Uuid;
+
+/// The store an order belongs to.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderStore {
+    /// Store.
+    pub id: StoreId,
+    /// Its branch (the order's visibility).
+    pub branch: BranchId,
+}
+
+/// Mercato's status of a connector status.
+pub fn status(s: Normalized) -> OrderStatus {
+    match s {
+        Normalized::PendingPayment => OrderStatus::PendingPayment,
+        Normalized::OnHold => OrderStatus::OnHold,
+        Normalized::AwaitingFulfillment => OrderStatus::AwaitingFulfillment,
+        Normalized::PartiallyShipped => OrderStatus::PartiallyShipped,
+        Normalized::ReadyToShip => OrderStatus::ReadyToShip,
+        Normalized::Shipped => OrderStatus::Shipped,
+        Normalized::Delivered => OrderStatus::Delivered,
+        Normalized::Completed => OrderStatus::Completed,
+        Normalized::CancelRequested => OrderStatus::CancelRequested,
+        Normalized::Cancelled => OrderStatus::Cancelled,
+        Normalized::Returning => OrderStatus::Returning,
+        Normalized::Returned => OrderStatus::Returned,
+        Normalized::DeliveryFailed => OrderStatus::DeliveryFailed,
+        Normalized::Unknown => OrderStatus::Unknown,
+    }
+}
+
+/// What applying one order version did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// A new order.
+    Created {
+        /// The order.
+        order: Uuid,
+        /// Its status.
+        status: OrderStatus,
+    },
+    /// A newer version replaced the stored one.
+    Updated {
+        /// The order.
+        order: Uuid,
+        /// Status before.
+        from: OrderStatus,
+        /// Status now (the same when only other fields changed).
+        to: OrderStatus,
+    },
+    /// The same version as stored: nothing changed.
+    Unchanged {
+        /// The order.
+        order: Uuid,
+    },
+    /// Older than the stored version: recorded as a stale event, not applied.
+    Stale {
+        /// The order.
+        order: Uuid,
+        /// The stored status, kept.
+        kept: OrderStatus,
+        /// The refused status.
+        refused: OrderStatus,
+    },
+}
+
+fn at(secs: i64) -> AppResult<DateTime<Utc>> {
+    DateTime::from_timestamp(secs, 0)
+        .ok_or_else(|| AppError::Upstream(format!("order time {secs} is out of range")))
+}
+
+fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
+    let v: String = value.chars().filter(|c| !c.is_control()).collect();
+    if v.chars().count() > max {
+        return Err(AppError::Upstream(format!(
+            "order {field} longer than {max} characters"
+        )));
+    }
+    Ok(v)
+}
+
+/// Applies one version of a marketplace order to the store's orders, in the caller's transaction:
+/// creates it, applies it when newer than the stored version, ignores the same version, and
+/// records an older one as a stale event without applying it. Every status change (and every
+/// refused one) is an `order_events` row.
+pub async fn apply(
+    c: &Ctx<'_>,
+    store: OrderStore,
+    order: &connectors::Order,
+    source: OrderEventSource,
+) -> AppResult<Applied> {
+    let external = text("id", order.external_id.trim(), 128)?;
+    if external.is_empty() {
+        return Err(AppError::Upstream("an order without an id".into()));
+    }
+    let raw = text("status", &order.raw_status, 200)?;
+    let to = status(order.status);
+    let updated = at(order.update_time)?;
+    let placed = at(order.create_time)?;
+    let ship_by = order.ship_by.map(at).transpose()?;
+    let currency = order.total.currency_code().to_owned();
+    let buyer = order
+        .buyer
+        .name
+        .as_deref()
+        .map(|n| text("buyer", n, 200))
+        .transpose()?;
+    let city = order
+        .buyer
+        .city
+        .as_deref()
+        .map(|n| text("city", n, 200))
+        .transpose()?;
+    let inserted = c
+        .tx
+        .query_one_raw(stmt(
+            "INSERT INTO orders (org_id, id, branch_id, store_id, external_id, status, raw_status, \
+                                 marketplace_updated_at, buyer_name, ship_city, currency, shipping_fee_minor, \
+                                 total_minor, placed_at, ship_by, paid_at, shipped_at, delivered_at, cancelled_at) \
+             VALUES ((SELECT app_org_id()), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+                     CASE WHEN $5 NOT IN ('PENDING_PAYMENT', 'UNKNOWN') THEN $7 END, \
+                     CASE WHEN $5 IN ('SHIPPED', 'DELIVERED', 'COMPLETED') THEN $7 END, \
+                     CASE WHEN $5 IN ('DELIVERED', 'COMPLETED') THEN $7 END, \
+                     CASE WHEN $5 = 'CANCELLED' THEN $7 END) \
+             ON CONFLICT (org_id, store_id, external_id) DO NOTHING RETURNING id",
+            vec![
+                Uuid::now_v7().into(),
+                store.branch.uuid().into(),
+                store.id.uuid().into(),
+                external.clone().into(),
+                to.into(),
+                raw.clone().into(),
+                updated.into(),
+                buyer.into(),
+                city.into(),
+                currency.into(),
+                order.shipping_fee.map(|m| m.minor).into(),
+                order.total.minor.into(),
+                placed.into(),
+                ship_by.into(),
+            ],
+        ))
+        .await?;
+    if let Some(row) = inserted {
+        let id: Uuid = row.try_get("", "id")?;
+        write_lines(c, id, store.branch, order).await?;
+        event(c, id, store.branch, None, to, &raw, source, updated, true).await?;
+        return Ok(Applied::Created {
+            order: id,
+            status: to,
+        });
+    }
+    #[derive(FromQueryResult)]
+    struct Stored {
+        id: Uuid,
+        status: OrderStatus,
+        marketplace_updated_at: DateTime<Utc>,
+    }
+    let stored = Stored::find_by_statement(stmt(
+        "SELECT id, status, marketplace_updated_at FROM orders \
+         WHERE store_id = $1 AND external_id = $2 FOR UPDATE",
+        vec![store.id.uuid().into(), external.into()],
+    ))
+    .one(c.tx)
+    .await?
+    .ok_or_else(|| AppError::internal("an order conflicted on insert and then vanished"))?;
+    if updated < stored.marketplace_updated_at {
+        event(
+            c,
+            stored.id,
+            store.branch,
+            Some(stored.status),
+            to,
+            &raw,
+            source,
+            updated,
+            false,
+        )
+        .await?;
+        return Ok(Applied::Stale {
+            order: stored.id,
+            kept: stored.status,
+            refused: to,
+        });
+    }
+    if updated == stored.marketplace_updated_at {
+        return Ok(Applied::Unchanged { order: stored.id });
+    }
+    c.tx.execute_raw(stmt(
+        "UPDATE orders SET status = $2, raw_status = $3, marketplace_updated_at = $4, version = version + 1, \
+                buyer_name = coalesce($5, buyer_name), ship_city = coalesce($6, ship_city), \
+                shipping_fee_minor = coalesce($7, shipping_fee_minor), total_minor = $8, \
+                ship_by = coalesce($9, ship_by), \
+                paid_at = coalesce(paid_at, CASE WHEN $2 NOT IN ('PENDING_PAYMENT', 'UNKNOWN') THEN $4 END), \
+                shipped_at = coalesce(shipped_at, CASE WHEN $2 IN ('SHIPPED', 'DELIVERED', 'COMPLETED') THEN $4 END), \
+                delivered_at = coalesce(delivered_at, CASE WHEN $2 IN ('DELIVERED', 'COMPLETED') THEN $4 END), \
+                cancelled_at = coalesce(cancelled_at, CASE WHEN $2 = 'CANCELLED' THEN $4 END), \
+                updated_at = now() \
+         WHERE id = $1",
+        vec![
+            stored.id.into(),
+            to.into(),
+            raw.clone().into(),
+            updated.into(),
+            order
+                .buyer
+                .name
+                .as_deref()
+                .map(|n| text("buyer", n, 200))
+                .transpose()?
+                .into(),
+            order
+                .buyer
+                .city
+                .as_deref()
+                .map(|n| text("city", n, 200))
+                .transpose()?
+                .into(),
+            order.shipping_fee.map(|m| m.minor).into(),
+            order.total.minor.into(),
+            ship_by.into(),
+        ],
+    ))
+    .await?;
+    write_lines(c, stored.id, store.branch, order).await?;
+    if stored.status != to {
+        event(
+            c,
+            stored.id,
+            store.branch,
+            Some(stored.status),
+            to,
+            &raw,
+            source,
+            updated,
+            true,
+        )
+        .await?;
+    }
+    Ok(Applied::Updated {
+        order: stored.id,
+        from: stored.status,
+        to,
+    })
+}
+
+/// Writes the lines of `order` (inserted, or updated in place by their platform item and SKU).
+async fn write_lines(
+    c: &Ctx<'_>,
+    order_id: Uuid,
+    branch: BranchId,
+    order: &connectors::Order,
+) -> AppResult<()> {
+    if order.lines.is_empty() {
+        return Ok(());
+    }
+    let mut lines = Vec::with_capacity(order.lines.len());
+    for (i, l) in order.lines.iter().enumerate() {
+        if l.quantity == 0 || l.quantity > 1_000_000 {
+            return Err(AppError::Upstream(format!(
+                "order line {} has quantity {}",
+                i + 1,
+                l.quantity
+            )));
+        }
+        lines.push(serde_json::json!({
+            "id": Uuid::now_v7(),
+            "line_no": i + 1,
+            "item": text("item id", &l.external_item_id, 128)?,
+            "sku": text("SKU id", &l.external_sku_id, 128)?,
+            "line_ids": l.external_line_ids,
+            "seller_sku": l.seller_sku.as_deref().map(|s| text("seller SKU", s.trim(), 200)).transpose()?,
+            "name": text("line name", &l.name, 500)?,
+            "quantity": l.quantity,
+            "price": l.unit_price.minor,
+        }));
+    }
+    c.tx.execute_raw(stmt(
+        "INSERT INTO order_items (org_id, id, order_id, branch_id, line_no, external_item_id, external_sku_id, \
+                                  external_line_ids, seller_sku, name, quantity, unit_price_minor, variant_id) \
+         SELECT (SELECT app_org_id()), l.id, $1, $2, l.line_no, l.item, l.sku, \
+                ARRAY(SELECT jsonb_array_elements_text(l.line_ids)), l.seller_sku, l.name, l.quantity, l.price, \
+                (SELECT v.id FROM variants v WHERE lower(v.sku) = lower(l.seller_sku) LIMIT 1) \
+         FROM jsonb_to_recordset($3) AS l(id uuid, line_no int, item text, sku text, line_ids jsonb, \
+                                          seller_sku text, name text, quantity int, price bigint) \
+         ON CONFLICT (org_id, order_id, external_item_id, external_sku_id) DO UPDATE SET \
+           line_no = EXCLUDED.line_no, external_line_ids = EXCLUDED.external_line_ids, \
+           seller_sku = EXCLUDED.seller_sku, name = EXCLUDED.name, quantity = EXCLUDED.quantity, \
+           unit_price_minor = EXCLUDED.unit_price_minor, \
+           variant_id = coalesce(order_items.variant_id, EXCLUDED.variant_id), updated_at = now()",
+        vec![
+            order_id.into(),
+            branch.uuid().into(),
+            serde_json::Value::Array(lines).into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn event(
+    c: &Ctx<'_>,
+    order: Uuid,
+    branch: BranchId,
+    from: Option<OrderStatus>,
+    to: OrderStatus,
+    raw: &str,
+    source: OrderEventSource,
+    updated: DateTime<Utc>,
+    applied: bool,
+) -> AppResult<()> {
+    c.tx.execute_raw(stmt(
+        "INSERT INTO order_events (org_id, id, order_id, branch_id, from_status, to_status, raw_status, \
+                                   source, marketplace_updated_at, applied) \
+         VALUES ((SELECT app_org_id()), $1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        vec![
+            Uuid::now_v7().into(),
+            order.into(),
+            branch.uuid().into(),
+            from.into(),
+            to.into(),
+            raw.to_owned().into(),
+            source.into(),
+            updated.into(),
+            applied.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
