@@ -143,8 +143,8 @@ pub async fn apply(
                 to.into(),
                 raw.clone().into(),
                 updated.into(),
-                buyer.into(),
-                city.into(),
+                buyer.clone().into(),
+                city.clone().into(),
                 currency.into(),
                 order.shipping_fee.map(|m| m.minor).into(),
                 order.total.minor.into(),
@@ -214,20 +214,8 @@ pub async fn apply(
             to.into(),
             raw.clone().into(),
             updated.into(),
-            order
-                .buyer
-                .name
-                .as_deref()
-                .map(|n| text("buyer", n, 200))
-                .transpose()?
-                .into(),
-            order
-                .buyer
-                .city
-                .as_deref()
-                .map(|n| text("city", n, 200))
-                .transpose()?
-                .into(),
+            buyer.into(),
+            city.into(),
             order.shipping_fee.map(|m| m.minor).into(),
             order.total.minor.into(),
             ship_by.into(),
