@@ -291,6 +291,15 @@ pub struct MarketplaceArgs {
     /// `SHOPEE=20/1s;JUMIA=4/1s+200/60s`.
     #[arg(long, env = "MERCATO_QUOTAS", default_value = "")]
     pub quotas: String,
+    /// How far the marketplaces' clock runs ahead of this machine's, in seconds (0 in
+    /// production; tests that move the simulator's clock forward start workers with it).
+    #[arg(
+        long,
+        env = "MERCATO_MARKETPLACE_CLOCK_OFFSET_SECS",
+        default_value_t = 0,
+        allow_hyphen_values = true
+    )]
+    pub marketplace_clock_offset_secs: i64,
 }
 
 /// Limits that keep the API safe on the open internet.
@@ -512,6 +521,8 @@ pub struct MarketplacesConfig {
     pub quotas: QuotaTable,
     /// TOKEN_REFRESH refreshes tokens that expire within this.
     pub refresh_ahead: Duration,
+    /// How far the marketplaces' clock runs ahead of ours (seconds; 0 but in tests).
+    pub clock_offset_secs: i64,
 }
 
 impl MarketplacesConfig {
@@ -526,6 +537,7 @@ impl MarketplacesConfig {
             jumia: None,
             quotas: QuotaTable::default(),
             refresh_ahead: Duration::from_secs(15 * 60),
+            clock_offset_secs: 0,
         }
     }
 
@@ -683,6 +695,7 @@ impl MarketplaceArgs {
         let mut c = MarketplacesConfig::none(public_url);
         c.return_urls = parse_return_urls(&self.connect_return_urls)?;
         c.quotas = parse_quotas(&self.quotas)?;
+        c.clock_offset_secs = self.marketplace_clock_offset_secs;
         let pair = |a: Option<String>, b: Option<String>, name: &'static str| match (a, b) {
             (Some(a), Some(b)) => Ok(Some((a, b))),
             (None, None) => Ok(None),

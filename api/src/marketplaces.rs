@@ -10,6 +10,7 @@ use std::sync::Arc;
 /// Platform → connector.
 #[derive(Clone)]
 pub struct Registry {
+    clock: Arc<MarketClock>,
     shopee: Option<Arc<dyn Connector>>,
     tiktok: Option<Arc<dyn Connector>>,
     lazada: Option<Arc<dyn Connector>>,
@@ -33,6 +34,7 @@ impl Registry {
         fn arc<C: Connector + 'static>(c: C) -> Arc<dyn Connector> {
             Arc::new(c)
         }
+        let clock = Arc::new(MarketClock(c.clock_offset_secs));
         Self {
             shopee: c
                 .shopee
@@ -50,7 +52,13 @@ impl Registry {
                 .jumia
                 .clone()
                 .map(|a| arc(connectors::jumia::Jumia::new(a))),
+            clock,
         }
+    }
+
+    /// The marketplaces' clock (ours, plus the configured offset).
+    pub fn clock(&self) -> &MarketClock {
+        &self.clock
     }
 
     /// The connector of `platform`, when its app is configured.
@@ -62,6 +70,18 @@ impl Registry {
             Platform::Jumia => self.jumia.clone(),
             Platform::Kilimall | Platform::Own => None,
         }
+    }
+}
+
+/// The marketplaces' data clock (what "now" is for order windows and token expiries): this
+/// machine's, ahead by a configured offset (0 in production; tests that move the simulator's
+/// data clock start workers with the same offset). Request signatures always use the wall clock.
+#[derive(Debug, Clone, Copy)]
+pub struct MarketClock(pub i64);
+
+impl connectors::Clock for MarketClock {
+    fn now_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis() + self.0 * 1000
     }
 }
 

@@ -531,3 +531,30 @@ pub enum OrderEventSource {
     #[sea_orm(string_value = "IMPORT")]
     Import,
 }
+
+/// Where an order line's stock stands (`order_items.stock`); each transition happens once.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LineStock {
+    /// Nothing held (unpaid, unlinked, or fulfilled by the marketplace).
+    #[sea_orm(string_value = "NONE")]
+    None,
+    /// An ORDER_LINE reservation holds it.
+    #[sea_orm(string_value = "ALLOCATED")]
+    Allocated,
+    /// Paid, but not enough stock was available to hold it.
+    #[sea_orm(string_value = "SHORT")]
+    Short,
+    /// Shipped: the reservation was committed.
+    #[sea_orm(string_value = "SHIPPED")]
+    Shipped,
+    /// Cancelled before shipping: the reservation was released.
+    #[sea_orm(string_value = "RELEASED")]
+    Released,
+    /// A received return put it back on hand.
+    #[sea_orm(string_value = "RETURNED")]
+    Returned,
+}

@@ -1,5 +1,6 @@
 //! `order_items`: the lines of an order.
 
+use crate::enums::LineStock;
 use sea_orm::entity::prelude::*;
 
 /// An `order_items` row.
@@ -37,6 +38,12 @@ pub struct Model {
     pub listing_id: Option<Uuid>,
     /// The variant it resolves to (none: unlinked).
     pub variant_id: Option<Uuid>,
+    /// Where its stock stands.
+    pub stock: LineStock,
+    /// The ORDER_LINE reservation that holds (or held) it.
+    pub reservation_id: Option<Uuid>,
+    /// The location its stock is held at.
+    pub location_id: Option<Uuid>,
     /// First seen.
     pub created_at: DateTimeWithTimeZone,
     /// Last change.

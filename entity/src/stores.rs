@@ -54,6 +54,8 @@ pub struct Model {
     pub circuit: CircuitState,
     /// Until when an open breaker holds calls back.
     pub circuit_open_until: Option<DateTimeWithTimeZone>,
+    /// The incremental ORDERS sync's watermark (marketplace update time).
+    pub orders_synced_to: Option<DateTimeWithTimeZone>,
 }
 
 /// No ORM relations.

@@ -16,6 +16,7 @@ mod m20261123_000007_jobs;
 mod m20261129_000008_hardening;
 mod m20261130_000009_connections;
 mod m20261130_000010_orders;
+mod m20261130_000011_order_sync;
 mod sql;
 
 /// Name of the login role that `serve` and `worker` connect as.
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000008_hardening::Migration),
             Box::new(m20261130_000009_connections::Migration),
             Box::new(m20261130_000010_orders::Migration),
+            Box::new(m20261130_000011_order_sync::Migration),
         ]
     }
 }

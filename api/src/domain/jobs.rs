@@ -66,6 +66,21 @@ pub struct CallsPayload {
     pub high_priority: bool,
 }
 
+/// Input of an ORDERS job: nothing for the incremental sync (from the store's watermark), or a
+/// backfill range in unix seconds (split into the platform's windows, each committed once).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrdersPayload {
+    /// Backfill from (inclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<i64>,
+    /// Backfill to (exclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<i64>,
+    /// Started by hand.
+    #[serde(default)]
+    pub manual: bool,
+}
+
 /// A job's input, typed by its kind.
 #[derive(Debug)]
 pub enum JobInput {
@@ -79,6 +94,8 @@ pub enum JobInput {
     Noop,
     /// TEST_CALLS.
     Calls(CallsPayload),
+    /// ORDERS: incremental, or a backfill range.
+    Orders(OrdersPayload),
 }
 
 impl JobInput {
@@ -90,6 +107,7 @@ impl JobInput {
             Self::Probe(_) => JobKind::TestProbe,
             Self::Noop => JobKind::Noop,
             Self::Calls(_) => JobKind::TestCalls,
+            Self::Orders(_) => JobKind::Orders,
         }
     }
 
@@ -107,6 +125,7 @@ impl JobInput {
             JobKind::TestCalls => {
                 Self::Calls(serde_json::from_value(payload.clone()).map_err(bad)?)
             }
+            JobKind::Orders => Self::Orders(serde_json::from_value(payload.clone()).map_err(bad)?),
             k => Self::Scheduled(k),
         })
     }
@@ -116,6 +135,7 @@ impl JobInput {
             Self::CatalogImport(p) => serde_json::to_value(p),
             Self::Probe(p) => serde_json::to_value(p),
             Self::Calls(p) => serde_json::to_value(p),
+            Self::Orders(p) => serde_json::to_value(p),
             Self::Scheduled(_) | Self::Noop => Ok(serde_json::json!({})),
         };
         json.unwrap_or_default()

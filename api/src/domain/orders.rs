@@ -329,3 +329,141 @@ async fn event(
     .await?;
     Ok(())
 }
+
+/// How far back an incremental sync re-reads before its watermark (late writes on the platform).
+pub const SYNC_OVERLAP_SECS: i64 = 10 * 60;
+
+/// How far back the first incremental sync of a store reads.
+pub const FIRST_SYNC_DAYS: i64 = 30;
+
+/// Where the next incremental ORDERS sync of `store` starts (unix s): its watermark minus the
+/// overlap, or 30 days back the first time.
+pub async fn sync_from(tx: &impl ConnectionTrait, store: StoreId, now: i64) -> AppResult<i64> {
+    let row = tx
+        .query_one_raw(stmt(
+            "SELECT extract(epoch FROM orders_synced_to)::bigint AS w FROM stores WHERE id = $1",
+            vec![store.uuid().into()],
+        ))
+        .await?
+        .ok_or(AppError::NotFound("Store"))?;
+    let watermark: Option<i64> = row.try_get("", "w")?;
+    Ok(watermark.map_or(now - FIRST_SYNC_DAYS * 86_400, |w| w - SYNC_OVERLAP_SECS))
+}
+
+/// Moves the watermark of `store` to `to` (never backwards), in the sync's transaction.
+pub async fn advance_watermark(
+    tx: &impl ConnectionTrait,
+    store: StoreId,
+    to: i64,
+) -> AppResult<()> {
+    tx.execute_raw(stmt(
+        "UPDATE stores SET orders_synced_to = greatest(coalesce(orders_synced_to, to_timestamp($2)), to_timestamp($2)) \
+         WHERE id = $1",
+        vec![store.uuid().into(), to.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// What one ORDERS window did (kept with its sync item, so a resumed job reports the whole run).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowCounts {
+    /// Orders fetched.
+    pub fetched: usize,
+    /// New.
+    pub created: usize,
+    /// Updated to a newer version.
+    pub updated: usize,
+    /// Same version as stored.
+    pub unchanged: usize,
+    /// Older than stored (recorded, not applied).
+    pub stale: usize,
+}
+
+impl WindowCounts {
+    /// Adds `o` to these counts.
+    pub fn add(&mut self, o: &Self) {
+        self.fetched += o.fetched;
+        self.created += o.created;
+        self.updated += o.updated;
+        self.unchanged += o.unchanged;
+        self.stale += o.stale;
+    }
+
+    fn to_message(self) -> String {
+        format!(
+            "fetched={} created={} updated={} unchanged={} stale={}",
+            self.fetched, self.created, self.updated, self.unchanged, self.stale
+        )
+    }
+
+    fn from_message(m: &str) -> Self {
+        let mut c = Self::default();
+        for part in m.split_whitespace() {
+            let Some((k, v)) = part.split_once('=') else {
+                continue;
+            };
+            let v: usize = v.parse().unwrap_or(0);
+            match k {
+                "fetched" => c.fetched = v,
+                "created" => c.created = v,
+                "updated" => c.updated = v,
+                "unchanged" => c.unchanged = v,
+                "stale" => c.stale = v,
+                _ => {}
+            }
+        }
+        c
+    }
+}
+
+/// The windows (unix s, from..to) of ORDERS run `run` already committed, with their counts.
+pub async fn committed_windows(
+    tx: &impl ConnectionTrait,
+    run: Uuid,
+) -> AppResult<Vec<((i64, i64), WindowCounts)>> {
+    #[derive(FromQueryResult)]
+    struct Item {
+        external_key: String,
+        message: Option<String>,
+    }
+    let items = Item::find_by_statement(stmt(
+        "SELECT external_key, message FROM sync_items WHERE run_id = $1 AND entity = 'ORDER_WINDOW' ORDER BY id",
+        vec![run.into()],
+    ))
+    .all(tx)
+    .await?;
+    Ok(items
+        .into_iter()
+        .filter_map(|i| {
+            let (f, t) = i.external_key.split_once("..")?;
+            Some((
+                (f.parse().ok()?, t.parse().ok()?),
+                WindowCounts::from_message(i.message.as_deref().unwrap_or("")),
+            ))
+        })
+        .collect())
+}
+
+/// Records window `from..to` of ORDERS run `run` as committed (in the window's transaction).
+pub async fn commit_window(
+    tx: &impl ConnectionTrait,
+    run: Uuid,
+    branch: Option<Uuid>,
+    (from, to): (i64, i64),
+    counts: &WindowCounts,
+) -> AppResult<()> {
+    tx.execute_raw(stmt(
+        "INSERT INTO sync_items (org_id, id, run_id, branch_id, entity, external_key, action, message) \
+         VALUES ((SELECT app_org_id()), $1, $2, $3, 'ORDER_WINDOW', $4, 'FETCHED', $5)",
+        vec![
+            Uuid::now_v7().into(),
+            run.into(),
+            branch.into(),
+            format!("{from}..{to}").into(),
+            counts.to_message().into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}

@@ -265,6 +265,7 @@ pub async fn connect(
         last_error_at: Set(None),
         circuit: Set(entity::enums::CircuitState::Closed),
         circuit_open_until: Set(None),
+        orders_synced_to: Set(None),
     }
     .insert(ctx.tx)
     .await

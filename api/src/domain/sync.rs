@@ -319,11 +319,49 @@ fn check_key(key: Option<String>) -> AppResult<Option<String>> {
     }
 }
 
+/// A backfill range of [`start_sync`]: from `since` to `until` (default: now).
+#[derive(Debug, Clone, Copy)]
+pub struct SyncRange {
+    /// From.
+    pub since: DateTime<Utc>,
+    /// To (default: now).
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// The longest backfill one job takes (a longer history is several jobs).
+pub const MAX_BACKFILL_DAYS: i64 = 366;
+
+impl SyncRange {
+    /// The range in unix seconds, checked: `since` before `until`, `until` not in the future,
+    /// at most [`MAX_BACKFILL_DAYS`] long.
+    pub fn check(self, now: DateTime<Utc>) -> AppResult<(i64, i64)> {
+        let until = self.until.unwrap_or(now);
+        if until > now + chrono::Duration::minutes(5) {
+            return Err(AppError::invalid(
+                "input.until",
+                "must not be in the future",
+            ));
+        }
+        let until = until.min(now);
+        if self.since >= until {
+            return Err(AppError::invalid("input.since", "must be before until"));
+        }
+        if until - self.since > chrono::Duration::days(MAX_BACKFILL_DAYS) {
+            return Err(AppError::invalid(
+                "input.since",
+                "a backfill covers at most 366 days; start several",
+            ));
+        }
+        Ok((self.since.timestamp(), until.timestamp()))
+    }
+}
+
 /// Starts a sync of `kind` for a store now (besides its schedule).
 pub async fn start_sync(
     c: &Ctx<'_>,
     store: StoreId,
     kind: JobKind,
+    range: Option<SyncRange>,
     idempotency_key: Option<String>,
 ) -> AppResult<Queued> {
     read(c)?;
@@ -346,7 +384,31 @@ pub async fn start_sync(
     if status != "ACTIVE" {
         return Err(AppError::Conflict("the store is archived".into()));
     }
-    let mut job = NewJob::new(kind, serde_json::json!({ "manual": true }));
+    let payload = match (kind, range) {
+        (JobKind::Orders, range) => {
+            let (since, until) = match range {
+                Some(r) => {
+                    let (since, until) = r.check(Utc::now())?;
+                    (Some(since), Some(until))
+                }
+                None => (None, None),
+            };
+            serde_json::to_value(queue::OrdersPayload {
+                since,
+                until,
+                manual: true,
+            })
+            .map_err(|e| AppError::internal(e.to_string()))?
+        }
+        (_, Some(_)) => {
+            return Err(AppError::invalid(
+                "input.since",
+                "a range applies to ORDERS only",
+            ));
+        }
+        (_, None) => serde_json::json!({ "manual": true }),
+    };
+    let mut job = NewJob::new(kind, payload);
     job.branch = Some(BranchId(branch));
     job.store = Some(store);
     job.idempotency_key = check_key(idempotency_key)?;

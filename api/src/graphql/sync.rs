@@ -488,6 +488,12 @@ pub struct StartSyncInput {
     pub store_id: ID,
     /// ORDERS, PAYOUTS, TOKEN_REFRESH or RETURN_SLA.
     pub kind: SyncKind,
+    /// ORDERS only: backfill the orders updated from this time (split into the platform's
+    /// windows, each committed once; a retried job resumes after the last committed window).
+    /// Without it, ORDERS reads what changed since the store's last sync.
+    pub since: Option<DateTime<Utc>>,
+    /// ORDERS backfill only: up to this time (default: now).
+    pub until: Option<DateTime<Utc>>,
     /// Retrying with the same key returns the job the first call queued.
     pub idempotency_key: Option<String>,
 }
@@ -596,7 +602,14 @@ impl SyncMutation {
         let (q, errs) = mutate(ctx, async |c| {
             let store = crate::graphql::relay::store_id(&input.store_id)
                 .map_err(|_| AppError::invalid("input.storeId", "store not found"))?;
-            sync::start_sync(&c, store, input.kind.into(), input.idempotency_key).await
+            let range = match (input.since, input.until) {
+                (Some(since), until) => Some(sync::SyncRange { since, until }),
+                (None, Some(_)) => {
+                    return Err(AppError::invalid("input.since", "until needs since"));
+                }
+                (None, None) => None,
+            };
+            sync::start_sync(&c, store, input.kind.into(), range, input.idempotency_key).await
         })
         .await?;
         Ok(queued_payload(q, errs))

@@ -19,6 +19,7 @@ pub async fn run(jc: &JobCtx<'_>) -> Result<Outcome, JobError> {
     match input {
         JobInput::CatalogImport(p) => catalog_import(jc, p).await,
         JobInput::Scheduled(JobKind::TokenRefresh) => token_refresh(jc).await,
+        JobInput::Orders(p) => super::orders::run(jc, p).await,
         JobInput::Scheduled(k) => Ok(not_connected_yet(k)),
         JobInput::Probe(p) if test => probe(jc, p).await,
         JobInput::Calls(p) if test => calls(jc, p).await,
@@ -38,7 +39,6 @@ pub async fn run(jc: &JobCtx<'_>) -> Result<Outcome, JobError> {
 /// scheduled slot records a SKIPPED run saying so, rather than pretending to have synced.
 fn not_connected_yet(kind: JobKind) -> Outcome {
     let what = match kind {
-        JobKind::Orders => "order import arrives with the orders issue",
         JobKind::Payouts => "payout reconciliation arrives with the finance issue",
         _ => "return SLA checks arrive with the returns issue",
     };
@@ -51,7 +51,7 @@ fn not_connected_yet(kind: JobKind) -> Outcome {
 
 /// The store of a store job, ready to call its platform at `priority`; `Err(outcome)` when there
 /// is nothing to do (not connected) and a deferral when its breaker is open.
-async fn store_for(
+pub(super) async fn store_for(
     jc: &JobCtx<'_>,
     priority: connectors::Priority,
 ) -> Result<Result<Calling, Outcome>, JobError> {
@@ -85,7 +85,7 @@ async fn store_for(
 /// A connector failure as a job error: an open breaker defers, throttling and outages retry,
 /// an authorization refusal (the vault already marked the store AUTH_EXPIRED) and anything else
 /// is final. Messages are sanitised.
-fn job_error(c: &Calling, e: &connectors::Error) -> JobError {
+pub(super) fn job_error(c: &Calling, e: &connectors::Error) -> JobError {
     let (code, message) = crate::marketplaces::classify(e);
     if c.ctx.breaker.state() == connectors::resilience::Circuit::Open {
         return JobError::Deferred(
@@ -104,8 +104,10 @@ fn job_error(c: &Calling, e: &connectors::Error) -> JobError {
     }
 }
 
-fn now_secs() -> i64 {
-    chrono::Utc::now().timestamp()
+/// Now on the marketplaces' clock (ours in production).
+pub(super) fn now_secs(jc: &JobCtx<'_>) -> i64 {
+    use connectors::Clock as _;
+    jc.state.marketplaces.clock().now()
 }
 
 /// TOKEN_REFRESH: refreshes the store's tokens when they expire within the configured margin
@@ -120,7 +122,7 @@ async fn token_refresh(jc: &JobCtx<'_>) -> Result<Outcome, JobError> {
     let shop = c.ctx.shop.clone();
     let refreshed = c
         .ctx
-        .refresh_if_expiring(&connectors::SystemClock, margin, move |t| {
+        .refresh_if_expiring(jc.state.marketplaces.clock(), margin, move |t| {
             let connector = connector.clone();
             let shop = shop.clone();
             async move { connector.refresh(&shop, &t).await }
@@ -134,7 +136,7 @@ async fn token_refresh(jc: &JobCtx<'_>) -> Result<Outcome, JobError> {
         }
     };
     jc.checkpoint()?;
-    let now = now_secs();
+    let now = now_secs(jc);
     let probe = c
         .connector
         .list_orders(
@@ -198,7 +200,7 @@ async fn calls(jc: &JobCtx<'_>, p: CallsPayload) -> Result<Outcome, JobError> {
     })
 }
 
-fn n(v: usize) -> i32 {
+pub(super) fn n(v: usize) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 

@@ -150,6 +150,82 @@ impl JobCtx<'_> {
     }
 }
 
+/// A step of a long job committed on its own (see [`JobCtx::step`]): its transaction holds the
+/// job's row locked, so no other worker can take the job over until it commits or rolls back.
+pub struct Step {
+    tx: DatabaseTransaction,
+    access: crate::tenant::access::Access,
+    effects: Effects,
+}
+
+impl Step {
+    /// The step's tenant context (its writes commit with [`Step::commit`]).
+    pub fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            tx: &self.tx,
+            access: &self.access,
+            request_id: Some("job"),
+            effects: &self.effects,
+        }
+    }
+
+    /// Commits the step and runs its after-commit effects.
+    pub async fn commit(self, state: &AppState) -> Result<(), JobError> {
+        self.tx.commit().await?;
+        crate::after_commit::run(state, self.effects.take()).await;
+        Ok(())
+    }
+}
+
+impl JobCtx<'_> {
+    /// Opens a step that commits before the job ends, so a retried or taken-over attempt finds
+    /// it done (backfill windows). Fenced: the step locks the job's row and goes on only while
+    /// this attempt still holds the lease; a takeover waits for the step to end, and a step of an
+    /// attempt that lost its lease is refused (`LeaseLost`, nothing written).
+    pub async fn step(&self) -> Result<Step, JobError> {
+        self.checkpoint()?;
+        let org = OrgId(self.job.org_id);
+        let tx = org_tx(&self.state.db, org).await?;
+        let ours = tx
+            .query_one_raw(stmt(
+                "SELECT 1 AS ok FROM jobs WHERE id = $1 AND lease_token = $2 AND status = 'RUNNING' \
+                   AND lease_until > now() FOR NO KEY UPDATE",
+                vec![self.job.id.into(), self.job.lease_token.into()],
+            ))
+            .await?
+            .is_some();
+        if !ours {
+            tx.rollback().await?;
+            self.ctl.lost.store(true, Ordering::Relaxed);
+            return Err(JobError::LeaseLost);
+        }
+        Ok(Step {
+            tx,
+            access: system_access(org),
+            effects: Effects::default(),
+        })
+    }
+
+    /// Awaits `work` while keeping the job's own transaction from idling out (a handler that
+    /// works in [`Self::step`]s or waits on a marketplace leaves it idle): it is pinged every
+    /// third of the lease. A stalled worker stops pinging, so the server still ends its
+    /// transaction.
+    pub async fn keep_alive<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        let every = (self.state.config.jobs.lease / 3).max(Duration::from_millis(100));
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                () = tokio::time::sleep(every) => {
+                    if let Err(e) = self.c.tx.execute_unprepared("SELECT 1").await {
+                        tracing::debug!(error = %e, "the job's transaction did not answer a keep-alive");
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -436,7 +512,7 @@ async fn execute(state: &AppState, job: JobRow, run: Option<SyncRunRow>) -> AppR
             ctl: &ctl,
             progress: progress_tx,
         };
-        kinds::run(&jc).await
+        jc.keep_alive(kinds::run(&jc)).await
     };
     let _ = stop_tx.send(());
     let _ = keeper.await;

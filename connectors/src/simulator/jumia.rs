@@ -116,7 +116,7 @@ pub(crate) async fn handle(
             json!({"message": "Access to this shop is not allowed", "status": 403}),
         );
     }
-    match st.next_fault(P, &r.path).await {
+    match st.next_fault(P, &r).await {
         Some(Fault::RateLimit { retry_after_secs }) => {
             return with_retry_after(
                 reply(429, json!({"message": "Too Many Requests", "status": 429})),

@@ -152,7 +152,7 @@ pub(crate) async fn handle(
             "The specified access token is invalid or expired",
         );
     }
-    match st.next_fault(P, &r.path).await {
+    match st.next_fault(P, &r).await {
         Some(Fault::RateLimit { retry_after_secs }) => {
             return err(
                 "ApiCallLimit",

@@ -261,6 +261,8 @@ pub(crate) struct SimState {
     revoked: Mutex<HashMap<Platform, bool>>,
     tiktok_redirect: Mutex<String>,
     data_times: Mutex<HashMap<Platform, Vec<i64>>>,
+    /// Every data request: platform, path and query, in arrival order.
+    data_log: Mutex<Vec<LoggedRequest>>,
     http: reqwest::Client,
 }
 
@@ -331,8 +333,10 @@ impl SimState {
     }
 
     /// The next queued fault of `p`, applying a slow response in place.
-    pub(crate) async fn next_fault(&self, p: Platform, path: &str) -> Option<Fault> {
+    pub(crate) async fn next_fault(&self, p: Platform, r: &Req) -> Option<Fault> {
+        let path = r.path.as_str();
         self.count(p, path);
+        lock(&self.data_log).push((p, r.path.clone(), r.query.clone()));
         lock(&self.data_times)
             .entry(p)
             .or_default()
@@ -459,6 +463,7 @@ impl Simulator {
                 revoked: Mutex::new(HashMap::new()),
                 tiktok_redirect: Mutex::new(tiktok_redirect),
                 data_times: Mutex::new(HashMap::new()),
+                data_log: Mutex::new(Vec::new()),
                 http: reqwest::Client::new(),
             }),
         }
@@ -550,6 +555,15 @@ impl Simulator {
     /// The data clock.
     pub fn now(&self) -> i64 {
         self.state.now()
+    }
+
+    /// The data requests `platform` received for `path`, oldest first, as their query pairs.
+    pub fn data_requests(&self, platform: Platform, path: &str) -> Vec<Vec<(String, String)>> {
+        lock(&self.state.data_log)
+            .iter()
+            .filter(|(p, at, _)| *p == platform && at == path)
+            .map(|(_, _, q)| q.clone())
+            .collect()
     }
 
     /// Requests received for `path` on `platform` (signed or not).
@@ -695,6 +709,9 @@ async fn admin_push(
         Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
     }
 }
+
+/// A data request as the log keeps it: platform, path, query pairs.
+type LoggedRequest = (Platform, String, Vec<(String, String)>);
 
 /// A request as received: decoded query pairs, headers and the raw body.
 pub(crate) struct Req {

@@ -135,7 +135,7 @@ pub(crate) async fn handle(
         st.reject();
         return err("error_auth", "Invalid partner_id or shopid.");
     }
-    match st.next_fault(P, &r.path).await {
+    match st.next_fault(P, &r).await {
         Some(Fault::RateLimit { retry_after_secs }) => {
             let resp = reply(
                 429,

@@ -181,7 +181,7 @@ pub(crate) async fn handle(
         }
         _ => {}
     }
-    match st.next_fault(P, &r.path).await {
+    match st.next_fault(P, &r).await {
         Some(Fault::RateLimit { retry_after_secs }) => {
             return with_retry_after(
                 err(429, 36_009_002, "Too many requests. Please retry later."),
