@@ -205,6 +205,7 @@ pub async fn create_product(
         ids.push(insert_variant(c, id, &format!("input.variants.{i}"), v, false).await?);
     }
     catalog_changed(c)?;
+    crate::domain::order_stock::link_unlinked(c).await?;
     Ok((id, ids))
 }
 
@@ -299,6 +300,7 @@ pub async fn create_bundle(
         })?;
     }
     catalog_changed(c)?;
+    crate::domain::order_stock::link_unlinked(c).await?;
     Ok(id)
 }
 

@@ -157,6 +157,7 @@ pub async fn apply(
         let id: Uuid = row.try_get("", "id")?;
         write_lines(c, id, store.branch, order).await?;
         event(c, id, store.branch, None, to, &raw, source, updated, true).await?;
+        crate::domain::order_stock::follow(c, id, store.branch, to, true, false).await?;
         return Ok(Applied::Created {
             order: id,
             status: to,
@@ -223,6 +224,7 @@ pub async fn apply(
     ))
     .await?;
     write_lines(c, stored.id, store.branch, order).await?;
+    crate::domain::order_stock::follow(c, stored.id, store.branch, to, false, false).await?;
     if stored.status != to {
         event(
             c,

@@ -169,6 +169,7 @@ pub async fn import_with_progress(
     }
     write::planner(c, &previous).await?;
     catalog_changed(c)?;
+    crate::domain::order_stock::link_unlinked(c).await?;
     report.errors = errors;
     Ok(report)
 }

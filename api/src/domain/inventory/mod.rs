@@ -20,12 +20,14 @@ use uuid::Uuid;
 mod alerts;
 mod idempotency;
 mod movements;
+mod order_lines;
 mod reservations;
 
 pub(crate) use alerts::alerts_after;
 pub use alerts::{AlertState, OpenAlert, StockAlertEvent, open_alerts};
 use idempotency::idempotent;
 pub use movements::{AdjustStock, TransferStock, adjust, transfer};
+pub use order_lines::{locations_for, restock_return};
 pub use reservations::{
     Reservation, ReservationStatus, Reserve, commit, get as reservation, next_expiry, release,
     reserve, sweep_expired,
