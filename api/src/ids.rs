@@ -71,4 +71,6 @@ typed_id! {
     MovementId => "StockMovement",
     /// Listing id.
     ListingId => "Listing",
+    /// Order id.
+    OrderId => "Order",
 }

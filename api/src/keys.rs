@@ -29,6 +29,8 @@ pub enum Topic {
     InventoryAlerts(OrgId),
     /// A store's connection changing (authorization expired, reconnected, disconnected).
     StoreAlerts(OrgId),
+    /// Orders created or changing status (body: an order change event as JSON).
+    Orders(OrgId),
 }
 
 /// Which rate limiter a key belongs to.
@@ -100,6 +102,7 @@ impl Keys {
             Topic::SyncRuns(org) => format!("{}:org:{org}:sync-runs", self.prefix),
             Topic::InventoryAlerts(org) => format!("{}:org:{org}:inventory-alerts", self.prefix),
             Topic::StoreAlerts(org) => format!("{}:org:{org}:store-alerts", self.prefix),
+            Topic::Orders(org) => format!("{}:org:{org}:orders", self.prefix),
         }
     }
 

@@ -45,6 +45,15 @@ pub struct ListingRow {
     pub alloc_buffer: i64,
 }
 
+impl crate::domain::products::ById for ListingRow {
+    const SQL: &'static str = "SELECT id, store_id, branch_id, variant_id, external_item_id, external_model_id, \
+         external_sku, price_minor, currency, status, alloc_percent, alloc_max, alloc_buffer \
+         FROM listings WHERE id = ANY($1)";
+    fn key(&self) -> Uuid {
+        self.id
+    }
+}
+
 /// A listing (NOT_FOUND unless visible).
 pub async fn get(c: &Ctx<'_>, id: Uuid) -> AppResult<ListingRow> {
     ListingRow::find_by_statement(stmt(

@@ -10,7 +10,30 @@ use chrono::{DateTime, Utc};
 use connectors::status::OrderStatus as Normalized;
 use entity::enums::{OrderEventSource, OrderStatus};
 use sea_orm::{ConnectionTrait, FromQueryResult};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+/// An order was created or changed status: told to the organization's `orderEvents`
+/// subscribers after commit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrderChangeEvent {
+    /// Organization.
+    pub org_id: Uuid,
+    /// Branch (visibility).
+    pub branch_id: Uuid,
+    /// Store.
+    pub store_id: Uuid,
+    /// Order.
+    pub order_id: Uuid,
+    /// The platform's order id.
+    pub external_id: String,
+    /// Status before (none: created).
+    pub from: Option<OrderStatus>,
+    /// Status now.
+    pub to: OrderStatus,
+    /// The platform's update time.
+    pub marketplace_updated_at: DateTime<Utc>,
+}
 
 /// The store an order belongs to.
 #[derive(Debug, Clone, Copy)]
@@ -158,6 +181,7 @@ pub async fn apply(
         write_lines(c, id, store.branch, order).await?;
         event(c, id, store.branch, None, to, &raw, source, updated, true).await?;
         crate::domain::order_stock::follow(c, id, store.branch, to, true, false).await?;
+        changed(c, store, id, &external, None, to, updated)?;
         return Ok(Applied::Created {
             order: id,
             status: to,
@@ -172,7 +196,7 @@ pub async fn apply(
     let stored = Stored::find_by_statement(stmt(
         "SELECT id, status, marketplace_updated_at FROM orders \
          WHERE store_id = $1 AND external_id = $2 FOR UPDATE",
-        vec![store.id.uuid().into(), external.into()],
+        vec![store.id.uuid().into(), external.clone().into()],
     ))
     .one(c.tx)
     .await?
@@ -226,6 +250,15 @@ pub async fn apply(
     write_lines(c, stored.id, store.branch, order).await?;
     crate::domain::order_stock::follow(c, stored.id, store.branch, to, false, false).await?;
     if stored.status != to {
+        changed(
+            c,
+            store,
+            stored.id,
+            &external,
+            Some(stored.status),
+            to,
+            updated,
+        )?;
         event(
             c,
             stored.id,
@@ -244,6 +277,32 @@ pub async fn apply(
         from: stored.status,
         to,
     })
+}
+
+fn changed(
+    c: &Ctx<'_>,
+    store: OrderStore,
+    order: Uuid,
+    external: &str,
+    from: Option<OrderStatus>,
+    to: OrderStatus,
+    at: DateTime<Utc>,
+) -> AppResult<()> {
+    let org = c.access.org()?.org_id;
+    c.effects.publish(
+        crate::keys::Topic::Orders(org),
+        &OrderChangeEvent {
+            org_id: org.uuid(),
+            branch_id: store.branch.uuid(),
+            store_id: store.id.uuid(),
+            order_id: order,
+            external_id: external.to_owned(),
+            from,
+            to,
+            marketplace_updated_at: at,
+        },
+    );
+    Ok(())
 }
 
 /// Writes the lines of `order` (inserted, or updated in place by their platform item and SKU).

@@ -157,6 +157,37 @@ pub async fn load_grouped<R: Grouped, C: ConnectionTrait>(
     Ok(out)
 }
 
+/// Rows loaded by their own ids, many at once (DataLoaders of references: an order line's variant,
+/// its listing, an order's store).
+pub trait ById: FromQueryResult + Sized {
+    /// The statement, taking the ids as `$1` (a uuid array).
+    const SQL: &'static str;
+    /// The row's id.
+    fn key(&self) -> Uuid;
+}
+
+impl ById for VariantRow {
+    const SQL: &'static str = concat!(
+        "SELECT ",
+        variant_columns!(),
+        " FROM variants WHERE id = ANY($1)"
+    );
+    fn key(&self) -> Uuid {
+        self.id
+    }
+}
+
+/// The visible rows of `R` with these ids, by id.
+pub async fn load_by_id<R: ById, C: ConnectionTrait>(
+    conn: &C,
+    ids: &[Uuid],
+) -> AppResult<HashMap<Uuid, R>> {
+    let rows = R::find_by_statement(stmt(R::SQL, vec![ids.to_vec().into()]))
+        .all(conn)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.key(), r)).collect())
+}
+
 /// How to order a product page.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
 pub enum ProductSort {

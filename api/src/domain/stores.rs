@@ -165,6 +165,19 @@ fn summary(m: &stores::Model) -> Value {
 }
 
 /// Loads a store visible to the caller.
+/// The visible stores with these ids (for a DataLoader).
+pub async fn load_many<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[StoreId],
+) -> AppResult<Vec<stores::Model>> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    Ok(stores::Entity::find()
+        .filter(stores::Column::Id.is_in(ids.iter().map(|s| s.uuid())))
+        .all(conn)
+        .await?)
+}
+
+/// A store (NOT_FOUND unless visible).
 pub async fn get<C: ConnectionTrait>(conn: &C, id: StoreId) -> AppResult<stores::Model> {
     stores::Entity::find_by_id(id.uuid())
         .one(conn)

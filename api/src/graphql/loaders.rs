@@ -162,3 +162,60 @@ impl Loader<crate::ids::StoreId> for TokenExpiryLoader {
             .collect())
     }
 }
+
+impl UuidKey for crate::ids::OrderId {
+    fn to_uuid(self) -> uuid::Uuid {
+        self.uuid()
+    }
+    fn from_uuid(u: uuid::Uuid) -> Self {
+        Self(u)
+    }
+}
+
+/// Lines of orders.
+pub type ItemsByOrder = Grouped<crate::ids::OrderId, domain::order_reads::OrderItemRow>;
+/// History of orders.
+pub type EventsByOrder = Grouped<crate::ids::OrderId, domain::order_reads::OrderEventRow>;
+
+/// Rows by their own id ([`domain::products::ById`]): one statement per batch.
+pub struct ById<R>(pub Arc<TenantTx>, std::marker::PhantomData<fn() -> R>);
+
+impl<R> ById<R> {
+    /// A loader on `tenant`.
+    pub fn new(tenant: Arc<TenantTx>) -> Self {
+        Self(tenant, std::marker::PhantomData)
+    }
+}
+
+impl<R> Loader<uuid::Uuid> for ById<R>
+where
+    R: domain::products::ById + Clone + Send + Sync + 'static,
+{
+    type Value = R;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[uuid::Uuid]) -> Result<HashMap<uuid::Uuid, R>, AppError> {
+        let tx = self.0.lock().await?;
+        domain::products::load_by_id::<R, _>(&*tx, keys).await
+    }
+}
+
+/// Loads stores by id (only visible ones).
+pub struct StoreLoader(pub Arc<TenantTx>);
+
+impl Loader<crate::ids::StoreId> for StoreLoader {
+    type Value = entity::stores::Model;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[crate::ids::StoreId],
+    ) -> Result<HashMap<crate::ids::StoreId, entity::stores::Model>, AppError> {
+        let tx = self.0.lock().await?;
+        let rows = domain::stores::load_many(&*tx, keys).await?;
+        Ok(rows
+            .into_iter()
+            .map(|s| (crate::ids::StoreId(s.id), s))
+            .collect())
+    }
+}

@@ -10,6 +10,7 @@ pub mod cost;
 pub mod import;
 pub mod listings;
 pub mod loaders;
+pub mod orders;
 pub mod organizations;
 pub mod relay;
 pub mod scalars;
@@ -38,6 +39,7 @@ pub struct Query(
     catalog::CatalogQuery,
     stock::StockQuery,
     listings::ListingQuery,
+    orders::OrderQuery,
     sync::SyncQuery,
 );
 
@@ -124,6 +126,18 @@ pub struct RequestCtx {
     pub levels: DataLoader<loaders::LevelsByVariant, HashMapCache>,
     /// Token expiry times of stores.
     pub token_expiries: DataLoader<loaders::TokenExpiryLoader>,
+    /// Stores by id.
+    pub stores: DataLoader<loaders::StoreLoader, HashMapCache>,
+    /// Lines of orders.
+    pub order_items: DataLoader<loaders::ItemsByOrder, HashMapCache>,
+    /// History of orders.
+    pub order_events: DataLoader<loaders::EventsByOrder>,
+    /// Variants by id.
+    pub variants_by_id:
+        DataLoader<loaders::ById<crate::domain::products::VariantRow>, HashMapCache>,
+    /// Listings by id.
+    pub listings_by_id:
+        DataLoader<loaders::ById<crate::domain::listings::ListingRow>, HashMapCache>,
     /// Key of the caller's rate and cost buckets (principal, or client IP when anonymous).
     pub limit_key: String,
     /// The client's address (after trusted proxies), when the request came over HTTP.
@@ -166,6 +180,27 @@ impl RequestCtx {
                 HashMapCache::default(),
             ),
             costs: DataLoader::new(loaders::Grouped::new(tenant.clone()), tokio::spawn),
+            stores: DataLoader::with_cache(
+                loaders::StoreLoader(tenant.clone()),
+                tokio::spawn,
+                HashMapCache::default(),
+            ),
+            order_items: DataLoader::with_cache(
+                loaders::Grouped::new(tenant.clone()),
+                tokio::spawn,
+                HashMapCache::default(),
+            ),
+            order_events: DataLoader::new(loaders::Grouped::new(tenant.clone()), tokio::spawn),
+            variants_by_id: DataLoader::with_cache(
+                loaders::ById::new(tenant.clone()),
+                tokio::spawn,
+                HashMapCache::default(),
+            ),
+            listings_by_id: DataLoader::with_cache(
+                loaders::ById::new(tenant.clone()),
+                tokio::spawn,
+                HashMapCache::default(),
+            ),
             levels: DataLoader::with_cache(
                 loaders::Grouped::new(tenant.clone()),
                 tokio::spawn,

@@ -14,8 +14,8 @@ use crate::graphql::stock::{Location, Reservation};
 use crate::graphql::stores::Store;
 use crate::graphql::sync::{Job, SyncRun, SyncSchedule};
 use crate::ids::{
-    ApiTokenId, BranchId, JobId, ListingId, LocationId, OrgId, ProductId, ReservationId, StoreId,
-    SyncRunId, SyncScheduleId, UserId, VariantId,
+    ApiTokenId, BranchId, JobId, ListingId, LocationId, OrderId, OrgId, ProductId, ReservationId,
+    StoreId, SyncRunId, SyncScheduleId, UserId, VariantId,
 };
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Interface, Object};
@@ -74,6 +74,7 @@ id_codec! {
     sync_run_gid, sync_run_id, SyncRunId;
     sync_schedule_gid, sync_schedule_id, SyncScheduleId;
     listing_gid, listing_id, ListingId;
+    order_gid, order_id, OrderId;
 }
 
 fn encode_cursor(id: Uuid) -> String {
@@ -150,6 +151,8 @@ pub enum Node {
     Reservation(Reservation),
     /// A listing.
     Listing(Listing),
+    /// An order.
+    Order(crate::graphql::orders::Order),
     /// A job.
     Job(Job),
     /// A sync run.
@@ -218,6 +221,9 @@ impl NodeQuery {
                     .await
                     .map(|r| Node::Listing(Listing(r)))
             }
+            OrderId::TYPE_NAME => domain::order_reads::get(&c, OrderId(uuid))
+                .await
+                .map(|r| Node::Order(crate::graphql::orders::Order(r))),
             JobId::TYPE_NAME => domain::sync::job(&c, JobId(uuid))
                 .await
                 .map(|r| Node::Job(Job(r))),

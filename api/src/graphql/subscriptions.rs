@@ -312,6 +312,34 @@ fn run_stream(
     )
 }
 
+/// What happened to an order.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OrderChangeKind {
+    /// First seen.
+    Created,
+    /// Its status changed.
+    StatusChanged,
+}
+
+/// An order created or changing status.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct OrderChange {
+    /// What happened.
+    pub kind: OrderChangeKind,
+    /// The order (fetch it with `order(id:)` or `node`).
+    pub order_id: ID,
+    /// Its store.
+    pub store_id: ID,
+    /// The platform's order id.
+    pub external_id: String,
+    /// Status before (null when created).
+    pub from_status: Option<crate::graphql::orders::OrderStatus>,
+    /// Status now.
+    pub to_status: crate::graphql::orders::OrderStatus,
+    /// The platform's update time.
+    pub marketplace_updated_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// Root subscription.
 pub struct Subscription;
 
@@ -515,6 +543,63 @@ impl Subscription {
                         code: alert.code,
                         message: alert.message,
                         at: alert.at,
+                    };
+                }
+            },
+        ))
+    }
+
+    /// Orders of a store created or changing status, as they are applied (sync, push, import).
+    /// Needs `orders:read` and the store's branch; another organization's or branch's store is
+    /// NOT_FOUND. Access is checked again for every event.
+    async fn order_events(
+        &self,
+        ctx: &Context<'_>,
+        store_id: ID,
+    ) -> Result<impl Stream<Item = OrderChange> + use<>> {
+        let (principal, state, access, org_id) = subscriber(ctx, Perm::OrdersRead).await?;
+        let store =
+            crate::graphql::relay::store_id(&store_id).map_err(|_| AppError::NotFound("Store"))?;
+        read_as(&state, &principal, async |c| {
+            crate::domain::order_reads::watchable_store(c.tx, store).await
+        })
+        .await?;
+        let permit = acquire_slot(ctx)?;
+        let channel = state.keys.channel(Topic::Orders(org_id));
+        let rx = state.events.subscribe().await?;
+        let events = channel_events::<crate::domain::orders::OrderChangeEvent>(
+            state,
+            principal,
+            access,
+            rx,
+            channel,
+            "orderEvents",
+        );
+        Ok(counted(
+            "order_events",
+            async_stream::stream! {
+                use futures::StreamExt as _;
+                let _permit = permit;
+                futures::pin_mut!(events);
+                while let Some((e, access)) = events.next().await {
+                    if e.org_id != org_id.uuid() || e.store_id != store.uuid() {
+                        continue;
+                    }
+                    let visible = access.org.as_ref().is_some_and(|o| {
+                        o.allows(Perm::OrdersRead)
+                            && (o.all_branches() || o.visible_branches().contains(&BranchId(e.branch_id)))
+                    });
+                    if !visible {
+                        continue;
+                    }
+                    yield OrderChange {
+                        kind: if e.from.is_none() { OrderChangeKind::Created } else { OrderChangeKind::StatusChanged },
+                        order_id: crate::graphql::relay::order_gid(crate::ids::OrderId(e.order_id)),
+                        store_id: crate::graphql::relay::store_gid(StoreId(e.store_id)),
+                        external_id: e.external_id,
+                        from_status: e.from.map(Into::into),
+                        to_status: e.to.into(),
+                        marketplace_updated_at: e.marketplace_updated_at,
                     };
                 }
             },
