@@ -150,6 +150,9 @@ pub enum JobKind {
     /// Test kind: makes a number of cheap platform calls for a store (quota tests).
     #[sea_orm(string_value = "TEST_CALLS")]
     TestCalls,
+    /// Orders of a file-only store from a seller-center export (the file as the payload).
+    #[sea_orm(string_value = "ORDER_IMPORT")]
+    OrderImport,
 }
 
 impl JobKind {
@@ -172,6 +175,7 @@ impl JobKind {
             Self::TestProbe => "TEST_PROBE",
             Self::Noop => "NOOP",
             Self::TestCalls => "TEST_CALLS",
+            Self::OrderImport => "ORDER_IMPORT",
         }
     }
 

@@ -81,6 +81,14 @@ pub struct OrdersPayload {
     pub manual: bool,
 }
 
+/// Input of an ORDER_IMPORT job: a file-only store's order export (CSV text, read again by the
+/// job with the store's column mapping).
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct OrderImportPayload {
+    /// The export, as UTF-8 text.
+    pub csv: String,
+}
+
 /// A job's input, typed by its kind.
 #[derive(Debug)]
 pub enum JobInput {
@@ -96,6 +104,8 @@ pub enum JobInput {
     Calls(CallsPayload),
     /// ORDERS: incremental, or a backfill range.
     Orders(OrdersPayload),
+    /// ORDER_IMPORT.
+    OrderImport(OrderImportPayload),
 }
 
 impl JobInput {
@@ -108,6 +118,7 @@ impl JobInput {
             Self::Noop => JobKind::Noop,
             Self::Calls(_) => JobKind::TestCalls,
             Self::Orders(_) => JobKind::Orders,
+            Self::OrderImport(_) => JobKind::OrderImport,
         }
     }
 
@@ -126,6 +137,9 @@ impl JobInput {
                 Self::Calls(serde_json::from_value(payload.clone()).map_err(bad)?)
             }
             JobKind::Orders => Self::Orders(serde_json::from_value(payload.clone()).map_err(bad)?),
+            JobKind::OrderImport => {
+                Self::OrderImport(serde_json::from_value(payload.clone()).map_err(bad)?)
+            }
             k => Self::Scheduled(k),
         })
     }
@@ -136,6 +150,7 @@ impl JobInput {
             Self::Probe(p) => serde_json::to_value(p),
             Self::Calls(p) => serde_json::to_value(p),
             Self::Orders(p) => serde_json::to_value(p),
+            Self::OrderImport(p) => serde_json::to_value(p),
             Self::Scheduled(_) | Self::Noop => Ok(serde_json::json!({})),
         };
         json.unwrap_or_default()

@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod jobs;
 pub mod listings;
 pub mod members;
+pub mod order_import;
 pub mod order_reads;
 pub mod order_stock;
 pub mod orders;

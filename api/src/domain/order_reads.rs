@@ -274,10 +274,7 @@ fn where_of(f: &OrderFilter) -> AppResult<(String, Vec<sea_orm::Value>)> {
         sql += &format!(" AND o.branch_id = ANY({}::uuid[])", arg(ids.into()));
     }
     if let Some(st) = &f.statuses {
-        let names: Vec<String> = st
-            .iter()
-            .map(sea_orm::ActiveEnum::to_value)
-            .collect();
+        let names: Vec<String> = st.iter().map(sea_orm::ActiveEnum::to_value).collect();
         sql += &format!(" AND o.status = ANY({}::text[])", arg(names.into()));
     }
     if let Some(t) = f.updated_since {

@@ -54,6 +54,7 @@ pub struct Mutation(
     catalog::CatalogMutation,
     stock::StockMutation,
     listings::ListingMutation,
+    orders::OrderMutation,
     import::ImportMutation,
     sync::SyncMutation,
 );

@@ -499,3 +499,49 @@ impl OrderQuery {
         .await
     }
 }
+
+/// Input of `importMarketplaceOrders`.
+#[derive(InputObject)]
+pub struct ImportMarketplaceOrdersInput {
+    /// A file-only store (Kilimall, own storefront).
+    pub store_id: ID,
+    /// The seller-center order export (GraphQL multipart upload; UTF-8 CSV, one row per order
+    /// line, header first). Columns (matched case-insensitively): Order No, Order Status,
+    /// Order Time (`YYYY-MM-DD HH:MM:SS`, Nairobi time), Seller SKU, Product Name, Quantity,
+    /// Unit Price, Shipping Fee, Customer Name, City. Amounts are in the store's currency.
+    pub file: async_graphql::Upload,
+    /// Retrying with the same key returns the job the first call queued.
+    pub idempotency_key: Option<String>,
+}
+
+/// Order mutations.
+#[derive(Default)]
+pub struct OrderMutation;
+
+#[Object]
+impl OrderMutation {
+    /// Queues an import of a file-only store's order export and returns at once; watch it with
+    /// `syncRunUpdated(id)`. Orders go through the same upsert, state machine and stock rules as
+    /// synced ones; a row that cannot be read becomes a FAILED item (`line N` and the reason) and
+    /// its whole order is left out. The file as a whole (size, UTF-8, columns) and the store
+    /// (file-only, `orders:write` on its branch) are checked now: then nothing is queued.
+    async fn import_marketplace_orders(
+        &self,
+        ctx: &Context<'_>,
+        input: ImportMarketplaceOrdersInput,
+    ) -> Result<crate::graphql::sync::JobPayload> {
+        let file = input
+            .file
+            .value(ctx)
+            .map_err(|e| AppError::invalid("input.file", format!("unreadable upload: {e}")));
+        let key = input.idempotency_key;
+        let (q, errs) = crate::graphql::mutate(ctx, async |c| {
+            let store = store_id(&input.store_id)
+                .map_err(|_| AppError::invalid("input.storeId", "store not found"))?;
+            let bytes = file?.content.to_vec();
+            crate::domain::order_import::start(&c, store, bytes, key).await
+        })
+        .await?;
+        Ok(crate::graphql::sync::queued_payload(q, errs))
+    }
+}

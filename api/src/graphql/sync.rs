@@ -35,6 +35,8 @@ pub enum SyncKind {
     Noop,
     /// Test kind that calls a store's platform (only with `MERCATO_JOB_TEST_KINDS`).
     TestCalls,
+    /// Orders of a file-only store (Kilimall, own storefront) from a seller-center export.
+    OrderImport,
 }
 
 /// What a sync did to one entity.

@@ -20,6 +20,7 @@ pub async fn run(jc: &JobCtx<'_>) -> Result<Outcome, JobError> {
         JobInput::CatalogImport(p) => catalog_import(jc, p).await,
         JobInput::Scheduled(JobKind::TokenRefresh) => token_refresh(jc).await,
         JobInput::Orders(p) => super::orders::run(jc, p).await,
+        JobInput::OrderImport(p) => super::order_import::run(jc, p).await,
         JobInput::Scheduled(k) => Ok(not_connected_yet(k)),
         JobInput::Probe(p) if test => probe(jc, p).await,
         JobInput::Calls(p) if test => calls(jc, p).await,

@@ -13,6 +13,7 @@
 //! again by the reconciler.
 
 pub mod kinds;
+pub mod order_import;
 pub mod orders;
 pub mod runner;
 pub mod sweep;
