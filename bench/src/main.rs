@@ -6,10 +6,15 @@
 //!   running the same SQL under the same RLS as the runtime role in the same run;
 //! - reservations: reservations/s on one hot SKU and spread over 1,000 SKUs, then a sell-out
 //!   race, each checked for oversell against the database;
-//! - import: a 10,000-row CSV `importCatalog` (create, then update).
+//! - import: a 10,000-row CSV `importCatalog` (create, then update);
+//! - orders (W1): `orders(first: 50)` with items and store over 100 orgs × 10,000 orders × 3
+//!   items, next to pgbench's best single SQL and PostGraphile v5 (`orders.rs`);
+//! - backfill (W3): 100,000 simulator orders into an empty store, next to COPY (`backfill.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod backfill;
 mod jobs;
+mod orders;
 
 use mercato_tests::stock::{Shop, shop};
 use mercato_tests::*;
@@ -522,6 +527,10 @@ async fn import(app: &TestApp) {
 #[tokio::main]
 async fn main() {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
+    if which == "backfill" {
+        backfill::backfill().await;
+        return;
+    }
     let db = fresh_database().await;
     let mut config = test_config(&db);
     config.database_pool_max = 32;
@@ -596,6 +605,10 @@ async fn main() {
     }
     if which == "all" || which == "catalog" {
         catalog(&app, &shops, &owner).await;
+    }
+    if which == "all" || which == "orders" {
+        orders::seed(&app, &owner, &shops).await;
+        orders::orders(&app, &db, &shops, &owner).await;
     }
     if which == "all" || which == "reservations" {
         reservations(&app, &shops).await;

@@ -25,6 +25,12 @@ ALTER TABLE order_items
   ADD COLUMN location_id uuid,
   ADD FOREIGN KEY (org_id, reservation_id) REFERENCES reservations (org_id, id) ON DELETE RESTRICT;
 CREATE INDEX order_items_short_idx ON order_items (org_id, variant_id) WHERE stock = 'SHORT';
+
+-- Order pages sort by (time DESC, id DESC): the indexes match, so a page is an index range.
+DROP INDEX orders_org_placed_idx;
+CREATE INDEX orders_org_placed_idx ON orders (org_id, placed_at DESC, id DESC);
+DROP INDEX orders_org_updated_idx;
+CREATE INDEX orders_org_updated_idx ON orders (org_id, marketplace_updated_at DESC, id DESC);
 "#;
 
 #[async_trait::async_trait]
@@ -38,7 +44,11 @@ impl MigrationTrait for Migration {
             manager,
             "ALTER TABLE order_items DROP COLUMN IF EXISTS stock, DROP COLUMN IF EXISTS reservation_id, \
                DROP COLUMN IF EXISTS location_id; \
-             ALTER TABLE stores DROP COLUMN IF EXISTS orders_synced_to;",
+             ALTER TABLE stores DROP COLUMN IF EXISTS orders_synced_to; \
+             DROP INDEX IF EXISTS orders_org_placed_idx; \
+             CREATE INDEX orders_org_placed_idx ON orders (org_id, placed_at DESC, id); \
+             DROP INDEX IF EXISTS orders_org_updated_idx; \
+             CREATE INDEX orders_org_updated_idx ON orders (org_id, marketplace_updated_at DESC, id);",
         )
         .await
     }

@@ -102,7 +102,8 @@ impl Drop for Proc {
     }
 }
 
-fn keyed(k: &mercato::config::KeyedSecret) -> String {
+/// A keyed secret as its environment variable spells it (`kid:base64`).
+pub fn keyed(k: &mercato::config::KeyedSecret) -> String {
     format!(
         "{}:{}",
         k.kid,

@@ -17,8 +17,7 @@ const ORDER_COLUMNS: &str = "o.id, o.branch_id, o.store_id, o.external_id, o.sta
      o.marketplace_updated_at, o.version, o.buyer_name, o.ship_city, o.currency, o.subtotal_minor, \
      o.shipping_fee_minor, o.seller_discount_minor, o.platform_discount_minor, o.tax_minor, o.total_minor, \
      o.cod_amount_minor, o.payment_method, o.is_cod, o.fulfilled_by, o.placed_at, o.paid_at, o.ship_by, \
-     o.shipped_at, o.delivered_at, o.cancelled_at, o.cancel_reason, o.created_at, o.updated_at, \
-     (SELECT count(*) FROM order_items i WHERE i.order_id = o.id AND i.variant_id IS NULL) AS unlinked_lines";
+     o.shipped_at, o.delivered_at, o.cancelled_at, o.cancel_reason, o.created_at, o.updated_at";
 
 /// An order as the API shows it.
 #[derive(Debug, Clone, FromQueryResult)]
@@ -83,8 +82,6 @@ pub struct OrderRow {
     pub created_at: DateTime<Utc>,
     /// Last change here.
     pub updated_at: DateTime<Utc>,
-    /// Lines whose SKU matches no variant.
-    pub unlinked_lines: i64,
 }
 
 impl OrderRow {

@@ -288,9 +288,16 @@ impl Order {
     async fn cancel_reason(&self) -> Option<&str> {
         self.0.cancel_reason.as_deref()
     }
-    /// Lines whose SKU matches no variant yet (they hold no stock until linked).
-    async fn unlinked_lines(&self) -> i64 {
-        self.0.unlinked_lines
+    /// Lines whose SKU matches no variant yet (they hold no stock until linked). Counted from
+    /// the lines, which load with the page's other orders' lines in one statement.
+    async fn unlinked_lines(&self, ctx: &Context<'_>) -> Result<i64> {
+        let items = rc(ctx)?.order_items.load_one(OrderId(self.0.id)).await?;
+        let n = items
+            .unwrap_or_default()
+            .iter()
+            .filter(|i| i.variant_id.is_none())
+            .count();
+        Ok(i64::try_from(n).unwrap_or(i64::MAX))
     }
     /// Versions applied.
     async fn version(&self) -> i64 {

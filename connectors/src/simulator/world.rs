@@ -179,6 +179,8 @@ pub struct World {
     pub orders: Vec<SimOrder>,
     /// ISO currency.
     pub currency: &'static str,
+    /// Order id → index in `orders` (detail look-ups stay O(1) in 100,000-order worlds).
+    by_id: std::collections::HashMap<String, usize>,
 }
 
 fn round_div(a: i64, num: i64, den: i64) -> i64 {
@@ -255,10 +257,16 @@ impl World {
             });
         }
         list.sort_by_key(|o| o.created);
+        let by_id = list
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.id.clone(), i))
+            .collect();
         Self {
             skus,
             orders: list,
             currency,
+            by_id,
         }
     }
 
@@ -305,7 +313,7 @@ impl World {
 
     /// The order with id `id`.
     pub fn order(&self, id: &str) -> Option<&SimOrder> {
-        self.orders.iter().find(|o| o.id == id)
+        self.by_id.get(id).map(|&i| &self.orders[i])
     }
 
     /// Weekly payouts (Mondays 00:00 UTC) of the settlements released in the week before, up to
