@@ -325,11 +325,13 @@ pub async fn list(
         let op = if desc { "<" } else { ">" };
         cond += &format!(" AND ({col}, o.id) {op} (${k}, ${id})");
     }
-    values.push(i64::try_from(first + 1).unwrap_or(101).into());
+    // The limit is written into the statement (a checked number): as a parameter, a cached generic
+    // plan cannot know the page is small and may sort the organization's orders instead of
+    // walking the (time, id) index.
+    let limit = first.min(crate::domain::page::MAX_PAGE_SIZE) + 1;
     let dir = if desc { "DESC" } else { "ASC" };
     let sql = format!(
-        "SELECT {ORDER_COLUMNS} FROM orders o WHERE {cond} ORDER BY {col} {dir}, o.id {dir} LIMIT ${}",
-        values.len()
+        "SELECT {ORDER_COLUMNS} FROM orders o WHERE {cond} ORDER BY {col} {dir}, o.id {dir} LIMIT {limit}"
     );
     Ok(OrderRow::find_by_statement(stmt(&sql, values))
         .all(c.tx)
