@@ -179,9 +179,11 @@ impl Step {
 
 impl JobCtx<'_> {
     /// Opens a step that commits before the job ends, so a retried or taken-over attempt finds
-    /// it done (backfill windows). Fenced: the step locks the job's row and goes on only while
-    /// this attempt still holds the lease; a takeover waits for the step to end, and a step of an
-    /// attempt that lost its lease is refused (`LeaseLost`, nothing written).
+    /// it done (backfill windows). Fenced by the lease token: the step locks the job's row and
+    /// goes on only if no other attempt has claimed the job (a claim increments the token, and
+    /// cannot happen while the step holds the row: the claimer skips locked rows); a step of an
+    /// attempt that was taken over is refused (`LeaseLost`, nothing written). A lease that ran
+    /// out during a long step (its renewal waits for the row) is not lost unless claimed.
     pub async fn step(&self) -> Result<Step, JobError> {
         self.checkpoint()?;
         let org = OrgId(self.job.org_id);
@@ -189,7 +191,7 @@ impl JobCtx<'_> {
         let ours = tx
             .query_one_raw(stmt(
                 "SELECT 1 AS ok FROM jobs WHERE id = $1 AND lease_token = $2 AND status = 'RUNNING' \
-                   AND lease_until > now() FOR NO KEY UPDATE",
+                 FOR NO KEY UPDATE",
                 vec![self.job.id.into(), self.job.lease_token.into()],
             ))
             .await?

@@ -442,6 +442,7 @@ impl Simulator {
         for order in &mut jumia_world.orders {
             order.id = jumia::uuid_of(&order.id);
         }
+        jumia_world.reindex();
         worlds.insert(Platform::Jumia, jumia_world);
         let mut tokens: HashMap<Platform, Tokens> = HashMap::new();
         tokens

@@ -270,6 +270,16 @@ impl World {
         }
     }
 
+    /// Rebuilds the id index after order ids were changed (Jumia's are UUIDs).
+    pub(crate) fn reindex(&mut self) {
+        self.by_id = self
+            .orders
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.id.clone(), i))
+            .collect();
+    }
+
     /// Item total of an order.
     pub fn items_total(&self, o: &SimOrder) -> i64 {
         o.lines
