@@ -10,10 +10,8 @@
 
 use connectors::status::OrderStatus as Normalized;
 use connectors::{Buyer, Money, Order, OrderLine};
-use entity::enums::OrderEventSource;
-use mercato::domain::jobs::org_tx;
-use mercato::domain::orders::{self, OrderStore};
-use mercato::ids::{BranchId, OrgId, StoreId};
+use mercato::domain::orders::OrderStore;
+use mercato::ids::{BranchId, StoreId};
 use mercato_tests::stock::{Shop, assert_ledger_equals_levels, level, product, receive, shop};
 use mercato_tests::*;
 use serde_json::json;
@@ -54,24 +52,7 @@ fn order(id: &str, status: Normalized, updated: i64, lines: &[(&str, u32)]) -> O
 
 /// Applies `o` in one tenant transaction, committed or (a failed attempt) rolled back.
 async fn apply_as(app: &TestApp, sh: &Shop, store: OrderStore, o: &Order, commit: bool) {
-    let org = OrgId(sh.org.parse().unwrap());
-    let tx = org_tx(&app.state.db, org).await.unwrap();
-    let access = mercato::domain::jobs::system_access(org);
-    let effects = mercato::effects::Effects::default();
-    let c = mercato::domain::Ctx {
-        tx: &tx,
-        access: &access,
-        request_id: Some("test"),
-        effects: &effects,
-    };
-    orders::apply(&c, store, o, OrderEventSource::Pull)
-        .await
-        .unwrap();
-    if commit {
-        tx.commit().await.unwrap();
-    } else {
-        tx.rollback().await.unwrap();
-    }
+    mercato_tests::orders::apply_as(app, &sh.org, store, o, commit).await;
 }
 
 /// Three deliveries of the same version, one of them in an attempt that is rolled back.

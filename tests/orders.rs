@@ -7,10 +7,9 @@
 
 use connectors::status::OrderStatus as Normalized;
 use connectors::{Buyer, Money, Order, OrderLine};
-use entity::enums::{OrderEventSource, OrderStatus};
-use mercato::domain::jobs::org_tx;
-use mercato::domain::orders::{self, Applied, OrderStore};
-use mercato::ids::{BranchId, OrgId, StoreId};
+use entity::enums::OrderStatus;
+use mercato::domain::orders::{Applied, OrderStore};
+use mercato::ids::{BranchId, StoreId};
 use mercato_tests::stock::{product, shop};
 use mercato_tests::*;
 
@@ -60,21 +59,7 @@ fn order(status: Normalized, raw: &str, updated: i64) -> Order {
 }
 
 async fn apply(app: &TestApp, org: &str, store: OrderStore, o: &Order) -> Applied {
-    let org = OrgId(org.parse().unwrap());
-    let tx = org_tx(&app.state.db, org).await.unwrap();
-    let access = mercato::domain::jobs::system_access(org);
-    let effects = mercato::effects::Effects::default();
-    let c = mercato::domain::Ctx {
-        tx: &tx,
-        access: &access,
-        request_id: Some("test"),
-        effects: &effects,
-    };
-    let r = orders::apply(&c, store, o, OrderEventSource::Pull)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    r
+    mercato_tests::orders::apply_as(app, org, store, o, true).await
 }
 
 #[tokio::test]

@@ -7,10 +7,8 @@
 
 use connectors::status::OrderStatus as Normalized;
 use connectors::{Buyer, Money, Order, OrderLine};
-use entity::enums::OrderEventSource;
-use mercato::domain::jobs::org_tx;
-use mercato::domain::orders::{self, OrderStore};
-use mercato::ids::{BranchId, OrgId, StoreId};
+use mercato::domain::orders::OrderStore;
+use mercato::ids::{BranchId, StoreId};
 use mercato_tests::stock::{Shop, product, receive, shop};
 use mercato_tests::*;
 use serde_json::{Value, json};
@@ -52,21 +50,7 @@ fn order(id: &str, status: Normalized, placed: i64, updated: i64, buyer: &str) -
 }
 
 async fn apply(app: &TestApp, sh: &Shop, store: OrderStore, o: &Order) {
-    let org = OrgId(sh.org.parse().unwrap());
-    let tx = org_tx(&app.state.db, org).await.unwrap();
-    let access = mercato::domain::jobs::system_access(org);
-    let effects = mercato::effects::Effects::default();
-    let c = mercato::domain::Ctx {
-        tx: &tx,
-        access: &access,
-        request_id: Some("test"),
-        effects: &effects,
-    };
-    orders::apply(&c, store, o, OrderEventSource::Pull)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    mercato::after_commit::run(&app.state, effects.take()).await;
+    mercato_tests::orders::apply_as(app, &sh.org, store, o, true).await;
 }
 
 struct World {

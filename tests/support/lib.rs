@@ -8,6 +8,7 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 pub mod market;
+pub mod orders;
 pub mod procs;
 pub mod proxy;
 pub mod stock;
