@@ -30,7 +30,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const ORGS: usize = 100;
 const PRODUCTS: usize = 2_000;
-const RUN: Duration = Duration::from_secs(10);
+/// Seconds per measured run: 10, or `MERCATO_BENCH_SECS` (longer runs for profiling).
+static RUN: std::sync::LazyLock<Duration> = std::sync::LazyLock::new(|| {
+    Duration::from_secs(
+        std::env::var("MERCATO_BENCH_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10),
+    )
+});
 const PAGE: &str = "{ products(first: 50) { edges { node { id name variants { id sku prices { amount currencyCode } stockLevels { onHand reserved available } } } } } }";
 const RESERVE: &str = "mutation($i: ReserveStockInput!) { reserveStock(input: $i) { reservation { id } userErrors { code } } }";
 
@@ -331,7 +339,7 @@ async fn catalog(app: &TestApp, shops: &[Shop], owner: &sea_orm::DatabaseConnect
                 tokens.clone(),
                 Arc::new(|_| json!({"query": PAGE})),
                 page_ok,
-                RUN,
+                *RUN,
             )
             .await;
             println!(
@@ -406,7 +414,7 @@ async fn reservations(app: &TestApp, shops: &[Shop]) {
                     json!({"query": RESERVE, "variables": {"i": {"variantId": v, "locationId": loc, "quantity": 1, "referenceType": "CART", "referenceId": format!("bench-{conc}-{n}")}}})
                 }),
                 ok,
-                RUN,
+                *RUN,
             )
             .await;
             let (after, on_hand, _, bad) = reserved_and_ledger(app, &sh.org).await;

@@ -240,7 +240,7 @@ pub async fn orders(app: &TestApp, db: &str, shops: &[Shop], owner: &sea_orm::Da
             tokens.clone(),
             Arc::new(|_| json!({"query": PAGE})),
             ours,
-            RUN,
+            *RUN,
         )
         .await;
         let p = if peer.is_some() {
@@ -260,7 +260,7 @@ pub async fn orders(app: &TestApp, db: &str, shops: &[Shop], owner: &sea_orm::Da
                     tokens.clone(),
                     Arc::new(|_| json!({"query": PEER_PAGE})),
                     theirs,
-                    RUN,
+                    *RUN,
                 )
                 .await,
             )
