@@ -47,6 +47,7 @@ fn order(id: &str, status: Normalized, updated: i64, lines: &[(&str, u32)]) -> O
         create_time: 1_700_000_000,
         update_time: updated,
         ship_by: None,
+        terms: connectors::OrderTerms::default(),
     }
 }
 
@@ -350,6 +351,47 @@ async fn bundles_hold_their_components_and_unlinked_lines_link_when_their_sku_ap
     assert_eq!(
         line_states(&app, &sh, "U").await,
         ["ALLOCATED", "ALLOCATED"]
+    );
+    assert_ledger_equals_levels(&app, &sh.org).await;
+}
+
+#[tokio::test]
+async fn orders_the_marketplace_fulfils_never_move_the_sellers_stock() {
+    let app = TestApp::spawn().await;
+    let (sh, store) = setup(&app, "ofbm").await;
+    let v = product(&app, &sh, &["FB-TEE"]).await.remove(0);
+    receive(&app, &sh, &v, 10).await;
+    let by_marketplace = |status, updated| {
+        let mut o = order("M", status, updated, &[("FB-TEE", 2)]);
+        o.terms.fulfilment = connectors::Fulfilment::Marketplace;
+        o
+    };
+    // The same SKU in a seller-fulfilled order is held, as a control.
+    deliver(
+        &app,
+        &sh,
+        store,
+        &order("S", Normalized::AwaitingFulfillment, 100, &[("FB-TEE", 1)]),
+    )
+    .await;
+    assert_eq!(stock(&level(&app, &sh, &v).await), (10, 1));
+    for (status, updated) in [
+        (Normalized::AwaitingFulfillment, 100),
+        (Normalized::Shipped, 200),
+        (Normalized::Returned, 300),
+    ] {
+        deliver(&app, &sh, store, &by_marketplace(status, updated)).await;
+        assert_eq!(stock(&level(&app, &sh, &v).await), (10, 1), "{status:?}");
+        assert_eq!(line_states(&app, &sh, "M").await, ["NONE"], "{status:?}");
+    }
+    assert_eq!(
+        owner_rows(
+            &app,
+            &sh.org,
+            "SELECT fulfilled_by FROM orders WHERE external_id = 'M'"
+        )
+        .await,
+        ["MARKETPLACE"]
     );
     assert_ledger_equals_levels(&app, &sh.org).await;
 }

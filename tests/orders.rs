@@ -55,6 +55,7 @@ fn order(status: Normalized, raw: &str, updated: i64) -> Order {
         create_time: 1_700_000_000,
         update_time: updated,
         ship_by: Some(1_700_200_000),
+        terms: connectors::OrderTerms::default(),
     }
 }
 

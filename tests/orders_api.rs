@@ -46,6 +46,7 @@ fn order(id: &str, status: Normalized, placed: i64, updated: i64, buyer: &str) -
         create_time: placed,
         update_time: updated,
         ship_by: Some(placed + 86_400),
+        terms: connectors::OrderTerms::default(),
     }
 }
 

@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use connectors::Platform;
-use connectors::simulator::world::Stage;
+use connectors::simulator::world::{CANCEL_REASON, Stage};
 use connectors::simulator::{Fault, Quirks, Running, SimConfig};
 use mercato_tests::market;
 use mercato_tests::procs::Proc;
@@ -123,6 +123,11 @@ async fn assert_matches_world(
             "SELECT o.external_id || '|' || o.status || '|' || extract(epoch FROM o.marketplace_updated_at)::bigint \
                     || '|' || o.total_minor || '|' || o.currency || '|' \
                     || (SELECT count(*) || '|' || sum(quantity) FROM order_items i WHERE i.order_id = o.id) \
+                    || '|' || coalesce(o.subtotal_minor::text, '-') || '|' || coalesce(o.seller_discount_minor::text, '-') \
+                    || '|' || coalesce(o.platform_discount_minor::text, '-') || '|' || o.is_cod \
+                    || '|' || coalesce(o.cod_amount_minor::text, '-') || '|' || coalesce(o.payment_method, '-') \
+                    || '|' || o.fulfilled_by || '|' || coalesce(extract(epoch FROM o.paid_at)::bigint::text, '-') \
+                    || '|' || coalesce(o.cancel_reason, '-') \
              FROM orders o WHERE o.store_id = '{}'",
             gid_uuid(store)
         ),
@@ -154,12 +159,52 @@ async fn assert_matches_world(
             got[0]
         );
         assert_eq!(got[1], updated.to_string(), "{p:?} {}: update time", o.id);
-        assert_eq!(
-            got[2],
-            (world.items_total(o) + o.shipping).to_string(),
-            "{p:?} {}: total",
-            o.id
-        );
+        let a = world.amounts(o);
+        assert_eq!(got[2], a.total().to_string(), "{p:?} {}: total", o.id);
+        // The terms each platform states in its order (see connectors::OrderTerms).
+        let api = p != Platform::Jumia;
+        let split = matches!(p, Platform::TiktokShop | Platform::Lazada);
+        let or_dash = |stated: bool, v: String| if stated { v } else { "-".to_owned() };
+        let cod = api && a.cod;
+        let method = match (p, cod) {
+            (Platform::Shopee, true) => "Cash on Delivery",
+            (Platform::Shopee, false) => "Online Banking",
+            (Platform::TiktokShop, true) => "Cash on delivery",
+            (Platform::TiktokShop, false) => "Bank transfer",
+            (Platform::Lazada, true) => "COD",
+            (Platform::Lazada, false) => "MIXEDCARD",
+            _ => "-",
+        };
+        let by_marketplace =
+            a.by_marketplace && matches!(p, Platform::Shopee | Platform::TiktokShop);
+        let cancelled = matches!(stage, Stage::Cancelled);
+        let expected_terms = [
+            or_dash(api, a.items.to_string()),
+            or_dash(split, a.seller_discount.to_string()),
+            or_dash(split, a.platform_discount.to_string()),
+            cod.to_string(),
+            or_dash(cod, a.total().to_string()),
+            method.to_owned(),
+            if by_marketplace {
+                "MARKETPLACE"
+            } else {
+                "SELLER"
+            }
+            .to_owned(),
+            or_dash(api && cancelled, CANCEL_REASON.to_owned()),
+        ];
+        let got_terms = [
+            &got[6], &got[7], &got[8], &got[9], &got[10], &got[11], &got[12], &got[14],
+        ];
+        for (g, e) in got_terms.iter().zip(&expected_terms) {
+            assert_eq!(*g, e, "{p:?} {}: terms {:?}", o.id, &got[6..]);
+        }
+        if matches!(p, Platform::Shopee | Platform::TiktokShop) {
+            let paid = world
+                .paid_at(o, now)
+                .map_or("-".to_owned(), |t| t.to_string());
+            assert_eq!(got[13], paid, "{p:?} {}: paid at", o.id);
+        }
         assert_eq!(got[3], world.currency, "{p:?}");
         assert_eq!(got[4], o.lines.len().to_string(), "{p:?} {}: lines", o.id);
         let units: u32 = o.lines.iter().map(|(_, q)| q).sum();
@@ -336,7 +381,7 @@ async fn orders_of_every_platform_backfill_exactly_then_follow_the_marketplace()
         );
         sim.sim.set_quirks(*p, Quirks::default());
     }
-    assert_eq!(sim.sim.rejected(), 0);
+    assert_eq!(sim.sim.rejected(), 0, "{:?}", sim.sim.rejections());
     drop(worker);
 }
 

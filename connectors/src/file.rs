@@ -7,7 +7,7 @@
 //! an order with any bad row is left out whole (never half an order), and every other order is
 //! imported.
 
-use crate::model::{Buyer, Order, OrderLine};
+use crate::model::{Buyer, Order, OrderLine, OrderTerms};
 use crate::money::Money;
 use crate::status::OrderStatus;
 use chrono::{FixedOffset, NaiveDateTime, TimeZone as _};
@@ -353,6 +353,13 @@ pub fn import_orders<R: Read>(
                 create_time: created,
                 update_time: updated,
                 ship_by: None,
+                terms: OrderTerms {
+                    subtotal: Some(Money {
+                        minor: line_total,
+                        ..unit_price
+                    }),
+                    ..OrderTerms::default()
+                },
             })
         })();
         match parsed {

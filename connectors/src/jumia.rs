@@ -267,6 +267,8 @@ impl Jumia {
             create_time: parse_time(&s(header, "createdAt")).unwrap_or(0),
             update_time: parse_time(&s(header, "updatedAt")).unwrap_or(0),
             ship_by: None,
+            // Jumia states the total only.
+            terms: OrderTerms::default(),
         })
     }
 }

@@ -140,6 +140,44 @@ pub struct Order {
     pub update_time: UnixSecs,
     /// Deadline to hand over to the carrier, when the platform gives one.
     pub ship_by: Option<UnixSecs>,
+    /// Amounts, payment and fulfilment, as far as the platform states them.
+    pub terms: OrderTerms,
+}
+
+/// Who hands an order's parcels to the carrier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fulfilment {
+    /// The seller, from their own stock.
+    #[default]
+    Seller,
+    /// The marketplace, from its own warehouse (Fulfilled by Shopee / by TikTok): the seller's
+    /// stock does not move.
+    Marketplace,
+}
+
+/// The money and payment terms of an order. `None` means the platform does not state it in
+/// the order (Shopee keeps the discount split in the escrow detail, Jumia gives the total only).
+/// When stated: `total = subtotal − seller_discount − platform_discount + shipping_fee + tax`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OrderTerms {
+    /// Items at their selling prices, before order-level discounts.
+    pub subtotal: Option<Money>,
+    /// Discounts and vouchers the seller funds.
+    pub seller_discount: Option<Money>,
+    /// Discounts and vouchers the platform funds.
+    pub platform_discount: Option<Money>,
+    /// Tax charged to the buyer on top of the prices.
+    pub tax: Option<Money>,
+    /// The platform's payment method, verbatim.
+    pub payment_method: Option<String>,
+    /// Cash on delivery: the carrier collects the total.
+    pub cod: bool,
+    /// Who fulfils it.
+    pub fulfilment: Fulfilment,
+    /// Paid, when the platform says.
+    pub paid_time: Option<UnixSecs>,
+    /// Why it was cancelled, when it was.
+    pub cancel_reason: Option<String>,
 }
 
 /// A platform product with its sellable SKUs.

@@ -35,6 +35,27 @@ pub async fn apply_with_timeout<C: ConnectionTrait>(
     s: &Settings,
     timeout: Option<std::time::Duration>,
 ) -> AppResult<()> {
+    apply_opening(conn, s, timeout, false).await
+}
+
+/// The first statement of a tenant transaction: [`apply_with_timeout`], and when `read_only`,
+/// also makes the transaction read-only (`transaction_read_only` may be switched on at any point;
+/// doing it here saves the separate `SET TRANSACTION READ ONLY` round trip after BEGIN).
+pub async fn apply_opening<C: ConnectionTrait>(
+    conn: &C,
+    s: &Settings,
+    timeout: Option<std::time::Duration>,
+    read_only: bool,
+) -> AppResult<()> {
+    const SET: &str = "SELECT set_config('app.org_id', $1, true), set_config('app.user_id', $2, true), \
+                set_config('app.branch_ids', $3, true), set_config('app.auth_email', $4, true), \
+                set_config('app.token_hash', $5, true), \
+                set_config('statement_timeout', COALESCE(NULLIF($6, ''), current_setting('statement_timeout')), true)";
+    const SET_READ_ONLY: &str = "SELECT set_config('app.org_id', $1, true), set_config('app.user_id', $2, true), \
+                set_config('app.branch_ids', $3, true), set_config('app.auth_email', $4, true), \
+                set_config('app.token_hash', $5, true), \
+                set_config('statement_timeout', COALESCE(NULLIF($6, ''), current_setting('statement_timeout')), true), \
+                set_config('transaction_read_only', 'on', true)";
     let branches = match &s.branches {
         None => "*".to_owned(),
         Some(ids) => {
@@ -45,10 +66,7 @@ pub async fn apply_with_timeout<C: ConnectionTrait>(
     let opt = |v: Option<String>| v.unwrap_or_default();
     conn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "SELECT set_config('app.org_id', $1, true), set_config('app.user_id', $2, true), \
-                set_config('app.branch_ids', $3, true), set_config('app.auth_email', $4, true), \
-                set_config('app.token_hash', $5, true), \
-                set_config('statement_timeout', COALESCE(NULLIF($6, ''), current_setting('statement_timeout')), true)",
+        if read_only { SET_READ_ONLY } else { SET },
         [
             opt(s.org_id.map(|o| o.to_string())).into(),
             opt(s.user_id.map(|u| u.to_string())).into(),

@@ -114,6 +114,16 @@ fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
     Ok(v)
 }
 
+/// `value` without control characters, cut to `max` characters (free text from a platform: a long
+/// cancel reason must not refuse the order).
+fn clip(value: &str, max: usize) -> String {
+    value
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(max)
+        .collect()
+}
+
 /// Applies one version of a marketplace order to the store's orders, in the caller's transaction:
 /// creates it, applies it when newer than the stored version, ignores the same version, and
 /// records an older one as a stale event without applying it. Every status change (and every
@@ -146,41 +156,67 @@ pub async fn apply(
         .as_deref()
         .map(|n| text("city", n, 200))
         .transpose()?;
+    let t = &order.terms;
+    let by_marketplace = t.fulfilment == connectors::Fulfilment::Marketplace;
+    let minor = |m: Option<connectors::Money>| m.map(|m| m.minor);
+    // Terms: what the platform stated (None keeps what an earlier version said).
+    let terms: Vec<sea_orm::Value> = vec![
+        minor(t.subtotal).into(),
+        minor(t.seller_discount).into(),
+        minor(t.platform_discount).into(),
+        minor(t.tax).into(),
+        t.cod.then_some(order.total.minor).into(),
+        t.payment_method.as_deref().map(|m| clip(m, 100)).into(),
+        t.cod.into(),
+        if by_marketplace {
+            "MARKETPLACE"
+        } else {
+            "SELLER"
+        }
+        .into(),
+        t.cancel_reason.as_deref().map(|r| clip(r, 500)).into(),
+        t.paid_time.map(at).transpose()?.into(),
+    ];
+    let mut values = vec![
+        Uuid::now_v7().into(),
+        store.branch.uuid().into(),
+        store.id.uuid().into(),
+        external.clone().into(),
+        to.into(),
+        raw.clone().into(),
+        updated.into(),
+        buyer.clone().into(),
+        city.clone().into(),
+        currency.into(),
+        order.shipping_fee.map(|m| m.minor).into(),
+        order.total.minor.into(),
+        placed.into(),
+        ship_by.into(),
+    ];
+    values.extend(terms.iter().cloned());
     let inserted = c
         .tx
         .query_one_raw(stmt(
             "INSERT INTO orders (org_id, id, branch_id, store_id, external_id, status, raw_status, \
                                  marketplace_updated_at, buyer_name, ship_city, currency, shipping_fee_minor, \
-                                 total_minor, placed_at, ship_by, paid_at, shipped_at, delivered_at, cancelled_at) \
+                                 total_minor, placed_at, ship_by, subtotal_minor, seller_discount_minor, \
+                                 platform_discount_minor, tax_minor, cod_amount_minor, payment_method, is_cod, \
+                                 fulfilled_by, cancel_reason, paid_at, shipped_at, delivered_at, cancelled_at) \
              VALUES ((SELECT app_org_id()), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-                     CASE WHEN $5 NOT IN ('PENDING_PAYMENT', 'UNKNOWN') THEN $7 END, \
+                     $15, $16, $17, $18, $19, $20, $21, $22, $23, \
+                     COALESCE($24, CASE WHEN $5 NOT IN ('PENDING_PAYMENT', 'UNKNOWN') THEN $7 END), \
                      CASE WHEN $5 IN ('SHIPPED', 'DELIVERED', 'COMPLETED') THEN $7 END, \
                      CASE WHEN $5 IN ('DELIVERED', 'COMPLETED') THEN $7 END, \
                      CASE WHEN $5 = 'CANCELLED' THEN $7 END) \
              ON CONFLICT (org_id, store_id, external_id) DO NOTHING RETURNING id",
-            vec![
-                Uuid::now_v7().into(),
-                store.branch.uuid().into(),
-                store.id.uuid().into(),
-                external.clone().into(),
-                to.into(),
-                raw.clone().into(),
-                updated.into(),
-                buyer.clone().into(),
-                city.clone().into(),
-                currency.into(),
-                order.shipping_fee.map(|m| m.minor).into(),
-                order.total.minor.into(),
-                placed.into(),
-                ship_by.into(),
-            ],
+            values,
         ))
         .await?;
     if let Some(row) = inserted {
         let id: Uuid = row.try_get("", "id")?;
         write_lines(c, id, store.branch, order).await?;
         event(c, id, store.branch, None, to, &raw, source, updated, true).await?;
-        crate::domain::order_stock::follow(c, id, store.branch, to, true, false).await?;
+        crate::domain::order_stock::follow(c, id, store.branch, to, true, by_marketplace).await?;
         changed(c, store, id, &external, None, to, updated)?;
         return Ok(Applied::Created {
             order: id,
@@ -228,7 +264,11 @@ pub async fn apply(
                 buyer_name = coalesce($5, buyer_name), ship_city = coalesce($6, ship_city), \
                 shipping_fee_minor = coalesce($7, shipping_fee_minor), total_minor = $8, \
                 ship_by = coalesce($9, ship_by), \
-                paid_at = coalesce(paid_at, CASE WHEN $2 NOT IN ('PENDING_PAYMENT', 'UNKNOWN') THEN $4 END), \
+                subtotal_minor = coalesce($10, subtotal_minor), seller_discount_minor = coalesce($11, seller_discount_minor), \
+                platform_discount_minor = coalesce($12, platform_discount_minor), tax_minor = coalesce($13, tax_minor), \
+                cod_amount_minor = $14, payment_method = coalesce($15, payment_method), is_cod = $16, \
+                fulfilled_by = $17, cancel_reason = coalesce($18, cancel_reason), \
+                paid_at = coalesce(paid_at, $19, CASE WHEN $2 NOT IN ('PENDING_PAYMENT', 'UNKNOWN') THEN $4 END), \
                 shipped_at = coalesce(shipped_at, CASE WHEN $2 IN ('SHIPPED', 'DELIVERED', 'COMPLETED') THEN $4 END), \
                 delivered_at = coalesce(delivered_at, CASE WHEN $2 IN ('DELIVERED', 'COMPLETED') THEN $4 END), \
                 cancelled_at = coalesce(cancelled_at, CASE WHEN $2 = 'CANCELLED' THEN $4 END), \
@@ -244,11 +284,15 @@ pub async fn apply(
             order.shipping_fee.map(|m| m.minor).into(),
             order.total.minor.into(),
             ship_by.into(),
-        ],
+        ]
+        .into_iter()
+        .chain(terms)
+        .collect(),
     ))
     .await?;
     write_lines(c, stored.id, store.branch, order).await?;
-    crate::domain::order_stock::follow(c, stored.id, store.branch, to, false, false).await?;
+    crate::domain::order_stock::follow(c, stored.id, store.branch, to, false, by_marketplace)
+        .await?;
     if stored.status != to {
         changed(
             c,

@@ -4,7 +4,7 @@
 
 use crate::auth::permissions::{self, Perm};
 use crate::auth::{ApiTokenGrant, Principal};
-use crate::db::rls::{Settings, apply_settings, apply_with_timeout};
+use crate::db::rls::{Settings, apply_opening, apply_settings};
 use crate::error::{AppError, AppResult};
 use crate::ids::{ApiTokenId, BranchId, OrgId, UserId};
 use entity::enums::{BranchRole, OrgRole};
@@ -153,11 +153,12 @@ pub(crate) async fn resolve_access(
     tx: &DatabaseTransaction,
     principal: Option<Principal>,
     timeout: Option<std::time::Duration>,
+    read_only: bool,
 ) -> AppResult<Access> {
     let (user_id, org_id) = match principal {
         None => {
-            if timeout.is_some() {
-                apply_with_timeout(tx, &settings_for(&Access::default()), timeout).await?;
+            if timeout.is_some() || read_only {
+                apply_opening(tx, &settings_for(&Access::default()), timeout, read_only).await?;
             }
             return Ok(Access::default());
         }
@@ -171,7 +172,7 @@ pub(crate) async fn resolve_access(
                     token: Some(grant),
                 }),
             };
-            apply_with_timeout(tx, &settings_for(&access), timeout).await?;
+            apply_opening(tx, &settings_for(&access), timeout, read_only).await?;
             return Ok(access);
         }
         Some(Principal::User { user_id, org_id }) => (user_id, org_id),
@@ -181,11 +182,11 @@ pub(crate) async fn resolve_access(
         org: None,
     };
     let Some(org_id) = org_id else {
-        apply_with_timeout(tx, &settings_for(&access), timeout).await?;
+        apply_opening(tx, &settings_for(&access), timeout, read_only).await?;
         return Ok(access);
     };
     // Set org + user first: the membership rows are then visible through the self_read policies.
-    apply_with_timeout(
+    apply_opening(
         tx,
         &Settings {
             org_id: Some(org_id),
@@ -195,6 +196,7 @@ pub(crate) async fn resolve_access(
             token_hash: None,
         },
         timeout,
+        read_only,
     )
     .await?;
     if let Some((role, raw)) = crate::db::rls::membership(tx, org_id.uuid(), user_id.uuid()).await?

@@ -25,9 +25,11 @@ async fn open(
     principal: Option<Principal>,
     timeout: Option<std::time::Duration>,
 ) -> AppResult<(DatabaseTransaction, Access)> {
-    let tx = db.begin_with_config(None, Some(mode)).await?;
-    // The statement timeout is set with the tenant context, in the same statement.
-    match access::resolve_access(&tx, principal, timeout).await {
+    let tx = db.begin().await?;
+    // The statement timeout and the read-only mode are set with the tenant context, in the same
+    // statement (BEGIN READ ONLY would cost a `SET TRANSACTION` round trip of its own).
+    let read_only = mode == AccessMode::ReadOnly;
+    match access::resolve_access(&tx, principal, timeout, read_only).await {
         Ok(access) => Ok((tx, access)),
         Err(e) => {
             // Best effort: the error is what matters; dropping the transaction rolls back anyway.

@@ -97,7 +97,28 @@ impl Lazada {
             .cloned()
             .unwrap_or(Value::Null);
         let name = format!("{} {}", s(&address, "first_name"), s(&address, "last_name"));
+        let opt_money = |k: &str| -> Result<Option<Money>, Error> {
+            let v = s(header, k);
+            if v.is_empty() {
+                Ok(None)
+            } else {
+                money_from_str(&v, currency).map(Some)
+            }
+        };
+        let payment_method = Some(s(header, "payment_method")).filter(|x| !x.is_empty());
+        let terms = OrderTerms {
+            subtotal: Some(price),
+            seller_discount: opt_money("voucher_seller")?,
+            platform_discount: opt_money("voucher_platform")?,
+            tax: None,
+            cod: payment_method.as_deref() == Some("COD"),
+            payment_method,
+            fulfilment: Fulfilment::Seller,
+            paid_time: None,
+            cancel_reason: items.iter().map(|i| s(i, "reason")).find(|r| !r.is_empty()),
+        };
         Ok(Order {
+            terms,
             external_id: s(header, "order_id"),
             status: status::lazada_order(&refs),
             raw_status: distinct.join(","),

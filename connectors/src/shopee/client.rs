@@ -399,7 +399,7 @@ impl Connector for Shopee {
                         ("order_sn_list", chunk.join(",")),
                         (
                             "response_optional_fields",
-                            "buyer_user_id,buyer_username,recipient_address,item_list,total_amount,estimated_shipping_fee,pay_time".into(),
+                            "buyer_user_id,buyer_username,recipient_address,item_list,total_amount,estimated_shipping_fee,pay_time,payment_method,cancel_reason,fulfillment_flag".into(),
                         ),
                     ],
                 )

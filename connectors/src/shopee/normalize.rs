@@ -55,6 +55,16 @@ impl Shopee {
             estimated_shipping_fee: Option<f64>,
             #[serde(default)]
             item_list: Vec<Item>,
+            #[serde(default)]
+            cod: bool,
+            #[serde(default)]
+            payment_method: Option<String>,
+            #[serde(default)]
+            pay_time: Option<i64>,
+            #[serde(default)]
+            cancel_reason: Option<String>,
+            #[serde(default)]
+            fulfillment_flag: Option<String>,
         }
         let o: O = field(o, "order")?;
         let cur = o.currency.as_str();
@@ -76,7 +86,30 @@ impl Shopee {
             });
         }
         let address = o.recipient_address.unwrap_or_default();
+        // The order detail has no discount split (that is the escrow detail's); its items
+        // subtotal is the lines at their discounted prices.
+        let subtotal = Money {
+            minor: lines
+                .iter()
+                .map(|l| l.unit_price.minor * i64::from(l.quantity))
+                .sum(),
+            ..money_from_f64(0.0, cur)?
+        };
+        let terms = OrderTerms {
+            subtotal: Some(subtotal),
+            payment_method: o.payment_method.filter(|m| !m.is_empty()),
+            cod: o.cod,
+            fulfilment: if o.fulfillment_flag.as_deref() == Some("fulfilled_by_shopee") {
+                Fulfilment::Marketplace
+            } else {
+                Fulfilment::Seller
+            },
+            paid_time: o.pay_time.filter(|t| *t > 0),
+            cancel_reason: o.cancel_reason.filter(|r| !r.is_empty()),
+            ..OrderTerms::default()
+        };
         Ok(Order {
+            terms,
             status: status::shopee(&o.order_status),
             raw_status: o.order_status,
             buyer: Buyer {

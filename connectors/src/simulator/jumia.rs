@@ -158,7 +158,7 @@ fn token_page(st: &SimState, r: &Req, list: &[Value], key: &str) -> Response {
 fn header(w: &super::world::World, o: &super::world::SimOrder, now: i64) -> Value {
     let (stage, updated) = o.stage_at(now);
     json!({"id": o.id, "number": o.id.rsplit('-').next().unwrap_or_default(), "status": status(stage), "createdAt": iso(o.created), "updatedAt": iso(updated),
-           "totalAmount": money(w.items_total(o) + o.shipping), "shippingAddress": {"firstName": o.buyer, "city": "Nairobi", "country": "KE"}})
+           "totalAmount": money(w.amounts(o).total()), "shippingAddress": {"firstName": o.buyer, "city": "Nairobi", "country": "KE"}})
 }
 
 fn data(st: &SimState, method: &Method, r: &Req, shop_id: &str) -> Response {

@@ -1,6 +1,6 @@
 //! Lazada as the simulator serves it (`marketplaces.md` §3).
 
-use super::world::{Stage, decimal};
+use super::world::{CANCEL_REASON, Stage, decimal};
 use super::{Fault, Req, SimState, TokenCheck, gateway, malformed, page, reply, same};
 use crate::Platform;
 use crate::lazada::{TIMESTAMP_WINDOW_MS, sign};
@@ -220,9 +220,11 @@ fn auth(
 
 fn order_json(w: &super::world::World, o: &super::world::SimOrder, now: i64) -> Value {
     let (stage, updated) = o.stage_at(now);
+    let a = w.amounts(o);
     json!({"order_id": o.id.parse::<u64>().unwrap_or(0), "order_number": o.id.parse::<u64>().unwrap_or(0), "created_at": iso(o.created), "updated_at": iso(updated),
-           "price": m(w.items_total(o)), "shipping_fee": m(o.shipping), "voucher": "0.00", "voucher_seller": "0.00", "voucher_platform": "0.00",
-           "payment_method": "COD", "items_count": o.lines.iter().map(|(_, q)| q).sum::<u32>(), "statuses": [status(stage)],
+           "price": m(a.items), "shipping_fee": m(o.shipping), "voucher": m(a.seller_discount + a.platform_discount),
+           "voucher_seller": m(a.seller_discount), "voucher_platform": m(a.platform_discount),
+           "payment_method": if a.cod { "COD" } else { "MIXEDCARD" }, "items_count": o.lines.iter().map(|(_, q)| q).sum::<u32>(), "statuses": [status(stage)],
            "address_shipping": {"first_name": o.buyer, "last_name": "", "phone": "63*******21", "city": "Makati", "country": "Philippines"}})
 }
 
@@ -292,7 +294,8 @@ fn data(st: &SimState, path: &str, get: &dyn Fn(&str) -> Option<String>) -> Resp
                                 rows.push(json!({"order_item_id": format!("{}{:02}", o.id, rows.len()).parse::<u64>().unwrap_or(0), "order_id": o.id.parse::<u64>().unwrap_or(0),
                                                  "sku": k.seller_sku, "shop_sku": format!("{}_PH-{}", k.item_id, k.sku_id), "sku_id": k.sku_id.to_string(), "product_id": k.item_id.to_string(),
                                                  "name": k.name, "variation": "", "item_price": m(k.price), "paid_price": m(k.price), "currency": "PHP",
-                                                 "status": status(stage), "buyer_id": 5_000_000 + o.created % 1000}));
+                                                 "status": status(stage), "buyer_id": 5_000_000 + o.created % 1000,
+                                                 "reason": if matches!(stage, Stage::Cancelled) { CANCEL_REASON } else { "" }}));
                             }
                         }
                         Some(json!({"order_id": o.id.parse::<u64>().unwrap_or(0), "order_number": o.id.parse::<u64>().unwrap_or(0), "order_items": rows}))

@@ -257,6 +257,8 @@ pub(crate) struct SimState {
     offset: AtomicI64,
     requests: Mutex<HashMap<(Platform, String), u64>>,
     rejected: AtomicU64,
+    /// Where each refusal was decided (source location and platform path), for test messages.
+    rejections: Mutex<Vec<String>>,
     auth_delay_ms: AtomicU64,
     revoked: Mutex<HashMap<Platform, bool>>,
     tiktok_redirect: Mutex<String>,
@@ -308,8 +310,14 @@ impl SimState {
             .or_default() += 1;
     }
 
+    #[track_caller]
     pub(crate) fn reject(&self) {
         self.rejected.fetch_add(1, Ordering::Relaxed);
+        let at = std::panic::Location::caller();
+        let mut list = lock(&self.rejections);
+        if list.len() < 100 {
+            list.push(format!("{}:{} at {}", at.file(), at.line(), self.wall()));
+        }
     }
 
     /// Counts a token-endpoint request and applies the configured delay (tests widen the window in
@@ -460,6 +468,7 @@ impl Simulator {
                 offset: AtomicI64::new(0),
                 requests: Mutex::new(HashMap::new()),
                 rejected: AtomicU64::new(0),
+                rejections: Mutex::new(Vec::new()),
                 auth_delay_ms: AtomicU64::new(0),
                 revoked: Mutex::new(HashMap::new()),
                 tiktok_redirect: Mutex::new(tiktok_redirect),
@@ -595,6 +604,12 @@ impl Simulator {
     /// Requests refused for a bad signature, timestamp, token or shop.
     pub fn rejected(&self) -> u64 {
         self.state.rejected.load(Ordering::Relaxed)
+    }
+
+    /// Where the refusals counted by [`Self::rejected`] were decided (the first 100), with the
+    /// wall-clock second of each.
+    pub fn rejections(&self) -> Vec<String> {
+        lock(&self.state.rejections).clone()
     }
 
     /// A copy of a platform's data, for assertions.

@@ -2,7 +2,7 @@
 // Validation helpers return the finished error response; boxing it buys nothing here.
 #![allow(clippy::result_large_err)]
 
-use super::world::{Stage, World, float};
+use super::world::{CANCEL_REASON, Stage, World, float};
 use super::{
     Fault, Req, SimState, TokenCheck, cursor, gateway, malformed, page, reply, same, uncursor,
     with_retry_after,
@@ -294,11 +294,17 @@ async fn data(st: &SimState, r: &Req) -> Response {
                                        "model_discounted_price": float(k.price, EXP)})
                             })
                             .collect();
-                        json!({"order_sn": o.id, "region": "MY", "currency": "MYR", "cod": false, "order_status": status(stage),
+                        let a = w.amounts(o);
+                        let cancelled = matches!(stage, Stage::Cancelled);
+                        json!({"order_sn": o.id, "region": "MY", "currency": "MYR", "cod": a.cod, "order_status": status(stage),
                                "create_time": o.created, "update_time": updated, "days_to_ship": 3, "ship_by_date": o.created + 3 * 86_400,
                                "buyer_user_id": 10_000 + o.created % 1000, "buyer_username": o.buyer,
                                "recipient_address": {"name": o.buyer, "phone": "******21", "city": "Kuala Lumpur", "region": "MY", "full_address": "***"},
-                               "total_amount": float(w.items_total(o) + o.shipping, EXP), "estimated_shipping_fee": float(o.shipping, EXP),
+                               "total_amount": float(a.total(), EXP), "estimated_shipping_fee": float(o.shipping, EXP),
+                               "payment_method": if a.cod { "Cash on Delivery" } else { "Online Banking" },
+                               "pay_time": w.paid_at(o, now).unwrap_or(0),
+                               "cancel_reason": if cancelled { CANCEL_REASON } else { "" },
+                               "fulfillment_flag": if a.by_marketplace { "fulfilled_by_shopee" } else { "fulfilled_by_local_seller" },
                                "item_list": items})
                     })
                     .collect();

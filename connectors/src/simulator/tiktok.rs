@@ -2,7 +2,7 @@
 // Validation helpers return the finished error response; boxing it buys nothing here.
 #![allow(clippy::result_large_err)]
 
-use super::world::{Stage, decimal};
+use super::world::{CANCEL_REASON, Stage, decimal};
 use super::{
     Fault, Req, SimState, TokenCheck, cursor, gateway, malformed, page, reply, same, uncursor,
     with_retry_after,
@@ -281,12 +281,21 @@ fn data(st: &SimState, method: &Method, r: &Req, shop_id: &str, cipher: &str) ->
                                                   "display_status": status(stage), "is_gift": false}));
                             }
                         }
-                        let items = w.items_total(o);
+                        let a = w.amounts(o);
+                        let cancelled = matches!(stage, Stage::Cancelled);
+                        // Documented: sub_total = original_total_product_price − seller_discount − platform_discount.
+                        let sub_total = a.items - a.seller_discount - a.platform_discount;
                         json!({"id": o.id, "status": status(stage), "create_time": o.created, "update_time": updated, "user_id": format!("7{:018}", o.created),
-                               "rts_sla_time": o.created + 2 * 86_400, "shipping_type": "TIKTOK", "is_cod": false,
+                               "rts_sla_time": o.created + 2 * 86_400, "shipping_type": "TIKTOK", "is_cod": a.cod,
+                               "fulfillment_type": if a.by_marketplace { "FULFILLMENT_BY_TIKTOK" } else { "FULFILLMENT_BY_SELLER" },
+                               "payment_method_name": if a.cod { "Cash on delivery" } else { "Bank transfer" },
+                               "paid_time": w.paid_at(o, now).unwrap_or(0),
+                               "cancel_time": if cancelled { updated } else { 0 },
+                               "cancel_reason": if cancelled { CANCEL_REASON } else { "" },
                                "recipient_address": {"name": o.buyer, "phone_number": "(+62)812*****21", "district_info": [{"address_level_name": "City", "address_name": "Jakarta"}]},
-                               "payment": {"currency": "IDR", "sub_total": m(items), "shipping_fee": m(o.shipping), "seller_discount": "0", "platform_discount": "0",
-                                           "total_amount": m(items + o.shipping), "original_total_product_price": m(items), "original_shipping_fee": m(o.shipping), "tax": "0"},
+                               "payment": {"currency": "IDR", "sub_total": m(sub_total), "shipping_fee": m(o.shipping), "seller_discount": m(a.seller_discount),
+                                           "platform_discount": m(a.platform_discount), "total_amount": m(a.total()), "original_total_product_price": m(a.items),
+                                           "original_shipping_fee": m(o.shipping), "tax": "0"},
                                "line_items": lines})
                     })
                     .collect();

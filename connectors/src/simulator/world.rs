@@ -72,6 +72,33 @@ pub struct SimOrder {
     pub fate: Fate,
 }
 
+/// An order's money and payment terms (see [`World::amounts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Amounts {
+    /// Items at their prices.
+    pub items: i64,
+    /// Seller-funded voucher.
+    pub seller_discount: i64,
+    /// Platform-funded voucher.
+    pub platform_discount: i64,
+    /// Shipping the buyer paid.
+    pub shipping: i64,
+    /// Cash on delivery.
+    pub cod: bool,
+    /// Fulfilled by the marketplace.
+    pub by_marketplace: bool,
+}
+
+impl Amounts {
+    /// What the buyer pays.
+    pub fn total(&self) -> i64 {
+        self.items - self.seller_discount - self.platform_discount + self.shipping
+    }
+}
+
+/// The reason a cancelled order carries.
+pub const CANCEL_REASON: &str = "Buyer changed their mind";
+
 /// Offsets of each stage from creation, seconds.
 const PAID: i64 = 600;
 const READY: i64 = 7_200;
@@ -286,6 +313,30 @@ impl World {
             .iter()
             .map(|(s, q)| self.skus[*s].price * i64::from(*q))
             .sum()
+    }
+
+    /// What the buyer pays for an order and how. Derived from its creation time, so the random
+    /// sequence that builds the world (and every figure other tests rely on) is unchanged.
+    pub fn amounts(&self, o: &SimOrder) -> Amounts {
+        let items = self.items_total(o);
+        Amounts {
+            items,
+            seller_discount: self.fees(o).voucher_seller,
+            platform_discount: if o.created % 4 == 0 {
+                round_div(items, 5, 100)
+            } else {
+                0
+            },
+            shipping: o.shipping,
+            cod: o.created % 3 == 0,
+            by_marketplace: o.created % 10 == 7,
+        }
+    }
+
+    /// When the order was paid, if it was by `now`.
+    pub fn paid_at(&self, o: &SimOrder, now: i64) -> Option<i64> {
+        let (stage, _) = o.stage_at(now);
+        (!matches!(stage, Stage::Unpaid)).then_some(o.created + PAID)
     }
 
     /// The fee breakdown of an order.

@@ -240,7 +240,44 @@ impl Tiktok {
             .collect();
         let address = o.get("recipient_address").cloned().unwrap_or(Value::Null);
         let raw_status = s(o, "status").to_owned();
+        let opt_money = |k: &str| -> Result<Option<Money>, Error> {
+            let v = s(&payment, k);
+            if v.is_empty() {
+                Ok(None)
+            } else {
+                money_from_str(v, currency).map(Some)
+            }
+        };
+        let seller_discount = opt_money("seller_discount")?;
+        let platform_discount = opt_money("platform_discount")?;
+        // The items subtotal before order-level discounts (TikTok's `sub_total` is after them).
+        let subtotal = match opt_money("original_total_product_price")? {
+            Some(m) => Some(m),
+            None => opt_money("sub_total")?.map(|m| Money {
+                minor: m.minor
+                    + seller_discount.map_or(0, |d| d.minor)
+                    + platform_discount.map_or(0, |d| d.minor),
+                ..m
+            }),
+        };
+        let text = |k: &str| Some(s(o, k).to_owned()).filter(|x| !x.is_empty());
+        let terms = OrderTerms {
+            subtotal,
+            seller_discount,
+            platform_discount,
+            tax: opt_money("tax")?,
+            payment_method: text("payment_method_name"),
+            cod: o.get("is_cod").and_then(Value::as_bool).unwrap_or(false),
+            fulfilment: if s(o, "fulfillment_type") == "FULFILLMENT_BY_TIKTOK" {
+                Fulfilment::Marketplace
+            } else {
+                Fulfilment::Seller
+            },
+            paid_time: int(o, "paid_time").filter(|t| *t > 0),
+            cancel_reason: text("cancel_reason"),
+        };
         Ok(Order {
+            terms,
             external_id: s(o, "id").to_owned(),
             status: status::tiktok(&raw_status),
             raw_status,
