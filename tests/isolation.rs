@@ -355,3 +355,48 @@ async fn a_member_of_branch_x_cannot_see_or_touch_stores_of_branch_y() {
         .await;
     assert_eq!(first_error_code(&forbidden), "FORBIDDEN", "{forbidden}");
 }
+
+/// A query's tenant transaction is read-only (set with the tenant settings, not by a separate
+/// `SET TRANSACTION`), a mutation's is not, for an anonymous caller and for a member alike.
+#[tokio::test]
+async fn query_transactions_are_read_only_and_mutation_transactions_are_not() {
+    use mercato::auth::Principal;
+    use mercato::ids::{OrgId, UserId};
+    use mercato::tenant::{Outcome, TenantTx};
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let app = TestApp::spawn().await;
+    let s = app.sign_up("ro", Some("Read Only Co")).await;
+    let member = Principal::User {
+        user_id: UserId(gid_uuid(&s.user_id).parse().unwrap()),
+        org_id: Some(OrgId(gid_uuid(s.org_id.as_ref().unwrap()).parse().unwrap())),
+    };
+    for principal in [None, Some(member)] {
+        for read_only in [true, false] {
+            let tx = TenantTx::new(app.state.db.clone(), principal.clone(), read_only)
+                .with_statement_timeout(std::time::Duration::from_secs(5));
+            let guard = tx.lock().await.unwrap();
+            let row = guard
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    "SELECT current_setting('transaction_read_only') AS ro, \
+                            current_setting('statement_timeout') AS timeout",
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            let ro: String = row.try_get("", "ro").unwrap();
+            let timeout: String = row.try_get("", "timeout").unwrap();
+            assert_eq!(ro, if read_only { "on" } else { "off" });
+            assert_eq!(timeout, "5s");
+            let write = guard
+                .execute_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    "UPDATE stores SET name = name WHERE false",
+                ))
+                .await;
+            assert_eq!(write.is_err(), read_only, "{write:?}");
+            drop(guard);
+            tx.finish(Outcome::Rollback).await.unwrap();
+        }
+    }
+}
