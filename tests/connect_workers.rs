@@ -57,22 +57,6 @@ async fn finished(app: &TestApp, org: &str, kind: &str, n: usize, wait: Duration
     }
 }
 
-async fn disable_schedules(app: &TestApp, s: &Session, store: &str) {
-    for kind in ["ORDERS", "PAYOUTS", "TOKEN_REFRESH", "RETURN_SLA"] {
-        let body = app
-            .gql(
-                Some(&s.token),
-                "mutation($i: UpdateSyncScheduleInput!) { updateSyncSchedule(input: $i) { schedule { enabled } userErrors { code } } }",
-                json!({ "i": { "storeId": store, "kind": kind, "enabled": false } }),
-            )
-            .await;
-        assert_eq!(
-            body["data"]["updateSyncSchedule"]["schedule"]["enabled"], false,
-            "{body}"
-        );
-    }
-}
-
 #[tokio::test]
 async fn two_workers_refreshing_one_shopee_store_spend_its_refresh_token_once() {
     let defaults = SimConfig::default();
@@ -97,7 +81,7 @@ async fn two_workers_refreshing_one_shopee_store_spend_its_refresh_token_once() 
         .await
         .store
         .unwrap();
-    disable_schedules(&app, &s, &store).await;
+    app.disable_schedules(&s, &store).await;
     // The refresh takes 1.5 s at the platform: the second worker arrives while the first waits.
     sim.sim.set_auth_delay(1500);
     let env = [
@@ -269,7 +253,7 @@ async fn two_workers_share_one_store_budget_and_one_throttle() {
         .await
         .store
         .unwrap();
-    disable_schedules(&app, &s, &store).await;
+    app.disable_schedules(&s, &store).await;
     let env = [
         ("MERCATO_SIMULATOR_URL", sim.base_url.as_str()),
         ("MERCATO_WORKER_CONCURRENCY", "1"),
@@ -567,7 +551,7 @@ async fn an_open_breaker_defers_jobs_instead_of_failing_them_and_shows_in_health
         .await
         .store
         .unwrap();
-    disable_schedules(&app, &s, &store).await;
+    app.disable_schedules(&s, &store).await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = tokio::spawn(mercato::jobs::run_worker(app.state.clone(), async move {
         let _ = stopped.await;

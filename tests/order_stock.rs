@@ -395,3 +395,105 @@ async fn orders_the_marketplace_fulfils_never_move_the_sellers_stock() {
     );
     assert_ledger_equals_levels(&app, &sh.org).await;
 }
+
+const ALERTS: &str = "subscription { inventoryAlerts { kind state sellerSku variantId locationId branchId available } }";
+
+fn unlinked_alert(msg: &serde_json::Value) -> serde_json::Value {
+    assert_eq!(msg["type"], "next", "{msg}");
+    msg["payload"]["data"]["inventoryAlerts"].clone()
+}
+
+#[tokio::test]
+async fn a_line_selling_an_unknown_sku_opens_one_alert_until_the_sku_appears() {
+    use mercato_tests::ws::{maybe_json, next_json, subscribe};
+    use std::time::Duration;
+    let app = TestApp::spawn().await;
+    let (sh, store) = setup(&app, "ounl").await;
+    let other = shop(&app, "ounl-other").await;
+    let known = product(&app, &sh, &["UL-OK"]).await.remove(0);
+    receive(&app, &sh, &known, 5).await;
+    let mut sub = subscribe(&app, &sh.s.token, ALERTS, json!({})).await;
+    let mut sub_other = subscribe(&app, &other.s.token, ALERTS, json!({})).await;
+    // Two orders sell the unknown SKU (spelled differently), each delivered four times with one
+    // attempt rolled back: one alert, opened once.
+    deliver(
+        &app,
+        &sh,
+        store,
+        &order(
+            "G1",
+            Normalized::AwaitingFulfillment,
+            100,
+            &[("UL-OK", 1), ("UL-GHOST", 2)],
+        ),
+    )
+    .await;
+    deliver(
+        &app,
+        &sh,
+        store,
+        &order(
+            "G2",
+            Normalized::AwaitingFulfillment,
+            100,
+            &[("ul-ghost", 1)],
+        ),
+    )
+    .await;
+    assert_eq!(
+        unlinked_alert(&next_json(&mut sub).await),
+        json!({"kind": "UNLINKED_SKU", "state": "OPEN", "sellerSku": "UL-GHOST", "variantId": null,
+               "locationId": null, "branchId": sh.branch, "available": null})
+    );
+    assert_eq!(maybe_json(&mut sub, Duration::from_millis(300)).await, None);
+    assert_eq!(
+        maybe_json(&mut sub_other, Duration::from_millis(200)).await,
+        None
+    );
+    // A subscriber arriving now first receives it as open.
+    let mut late = subscribe(&app, &sh.s.token, ALERTS, json!({})).await;
+    assert_eq!(
+        unlinked_alert(&next_json(&mut late).await)["sellerSku"],
+        "UL-GHOST"
+    );
+    // The SKU appears in the catalog: the lines link (and are SHORT until stock arrives), the
+    // alert resolves.
+    let ghost = product(&app, &sh, &["UL-GHOST"]).await.remove(0);
+    let resolved = unlinked_alert(&next_json(&mut sub).await);
+    assert_eq!(
+        (
+            resolved["kind"].clone(),
+            resolved["state"].clone(),
+            resolved["sellerSku"].clone()
+        ),
+        (json!("UNLINKED_SKU"), json!("RESOLVED"), json!("UL-GHOST"))
+    );
+    assert_eq!(line_states(&app, &sh, "G1").await, ["ALLOCATED", "SHORT"]);
+    assert_eq!(line_states(&app, &sh, "G2").await, ["SHORT"]);
+    assert_eq!(
+        owner_rows(
+            &app,
+            &sh.org,
+            "SELECT kind || ' ' || seller_sku || ' ' || (resolved_at IS NOT NULL) FROM stock_alerts"
+        )
+        .await,
+        ["UNLINKED_SKU UL-GHOST true"]
+    );
+    // Another order with it now links at once: no new alert.
+    receive(&app, &sh, &ghost, 10).await;
+    deliver(
+        &app,
+        &sh,
+        store,
+        &order(
+            "G3",
+            Normalized::AwaitingFulfillment,
+            100,
+            &[("UL-GHOST", 1)],
+        ),
+    )
+    .await;
+    assert_eq!(line_states(&app, &sh, "G3").await, ["ALLOCATED"]);
+    assert_eq!(maybe_json(&mut sub, Duration::from_millis(300)).await, None);
+    assert_ledger_equals_levels(&app, &sh.org).await;
+}

@@ -260,6 +260,9 @@ async fn orders_of_every_platform_backfill_exactly_then_follow_the_marketplace()
         .await;
     let jumia: &Value = &body["data"]["connectStore"]["store"]["id"];
     stores.push((Platform::Jumia, jumia.as_str().unwrap().to_owned()));
+    for (_, store) in &stores {
+        app.disable_schedules(&s, store).await;
+    }
 
     for (i, (p, store)) in stores.iter().enumerate() {
         let uuid = gid_uuid(store);
@@ -400,6 +403,7 @@ async fn a_backfill_killed_mid_way_resumes_after_its_last_committed_window() {
         .await
         .store
         .unwrap();
+    app.disable_schedules(&s, &store).await;
     let env = [("MERCATO_SIMULATOR_URL", sim.base_url.as_str())];
     let mut a = mercato_tests::procs::worker(&app, &env).await;
     // Every Shopee answer takes 700 ms, so the four windows take a few seconds each.
@@ -495,6 +499,7 @@ async fn a_bad_backfill_range_is_a_typed_error_and_queues_nothing() {
         .await
         .store
         .unwrap();
+    app.disable_schedules(&s, &store).await;
     let now = chrono::Utc::now();
     let t = |days: i64| (now + chrono::Duration::days(days)).to_rfc3339();
     for (input, field) in [

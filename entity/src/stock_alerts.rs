@@ -1,4 +1,5 @@
-//! `stock_alerts`: low-stock alerts (open until stock recovers).
+//! `stock_alerts`: inventory alerts — low stock (open until stock recovers) and order lines whose
+//! seller SKU names no variant (open until one does).
 
 use sea_orm::entity::prelude::*;
 
@@ -11,16 +12,20 @@ pub struct Model {
     /// Id (UUID v7).
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    /// Variant.
-    pub variant_id: Uuid,
-    /// Location.
-    pub location_id: Uuid,
+    /// Variant (LOW_STOCK).
+    pub variant_id: Option<Uuid>,
+    /// Location (LOW_STOCK).
+    pub location_id: Option<Uuid>,
     /// Branch (visibility).
     pub branch_id: Uuid,
-    /// Available.
-    pub available: i64,
-    /// Reorder point.
-    pub reorder_point: i64,
+    /// Available (LOW_STOCK).
+    pub available: Option<i64>,
+    /// Reorder point (LOW_STOCK).
+    pub reorder_point: Option<i64>,
+    /// LOW_STOCK or UNLINKED_SKU.
+    pub kind: String,
+    /// The seller SKU no variant has (UNLINKED_SKU).
+    pub seller_sku: Option<String>,
     /// Creation time.
     pub created_at: DateTimeWithTimeZone,
     /// Resolved at.

@@ -17,6 +17,7 @@ mod m20261129_000008_hardening;
 mod m20261130_000009_connections;
 mod m20261130_000010_orders;
 mod m20261130_000011_order_sync;
+mod m20261130_000012_unlinked_alerts;
 mod sql;
 
 /// Name of the login role that `serve` and `worker` connect as.
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000009_connections::Migration),
             Box::new(m20261130_000010_orders::Migration),
             Box::new(m20261130_000011_order_sync::Migration),
+            Box::new(m20261130_000012_unlinked_alerts::Migration),
         ]
     }
 }

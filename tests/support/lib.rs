@@ -361,6 +361,25 @@ impl TestApp {
     }
 
     /// Creates a branch as `s` and returns its id.
+    /// Turns off a store's default schedules: their slots are aligned to wall-clock multiples of
+    /// their interval, so a test that crosses such a boundary would otherwise see a scheduled
+    /// ORDERS sync or TOKEN_REFRESH run next to its own jobs.
+    pub async fn disable_schedules(&self, s: &Session, store: &str) {
+        for kind in ["ORDERS", "PAYOUTS", "TOKEN_REFRESH", "RETURN_SLA"] {
+            let body = self
+                .gql(
+                    Some(&s.token),
+                    "mutation($i: UpdateSyncScheduleInput!) { updateSyncSchedule(input: $i) { schedule { enabled } userErrors { code } } }",
+                    json!({ "i": { "storeId": store, "kind": kind, "enabled": false } }),
+                )
+                .await;
+            assert_eq!(
+                body["data"]["updateSyncSchedule"]["schedule"]["enabled"], false,
+                "{body}"
+            );
+        }
+    }
+
     pub async fn create_branch(&self, s: &Session, name: &str) -> String {
         let body = self
             .gql(

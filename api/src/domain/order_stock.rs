@@ -192,6 +192,7 @@ pub async fn link_unlinked(c: &Ctx<'_>) -> AppResult<u64> {
         order_id: Uuid,
         branch_id: Uuid,
         status: OrderStatus,
+        by_marketplace: bool,
     }
     let linked = Linked::find_by_statement(stmt(
         "WITH l AS ( \
@@ -199,8 +200,9 @@ pub async fn link_unlinked(c: &Ctx<'_>) -> AppResult<u64> {
            FROM variants v \
            WHERE i.variant_id IS NULL AND i.seller_sku IS NOT NULL AND lower(v.sku) = lower(i.seller_sku) \
            RETURNING i.order_id) \
-         SELECT o.id AS order_id, o.branch_id, o.status, count(*) AS n FROM l JOIN orders o ON o.id = l.order_id \
-         GROUP BY o.id, o.branch_id, o.status ORDER BY o.id",
+         SELECT o.id AS order_id, o.branch_id, o.status, o.fulfilled_by = 'MARKETPLACE' AS by_marketplace, \
+                count(*) AS n FROM l JOIN orders o ON o.id = l.order_id \
+         GROUP BY o.id, o.branch_id, o.status, o.fulfilled_by ORDER BY o.id",
         vec![],
     ))
     .all(c.tx)
@@ -208,7 +210,16 @@ pub async fn link_unlinked(c: &Ctx<'_>) -> AppResult<u64> {
     let mut n = 0;
     for o in &linked {
         n += 1;
-        follow(c, o.order_id, BranchId(o.branch_id), o.status, false, false).await?;
+        follow(
+            c,
+            o.order_id,
+            BranchId(o.branch_id),
+            o.status,
+            false,
+            o.by_marketplace,
+        )
+        .await?;
     }
+    crate::domain::inventory::linked_skus(c).await?;
     Ok(n)
 }

@@ -380,7 +380,7 @@ async fn write_lines(
             "price": l.unit_price.minor,
         }));
     }
-    c.tx.execute_raw(stmt(
+    let written = c.tx.query_all_raw(stmt(
         "INSERT INTO order_items (org_id, id, order_id, branch_id, line_no, external_item_id, external_sku_id, \
                                   external_line_ids, seller_sku, name, quantity, unit_price_minor, variant_id) \
          SELECT (SELECT app_org_id()), l.id, $1, $2, l.line_no, l.item, l.sku, \
@@ -392,7 +392,8 @@ async fn write_lines(
            line_no = EXCLUDED.line_no, external_line_ids = EXCLUDED.external_line_ids, \
            seller_sku = EXCLUDED.seller_sku, name = EXCLUDED.name, quantity = EXCLUDED.quantity, \
            unit_price_minor = EXCLUDED.unit_price_minor, \
-           variant_id = coalesce(order_items.variant_id, EXCLUDED.variant_id), updated_at = now()",
+           variant_id = coalesce(order_items.variant_id, EXCLUDED.variant_id), updated_at = now() \
+         RETURNING CASE WHEN variant_id IS NULL THEN seller_sku END AS unlinked_sku",
         vec![
             order_id.into(),
             branch.uuid().into(),
@@ -400,7 +401,14 @@ async fn write_lines(
         ],
     ))
     .await?;
-    Ok(())
+    // Lines whose seller SKU names no variant hold no stock: the branch gets an alert per SKU.
+    let mut unlinked = Vec::new();
+    for row in written {
+        if let Some(sku) = row.try_get::<Option<String>>("", "unlinked_sku")? {
+            unlinked.push(sku);
+        }
+    }
+    crate::domain::inventory::unlinked_skus(c, branch, &unlinked).await
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -102,23 +102,48 @@ pub enum AlertState {
     Resolved,
 }
 
-/// A low-stock alert opening or resolving.
+/// What an inventory alert is about.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum AlertKind {
+    /// Available fell to a level's reorder point.
+    LowStock,
+    /// Order lines sell a seller SKU that no variant has, so their stock is not held: create the
+    /// variant (or fix the SKU on the marketplace) and the lines link and allocate.
+    UnlinkedSku,
+}
+
+impl From<inventory::AlertKind> for AlertKind {
+    fn from(k: inventory::AlertKind) -> Self {
+        match k {
+            inventory::AlertKind::LowStock => Self::LowStock,
+            inventory::AlertKind::UnlinkedSku => Self::UnlinkedSku,
+        }
+    }
+}
+
+/// An inventory alert opening or resolving: low stock at a location, or order lines in a branch
+/// selling a seller SKU the catalog does not have.
 #[derive(SimpleObject, Clone)]
 pub struct InventoryAlert {
     /// The alert.
     pub id: ID,
-    /// OPEN (available fell to the reorder point) or RESOLVED (stock recovered).
+    /// LOW_STOCK or UNLINKED_SKU.
+    pub kind: AlertKind,
+    /// OPEN (available fell to the reorder point / a line sells an unknown SKU) or RESOLVED
+    /// (stock recovered / a variant with that SKU appeared).
     pub state: AlertState,
-    /// Variant.
-    pub variant_id: ID,
-    /// Location.
-    pub location_id: ID,
-    /// Branch of the location.
+    /// Variant (LOW_STOCK).
+    pub variant_id: Option<ID>,
+    /// Location (LOW_STOCK).
+    pub location_id: Option<ID>,
+    /// The seller SKU no variant has (UNLINKED_SKU).
+    pub seller_sku: Option<String>,
+    /// Branch of the location, or of the order lines.
     pub branch_id: ID,
-    /// Available quantity at that moment.
-    pub available: i64,
-    /// The reorder point.
-    pub reorder_point: i64,
+    /// Available quantity at that moment (LOW_STOCK).
+    pub available: Option<i64>,
+    /// The reorder point (LOW_STOCK).
+    pub reorder_point: Option<i64>,
     /// When.
     pub at: DateTime<Utc>,
 }
@@ -186,9 +211,15 @@ async fn open_alerts(
         .into_iter()
         .map(|r| InventoryAlert {
             id: ID(r.id.to_string()),
+            kind: if r.kind == "UNLINKED_SKU" {
+                AlertKind::UnlinkedSku
+            } else {
+                AlertKind::LowStock
+            },
             state: AlertState::Open,
-            variant_id: variant_gid(VariantId(r.variant_id)),
-            location_id: location_gid(LocationId(r.location_id)),
+            variant_id: r.variant_id.map(|v| variant_gid(VariantId(v))),
+            location_id: r.location_id.map(|l| location_gid(LocationId(l))),
+            seller_sku: r.seller_sku,
             branch_id: branch_gid(BranchId(r.branch_id)),
             available: r.available,
             reorder_point: r.reorder_point,
@@ -345,9 +376,10 @@ pub struct Subscription;
 
 #[Subscription]
 impl Subscription {
-    /// Low-stock alerts of the caller's organization, for the branches the caller may see
-    /// (optionally one of them): first every alert open now, then each opening and resolving as
-    /// it happens. Needs inventory read access.
+    /// Inventory alerts of the caller's organization (low stock, and order lines selling a
+    /// seller SKU no variant has), for the branches the caller may see (optionally one of them):
+    /// first every alert open now, then each opening and resolving as it happens. Needs
+    /// inventory read access.
     async fn inventory_alerts(
         &self,
         ctx: &Context<'_>,
@@ -400,9 +432,11 @@ impl Subscription {
                     }
                     yield InventoryAlert {
                         id,
+                        kind: alert.kind.into(),
                         state: alert.state.into(),
-                        variant_id: variant_gid(VariantId(alert.variant_id)),
-                        location_id: location_gid(LocationId(alert.location_id)),
+                        variant_id: alert.variant_id.map(|v| variant_gid(VariantId(v))),
+                        location_id: alert.location_id.map(|l| location_gid(LocationId(l))),
+                        seller_sku: alert.seller_sku,
                         branch_id: branch_gid(alert.branch_id),
                         available: alert.available,
                         reorder_point: alert.reorder_point,

@@ -1,5 +1,7 @@
-//! Low-stock alerts: opened when available falls to the reorder point, resolved when stock
-//! recovers, published after commit.
+//! Inventory alerts, published after commit: low stock (opened when available falls to the
+//! reorder point, resolved when stock recovers) and unlinked SKUs (opened when an order line sells
+//! a seller SKU no variant has, so its stock is not held; resolved when a variant with that SKU
+//! appears).
 
 use super::*;
 use crate::domain::{Ctx, stmt};
@@ -57,10 +59,12 @@ pub(crate) async fn alerts_after(c: &Ctx<'_>, l: &Level) -> AppResult<()> {
             org_id: org,
             branch_id: BranchId(l.branch_id),
             alert_id: row.id,
-            variant_id: l.variant_id,
-            location_id: l.location_id,
-            available: l.available(),
-            reorder_point: point,
+            kind: AlertKind::LowStock,
+            variant_id: Some(l.variant_id),
+            location_id: Some(l.location_id),
+            seller_sku: None,
+            available: Some(l.available()),
+            reorder_point: Some(point),
             state: if open {
                 AlertState::Open
             } else {
@@ -70,6 +74,91 @@ pub(crate) async fn alerts_after(c: &Ctx<'_>, l: &Level) -> AppResult<()> {
         };
         c.effects
             .publish(crate::keys::Topic::InventoryAlerts(org), &event);
+    }
+    Ok(())
+}
+
+/// What an alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AlertKind {
+    /// Available fell to a level's reorder point.
+    #[default]
+    LowStock,
+    /// Order lines sell a seller SKU no variant has: their stock is not held.
+    UnlinkedSku,
+}
+
+/// Opens an UNLINKED_SKU alert in `branch` for each of `skus` (seller SKUs of order lines that
+/// name no variant), unless one is open for it; the openings are published after commit.
+pub(crate) async fn unlinked_skus(c: &Ctx<'_>, branch: BranchId, skus: &[String]) -> AppResult<()> {
+    #[derive(FromQueryResult)]
+    struct Opened {
+        id: Uuid,
+        seller_sku: String,
+    }
+    let mut rows: Vec<serde_json::Value> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for sku in skus {
+        let key = sku.to_lowercase();
+        if sku.is_empty() || seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        rows.push(serde_json::json!({ "id": Uuid::now_v7(), "sku": sku }));
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let opened = Opened::find_by_statement(stmt(
+        "INSERT INTO stock_alerts (org_id, id, branch_id, kind, seller_sku) \
+         SELECT (SELECT app_org_id()), r.id, $1, 'UNLINKED_SKU', r.sku \
+         FROM jsonb_to_recordset($2) AS r(id uuid, sku text) \
+         ON CONFLICT (org_id, branch_id, lower(seller_sku)) WHERE kind = 'UNLINKED_SKU' AND resolved_at IS NULL \
+         DO NOTHING RETURNING id, seller_sku",
+        vec![branch.uuid().into(), serde_json::Value::Array(rows).into()],
+    ))
+    .all(c.tx)
+    .await?;
+    let org = c.access.org()?.org_id;
+    for a in opened {
+        c.effects.publish(
+            crate::keys::Topic::InventoryAlerts(org),
+            &StockAlertEvent::unlinked(org, branch, a.id, a.seller_sku, AlertState::Open),
+        );
+    }
+    Ok(())
+}
+
+/// Resolves the open UNLINKED_SKU alerts whose SKU a variant now has; published after commit.
+pub(crate) async fn linked_skus(c: &Ctx<'_>) -> AppResult<()> {
+    #[derive(FromQueryResult)]
+    struct Resolved {
+        id: Uuid,
+        branch_id: Uuid,
+        seller_sku: String,
+    }
+    let resolved = Resolved::find_by_statement(stmt(
+        "UPDATE stock_alerts a SET resolved_at = now() \
+         WHERE a.kind = 'UNLINKED_SKU' AND a.resolved_at IS NULL \
+           AND EXISTS (SELECT 1 FROM variants v WHERE lower(v.sku) = lower(a.seller_sku)) \
+         RETURNING a.id, a.branch_id, a.seller_sku",
+        vec![],
+    ))
+    .all(c.tx)
+    .await?;
+    let org = c.access.org()?.org_id;
+    for a in resolved {
+        c.effects.publish(
+            crate::keys::Topic::InventoryAlerts(org),
+            &StockAlertEvent::unlinked(
+                org,
+                BranchId(a.branch_id),
+                a.id,
+                a.seller_sku,
+                AlertState::Resolved,
+            ),
+        );
     }
     Ok(())
 }
@@ -84,27 +173,57 @@ pub enum AlertState {
     Resolved,
 }
 
-/// A low-stock alert as published on the organization's `inventory-alerts` channel.
+/// An inventory alert as published on the organization's `inventory-alerts` channel.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StockAlertEvent {
     /// Organization.
     pub org_id: OrgId,
-    /// Branch of the location (subscribers only receive their visible branches').
+    /// Branch of the location or order lines (subscribers only receive their visible branches').
     pub branch_id: BranchId,
     /// The alert row.
     pub alert_id: uuid::Uuid,
-    /// Variant.
-    pub variant_id: uuid::Uuid,
-    /// Location.
-    pub location_id: uuid::Uuid,
-    /// Available quantity when it changed state.
-    pub available: i64,
-    /// The reorder point.
-    pub reorder_point: i64,
+    /// What it is about.
+    #[serde(default)]
+    pub kind: AlertKind,
+    /// Variant (low stock).
+    pub variant_id: Option<uuid::Uuid>,
+    /// Location (low stock).
+    pub location_id: Option<uuid::Uuid>,
+    /// The seller SKU no variant has (unlinked SKU).
+    #[serde(default)]
+    pub seller_sku: Option<String>,
+    /// Available quantity when it changed state (low stock).
+    pub available: Option<i64>,
+    /// The reorder point (low stock).
+    pub reorder_point: Option<i64>,
     /// Opened or resolved.
     pub state: AlertState,
     /// When.
     pub at: chrono::DateTime<chrono::Utc>,
+}
+
+impl StockAlertEvent {
+    fn unlinked(
+        org_id: OrgId,
+        branch_id: BranchId,
+        alert_id: Uuid,
+        seller_sku: String,
+        state: AlertState,
+    ) -> Self {
+        Self {
+            org_id,
+            branch_id,
+            alert_id,
+            kind: AlertKind::UnlinkedSku,
+            variant_id: None,
+            location_id: None,
+            seller_sku: Some(seller_sku),
+            available: None,
+            reorder_point: None,
+            state,
+            at: chrono::Utc::now(),
+        }
+    }
 }
 
 /// An alert that is open.
@@ -112,16 +231,20 @@ pub struct StockAlertEvent {
 pub struct OpenAlert {
     /// Alert.
     pub id: Uuid,
-    /// Variant.
-    pub variant_id: Uuid,
-    /// Location.
-    pub location_id: Uuid,
-    /// Branch of the location.
+    /// LOW_STOCK or UNLINKED_SKU.
+    pub kind: String,
+    /// Variant (low stock).
+    pub variant_id: Option<Uuid>,
+    /// Location (low stock).
+    pub location_id: Option<Uuid>,
+    /// Seller SKU (unlinked SKU).
+    pub seller_sku: Option<String>,
+    /// Branch of the location or order lines.
     pub branch_id: Uuid,
-    /// Available when it opened.
-    pub available: i64,
-    /// Reorder point when it opened.
-    pub reorder_point: i64,
+    /// Available when it opened (low stock).
+    pub available: Option<i64>,
+    /// Reorder point when it opened (low stock).
+    pub reorder_point: Option<i64>,
     /// Opened at.
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
@@ -133,7 +256,7 @@ pub async fn open_alerts(c: &Ctx<'_>, only: Option<BranchId>) -> AppResult<Vec<O
         crate::domain::require_visible(c.tx, "branches", b.uuid(), "Branch").await?;
     }
     Ok(OpenAlert::find_by_statement(stmt(
-        "SELECT id, variant_id, location_id, branch_id, available, reorder_point, created_at \
+        "SELECT id, kind, variant_id, location_id, seller_sku, branch_id, available, reorder_point, created_at \
          FROM stock_alerts WHERE resolved_at IS NULL AND ($1::uuid IS NULL OR branch_id = $1) \
          ORDER BY created_at, id LIMIT 1000",
         vec![only.map(BranchId::uuid).into()],
