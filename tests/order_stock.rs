@@ -497,3 +497,44 @@ async fn a_line_selling_an_unknown_sku_opens_one_alert_until_the_sku_appears() {
     assert_eq!(maybe_json(&mut sub, Duration::from_millis(300)).await, None);
     assert_ledger_equals_levels(&app, &sh.org).await;
 }
+
+#[tokio::test]
+async fn a_changed_quantity_before_shipping_holds_the_new_quantity_once() {
+    let app = TestApp::spawn().await;
+    let (sh, store) = setup(&app, "oqty").await;
+    let v = product(&app, &sh, &["QT-TEE"]).await.remove(0);
+    receive(&app, &sh, &v, 10).await;
+    let versions = [
+        (Normalized::AwaitingFulfillment, 100, 3, (10, 3)),
+        // Two of three units cancelled on the marketplace: one stays held.
+        (Normalized::AwaitingFulfillment, 200, 1, (10, 1)),
+        // Back up to two before packing.
+        (Normalized::ReadyToShip, 300, 2, (10, 2)),
+        (Normalized::Shipped, 400, 2, (8, 0)),
+    ];
+    for (status, updated, qty, expected) in versions {
+        deliver(
+            &app,
+            &sh,
+            store,
+            &order("Q", status, updated, &[("QT-TEE", qty)]),
+        )
+        .await;
+        assert_eq!(
+            stock(&level(&app, &sh, &v).await),
+            expected,
+            "{status:?} ×{qty}"
+        );
+    }
+    assert_eq!(line_states(&app, &sh, "Q").await, ["SHIPPED"]);
+    assert_eq!(
+        owner_rows(
+            &app,
+            &sh.org,
+            "SELECT quantity || ' ' || status FROM reservations ORDER BY created_at"
+        )
+        .await,
+        ["3 RELEASED", "1 RELEASED", "2 COMMITTED"]
+    );
+    assert_ledger_equals_levels(&app, &sh.org).await;
+}

@@ -183,6 +183,47 @@ async fn set(c: &Ctx<'_>, line: Uuid, from: LineStock, to: LineStock) -> AppResu
     Ok(n == 1)
 }
 
+/// Before a new version's lines are written: an ALLOCATED line whose quantity changes (a partial
+/// cancellation, an edited order) while the order still wants its stock held gives its
+/// reservation back and returns to NONE, so [`follow`] holds the new quantity in the same
+/// transaction. `changes` are (external item id, external SKU id, new quantity). Once the order
+/// ships, the reservation's quantity is what ships (a quantity edited at that point is kept as
+/// the marketplace reports it, but stock moves as it was held).
+pub(crate) async fn requantify(
+    c: &Ctx<'_>,
+    order: Uuid,
+    to: OrderStatus,
+    changes: &serde_json::Value,
+) -> AppResult<()> {
+    #[derive(FromQueryResult)]
+    struct Reset {
+        reservation_id: Option<Uuid>,
+    }
+    if want(to) != Want::Held {
+        return Ok(());
+    }
+    let reset = Reset::find_by_statement(stmt(
+        "WITH old AS ( \
+           SELECT i.id, i.reservation_id FROM order_items i \
+           JOIN jsonb_to_recordset($2) AS l(item text, sku text, quantity int) \
+             ON l.item = i.external_item_id AND l.sku = i.external_sku_id \
+           WHERE i.order_id = $1 AND i.stock = 'ALLOCATED' AND i.quantity <> l.quantity \
+           FOR UPDATE OF i) \
+         UPDATE order_items i SET stock = 'NONE', reservation_id = NULL, location_id = NULL, updated_at = now() \
+         FROM old WHERE i.id = old.id RETURNING old.reservation_id",
+        vec![order.into(), changes.clone().into()],
+    ))
+    .all(c.tx)
+    .await?;
+    for r in reset {
+        let id = r
+            .reservation_id
+            .ok_or_else(|| AppError::internal("an allocated line without its reservation"))?;
+        inventory::release(c, ReservationId(id)).await?;
+    }
+    Ok(())
+}
+
 /// Links the unlinked lines of the organization whose seller SKU now names a variant, and moves
 /// their stock as their order's status asks (an order awaiting fulfilment allocates). Returns how
 /// many orders had lines linked.

@@ -214,7 +214,7 @@ pub async fn apply(
         .await?;
     if let Some(row) = inserted {
         let id: Uuid = row.try_get("", "id")?;
-        write_lines(c, id, store.branch, order).await?;
+        write_lines(c, id, store.branch, order, to).await?;
         event(c, id, store.branch, None, to, &raw, source, updated, true).await?;
         crate::domain::order_stock::follow(c, id, store.branch, to, true, by_marketplace).await?;
         changed(c, store, id, &external, None, to, updated)?;
@@ -290,7 +290,7 @@ pub async fn apply(
         .collect(),
     ))
     .await?;
-    write_lines(c, stored.id, store.branch, order).await?;
+    write_lines(c, stored.id, store.branch, order, to).await?;
     crate::domain::order_stock::follow(c, stored.id, store.branch, to, false, by_marketplace)
         .await?;
     if stored.status != to {
@@ -355,6 +355,7 @@ async fn write_lines(
     order_id: Uuid,
     branch: BranchId,
     order: &connectors::Order,
+    to: OrderStatus,
 ) -> AppResult<()> {
     if order.lines.is_empty() {
         return Ok(());
@@ -380,6 +381,8 @@ async fn write_lines(
             "price": l.unit_price.minor,
         }));
     }
+    let lines = serde_json::Value::Array(lines);
+    crate::domain::order_stock::requantify(c, order_id, to, &lines).await?;
     let written = c.tx.query_all_raw(stmt(
         "INSERT INTO order_items (org_id, id, order_id, branch_id, line_no, external_item_id, external_sku_id, \
                                   external_line_ids, seller_sku, name, quantity, unit_price_minor, variant_id) \
@@ -397,7 +400,7 @@ async fn write_lines(
         vec![
             order_id.into(),
             branch.uuid().into(),
-            serde_json::Value::Array(lines).into(),
+            lines.into(),
         ],
     ))
     .await?;
