@@ -214,7 +214,7 @@ pub async fn apply(
         .await?;
     if let Some(row) = inserted {
         let id: Uuid = row.try_get("", "id")?;
-        write_lines(c, id, store.branch, order, to).await?;
+        write_lines(c, id, store.branch, order, None).await?;
         event(c, id, store.branch, None, to, &raw, source, updated, true).await?;
         crate::domain::order_stock::follow(c, id, store.branch, to, true, by_marketplace).await?;
         changed(c, store, id, &external, None, to, updated)?;
@@ -290,7 +290,7 @@ pub async fn apply(
         .collect(),
     ))
     .await?;
-    write_lines(c, stored.id, store.branch, order, to).await?;
+    write_lines(c, stored.id, store.branch, order, Some(to)).await?;
     crate::domain::order_stock::follow(c, stored.id, store.branch, to, false, by_marketplace)
         .await?;
     if stored.status != to {
@@ -355,7 +355,8 @@ async fn write_lines(
     order_id: Uuid,
     branch: BranchId,
     order: &connectors::Order,
-    to: OrderStatus,
+    // The new status of an order that already has lines (None: a new order).
+    to: Option<OrderStatus>,
 ) -> AppResult<()> {
     if order.lines.is_empty() {
         return Ok(());
@@ -382,36 +383,59 @@ async fn write_lines(
         }));
     }
     let lines = serde_json::Value::Array(lines);
-    crate::domain::order_stock::requantify(c, order_id, to, &lines).await?;
-    let written = c.tx.query_all_raw(stmt(
-        "INSERT INTO order_items (org_id, id, order_id, branch_id, line_no, external_item_id, external_sku_id, \
-                                  external_line_ids, seller_sku, name, quantity, unit_price_minor, variant_id) \
-         SELECT (SELECT app_org_id()), l.id, $1, $2, l.line_no, l.item, l.sku, \
-                ARRAY(SELECT jsonb_array_elements_text(l.line_ids)), l.seller_sku, l.name, l.quantity, l.price, \
-                (SELECT v.id FROM variants v WHERE lower(v.sku) = lower(l.seller_sku) LIMIT 1) \
-         FROM jsonb_to_recordset($3) AS l(id uuid, line_no int, item text, sku text, line_ids jsonb, \
-                                          seller_sku text, name text, quantity int, price bigint) \
-         ON CONFLICT (org_id, order_id, external_item_id, external_sku_id) DO UPDATE SET \
-           line_no = EXCLUDED.line_no, external_line_ids = EXCLUDED.external_line_ids, \
-           seller_sku = EXCLUDED.seller_sku, name = EXCLUDED.name, quantity = EXCLUDED.quantity, \
-           unit_price_minor = EXCLUDED.unit_price_minor, \
-           variant_id = coalesce(order_items.variant_id, EXCLUDED.variant_id), updated_at = now() \
-         RETURNING CASE WHEN variant_id IS NULL THEN seller_sku END AS unlinked_sku",
+    if let Some(to) = to {
+        crate::domain::order_stock::requantify(c, order_id, to, &lines).await?;
+    }
+    // One alert id per distinct seller SKU, used only if that SKU turns out unlinked (see below).
+    let mut skus: Vec<serde_json::Value> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for l in &order.lines {
+        let Some(sku) = l
+            .seller_sku
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        else {
+            continue;
+        };
+        if !seen.contains(&sku.to_lowercase()) {
+            seen.push(sku.to_lowercase());
+            skus.push(serde_json::json!({ "id": Uuid::now_v7(), "sku": sku }));
+        }
+    }
+    // The lines, and in the same statement an UNLINKED_SKU alert for each seller SKU of a line
+    // that names no variant (its stock is not held), unless one is open in the branch.
+    let opened = crate::domain::inventory::UnlinkedAlert::find_by_statement(stmt(
+        "WITH w AS ( \
+           INSERT INTO order_items (org_id, id, order_id, branch_id, line_no, external_item_id, external_sku_id, \
+                                    external_line_ids, seller_sku, name, quantity, unit_price_minor, variant_id) \
+           SELECT (SELECT app_org_id()), l.id, $1, $2, l.line_no, l.item, l.sku, \
+                  ARRAY(SELECT jsonb_array_elements_text(l.line_ids)), l.seller_sku, l.name, l.quantity, l.price, \
+                  (SELECT v.id FROM variants v WHERE lower(v.sku) = lower(l.seller_sku) LIMIT 1) \
+           FROM jsonb_to_recordset($3) AS l(id uuid, line_no int, item text, sku text, line_ids jsonb, \
+                                            seller_sku text, name text, quantity int, price bigint) \
+           ON CONFLICT (org_id, order_id, external_item_id, external_sku_id) DO UPDATE SET \
+             line_no = EXCLUDED.line_no, external_line_ids = EXCLUDED.external_line_ids, \
+             seller_sku = EXCLUDED.seller_sku, name = EXCLUDED.name, quantity = EXCLUDED.quantity, \
+             unit_price_minor = EXCLUDED.unit_price_minor, \
+             variant_id = coalesce(order_items.variant_id, EXCLUDED.variant_id), updated_at = now() \
+           RETURNING seller_sku, variant_id) \
+         INSERT INTO stock_alerts (org_id, id, branch_id, kind, seller_sku) \
+         SELECT (SELECT app_org_id()), s.id, $2, 'UNLINKED_SKU', s.sku \
+         FROM jsonb_to_recordset($4) AS s(id uuid, sku text) \
+         WHERE EXISTS (SELECT 1 FROM w WHERE w.variant_id IS NULL AND lower(w.seller_sku) = lower(s.sku)) \
+         ON CONFLICT (org_id, branch_id, lower(seller_sku)) WHERE kind = 'UNLINKED_SKU' AND resolved_at IS NULL \
+         DO NOTHING RETURNING id, seller_sku",
         vec![
             order_id.into(),
             branch.uuid().into(),
             lines.into(),
+            serde_json::Value::Array(skus).into(),
         ],
     ))
+    .all(c.tx)
     .await?;
-    // Lines whose seller SKU names no variant hold no stock: the branch gets an alert per SKU.
-    let mut unlinked = Vec::new();
-    for row in written {
-        if let Some(sku) = row.try_get::<Option<String>>("", "unlinked_sku")? {
-            unlinked.push(sku);
-        }
-    }
-    crate::domain::inventory::unlinked_skus(c, branch, &unlinked).await
+    crate::domain::inventory::unlinked_opened(c, branch, opened)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -89,37 +89,25 @@ pub enum AlertKind {
     UnlinkedSku,
 }
 
-/// Opens an UNLINKED_SKU alert in `branch` for each of `skus` (seller SKUs of order lines that
-/// name no variant), unless one is open for it; the openings are published after commit.
-pub(crate) async fn unlinked_skus(c: &Ctx<'_>, branch: BranchId, skus: &[String]) -> AppResult<()> {
-    #[derive(FromQueryResult)]
-    struct Opened {
-        id: Uuid,
-        seller_sku: String,
-    }
-    let mut rows: Vec<serde_json::Value> = Vec::new();
-    let mut seen: Vec<String> = Vec::new();
-    for sku in skus {
-        let key = sku.to_lowercase();
-        if sku.is_empty() || seen.contains(&key) {
-            continue;
-        }
-        seen.push(key);
-        rows.push(serde_json::json!({ "id": Uuid::now_v7(), "sku": sku }));
-    }
-    if rows.is_empty() {
+/// An UNLINKED_SKU alert just opened (order lines of a branch sell a seller SKU no variant has;
+/// the orders domain opens them with the lines, in one statement).
+#[derive(Debug, FromQueryResult)]
+pub struct UnlinkedAlert {
+    /// Alert.
+    pub id: Uuid,
+    /// The SKU.
+    pub seller_sku: String,
+}
+
+/// Publishes the UNLINKED_SKU alerts `opened` in `branch`, after commit.
+pub(crate) fn unlinked_opened(
+    c: &Ctx<'_>,
+    branch: BranchId,
+    opened: Vec<UnlinkedAlert>,
+) -> AppResult<()> {
+    if opened.is_empty() {
         return Ok(());
     }
-    let opened = Opened::find_by_statement(stmt(
-        "INSERT INTO stock_alerts (org_id, id, branch_id, kind, seller_sku) \
-         SELECT (SELECT app_org_id()), r.id, $1, 'UNLINKED_SKU', r.sku \
-         FROM jsonb_to_recordset($2) AS r(id uuid, sku text) \
-         ON CONFLICT (org_id, branch_id, lower(seller_sku)) WHERE kind = 'UNLINKED_SKU' AND resolved_at IS NULL \
-         DO NOTHING RETURNING id, seller_sku",
-        vec![branch.uuid().into(), serde_json::Value::Array(rows).into()],
-    ))
-    .all(c.tx)
-    .await?;
     let org = c.access.org()?.org_id;
     for a in opened {
         c.effects.publish(

@@ -24,8 +24,8 @@ mod order_lines;
 mod reservations;
 
 pub(crate) use alerts::alerts_after;
-pub use alerts::{AlertKind, AlertState, OpenAlert, StockAlertEvent, open_alerts};
-pub(crate) use alerts::{linked_skus, unlinked_skus};
+pub use alerts::{AlertKind, AlertState, OpenAlert, StockAlertEvent, UnlinkedAlert, open_alerts};
+pub(crate) use alerts::{linked_skus, unlinked_opened};
 use idempotency::idempotent;
 pub use movements::{AdjustStock, TransferStock, adjust, transfer};
 pub use order_lines::{locations_for, restock_return};
