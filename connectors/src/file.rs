@@ -380,6 +380,9 @@ pub fn import_orders<R: Read>(
                     }
                     let line_total = one.total.minor - one.shipping_fee.map_or(0, |s| s.minor);
                     existing.total.minor += line_total;
+                    if let Some(sub) = existing.terms.subtotal.as_mut() {
+                        sub.minor += line_total;
+                    }
                     existing.update_time = existing.update_time.max(one.update_time);
                     existing.lines.extend(one.lines);
                 }
@@ -484,6 +487,10 @@ KM1004,On the moon,21/11/2026,SKU-4,Plate,1,300.001,0,X,Y
         assert_eq!(km1001.status, OrderStatus::Delivered);
         // 2 × 1,250.00 + 3 × 99.00 + 150 shipping, in cents.
         assert_eq!(km1001.total.minor, 250_000 + 29_700 + 15_000);
+        assert_eq!(
+            km1001.terms.subtotal.map(|m| m.minor),
+            Some(250_000 + 29_700)
+        );
         assert_eq!(km1001.total.currency_code(), "KES");
         // 10:15 Nairobi time is 07:15 UTC.
         assert_eq!(km1001.create_time, 1_795_158_900);
