@@ -47,15 +47,19 @@ pub async fn apply_opening<C: ConnectionTrait>(
     timeout: Option<std::time::Duration>,
     read_only: bool,
 ) -> AppResult<()> {
-    const SET: &str = "SELECT set_config('app.org_id', $1, true), set_config('app.user_id', $2, true), \
-                set_config('app.branch_ids', $3, true), set_config('app.auth_email', $4, true), \
-                set_config('app.token_hash', $5, true), \
-                set_config('statement_timeout', COALESCE(NULLIF($6, ''), current_setting('statement_timeout')), true)";
-    const SET_READ_ONLY: &str = "SELECT set_config('app.org_id', $1, true), set_config('app.user_id', $2, true), \
-                set_config('app.branch_ids', $3, true), set_config('app.auth_email', $4, true), \
-                set_config('app.token_hash', $5, true), \
-                set_config('statement_timeout', COALESCE(NULLIF($6, ''), current_setting('statement_timeout')), true), \
-                set_config('transaction_read_only', 'on', true)";
+    macro_rules! settings_sql {
+        ($($extra:literal)?) => {
+            concat!(
+                "SELECT set_config('app.org_id', $1, true), set_config('app.user_id', $2, true), \
+                 set_config('app.branch_ids', $3, true), set_config('app.auth_email', $4, true), \
+                 set_config('app.token_hash', $5, true), \
+                 set_config('statement_timeout', COALESCE(NULLIF($6, ''), current_setting('statement_timeout')), true)"
+                $(, $extra)?
+            )
+        };
+    }
+    const SET: &str = settings_sql!();
+    const SET_READ_ONLY: &str = settings_sql!(", set_config('transaction_read_only', 'on', true)");
     let branches = match &s.branches {
         None => "*".to_owned(),
         Some(ids) => {
