@@ -88,7 +88,7 @@ async fn each_platform_connects_through_its_authorization_flow_and_reconnects_in
         // Its schedules run: one queued slot per default schedule.
         assert_eq!(
             count(&app, &org, &format!("SELECT count(*)::text FROM jobs WHERE store_id = '{uuid}' AND status = 'QUEUED'")).await,
-            4
+            6
         );
 
         // The same shop again: the store is re-authorized, not duplicated.
@@ -481,7 +481,7 @@ async fn disconnecting_erases_tokens_pauses_schedules_and_keeps_history() {
         )
         .await
     };
-    assert_eq!(queued().await, 4);
+    assert_eq!(queued().await, 6, "one slot per default schedule");
     let q = "mutation($i: DisconnectStoreInput!) { disconnectStore(input: $i) { store { id connection health { accessTokenExpiresAt } } userErrors { code } } }";
     let body = app
         .gql(Some(&s.token), q, json!({ "i": { "id": id } }))
@@ -506,7 +506,7 @@ async fn disconnecting_erases_tokens_pauses_schedules_and_keeps_history() {
     // History stays: the store, its schedules and its audit trail.
     assert_eq!(
         count(&app, &org, "SELECT count(*)::text FROM sync_schedules").await,
-        4
+        6
     );
     assert!(
         owner_rows(
@@ -531,7 +531,7 @@ async fn disconnecting_erases_tokens_pauses_schedules_and_keeps_history() {
         (back.result.as_str(), back.store.as_deref()),
         ("RECONNECTED", Some(id.as_str()))
     );
-    assert_eq!(queued().await, 4);
+    assert_eq!(queued().await, 6);
     assert_eq!(
         owner_rows(
             &app,
@@ -539,7 +539,7 @@ async fn disconnecting_erases_tokens_pauses_schedules_and_keeps_history() {
             "SELECT count(*)::text FROM sync_schedules WHERE paused IS NULL"
         )
         .await,
-        vec!["4"]
+        vec!["6"]
     );
     assert_eq!(
         market::store(&app, &s, &id).await["connection"],

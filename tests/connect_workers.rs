@@ -223,7 +223,7 @@ async fn a_refused_refresh_expires_the_store_until_it_is_reconnected() {
     );
     assert_eq!(
         owner_rows(&app, &gid_uuid(&org), &format!("SELECT count(*)::text FROM jobs WHERE store_id = '{uuid}' AND status = 'QUEUED' AND schedule_id IS NOT NULL")).await,
-        vec!["4"],
+        vec!["6"],
         "schedules resumed"
     );
     let _ = stop.send(());

@@ -261,7 +261,7 @@ async fn an_api_crash_around_commit_leaves_the_store_and_its_jobs_both_or_neithe
     );
     assert_eq!(
         count("SELECT count(*)::text FROM jobs j JOIN stores s ON s.id = j.store_id WHERE s.external_shop_id = 'crash-2' AND j.status = 'QUEUED'").await,
-        4,
+        6,
         "one queued slot per default schedule"
     );
 
@@ -545,7 +545,9 @@ async fn two_workers_run_each_schedule_slot_once() {
         vec![
             ("ORDERS".into(), json!(600), Value::Null),
             ("PAYOUTS".into(), Value::Null, json!("0 3 * * *")),
+            ("PRODUCTS".into(), json!(21600), Value::Null),
             ("RETURN_SLA".into(), Value::Null, json!("0 1 * * *")),
+            ("STOCK_DRIFT".into(), json!(3600), Value::Null),
             ("TOKEN_REFRESH".into(), json!(600), Value::Null),
         ]
     );

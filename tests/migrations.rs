@@ -45,6 +45,7 @@ async fn migrations_go_down_to_zero_and_up_again() {
             "shop_claims",
             "stock_alerts",
             "stock_movements",
+            "stock_push_queue",
             "stock_requests",
             "store_tokens",
             "stores",

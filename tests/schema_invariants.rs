@@ -45,8 +45,9 @@ async fn every_table_has_forced_rls_and_tenant_tables_have_full_policies() {
          WHERE t.table_schema = 'public' AND t.column_name = 'org_id'
            -- The job dispatch index holds only ids and times for the reconciler, and the shop
            -- registry only (platform, shop id, organization) so one shop belongs to one
-           -- organization; both are closed to the runtime role entirely (asserted below).
-           AND t.table_name NOT IN ('job_dispatch', 'shop_claims')
+           -- organization, and the stock push queue only (organization, store, listing, times)
+           -- for the push dispatcher; all are closed to the runtime role entirely (asserted below).
+           AND t.table_name NOT IN ('job_dispatch', 'shop_claims', 'stock_push_queue')
            AND NOT EXISTS (SELECT 1 FROM pg_policies p
                            WHERE p.schemaname = 'public' AND p.tablename = t.table_name AND p.cmd = 'ALL'
                              AND p.qual LIKE '%app_org_id()%' AND p.with_check LIKE '%app_org_id()%')",
@@ -109,6 +110,51 @@ async fn the_job_dispatch_index_is_closed_to_the_runtime_role() {
     .await
     .unwrap();
     assert_eq!(due, vec!["0"]);
+}
+
+#[tokio::test]
+async fn the_stock_push_queue_is_closed_to_the_runtime_role() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner().await;
+    let privileges = rows_as(
+        &owner,
+        &[],
+        "SELECT count(*)::text FROM information_schema.role_table_grants WHERE table_name = 'stock_push_queue' AND grantee IN ('mercato_app', 'PUBLIC')",
+    )
+    .await
+    .unwrap();
+    assert_eq!(privileges, vec!["0"]);
+    let columns = rows_as(
+        &owner,
+        &[],
+        "SELECT string_agg(column_name::text, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'stock_push_queue'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        columns,
+        vec!["id,org_id,store_id,listing_id,requested_at,dispatched_at"],
+        "ids and times only"
+    );
+    let rt = app.runtime().await;
+    for sql in [
+        "SELECT count(*)::text FROM stock_push_queue",
+        "DELETE FROM stock_push_queue RETURNING id::text",
+        "INSERT INTO stock_push_queue (org_id, store_id, listing_id) VALUES (gen_random_uuid(), gen_random_uuid(), gen_random_uuid()) RETURNING id::text",
+        "SELECT stock_push_levels()::text",
+    ] {
+        let e = rows_as(&rt, &[], sql).await.unwrap_err();
+        assert!(e.contains("permission denied"), "{sql}: {e}");
+    }
+    // Without a tenant context the tenant-side functions see and change nothing.
+    for sql in [
+        "SELECT count(*)::text FROM pending_stock_pushes(gen_random_uuid())",
+        "SELECT finish_stock_pushes(gen_random_uuid(), 9223372036854775807, ARRAY[gen_random_uuid()])::text",
+        "SELECT request_stock_pushes(ARRAY[gen_random_uuid()])::text",
+        "SELECT count(*)::text FROM claim_stock_pushes(10, interval '1 second')",
+    ] {
+        assert_eq!(rows_as(&rt, &[], sql).await.unwrap(), vec!["0"], "{sql}");
+    }
 }
 
 #[tokio::test]
@@ -241,7 +287,7 @@ async fn every_tenant_table_has_a_restrictive_tenant_guard() {
         &owner,
         &[],
         "SELECT DISTINCT table_name::text FROM information_schema.columns
-         WHERE table_schema = 'public' AND column_name = 'org_id' AND table_name NOT IN ('job_dispatch', 'shop_claims') ORDER BY 1",
+         WHERE table_schema = 'public' AND column_name = 'org_id' AND table_name NOT IN ('job_dispatch', 'shop_claims', 'stock_push_queue') ORDER BY 1",
     )
     .await
     .unwrap();

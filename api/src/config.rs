@@ -89,6 +89,13 @@ pub struct ConfigArgs {
     /// A due job handed to Redis this long ago (ms) and still not started is handed again.
     #[arg(long, env = "MERCATO_JOB_REDISPATCH_MS", default_value_t = 30_000)]
     pub job_redispatch_ms: u64,
+    /// How often each worker hands out stores with pending stock pushes, in milliseconds (the
+    /// changes of one period go out in one push per store).
+    #[arg(long, env = "MERCATO_PUSH_DISPATCH_MS", default_value_t = 100)]
+    pub push_dispatch_ms: u64,
+    /// Pending stock pushes handed out this long ago (ms) and still queued are handed out again.
+    #[arg(long, env = "MERCATO_PUSH_REDISPATCH_MS", default_value_t = 60_000)]
+    pub push_redispatch_ms: u64,
     /// Jobs one store may run at once (across all workers).
     #[arg(long, env = "MERCATO_JOB_STORE_CONCURRENCY", default_value_t = 2)]
     pub job_store_concurrency: u32,
@@ -770,6 +777,10 @@ pub struct JobsConfig {
     pub reconcile_interval: Duration,
     /// Re-dispatch a due job handed to Redis this long ago.
     pub redispatch_after: Duration,
+    /// Stock push dispatcher period.
+    pub push_dispatch_interval: Duration,
+    /// Hand out again pending pushes handed out this long ago.
+    pub push_redispatch_after: Duration,
     /// Jobs per store at once.
     pub store_concurrency: u32,
     /// Jobs per worker process at once.
@@ -792,6 +803,8 @@ impl Default for JobsConfig {
                 .collect(),
             reconcile_interval: Duration::from_secs(1),
             redispatch_after: Duration::from_secs(30),
+            push_dispatch_interval: Duration::from_millis(100),
+            push_redispatch_after: Duration::from_secs(60),
             store_concurrency: 2,
             worker_concurrency: 8,
             schedule_min_interval: Duration::from_secs(60),
@@ -1072,6 +1085,14 @@ impl ConfigArgs {
                 redispatch_after: Duration::from_millis(positive(
                     "MERCATO_JOB_REDISPATCH_MS",
                     self.job_redispatch_ms,
+                )?),
+                push_dispatch_interval: Duration::from_millis(positive(
+                    "MERCATO_PUSH_DISPATCH_MS",
+                    self.push_dispatch_ms,
+                )?),
+                push_redispatch_after: Duration::from_millis(positive(
+                    "MERCATO_PUSH_REDISPATCH_MS",
+                    self.push_redispatch_ms,
                 )?),
                 store_concurrency: u32::try_from(positive(
                     "MERCATO_JOB_STORE_CONCURRENCY",

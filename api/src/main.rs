@@ -65,6 +65,8 @@ struct SimulatorArgs {
 async fn start_simulator(args: &SimulatorArgs) -> Result<connectors::simulator::Running, AppError> {
     let config = connectors::simulator::SimConfig {
         seed: args.seed,
+        // The demo behaves as the platforms do: over their rate limits, calls are throttled.
+        rate_limits: connectors::simulator::SimConfig::published_limits(),
         ..Default::default()
     };
     let running = connectors::simulator::Simulator::new(config)

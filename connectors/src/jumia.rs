@@ -425,6 +425,7 @@ impl Connector for Jumia {
                         .find(|x| s(x, "sellerSku") == sku)
                         .and_then(|x| x.get("globalStock").and_then(Value::as_i64)),
                     seller_sku: Some(sku).filter(|x| !x.is_empty()),
+                    location: None,
                 }],
             });
         }
@@ -433,6 +434,10 @@ impl Connector for Jumia {
 
     /// `POST /feeds/products/stock` (≤ 1000 per feed), then polls `GET /feeds/{id}` until it is
     /// COMPLETED or FAILED.
+    fn stock_batches(&self, updates: &[StockUpdate]) -> Vec<Vec<StockUpdate>> {
+        crate::model::stock_groups(updates, false, FEED_BATCH)
+    }
+
     async fn update_stock(
         &self,
         store: &StoreContext,

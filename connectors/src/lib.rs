@@ -70,6 +70,11 @@ pub trait Connector: Send + Sync {
     /// Every product with its SKUs.
     async fn list_products(&self, store: &StoreContext) -> Result<Vec<Product>, Error>;
 
+    /// How [`Self::update_stock`] splits `updates` into platform calls (one group per call:
+    /// Shopee one item with at most 50 models, TikTok one product, Lazada 20 SKUs per payload,
+    /// Jumia 1,000 per feed), so a caller can send and record one call at a time.
+    fn stock_batches(&self, updates: &[StockUpdate]) -> Vec<Vec<StockUpdate>>;
+
     /// Sets sellable stock, batched within the platform's limits.
     async fn update_stock(
         &self,

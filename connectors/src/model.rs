@@ -204,6 +204,10 @@ pub struct Sku {
     pub price: Option<Money>,
     /// Stock the platform shows as sellable.
     pub stock: Option<i64>,
+    /// The platform warehouse/location the stock is held at, when the platform names one
+    /// (Shopee `seller_stock[].location_id`, TikTok `inventory[].warehouse_id`); stock updates
+    /// name it back.
+    pub location: Option<String>,
 }
 
 /// Set the sellable quantity of one SKU.
@@ -219,6 +223,34 @@ pub struct StockUpdate {
     pub location: Option<String>,
     /// New sellable quantity.
     pub quantity: i64,
+}
+
+/// Splits stock updates into the platform's calls: grouped by item first when `per_item` (one
+/// call updates one item's SKUs on Shopee and TikTok), then at most `size` per call, keeping the
+/// order in which items and SKUs first appear. [`crate::Connector::update_stock`] given one of these
+/// groups makes exactly one call.
+pub fn stock_groups(updates: &[StockUpdate], per_item: bool, size: usize) -> Vec<Vec<StockUpdate>> {
+    let size = size.max(1);
+    let mut items: Vec<(&str, Vec<StockUpdate>)> = Vec::new();
+    for u in updates {
+        let key = if per_item {
+            u.external_item_id.as_str()
+        } else {
+            ""
+        };
+        match items.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push(u.clone()),
+            None => items.push((key, vec![u.clone()])),
+        }
+    }
+    items
+        .into_iter()
+        .flat_map(|(_, v)| {
+            v.chunks(size)
+                .map(<[StockUpdate]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// What happened to one [`StockUpdate`].

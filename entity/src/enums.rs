@@ -153,15 +153,26 @@ pub enum JobKind {
     /// Orders of a file-only store from a seller-center export (the file as the payload).
     #[sea_orm(string_value = "ORDER_IMPORT")]
     OrderImport,
+    /// A store's marketplace products, read into listings and linked by SKU (scheduled).
+    #[sea_orm(string_value = "PRODUCTS")]
+    Products,
+    /// Sends a store's pending stock pushes (queued by stock changes).
+    #[sea_orm(string_value = "STOCK_PUSH")]
+    StockPush,
+    /// Compares a store's marketplace stock with what was pushed and corrects it (scheduled).
+    #[sea_orm(string_value = "STOCK_DRIFT")]
+    StockDrift,
 }
 
 impl JobKind {
     /// The kinds a store schedule queues.
-    pub const SCHEDULED: [Self; 4] = [
+    pub const SCHEDULED: [Self; 6] = [
         Self::Orders,
         Self::Payouts,
         Self::TokenRefresh,
         Self::ReturnSla,
+        Self::Products,
+        Self::StockDrift,
     ];
 
     /// The stored name, e.g. `CATALOG_IMPORT`.
@@ -176,6 +187,9 @@ impl JobKind {
             Self::Noop => "NOOP",
             Self::TestCalls => "TEST_CALLS",
             Self::OrderImport => "ORDER_IMPORT",
+            Self::Products => "PRODUCTS",
+            Self::StockPush => "STOCK_PUSH",
+            Self::StockDrift => "STOCK_DRIFT",
         }
     }
 
@@ -230,6 +244,24 @@ pub enum ListingStatus {
     /// Kept for history (pushes 0).
     #[sea_orm(string_value = "ARCHIVED")]
     Archived,
+}
+
+/// Whether a listing is tied to a variant of the catalog.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize, Deserialize,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LinkStatus {
+    /// Linked to one variant: its stock is pushed.
+    #[sea_orm(string_value = "LINKED")]
+    Linked,
+    /// No variant has its seller SKU.
+    #[sea_orm(string_value = "UNLINKED")]
+    Unlinked,
+    /// Several variants have its seller SKU (compared case-insensitively): the seller chooses.
+    #[sea_orm(string_value = "AMBIGUOUS")]
+    Ambiguous,
 }
 
 /// Lifecycle of a stock reservation.

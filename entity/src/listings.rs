@@ -1,6 +1,6 @@
 //! `listings`: a variant as it appears in one store, with its allocation rule.
 
-use crate::enums::ListingStatus;
+use crate::enums::{LinkStatus, ListingStatus};
 use sea_orm::entity::prelude::*;
 
 /// A `listings` row.
@@ -16,8 +16,8 @@ pub struct Model {
     pub store_id: Uuid,
     /// Branch (visibility).
     pub branch_id: Uuid,
-    /// Variant.
-    pub variant_id: Uuid,
+    /// Variant (none while unlinked or ambiguous).
+    pub variant_id: Option<Uuid>,
     /// External item id.
     pub external_item_id: Option<String>,
     /// External model id.
@@ -36,6 +36,32 @@ pub struct Model {
     pub alloc_max: Option<i64>,
     /// Alloc buffer.
     pub alloc_buffer: i64,
+    /// LINKED, UNLINKED or AMBIGUOUS.
+    pub link_status: LinkStatus,
+    /// Linked or unlinked by the seller (product syncs leave it).
+    pub link_manual: bool,
+    /// Platform warehouse/location.
+    pub external_location: Option<String>,
+    /// Title on the platform.
+    pub name: Option<String>,
+    /// Platform status, verbatim.
+    pub platform_status: Option<String>,
+    /// Stock the platform showed when last read.
+    pub platform_stock: Option<i64>,
+    /// Last seen by a product sync.
+    pub seen_at: Option<DateTimeWithTimeZone>,
+    /// Last quantity the platform accepted.
+    pub pushed_quantity: Option<i64>,
+    /// When it accepted it.
+    pub pushed_at: Option<DateTimeWithTimeZone>,
+    /// The platform's acknowledgement.
+    pub push_ack: Option<String>,
+    /// The last push error (cleared by an accepted push).
+    pub push_error: Option<String>,
+    /// When the last push failed.
+    pub push_failed_at: Option<DateTimeWithTimeZone>,
+    /// Last drift check.
+    pub checked_at: Option<DateTimeWithTimeZone>,
     /// Creation time.
     pub created_at: DateTimeWithTimeZone,
     /// Last change.

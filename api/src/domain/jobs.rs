@@ -81,6 +81,15 @@ pub struct OrdersPayload {
     pub manual: bool,
 }
 
+/// Input of a STOCK_PUSH job: `force` sends every pending listing, even a quantity the platform
+/// already accepted (`pushStock`); otherwise unchanged quantities are not sent again.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockPushPayload {
+    /// Send unchanged quantities too.
+    #[serde(default)]
+    pub force: bool,
+}
+
 /// Input of an ORDER_IMPORT job: a file-only store's order export (CSV text, read again by the
 /// job with the store's column mapping).
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -106,6 +115,8 @@ pub enum JobInput {
     Orders(OrdersPayload),
     /// ORDER_IMPORT.
     OrderImport(OrderImportPayload),
+    /// STOCK_PUSH.
+    StockPush(StockPushPayload),
 }
 
 impl JobInput {
@@ -119,6 +130,7 @@ impl JobInput {
             Self::Calls(_) => JobKind::TestCalls,
             Self::Orders(_) => JobKind::Orders,
             Self::OrderImport(_) => JobKind::OrderImport,
+            Self::StockPush(_) => JobKind::StockPush,
         }
     }
 
@@ -140,6 +152,9 @@ impl JobInput {
             JobKind::OrderImport => {
                 Self::OrderImport(serde_json::from_value(payload.clone()).map_err(bad)?)
             }
+            JobKind::StockPush => {
+                Self::StockPush(serde_json::from_value(payload.clone()).map_err(bad)?)
+            }
             k => Self::Scheduled(k),
         })
     }
@@ -151,6 +166,7 @@ impl JobInput {
             Self::Calls(p) => serde_json::to_value(p),
             Self::Orders(p) => serde_json::to_value(p),
             Self::OrderImport(p) => serde_json::to_value(p),
+            Self::StockPush(p) => serde_json::to_value(p),
             Self::Scheduled(_) | Self::Noop => Ok(serde_json::json!({})),
         };
         json.unwrap_or_default()

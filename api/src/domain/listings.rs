@@ -7,12 +7,21 @@ use crate::domain::catalog::{PriceInput, parse_money};
 use crate::domain::{Ctx, stmt};
 use crate::error::{AppError, AppResult};
 use crate::ids::{BranchId, StoreId, VariantId};
-pub use entity::enums::ListingStatus;
+use chrono::{DateTime, Utc};
+pub use entity::enums::{LinkStatus, ListingStatus};
 use sea_orm::{ConnectionTrait, FromQueryResult};
 use uuid::Uuid;
 
-const LISTING_COLUMNS: &str = "id, store_id, branch_id, variant_id, external_item_id, external_model_id, external_sku, \
-     price_minor, currency, status, alloc_percent, alloc_max, alloc_buffer";
+/// Columns of `listings` as [`ListingRow`] reads them. A macro so constant SQL can `concat!` it.
+macro_rules! listing_columns {
+    () => {
+        "id, store_id, branch_id, variant_id, external_item_id, external_model_id, external_sku, \
+         price_minor, currency, status, alloc_percent, alloc_max, alloc_buffer, link_status, link_manual, \
+         external_location, name, platform_status, platform_stock, seen_at, pushed_quantity, pushed_at, \
+         push_ack, push_error, push_failed_at, checked_at"
+    };
+}
+const LISTING_COLUMNS: &str = listing_columns!();
 
 /// A listing.
 #[derive(Clone, Debug, FromQueryResult)]
@@ -23,8 +32,8 @@ pub struct ListingRow {
     pub store_id: Uuid,
     /// Branch of the store.
     pub branch_id: Uuid,
-    /// Variant.
-    pub variant_id: Uuid,
+    /// Variant (none while unlinked or ambiguous).
+    pub variant_id: Option<Uuid>,
     /// Platform item id.
     pub external_item_id: Option<String>,
     /// Platform model/SKU id.
@@ -43,12 +52,40 @@ pub struct ListingRow {
     pub alloc_max: Option<i64>,
     /// Allocation: held back.
     pub alloc_buffer: i64,
+    /// Tied to a variant, or why not.
+    pub link_status: LinkStatus,
+    /// Linked or unlinked by the seller (product syncs leave it).
+    pub link_manual: bool,
+    /// Platform warehouse/location.
+    pub external_location: Option<String>,
+    /// Title on the platform.
+    pub name: Option<String>,
+    /// Platform status, verbatim.
+    pub platform_status: Option<String>,
+    /// Stock the platform showed when last read.
+    pub platform_stock: Option<i64>,
+    /// Last seen by a product sync.
+    pub seen_at: Option<DateTime<Utc>>,
+    /// Last quantity the platform accepted.
+    pub pushed_quantity: Option<i64>,
+    /// When.
+    pub pushed_at: Option<DateTime<Utc>>,
+    /// The platform's acknowledgement of it.
+    pub push_ack: Option<String>,
+    /// The last push error (cleared by an accepted push).
+    pub push_error: Option<String>,
+    /// When the last push failed.
+    pub push_failed_at: Option<DateTime<Utc>>,
+    /// Last drift check.
+    pub checked_at: Option<DateTime<Utc>>,
 }
 
 impl crate::domain::products::ById for ListingRow {
-    const SQL: &'static str = "SELECT id, store_id, branch_id, variant_id, external_item_id, external_model_id, \
-         external_sku, price_minor, currency, status, alloc_percent, alloc_max, alloc_buffer \
-         FROM listings WHERE id = ANY($1)";
+    const SQL: &'static str = concat!(
+        "SELECT ",
+        listing_columns!(),
+        " FROM listings WHERE id = ANY($1)"
+    );
     fn key(&self) -> Uuid {
         self.id
     }
@@ -70,31 +107,35 @@ pub fn readable(c: &Ctx<'_>) -> AppResult<()> {
     c.access.org()?.require(Perm::StoresRead)
 }
 
-/// The listings of a store (the first 500).
-pub async fn of_store(c: &Ctx<'_>, store: StoreId) -> AppResult<Vec<ListingRow>> {
+/// The listings of a store (the first 500), optionally only those in link state `link`.
+pub async fn of_store(
+    c: &Ctx<'_>,
+    store: StoreId,
+    link: Option<LinkStatus>,
+) -> AppResult<Vec<ListingRow>> {
     readable(c)?;
     Ok(ListingRow::find_by_statement(stmt(
         &format!(
-            "SELECT {LISTING_COLUMNS} FROM listings WHERE store_id = $1 ORDER BY id LIMIT 500"
+            "SELECT {LISTING_COLUMNS} FROM listings WHERE store_id = $1 \
+               AND ($2::text IS NULL OR link_status = $2) ORDER BY id LIMIT 500"
         ),
-        vec![store.uuid().into()],
+        vec![
+            store.uuid().into(),
+            link.map(|l| sea_orm::ActiveEnum::to_value(&l)).into(),
+        ],
     ))
     .all(c.tx)
     .await?)
 }
 
-/// The quantity to push to the listing's store now (0 unless the listing is ACTIVE).
-pub async fn push_quantity_of(c: &Ctx<'_>, l: &ListingRow) -> AppResult<i64> {
-    if l.status != ListingStatus::Active {
-        return Ok(0);
-    }
-    let available = branch_available(c, VariantId(l.variant_id), BranchId(l.branch_id)).await?;
-    Ok(push_quantity(
-        available,
-        l.alloc_percent,
-        l.alloc_max,
-        l.alloc_buffer,
-    ))
+/// The quantity to push to the listing's store now (0 unless the listing is ACTIVE; none while
+/// it is not linked).
+pub async fn push_quantity_of(c: &Ctx<'_>, l: &ListingRow) -> AppResult<Option<i64>> {
+    Ok(crate::domain::stock_push::quantities(c.tx, &[l.id])
+        .await?
+        .into_iter()
+        .next()
+        .map(|q| q.quantity))
 }
 
 /// The quantity to push to a store for a listing: `percent`% of what is available (rounded down),
@@ -173,8 +214,8 @@ pub async fn create_listing(c: &Ctx<'_>, input: CreateListing) -> AppResult<Uuid
     let id = Uuid::now_v7();
     c.tx.execute_raw(stmt(
         "INSERT INTO listings (org_id, id, store_id, branch_id, variant_id, external_item_id, external_model_id, \
-         external_sku, price_minor, currency, alloc_percent, alloc_max, alloc_buffer) \
-         VALUES ((SELECT app_org_id()), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         external_sku, price_minor, currency, alloc_percent, alloc_max, alloc_buffer, link_manual) \
+         VALUES ((SELECT app_org_id()), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, true)",
         vec![
             id.into(),
             input.store_id.uuid().into(),
@@ -194,6 +235,8 @@ pub async fn create_listing(c: &Ctx<'_>, input: CreateListing) -> AppResult<Uuid
     .map_err(|e| {
         if e.to_string().contains("listings_store_variant_key") {
             AppError::Conflict("this variant is already listed on this store".into())
+        } else if e.to_string().contains("listings_store_external_key") {
+            AppError::Conflict("this store already has a listing with these platform ids".into())
         } else {
             AppError::from(e)
         }
@@ -279,32 +322,6 @@ fn check_allocation(percent: i32, max: Option<i64>, buffer: i64) -> AppResult<()
         crate::domain::quantity("input.allocation.max", m, 0)?;
     }
     Ok(())
-}
-
-/// Available stock of a variant over the sellable (own and 3PL) locations of a branch; for a
-/// bundle, the least over its components of (their available ÷ quantity per bundle).
-pub async fn branch_available(c: &Ctx<'_>, variant: VariantId, branch: BranchId) -> AppResult<i64> {
-    #[derive(sea_orm::FromQueryResult)]
-    struct A {
-        available: Option<i64>,
-    }
-    use sea_orm::FromQueryResult as _;
-    let sql = "WITH parts AS ( \
-                 SELECT component_id AS variant_id, quantity FROM bundle_components WHERE bundle_id = $1 \
-                 UNION ALL SELECT $1, 1 WHERE NOT EXISTS (SELECT 1 FROM bundle_components WHERE bundle_id = $1)), \
-               per AS ( \
-                 SELECT p.variant_id, p.quantity, COALESCE(sum(GREATEST(il.on_hand - il.reserved - il.safety_stock, 0)), 0) AS avail \
-                 FROM parts p LEFT JOIN inventory_levels il ON il.variant_id = p.variant_id AND il.branch_id = $2 \
-                   AND il.location_id IN (SELECT id FROM locations WHERE kind IN ('WAREHOUSE', 'THIRD_PARTY')) \
-                 GROUP BY p.variant_id, p.quantity) \
-               SELECT min(avail / quantity)::bigint AS available FROM per";
-    Ok(
-        A::find_by_statement(stmt(sql, vec![variant.uuid().into(), branch.uuid().into()]))
-            .one(c.tx)
-            .await?
-            .and_then(|a| a.available)
-            .unwrap_or(0),
-    )
 }
 
 #[cfg(test)]

@@ -262,5 +262,7 @@ pub async fn link_unlinked(c: &Ctx<'_>) -> AppResult<u64> {
         .await?;
     }
     crate::domain::inventory::linked_skus(c).await?;
+    // Marketplace listings waiting for a variant with their SKU link too (and push its stock).
+    crate::domain::listing_links::relink(c.tx, None, None, true).await?;
     Ok(n)
 }

@@ -17,11 +17,15 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// Default schedules of a new store: (kind, every seconds, cron).
-pub const DEFAULTS: [(JobKind, Option<i32>, Option<&str>); 4] = [
+pub const DEFAULTS: [(JobKind, Option<i32>, Option<&str>); 6] = [
     (JobKind::Orders, Some(600), None),
     (JobKind::Payouts, None, Some("0 3 * * *")),
     (JobKind::TokenRefresh, Some(600), None),
     (JobKind::ReturnSla, None, Some("0 1 * * *")),
+    // New and changed listings, and new links, every 6 hours (startSync PRODUCTS any time).
+    (JobKind::Products, Some(21_600), None),
+    // Marketplace stock against what was pushed, hourly.
+    (JobKind::StockDrift, Some(3_600), None),
 ];
 
 const COLUMNS: &str = "org_id, id, branch_id, store_id, kind, every_seconds, cron, enabled, next_run_at, \

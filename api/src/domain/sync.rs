@@ -378,7 +378,7 @@ pub async fn start_sync(
     if !kind.is_scheduled() {
         return Err(AppError::invalid(
             "input.kind",
-            "one of ORDERS, PAYOUTS, TOKEN_REFRESH, RETURN_SLA",
+            "one of ORDERS, PAYOUTS, TOKEN_REFRESH, RETURN_SLA, PRODUCTS, STOCK_DRIFT (stock pushes: pushStock)",
         ));
     }
     if status != "ACTIVE" {

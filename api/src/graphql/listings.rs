@@ -2,6 +2,7 @@
 //! quantity to push.
 
 use crate::domain::catalog::PriceInput;
+use crate::domain::listing_links;
 use crate::domain::listings::{self, ListingRow};
 use crate::error::AppError;
 use crate::graphql::relay::{variant_gid, variant_id};
@@ -10,6 +11,7 @@ use crate::graphql::user_errors::UserError;
 use crate::graphql::{mutate, read};
 use crate::ids::VariantId;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
 
 /// Lifecycle of a listing.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -21,6 +23,37 @@ pub enum ListingStatus {
     Paused,
     /// Kept for history (pushes 0).
     Archived,
+}
+
+/// Whether a listing is tied to a variant of the catalog.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "entity::enums::LinkStatus")]
+pub enum LinkStatus {
+    /// Linked to one variant: its stock is pushed.
+    Linked,
+    /// No variant has its seller SKU (or the seller unlinked it): nothing is pushed.
+    Unlinked,
+    /// Several variants have its seller SKU: the seller links it (`linkListing`).
+    Ambiguous,
+}
+
+/// A listing's stock on its marketplace: what was last pushed and what the platform answered.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ListingStockSync {
+    /// The last quantity the platform accepted.
+    pub pushed_quantity: Option<i64>,
+    /// When it accepted it.
+    pub pushed_at: Option<DateTime<Utc>>,
+    /// The platform's acknowledgement of that push.
+    pub acknowledgement: Option<String>,
+    /// The platform's refusal of the last push, if it refused (cleared by an accepted push).
+    pub error: Option<String>,
+    /// When the last push failed.
+    pub failed_at: Option<DateTime<Utc>>,
+    /// When the drift check last compared the platform's stock.
+    pub checked_at: Option<DateTime<Utc>>,
+    /// The platform accepted exactly today's push quantity and nothing failed since.
+    pub in_sync: bool,
 }
 
 /// How much of the available stock a store is offered.
@@ -48,9 +81,63 @@ impl Listing {
     async fn store_id(&self) -> ID {
         crate::graphql::relay::store_gid(crate::ids::StoreId(self.0.store_id))
     }
-    /// Variant.
-    async fn variant_id(&self) -> ID {
-        variant_gid(VariantId(self.0.variant_id))
+    /// Linked variant (none while UNLINKED or AMBIGUOUS).
+    async fn variant_id(&self) -> Option<ID> {
+        self.0.variant_id.map(|v| variant_gid(VariantId(v)))
+    }
+    /// Whether it is tied to a variant, or why not.
+    async fn link_status(&self) -> LinkStatus {
+        self.0.link_status.into()
+    }
+    /// Linked or unlinked by the seller (product syncs keep it); false when linked by SKU.
+    async fn linked_manually(&self) -> bool {
+        self.0.link_manual
+    }
+    /// Variants whose SKU matches its seller SKU (several for an AMBIGUOUS listing).
+    async fn candidates(&self, ctx: &Context<'_>) -> Result<Vec<ID>> {
+        read(ctx, async |c| {
+            Ok(listing_links::candidates(&c, self.0.id)
+                .await?
+                .into_iter()
+                .map(|v| variant_gid(VariantId(v)))
+                .collect())
+        })
+        .await
+    }
+    /// Title on the platform.
+    async fn name(&self) -> Option<&str> {
+        self.0.name.as_deref()
+    }
+    /// Platform status, verbatim (e.g. NORMAL, ACTIVATE, live).
+    async fn platform_status(&self) -> Option<&str> {
+        self.0.platform_status.as_deref()
+    }
+    /// Stock the platform showed when last read (product sync or drift check).
+    async fn platform_stock(&self) -> Option<i64> {
+        self.0.platform_stock
+    }
+    /// Platform warehouse the stock is held at, when the platform names one.
+    async fn external_location(&self) -> Option<&str> {
+        self.0.external_location.as_deref()
+    }
+    /// Last seen by a product sync.
+    async fn seen_at(&self) -> Option<DateTime<Utc>> {
+        self.0.seen_at
+    }
+    /// What was pushed to the store and what it answered.
+    async fn stock_sync(&self, ctx: &Context<'_>) -> Result<ListingStockSync> {
+        let now = read(ctx, async |c| listings::push_quantity_of(&c, &self.0).await).await?;
+        let l = &self.0;
+        Ok(ListingStockSync {
+            pushed_quantity: l.pushed_quantity,
+            pushed_at: l.pushed_at,
+            acknowledgement: l.push_ack.clone(),
+            error: l.push_error.clone(),
+            failed_at: l.push_failed_at,
+            checked_at: l.checked_at,
+            in_sync: matches!((now, l.pushed_quantity), (Some(q), Some(p)) if q == p)
+                && l.push_error.is_none(),
+        })
     }
     /// Platform item id.
     async fn external_item_id(&self) -> Option<&str> {
@@ -84,8 +171,9 @@ impl Listing {
         }
     }
     /// The quantity to push to the store now: the rule applied to the variant's available stock
-    /// in the store's branch (own and 3PL locations; bundles derived from their components).
-    async fn push_quantity(&self, ctx: &Context<'_>) -> Result<i64> {
+    /// in the store's branch (own and 3PL locations; bundles derived from their components); none
+    /// while the listing is not linked.
+    async fn push_quantity(&self, ctx: &Context<'_>) -> Result<Option<i64>> {
         read(ctx, async |c| listings::push_quantity_of(&c, &self.0).await).await
     }
 }
@@ -223,14 +311,143 @@ impl ListingMutation {
     }
 }
 
+/// Input of `linkListing`.
+#[derive(InputObject)]
+pub struct LinkListingInput {
+    /// The listing.
+    pub listing_id: ID,
+    /// The variant it sells.
+    pub variant_id: ID,
+}
+
+/// Input of `unlinkListing`.
+#[derive(InputObject)]
+pub struct UnlinkListingInput {
+    /// The listing.
+    pub listing_id: ID,
+}
+
+/// Input of `pushStock`: a store's linked listings, or the listings named.
+#[derive(InputObject)]
+pub struct PushStockInput {
+    /// Every linked listing of this store.
+    pub store_id: Option<ID>,
+    /// These listings (at most 1,000).
+    pub listing_ids: Option<Vec<ID>>,
+}
+
+/// Result of `pushStock`.
+#[derive(SimpleObject)]
+pub struct PushStockPayload {
+    /// Linked listings whose push was queued.
+    pub queued: i64,
+    /// The push jobs queued, one per store (watch them on `syncRuns` / `syncRunUpdated`).
+    pub job_ids: Vec<ID>,
+    /// Expected failures.
+    pub user_errors: Vec<UserError>,
+}
+
+/// Linking listings and forcing stock pushes.
+#[derive(Default)]
+pub struct ListingLinkMutation;
+
+#[Object]
+impl ListingLinkMutation {
+    /// Links a listing to the variant it sells (kept by later product syncs); its stock is pushed.
+    async fn link_listing(
+        &self,
+        ctx: &Context<'_>,
+        input: LinkListingInput,
+    ) -> Result<ListingPayload> {
+        let (listing, user_errors) = mutate(ctx, async |c| {
+            let id = listing_uuid(&input.listing_id)?;
+            let variant = variant_id(&input.variant_id)
+                .map_err(|_| AppError::invalid("input.variantId", "variant not found"))?;
+            listing_links::link_listing(&c, id, variant).await?;
+            Ok(Listing(listings::get(&c, id).await?))
+        })
+        .await?;
+        Ok(ListingPayload {
+            listing,
+            user_errors,
+        })
+    }
+
+    /// Unlinks a listing (kept unlinked by later product syncs): its stock is no longer pushed.
+    async fn unlink_listing(
+        &self,
+        ctx: &Context<'_>,
+        input: UnlinkListingInput,
+    ) -> Result<ListingPayload> {
+        let (listing, user_errors) = mutate(ctx, async |c| {
+            let id = listing_uuid(&input.listing_id)?;
+            listing_links::unlink_listing(&c, id).await?;
+            Ok(Listing(listings::get(&c, id).await?))
+        })
+        .await?;
+        Ok(ListingPayload {
+            listing,
+            user_errors,
+        })
+    }
+
+    /// Pushes the stock of a store's linked listings, or of the listings named, now — even
+    /// quantities the platform already accepted.
+    async fn push_stock(
+        &self,
+        ctx: &Context<'_>,
+        input: PushStockInput,
+    ) -> Result<PushStockPayload> {
+        let (out, user_errors) = mutate(ctx, async |c| {
+            let store = input
+                .store_id
+                .as_ref()
+                .map(|s| {
+                    crate::graphql::relay::store_id(s)
+                        .map_err(|_| AppError::invalid("input.storeId", "store not found"))
+                })
+                .transpose()?;
+            let ids = input
+                .listing_ids
+                .as_ref()
+                .map(|l| l.iter().map(listing_uuid).collect::<Result<Vec<_>, _>>())
+                .transpose()?;
+            crate::domain::stock_push::push_now(&c, store, ids).await
+        })
+        .await?;
+        let (queued, jobs) = out.unwrap_or_default();
+        Ok(PushStockPayload {
+            queued,
+            job_ids: jobs
+                .into_iter()
+                .map(|j| crate::graphql::relay::job_gid(crate::ids::JobId(j)))
+                .collect(),
+            user_errors,
+        })
+    }
+}
+
+fn listing_uuid(id: &ID) -> Result<uuid::Uuid, AppError> {
+    match crate::graphql::relay::decode_any(id) {
+        Ok((kind, id)) if kind == "Listing" => Ok(id),
+        _ => Err(AppError::NotFound("Listing")),
+    }
+}
+
 /// Listing queries.
 #[derive(Default)]
 pub struct ListingQuery;
 
 #[Object]
 impl ListingQuery {
-    /// The listings of a store.
-    async fn listings(&self, ctx: &Context<'_>, store_id: ID) -> Result<Vec<Listing>> {
+    /// The listings of a store (the first 500), optionally only those in one link state (e.g.
+    /// UNLINKED and AMBIGUOUS ones to resolve).
+    async fn listings(
+        &self,
+        ctx: &Context<'_>,
+        store_id: ID,
+        link_status: Option<LinkStatus>,
+    ) -> Result<Vec<Listing>> {
         read(ctx, async |c| {
             let Ok(store) = crate::graphql::relay::store_id(&store_id) else {
                 c.access
@@ -238,7 +455,7 @@ impl ListingQuery {
                     .require(crate::auth::permissions::Perm::StoresRead)?;
                 return Ok(Vec::new());
             };
-            let rows = listings::of_store(&c, store).await?;
+            let rows = listings::of_store(&c, store, link_status.map(Into::into)).await?;
             Ok(rows.into_iter().map(Listing).collect())
         })
         .await

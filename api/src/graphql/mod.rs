@@ -54,6 +54,7 @@ pub struct Mutation(
     catalog::CatalogMutation,
     stock::StockMutation,
     listings::ListingMutation,
+    listings::ListingLinkMutation,
     orders::OrderMutation,
     import::ImportMutation,
     sync::SyncMutation,

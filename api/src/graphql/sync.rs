@@ -37,6 +37,12 @@ pub enum SyncKind {
     TestCalls,
     /// Orders of a file-only store (Kilimall, own storefront) from a seller-center export.
     OrderImport,
+    /// A store's marketplace products, read into listings and linked to variants by SKU.
+    Products,
+    /// A store's pending stock pushes (queued by every stock change; `pushStock` forces one).
+    StockPush,
+    /// Comparison of a store's marketplace stock with what was pushed, correcting differences.
+    StockDrift,
 }
 
 /// What a sync did to one entity.

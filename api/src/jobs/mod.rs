@@ -6,7 +6,8 @@
 //! - the reconciler: hands Redis again every due job it does not have — retries whose backoff
 //!   ended, deferred jobs, jobs whose worker died (lease expired) and jobs whose hand-off Redis
 //!   lost (flush, restart);
-//! - the reservation expiry sweep ([`sweep`]).
+//! - the reservation expiry sweep ([`sweep`]);
+//! - the stock push dispatcher ([`pushes`]).
 //!
 //! Entries are acknowledged as soon as they are read: Postgres, not the stream's pending list, is
 //! the record, and a job whose entry was read by a worker that died before claiming it is found
@@ -15,7 +16,9 @@
 pub mod kinds;
 pub mod order_import;
 pub mod orders;
+pub mod pushes;
 pub mod runner;
+pub mod stock;
 pub mod sweep;
 
 pub use crate::domain::jobs::{NewJob, Queued};
@@ -85,13 +88,15 @@ pub async fn run_worker(state: AppState, shutdown: impl Future<Output = ()>) -> 
         stop_rx.clone(),
     ));
     let reconciler = tokio::spawn(reconcile_loop(state.clone(), stop_rx.clone()));
-    let sweeper = tokio::spawn(sweep_loop(state.clone(), stop_rx));
+    let sweeper = tokio::spawn(sweep_loop(state.clone(), stop_rx.clone()));
+    let pusher = tokio::spawn(push_loop(state.clone(), stop_rx));
     shutdown.await;
     tracing::info!("worker stopping: finishing running jobs");
     let _ = stop_tx.send(true);
     let _ = consumer.await;
     let _ = reconciler.await;
     let _ = sweeper.await;
+    let _ = pusher.await;
     // Every permit back = every running job finished (bounded by one lease: after that the job is
     // someone else's anyway).
     let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
@@ -118,6 +123,21 @@ async fn sweep_loop(state: AppState, mut stop: watch::Receiver<bool>) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(expired = n, "released lapsed reservations"),
                 Err(e) => tracing::warn!(error = ?e, "reservation sweep failed"),
+            },
+        }
+    }
+}
+
+async fn push_loop(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(state.config.jobs.push_dispatch_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stopped(&mut stop) => break,
+            _ = tick.tick() => match pushes::dispatch_once(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(jobs = n, "stock pushes handed out"),
+                Err(e) => tracing::warn!(error = ?e, "stock push dispatch failed"),
             },
         }
     }

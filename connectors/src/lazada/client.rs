@@ -446,6 +446,7 @@ impl Connector for Lazada {
                             Some(money_from_str(&price, currency)?)
                         },
                         stock: k.get("quantity").and_then(Value::as_i64),
+                        location: None,
                     });
                 }
                 out.push(Product {
@@ -468,6 +469,10 @@ impl Connector for Lazada {
     }
 
     /// `POST /product/stock/sellable/update` with the XML `payload`, 20 SKUs per call.
+    fn stock_batches(&self, updates: &[StockUpdate]) -> Vec<Vec<StockUpdate>> {
+        crate::model::stock_groups(updates, false, STOCK_BATCH)
+    }
+
     async fn update_stock(
         &self,
         store: &StoreContext,

@@ -513,6 +513,11 @@ impl Connector for Shopee {
                             stock: model
                                 .pointer("/stock_info_v2/summary_info/total_available_stock")
                                 .and_then(Value::as_i64),
+                            location: model
+                                .pointer("/stock_info_v2/seller_stock/0/location_id")
+                                .and_then(Value::as_str)
+                                .filter(|s| !s.is_empty())
+                                .map(str::to_owned),
                         });
                     }
                 } else {
@@ -531,6 +536,11 @@ impl Connector for Shopee {
                         stock: item
                             .pointer("/stock_info_v2/summary_info/total_available_stock")
                             .and_then(Value::as_i64),
+                        location: item
+                            .pointer("/stock_info_v2/seller_stock/0/location_id")
+                            .and_then(Value::as_str)
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_owned),
                     });
                 }
                 products.push(Product {
@@ -553,6 +563,10 @@ impl Connector for Shopee {
     }
 
     /// `update_stock`: one item per call, ≤ 50 models each; seller stock only.
+    fn stock_batches(&self, updates: &[StockUpdate]) -> Vec<Vec<StockUpdate>> {
+        crate::model::stock_groups(updates, true, STOCK_BATCH)
+    }
+
     async fn update_stock(
         &self,
         store: &StoreContext,

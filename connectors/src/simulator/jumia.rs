@@ -237,8 +237,8 @@ fn data(st: &SimState, method: &Method, r: &Req, shop_id: &str) -> Response {
                 for p in &products {
                     let sku = p.get("sellerSku").and_then(Value::as_str).unwrap_or("");
                     let stock = p.get("stock").and_then(Value::as_i64).unwrap_or(-1);
-                    match w.skus.iter_mut().find(|s| s.seller_sku == sku) {
-                        Some(s) if stock >= 0 => s.stock = stock,
+                    match w.skus.iter().position(|s| s.seller_sku == sku) {
+                        Some(i) if stock >= 0 => w.set_stock(i, stock),
                         _ => bad += 1,
                     }
                 }

@@ -347,7 +347,7 @@ fn data(st: &SimState, path: &str, get: &dyn Fn(&str) -> Option<String>) -> Resp
                     }
                 }
                 for (i, q) in found {
-                    w.skus[i].stock = q;
+                    w.set_stock(i, q);
                 }
                 ok(json!({}))
             })

@@ -60,6 +60,26 @@ pub struct SimConfig {
     /// How long Shopee keeps the previous access token working after a refresh (5 min on the
     /// platform; tests set 0 to prove callers moved to the new one).
     pub shopee_refresh_grace_secs: i64,
+    /// Rate limits enforced per platform (the simulator serves one shop per platform): each
+    /// `(requests, window ms)` must hold over the data requests that arrived, or the request
+    /// gets the platform's throttle answer and is counted by [`Simulator::throttled`]. Empty:
+    /// nothing enforced (tests inject throttling as faults); [`SimConfig::published_limits`]
+    /// gives the platforms' numbers.
+    pub rate_limits: HashMap<Platform, Vec<(u32, i64)>>,
+}
+
+impl SimConfig {
+    /// The published limits (TikTok 50 per second per shop; Jumia 4 per second and 200 per
+    /// minute per master shop) and, where none is published (Shopee, Lazada), 10 per second, the
+    /// careful figure Mercato's quota table assumes (`marketplaces.md` §1.4, §2.4, §3.4, §4.1).
+    pub fn published_limits() -> HashMap<Platform, Vec<(u32, i64)>> {
+        HashMap::from([
+            (Platform::Shopee, vec![(10, 1000)]),
+            (Platform::TiktokShop, vec![(50, 1000)]),
+            (Platform::Lazada, vec![(10, 1000)]),
+            (Platform::Jumia, vec![(4, 1000), (200, 60_000)]),
+        ])
+    }
 }
 
 impl Default for SimConfig {
@@ -91,6 +111,7 @@ impl Default for SimConfig {
             tiktok_redirect: "http://127.0.0.1:8080/connect/tiktok/callback".into(),
             frozen_now: None,
             shopee_refresh_grace_secs: 300,
+            rate_limits: HashMap::new(),
         }
     }
 }
@@ -257,6 +278,8 @@ pub(crate) struct SimState {
     offset: AtomicI64,
     requests: Mutex<HashMap<(Platform, String), u64>>,
     rejected: AtomicU64,
+    /// Requests refused for exceeding [`SimConfig::rate_limits`].
+    throttled: AtomicU64,
     /// Where each refusal was decided (source location and platform path), for test messages.
     rejections: Mutex<Vec<String>>,
     auth_delay_ms: AtomicU64,
@@ -340,15 +363,35 @@ impl SimState {
         lock(&self.revoked).get(&p).copied().unwrap_or(false)
     }
 
-    /// The next queued fault of `p`, applying a slow response in place.
+    /// Whether a data request of `p` arriving now exceeds its rate limits; when it does not,
+    /// its arrival is counted.
+    fn over_limit(&self, p: Platform) -> bool {
+        let now = self.wall_ms();
+        let limits = self.config.rate_limits.get(&p);
+        let mut times = lock(&self.data_times);
+        let list = times.entry(p).or_default();
+        for (requests, window) in limits.into_iter().flatten() {
+            let within = list.iter().rev().take_while(|t| **t > now - window).count();
+            if within >= *requests as usize {
+                return true;
+            }
+        }
+        list.push(now);
+        false
+    }
+
+    /// The next queued fault of `p`, applying a slow response in place; the platform's throttle
+    /// answer when the request exceeds its rate limit.
     pub(crate) async fn next_fault(&self, p: Platform, r: &Req) -> Option<Fault> {
         let path = r.path.as_str();
         self.count(p, path);
+        if self.over_limit(p) {
+            self.throttled.fetch_add(1, Ordering::Relaxed);
+            return Some(Fault::RateLimit {
+                retry_after_secs: 1,
+            });
+        }
         lock(&self.data_log).push((p, r.path.clone(), r.query.clone()));
-        lock(&self.data_times)
-            .entry(p)
-            .or_default()
-            .push(self.wall_ms());
         let f = lock(&self.faults).get_mut(&p).and_then(VecDeque::pop_front);
         if let Some(Fault::Slow { millis }) = f {
             tokio::time::sleep(Duration::from_millis(millis)).await;
@@ -468,6 +511,7 @@ impl Simulator {
                 offset: AtomicI64::new(0),
                 requests: Mutex::new(HashMap::new()),
                 rejected: AtomicU64::new(0),
+                throttled: AtomicU64::new(0),
                 rejections: Mutex::new(Vec::new()),
                 auth_delay_ms: AtomicU64::new(0),
                 revoked: Mutex::new(HashMap::new()),
@@ -604,6 +648,23 @@ impl Simulator {
     /// Requests refused for a bad signature, timestamp, token or shop.
     pub fn rejected(&self) -> u64 {
         self.state.rejected.load(Ordering::Relaxed)
+    }
+
+    /// Requests refused for exceeding the configured rate limits.
+    pub fn throttled(&self) -> u64 {
+        self.state.throttled.load(Ordering::Relaxed)
+    }
+
+    /// Sets the sellable stock of the SKU with platform id `sku_id` as if the seller changed it
+    /// on the platform (drift); `false` when there is no such SKU. Not recorded as a stock update.
+    pub fn set_stock(&self, platform: Platform, sku_id: u64, quantity: i64) -> bool {
+        self.state.world(platform, |w| match w.sku_index(sku_id) {
+            Some(i) => {
+                w.skus[i].stock = quantity;
+                true
+            }
+            None => false,
+        })
     }
 
     /// Where the refusals counted by [`Self::rejected`] were decided (the first 100), with the

@@ -388,7 +388,7 @@ async fn data(st: &SimState, r: &Req) -> Response {
                     let idx = (0..w.skus.len()).find(|i| w.skus[*i].item_id == item && model_id(w, *i) == model);
                     match idx {
                         Some(i) if stock >= 0 => {
-                            w.skus[i].stock = stock;
+                            w.set_stock(i, stock);
                             success.push(json!({"model_id": model, "location_id": w.skus[i].warehouse, "stock": stock}));
                         }
                         Some(_) => failure.push(json!({"model_id": model, "failed_reason": "Stock should be larger than reserved stock"})),

@@ -382,7 +382,7 @@ fn data(st: &SimState, method: &Method, r: &Req, shop_id: &str, cipher: &str) ->
                     updates.push((idx, q));
                 }
                 for (idx, q) in updates {
-                    w.skus[idx].stock = q;
+                    w.set_stock(idx, q);
                 }
                 ok(json!({}))
             })

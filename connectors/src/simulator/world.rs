@@ -55,6 +55,17 @@ pub struct SimSku {
     pub warehouse: String,
 }
 
+/// One accepted stock update, as the shop recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockWrite {
+    /// Index into [`World::skus`].
+    pub sku: usize,
+    /// The quantity set.
+    pub quantity: i64,
+    /// When it was accepted (wall clock, unix ms).
+    pub at_ms: i64,
+}
+
 /// One order.
 #[derive(Debug, Clone)]
 pub struct SimOrder {
@@ -206,6 +217,8 @@ pub struct World {
     pub orders: Vec<SimOrder>,
     /// ISO currency.
     pub currency: &'static str,
+    /// Every stock update accepted, oldest first.
+    pub stock_writes: Vec<StockWrite>,
     /// Order id → index in `orders` (detail look-ups stay O(1) in 100,000-order worlds).
     by_id: std::collections::HashMap<String, usize>,
 }
@@ -293,8 +306,26 @@ impl World {
             skus,
             orders: list,
             currency,
+            stock_writes: Vec::new(),
             by_id,
         }
+    }
+
+    /// Sets the sellable stock of SKU `i` as a stock update does, and records the write.
+    pub(crate) fn set_stock(&mut self, i: usize, quantity: i64) {
+        if let Some(s) = self.skus.get_mut(i) {
+            s.stock = quantity;
+            self.stock_writes.push(StockWrite {
+                sku: i,
+                quantity,
+                at_ms: chrono::Utc::now().timestamp_millis(),
+            });
+        }
+    }
+
+    /// The index of the SKU with platform SKU id `sku_id`.
+    pub fn sku_index(&self, sku_id: u64) -> Option<usize> {
+        self.skus.iter().position(|s| s.sku_id == sku_id)
     }
 
     /// Rebuilds the id index after order ids were changed (Jumia's are UUIDs).

@@ -569,6 +569,11 @@ impl Connector for Tiktok {
                             .filter_map(|w| w.get("quantity").and_then(Value::as_i64))
                             .sum()
                     }),
+                    location: k
+                        .pointer("/inventory/0/warehouse_id")
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
                 });
             }
             out.push(Product {
@@ -583,6 +588,10 @@ impl Connector for Tiktok {
 
     /// `POST /product/202309/products/{id}/inventory/update`, per product; quantity 0..99,999; each
     /// update names its warehouse.
+    fn stock_batches(&self, updates: &[StockUpdate]) -> Vec<Vec<StockUpdate>> {
+        crate::model::stock_groups(updates, true, STOCK_BATCH)
+    }
+
     async fn update_stock(
         &self,
         store: &StoreContext,
