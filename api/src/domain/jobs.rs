@@ -81,13 +81,16 @@ pub struct OrdersPayload {
     pub manual: bool,
 }
 
-/// Input of a STOCK_PUSH job: `force` sends every pending listing, even a quantity the platform
-/// already accepted (`pushStock`); otherwise unchanged quantities are not sent again.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Input of a STOCK_PUSH job: the store's pending pushes, plus `listings` sent even where the
+/// platform already accepted the quantity (`pushStock`); `force` sends every pending one so.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockPushPayload {
-    /// Send unchanged quantities too.
+    /// Send unchanged quantities of pending listings too.
     #[serde(default)]
     pub force: bool,
+    /// Listings to send whether or not they are pending or changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listings: Vec<Uuid>,
 }
 
 /// Input of an ORDER_IMPORT job: a file-only store's order export (CSV text, read again by the

@@ -221,9 +221,9 @@ pub async fn mark_drifted(tx: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<
 /// Most listings one `pushStock` names.
 pub const MAX_PUSH_LISTINGS: usize = 1000;
 
-/// `pushStock`: queues a push of every linked listing of `store`, or of the listings `ids`, and
-/// one forced push job per store (sent even where the platform already shows the quantity).
-/// Returns how many listings were queued and the jobs.
+/// `pushStock`: one push job per store for every linked listing of `store`, or for the listings
+/// `ids`, sent even where the platform already shows the quantity. Returns how many linked
+/// listings the jobs will send and the jobs.
 pub async fn push_now(
     c: &Ctx<'_>,
     store: Option<StoreId>,
@@ -234,12 +234,13 @@ pub async fn push_now(
         id: Uuid,
         store_id: Uuid,
         branch_id: Uuid,
+        linked: bool,
     }
     let found = match (store, ids) {
         (Some(s), None) => {
             crate::domain::require_visible(c.tx, "stores", s.uuid(), "Store").await?;
             L::find_by_statement(stmt(
-                "SELECT id, store_id, branch_id FROM listings WHERE store_id = $1 AND variant_id IS NOT NULL",
+                "SELECT id, store_id, branch_id, true AS linked FROM listings WHERE store_id = $1 AND variant_id IS NOT NULL",
                 vec![s.uuid().into()],
             ))
             .all(c.tx)
@@ -253,7 +254,7 @@ pub async fn push_now(
                 ));
             }
             let found = L::find_by_statement(stmt(
-                "SELECT id, store_id, branch_id FROM listings WHERE id = ANY($1)",
+                "SELECT id, store_id, branch_id, variant_id IS NOT NULL AS linked FROM listings WHERE id = ANY($1)",
                 vec![ids.clone().into()],
             ))
             .all(c.tx)
@@ -278,16 +279,23 @@ pub async fn push_now(
             stores.push((l.store_id, l.branch_id));
         }
     }
-    let ids: Vec<Uuid> = found.iter().map(|l| l.id).collect();
-    let queued = request(c.tx, &ids).await?;
+    let queued = found.iter().filter(|l| l.linked).count();
     let mut jobs = Vec::with_capacity(stores.len());
     for (store, branch) in stores {
-        let mut job = NewJob::of(&JobInput::StockPush(StockPushPayload { force: true }));
+        let listings = found
+            .iter()
+            .filter(|l| l.store_id == store && l.linked)
+            .map(|l| l.id)
+            .collect();
+        let mut job = NewJob::of(&JobInput::StockPush(StockPushPayload {
+            force: false,
+            listings,
+        }));
         job.store = Some(StoreId(store));
         job.branch = Some(BranchId(branch));
         jobs.push(crate::domain::jobs::enqueue(c, job).await?.job.id);
     }
-    Ok((queued, jobs))
+    Ok((i64::try_from(queued).unwrap_or(i64::MAX), jobs))
 }
 
 /// A linked listing whose marketplace stock differs from what Mercato pushes.

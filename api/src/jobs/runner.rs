@@ -216,13 +216,19 @@ impl JobCtx<'_> {
         let every = (self.state.config.jobs.lease / 3).max(Duration::from_millis(100));
         tokio::pin!(work);
         loop {
+            // The ping is polled beside the work, never instead of it: the work may hold the
+            // transaction's connection mid-statement when the ping comes due, and a ping awaited
+            // on its own would wait for that connection forever while the work waits to be
+            // polled (both jobs of a store deadlocked this way, idle in transaction).
+            let ping = async {
+                tokio::time::sleep(every).await;
+                if let Err(e) = self.c.tx.execute_unprepared("SELECT 1").await {
+                    tracing::debug!(error = %e, "the job's transaction did not answer a keep-alive");
+                }
+            };
             tokio::select! {
                 out = &mut work => return out,
-                () = tokio::time::sleep(every) => {
-                    if let Err(e) = self.c.tx.execute_unprepared("SELECT 1").await {
-                        tracing::debug!(error = %e, "the job's transaction did not answer a keep-alive");
-                    }
-                }
+                () = ping => {}
             }
         }
     }

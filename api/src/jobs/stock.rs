@@ -140,7 +140,12 @@ struct Plan {
     unchanged: usize,
 }
 
-async fn plan(jc: &JobCtx<'_>, ids: &[Uuid], force: bool) -> Result<Plan, JobError> {
+async fn plan(
+    jc: &JobCtx<'_>,
+    ids: &[Uuid],
+    force: bool,
+    forced: &[Uuid],
+) -> Result<Plan, JobError> {
     let quantities = stock_push::quantities(jc.c.tx, ids).await?;
     let targets = stock_push::targets(jc.c.tx, ids).await?;
     let mut p = Plan {
@@ -171,7 +176,11 @@ async fn plan(jc: &JobCtx<'_>, ids: &[Uuid], force: bool) -> Result<Plan, JobErr
             });
             continue;
         };
-        if !force && t.push_error.is_none() && t.pushed_quantity == Some(q.quantity) {
+        if !force
+            && !forced.contains(&t.id)
+            && t.push_error.is_none()
+            && t.pushed_quantity == Some(q.quantity)
+        {
             p.settled.push(t.id);
             p.unchanged += 1;
             continue;
@@ -194,7 +203,12 @@ async fn plan(jc: &JobCtx<'_>, ids: &[Uuid], force: bool) -> Result<Plan, JobErr
 pub async fn push(jc: &JobCtx<'_>, input: StockPushPayload) -> Result<Outcome, JobError> {
     let store = store_of(jc)?;
     lock_store(jc, store).await?;
-    let pending = stock_push::pending(jc.c.tx, store).await?;
+    let mut pending = stock_push::pending(jc.c.tx, store).await?;
+    for id in &input.listings {
+        if !pending.listings.contains(id) {
+            pending.listings.push(*id);
+        }
+    }
     if pending.listings.is_empty() {
         return Ok(Outcome {
             status: "SKIPPED",
@@ -211,7 +225,7 @@ pub async fn push(jc: &JobCtx<'_>, input: StockPushPayload) -> Result<Outcome, J
             return Ok(skipped);
         }
     };
-    let mut p = plan(jc, &pending.listings, input.force).await?;
+    let mut p = plan(jc, &pending.listings, input.force, &input.listings).await?;
     stock_push::record(jc.c.tx, &p.unpushable).await?;
     let updates: Vec<StockUpdate> = p.send.iter().map(|(_, u)| u.clone()).collect();
     let batches = c.connector.stock_batches(&updates);
@@ -312,7 +326,13 @@ pub async fn push(jc: &JobCtx<'_>, input: StockPushPayload) -> Result<Outcome, J
             _ => OUTAGE_RETRY,
         };
         let (code, _) = crate::marketplaces::classify(&e);
-        follow_up(jc, store, input.force, delay).await?;
+        let forced: Vec<Uuid> = input
+            .listings
+            .iter()
+            .filter(|id| !p.settled.contains(id))
+            .copied()
+            .collect();
+        follow_up(jc, store, input.force, forced, delay).await?;
         message.push_str(&format!(
             "; {waiting} waiting: the platform answered {code}, sent again in {} ms",
             delay.as_millis()
@@ -337,6 +357,7 @@ async fn follow_up(
     jc: &JobCtx<'_>,
     store: StoreId,
     force: bool,
+    listings: Vec<Uuid>,
     delay: Duration,
 ) -> Result<(), JobError> {
     jc.c.tx
@@ -348,7 +369,7 @@ async fn follow_up(
             vec![
                 store.uuid().into(),
                 Uuid::now_v7().into(),
-                serde_json::json!({ "force": force }).into(),
+                serde_json::json!({ "force": force, "listings": listings }).into(),
                 crate::domain::jobs::DEFAULT_MAX_ATTEMPTS.into(),
                 i64::try_from(delay.as_millis()).unwrap_or(i64::MAX).into(),
             ],

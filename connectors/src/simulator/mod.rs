@@ -387,6 +387,14 @@ impl SimState {
         self.count(p, path);
         if self.over_limit(p) {
             self.throttled.fetch_add(1, Ordering::Relaxed);
+            let mut list = lock(&self.rejections);
+            if list.len() < 100 {
+                list.push(format!(
+                    "throttled {p:?} {} at {} ms",
+                    r.path,
+                    self.wall_ms()
+                ));
+            }
             return Some(Fault::RateLimit {
                 retry_after_secs: 1,
             });
@@ -667,8 +675,8 @@ impl Simulator {
         })
     }
 
-    /// Where the refusals counted by [`Self::rejected`] were decided (the first 100), with the
-    /// wall-clock second of each.
+    /// Where the refusals counted by [`Self::rejected`] were decided and which requests
+    /// [`Self::throttled`] counts (the first 100 in all), with the wall-clock time of each.
     pub fn rejections(&self) -> Vec<String> {
         lock(&self.state.rejections).clone()
     }
