@@ -24,16 +24,7 @@ const PLATFORMS: [(Platform, &str); 4] = [
 ];
 
 async fn start_worker(app: &TestApp, sim: &Running) -> Proc {
-    // Jumia's budget one call short of the simulator's enforced 4 per second: with the full 4,
-    // a feed-status poll has been counted over the limit at the simulator (see the #17 note).
-    procs::worker(
-        app,
-        &[
-            ("MERCATO_SIMULATOR_URL", sim.base_url.as_str()),
-            ("MERCATO_QUOTAS", "JUMIA=3/1s+150/60s"),
-        ],
-    )
-    .await
+    procs::worker(app, &[("MERCATO_SIMULATOR_URL", sim.base_url.as_str())]).await
 }
 
 async fn job_end(app: &TestApp, worker: &Proc, org: &str, job: &str) -> String {
@@ -182,13 +173,13 @@ fn stock_calls(sim: &Running, p: Platform, skus: &[&str]) -> u64 {
 
 #[tokio::test]
 async fn stock_reaches_every_linked_listing_on_every_platform_and_is_never_lost() {
-    let sim = market::simulator(SimConfig {
+    // Served by its own thread, so that it counts requests for its rate limits as they arrive.
+    let sim = market::simulator_thread(SimConfig {
         products: 5,
         orders: 5,
         rate_limits: SimConfig::published_limits(),
         ..SimConfig::default()
-    })
-    .await;
+    });
     let app = market::app_with(&sim).await;
     let sh = shop(&app, "stockout").await;
     let t = Some(sh.s.token.as_str());

@@ -17,6 +17,31 @@ pub async fn simulator(config: SimConfig) -> Running {
         .expect("simulator")
 }
 
+/// A simulator on a free port, served by a thread of its own: it notes each request when it
+/// arrives even while the test's own thread is busy (rate-limit checks count arrivals).
+pub fn simulator_thread(config: SimConfig) -> Running {
+    let sim = Simulator::new(config);
+    let serve = sim.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("simulator runtime");
+        rt.block_on(async move {
+            let running = serve
+                .start("127.0.0.1:0".parse().unwrap())
+                .await
+                .expect("simulator");
+            tx.send(running.base_url.clone())
+                .expect("simulator address");
+            std::future::pending::<()>().await;
+            drop(running);
+        });
+    });
+    Running::detached(rx.recv().expect("simulator started"), sim)
+}
+
 /// An app whose marketplace apps are `sim`'s (and TikTok's registered redirect points at it).
 pub async fn app_with(sim: &Running) -> TestApp {
     let db = fresh_database().await;
