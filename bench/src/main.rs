@@ -9,12 +9,15 @@
 //! - import: a 10,000-row CSV `importCatalog` (create, then update);
 //! - orders (W1): `orders(first: 50)` with items and store over 100 orgs × 10,000 orders × 3
 //!   items, next to pgbench's best single SQL and PostGraphile v5 (`orders.rs`);
-//! - backfill (W3): 100,000 simulator orders into an empty store, next to COPY (`backfill.rs`).
+//! - backfill (W3): 100,000 simulator orders into an empty store, next to COPY (`backfill.rs`);
+//! - push: stock changes to ~1,000 listings on four simulated platforms, commit to acknowledgement
+//!   (`push.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod backfill;
 mod jobs;
 mod orders;
+mod push;
 
 use mercato_tests::stock::{Shop, shop};
 use mercato_tests::*;
@@ -537,6 +540,10 @@ async fn main() {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
     if which == "backfill" {
         backfill::backfill().await;
+        return;
+    }
+    if which == "push" {
+        push::push().await;
         return;
     }
     let db = fresh_database().await;

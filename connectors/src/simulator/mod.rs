@@ -628,6 +628,15 @@ impl Simulator {
             .collect()
     }
 
+    /// Requests received on `platform` whose path ends with `suffix` (signed or not).
+    pub fn requests_ending(&self, platform: Platform, suffix: &str) -> u64 {
+        lock(&self.state.requests)
+            .iter()
+            .filter(|((p, path), _)| *p == platform && path.ends_with(suffix))
+            .map(|(_, n)| *n)
+            .sum()
+    }
+
     /// Requests received for `path` on `platform` (signed or not).
     pub fn requests(&self, platform: Platform, path: &str) -> u64 {
         lock(&self.state.requests)
