@@ -360,3 +360,41 @@ pub struct Payout {
     /// Platform status, verbatim.
     pub raw_status: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(item: &str, sku: &str) -> StockUpdate {
+        StockUpdate {
+            external_item_id: item.into(),
+            external_sku_id: sku.into(),
+            seller_sku: None,
+            location: None,
+            quantity: 1,
+        }
+    }
+
+    fn ids(groups: &[Vec<StockUpdate>]) -> Vec<Vec<String>> {
+        groups
+            .iter()
+            .map(|g| g.iter().map(|u| u.external_sku_id.clone()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn stock_groups_split_per_item_then_by_size_keeping_first_appearance_order() {
+        let list = [u("A", "a1"), u("B", "b1"), u("A", "a2"), u("A", "a3")];
+        assert_eq!(
+            ids(&stock_groups(&list, true, 2)),
+            vec![vec!["a1", "a2"], vec!["a3"], vec!["b1"]]
+        );
+        assert_eq!(
+            ids(&stock_groups(&list, false, 3)),
+            vec![vec!["a1", "b1", "a2"], vec!["a3"]]
+        );
+        assert!(stock_groups(&[], true, 50).is_empty());
+        // A size of 0 is taken as 1 rather than looping or panicking.
+        assert_eq!(stock_groups(&list[..2], false, 0).len(), 2);
+    }
+}

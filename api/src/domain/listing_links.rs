@@ -3,10 +3,9 @@
 //! (trimmed, case-insensitively). No match leaves it UNLINKED, several make it AMBIGUOUS — never
 //! a guess. A seller's own link or unlink is kept by later syncs.
 
-use crate::auth::permissions::Perm;
 use crate::domain::listings::{self, LinkStatus};
 use crate::domain::{Ctx, stmt};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::ids::{BranchId, StoreId, VariantId};
 use sea_orm::{ConnectionTrait, FromQueryResult};
 use uuid::Uuid;
@@ -212,26 +211,9 @@ pub async fn candidates(c: &Ctx<'_>, listing: Uuid) -> AppResult<Vec<Uuid>> {
     .collect())
 }
 
-async fn writable(c: &Ctx<'_>, id: Uuid) -> AppResult<()> {
-    #[derive(FromQueryResult)]
-    struct L {
-        branch_id: Uuid,
-    }
-    let l = L::find_by_statement(stmt(
-        "SELECT branch_id FROM listings WHERE id = $1 FOR UPDATE",
-        vec![id.into()],
-    ))
-    .one(c.tx)
-    .await?
-    .ok_or(AppError::NotFound("Listing"))?;
-    c.access
-        .org()?
-        .require(Perm::StoresWrite(BranchId(l.branch_id)))
-}
-
 /// The seller links a listing to a variant (kept by later product syncs); its stock is pushed.
 pub async fn link_listing(c: &Ctx<'_>, id: Uuid, variant: VariantId) -> AppResult<()> {
-    writable(c, id).await?;
+    listings::lock_writable(c, id).await?;
     crate::domain::inventory::variant(c, variant).await?;
     c.tx.execute_raw(stmt(
         "UPDATE listings SET variant_id = $2, link_status = 'LINKED', link_manual = true, updated_at = now() \
@@ -245,7 +227,7 @@ pub async fn link_listing(c: &Ctx<'_>, id: Uuid, variant: VariantId) -> AppResul
 /// The seller unlinks a listing (kept unlinked by later product syncs): its stock is no longer
 /// pushed.
 pub async fn unlink_listing(c: &Ctx<'_>, id: Uuid) -> AppResult<()> {
-    writable(c, id).await?;
+    listings::lock_writable(c, id).await?;
     c.tx.execute_raw(stmt(
         "UPDATE listings SET variant_id = NULL, link_status = 'UNLINKED', link_manual = true, updated_at = now() \
          WHERE id = $1",
@@ -253,4 +235,19 @@ pub async fn unlink_listing(c: &Ctx<'_>, id: Uuid) -> AppResult<()> {
     ))
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::platform_active;
+
+    #[test]
+    fn platform_statuses_on_sale_are_recognised_whatever_their_case() {
+        for s in ["NORMAL", "ACTIVATE", "active", "live", "Live"] {
+            assert!(platform_active(s), "{s}");
+        }
+        for s in ["UNLIST", "SELLER_DEACTIVATED", "inactive", "DELETED", ""] {
+            assert!(!platform_active(s), "{s}");
+        }
+    }
 }

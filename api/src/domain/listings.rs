@@ -255,8 +255,9 @@ pub struct UpdateListing {
     pub allocation: Option<(i32, Option<i64>, i64)>,
 }
 
-/// Updates a listing's status, price or allocation rule.
-pub async fn update_listing(c: &Ctx<'_>, id: Uuid, input: UpdateListing) -> AppResult<()> {
+/// Locks a listing for a change and checks the caller may change its store's listings
+/// (NOT_FOUND unless it is visible).
+pub(crate) async fn lock_writable(c: &Ctx<'_>, id: Uuid) -> AppResult<()> {
     #[derive(sea_orm::FromQueryResult)]
     struct L {
         branch_id: Uuid,
@@ -271,7 +272,12 @@ pub async fn update_listing(c: &Ctx<'_>, id: Uuid, input: UpdateListing) -> AppR
     .ok_or(AppError::NotFound("Listing"))?;
     c.access
         .org()?
-        .require(Perm::StoresWrite(BranchId(l.branch_id)))?;
+        .require(Perm::StoresWrite(BranchId(l.branch_id)))
+}
+
+/// Updates a listing's status, price or allocation rule.
+pub async fn update_listing(c: &Ctx<'_>, id: Uuid, input: UpdateListing) -> AppResult<()> {
+    lock_writable(c, id).await?;
     if let Some((percent, max, buffer)) = input.allocation {
         check_allocation(percent, max, buffer)?;
     }

@@ -66,6 +66,21 @@ async fn items(
     Ok(())
 }
 
+/// Every product of the store, with the call's outcome recorded on the store's health.
+async fn read_products(jc: &JobCtx<'_>, c: &Calling) -> Result<Vec<connectors::Product>, JobError> {
+    match c.connector.list_products(&c.ctx).await {
+        Ok(p) => {
+            connect::record(jc.state, c, Ok(())).await;
+            jc.checkpoint()?;
+            Ok(p)
+        }
+        Err(e) => {
+            connect::record(jc.state, c, Err(&e)).await;
+            Err(super::kinds::job_error(c, &e))
+        }
+    }
+}
+
 /// PRODUCTS: reads every product of the store into listings and links them by SKU.
 pub async fn products(jc: &JobCtx<'_>) -> Result<Outcome, JobError> {
     let c = match store_for(jc, Priority::Bulk).await? {
@@ -74,15 +89,7 @@ pub async fn products(jc: &JobCtx<'_>) -> Result<Outcome, JobError> {
     };
     let s = connections::store(jc.c.tx, c.store).await?;
     jc.progress(10, "reading the store's products", Counts::default());
-    let products = match c.connector.list_products(&c.ctx).await {
-        Ok(p) => p,
-        Err(e) => {
-            connect::record(jc.state, &c, Err(&e)).await;
-            return Err(super::kinds::job_error(&c, &e));
-        }
-    };
-    connect::record(jc.state, &c, Ok(())).await;
-    jc.checkpoint()?;
+    let products = read_products(jc, &c).await?;
     let counts =
         listing_links::apply_products(&jc.c, c.store, BranchId(s.branch_id), &products).await?;
     let unresolved = counts.unresolved.len();
@@ -385,15 +392,7 @@ pub async fn drift(jc: &JobCtx<'_>) -> Result<Outcome, JobError> {
         Ok(c) => c,
         Err(skipped) => return Ok(skipped),
     };
-    let products = match c.connector.list_products(&c.ctx).await {
-        Ok(p) => p,
-        Err(e) => {
-            connect::record(jc.state, &c, Err(&e)).await;
-            return Err(super::kinds::job_error(&c, &e));
-        }
-    };
-    connect::record(jc.state, &c, Ok(())).await;
-    jc.checkpoint()?;
+    let products = read_products(jc, &c).await?;
     let found = stock_push::drift(jc.c.tx, c.store, &products).await?;
     let drifted: Vec<Uuid> = found.iter().map(|d| d.id).collect();
     stock_push::mark_drifted(jc.c.tx, &drifted).await?;
