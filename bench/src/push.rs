@@ -183,13 +183,6 @@ pub async fn push() {
         )
         .await;
     assert!(body["errors"].is_null(), "{body}");
-    let body = app
-        .gql(
-            t,
-            "{ products(first: 100) { edges { node { variants { id sku } } } } }",
-            json!({}),
-        )
-        .await;
     let mut variants: Vec<(String, String)> = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -215,7 +208,6 @@ pub async fn push() {
             .as_str()
             .map(str::to_owned);
     }
-    let _ = body;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = tokio::spawn(mercato::jobs::run_worker(app.state.clone(), async move {
         let _ = stopped.await;

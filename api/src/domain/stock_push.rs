@@ -218,6 +218,36 @@ pub async fn mark_drifted(tx: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<
     Ok(())
 }
 
+/// Queues a STOCK_PUSH job for `store` due after `delay`, unless the store already has a queued
+/// one (which will send whatever is pending when it runs); the new job's id, if one was queued.
+/// The dispatcher and a throttled push's follow-up both come through here.
+pub async fn queue_job(
+    tx: &impl ConnectionTrait,
+    store: StoreId,
+    payload: &StockPushPayload,
+    delay: std::time::Duration,
+) -> AppResult<Option<Uuid>> {
+    let row = tx
+        .query_one_raw(stmt(
+            "INSERT INTO jobs (org_id, id, branch_id, store_id, kind, payload, max_attempts, run_at) \
+             SELECT s.org_id, $2, s.branch_id, s.id, 'STOCK_PUSH', $3, $4, now() + $5 * interval '1 millisecond' \
+             FROM stores s WHERE s.id = $1 AND NOT EXISTS ( \
+               SELECT 1 FROM jobs j WHERE j.store_id = $1 AND j.kind = 'STOCK_PUSH' AND j.status = 'QUEUED') \
+             RETURNING id",
+            vec![
+                store.uuid().into(),
+                Uuid::now_v7().into(),
+                serde_json::to_value(payload)
+                    .map_err(AppError::internal)?
+                    .into(),
+                crate::domain::jobs::DEFAULT_MAX_ATTEMPTS.into(),
+                i64::try_from(delay.as_millis()).unwrap_or(i64::MAX).into(),
+            ],
+        ))
+        .await?;
+    Ok(row.map(|r| r.try_get::<Uuid>("", "id")).transpose()?)
+}
+
 /// Most listings one `pushStock` names.
 pub const MAX_PUSH_LISTINGS: usize = 1000;
 

@@ -204,6 +204,39 @@ async fn calls(jc: &JobCtx<'_>, p: CallsPayload) -> Result<Outcome, JobError> {
     })
 }
 
+/// Records one item per entity on the job's run.
+pub(super) async fn record_items(
+    jc: &JobCtx<'_>,
+    entity: &str,
+    rows: Vec<(String, &'static str, String)>,
+) -> Result<(), JobError> {
+    let Some(run) = jc.run else { return Ok(()) };
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|(key, action, message)| {
+            let key: String = key.chars().take(200).collect();
+            serde_json::json!({"id": Uuid::now_v7(), "key": if key.is_empty() { "?".into() } else { key }, "action": action, "message": message})
+        })
+        .collect();
+    jc.c.tx
+        .execute_raw(stmt(
+            "INSERT INTO sync_items (org_id, id, run_id, branch_id, entity, external_key, action, message) \
+             SELECT (SELECT app_org_id()), u.id, $1, $2, $3, u.key, u.action, u.message \
+             FROM jsonb_to_recordset($4) AS u(id uuid, key text, action text, message text)",
+            vec![
+                run.id.into(),
+                jc.job.branch_id.into(),
+                entity.into(),
+                serde_json::Value::Array(list).into(),
+            ],
+        ))
+        .await?;
+    Ok(())
+}
+
 pub(super) fn n(v: usize) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
@@ -237,38 +270,19 @@ async fn catalog_import(jc: &JobCtx<'_>, input: ImportPayload) -> Result<Outcome
     )
     .await?;
     jc.checkpoint()?;
-    let run = jc.run.map(|r| r.id);
-    if let Some(run) = run {
-        // One item per refused row: which row, which field, why.
-        let failed: Vec<serde_json::Value> = report
-            .errors
-            .iter()
-            .map(|e| {
-                serde_json::json!({
-                    "id": Uuid::now_v7(),
-                    "key": format!("row {}", e.row),
-                    "message": match &e.field {
-                        Some(f) => format!("{f}: {}", e.message),
-                        None => e.message.clone(),
-                    },
-                })
-            })
-            .collect();
-        if !failed.is_empty() {
-            jc.c.tx
-                .execute_raw(stmt(
-                    "INSERT INTO sync_items (org_id, id, run_id, branch_id, entity, external_key, action, message) \
-                     SELECT (SELECT app_org_id()), u.id, $1, $2, 'CATALOG_ROW', u.key, 'FAILED', u.message \
-                     FROM jsonb_to_recordset($3) AS u(id uuid, key text, message text)",
-                    vec![
-                        run.into(),
-                        jc.job.branch_id.into(),
-                        serde_json::Value::Array(failed).into(),
-                    ],
-                ))
-                .await?;
-        }
-    }
+    // One item per refused row: which row, which field, why.
+    let failed = report
+        .errors
+        .iter()
+        .map(|e| {
+            let message = match &e.field {
+                Some(f) => format!("{f}: {}", e.message),
+                None => e.message.clone(),
+            };
+            (format!("row {}", e.row), "FAILED", message)
+        })
+        .collect();
+    record_items(jc, "CATALOG_ROW", failed).await?;
     let created = report.variants_created;
     let updated = report.variants_updated;
     Ok(Outcome {

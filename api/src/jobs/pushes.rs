@@ -10,13 +10,14 @@
 //! queue yet and will send them.
 
 use crate::db::rls::apply_settings;
-use crate::domain::jobs::{DEFAULT_MAX_ATTEMPTS, system_access};
-use crate::domain::stmt;
+use crate::domain::jobs::{StockPushPayload, system_access};
+use crate::domain::{stmt, stock_push};
 use crate::effects::{Effect, Effects};
 use crate::error::AppResult;
-use crate::ids::OrgId;
+use crate::ids::{OrgId, StoreId};
 use crate::state::AppState;
 use sea_orm::{ConnectionTrait, FromQueryResult, TransactionTrait};
+use std::time::Duration;
 use uuid::Uuid;
 
 /// Hands out the stores with newly queued pushes; returns how many push jobs were queued.
@@ -60,24 +61,17 @@ pub async fn dispatch_once(state: &AppState) -> AppResult<usize> {
             vec![d.store_id.into()],
         ))
         .await?;
-        let queued = tx
-            .query_one_raw(stmt(
-                "INSERT INTO jobs (org_id, id, branch_id, store_id, kind, payload, max_attempts) \
-                 SELECT s.org_id, $2, s.branch_id, s.id, 'STOCK_PUSH', '{}'::jsonb, $3 FROM stores s \
-                 WHERE s.id = $1 AND NOT EXISTS ( \
-                   SELECT 1 FROM jobs j WHERE j.store_id = $1 AND j.kind = 'STOCK_PUSH' AND j.status = 'QUEUED') \
-                 RETURNING id",
-                vec![
-                    d.store_id.into(),
-                    Uuid::now_v7().into(),
-                    DEFAULT_MAX_ATTEMPTS.into(),
-                ],
-            ))
-            .await?;
-        if let Some(row) = queued {
+        let queued = stock_push::queue_job(
+            &tx,
+            StoreId(d.store_id),
+            &StockPushPayload::default(),
+            Duration::ZERO,
+        )
+        .await?;
+        if let Some(job) = queued {
             effects.push(Effect::JobQueued {
                 org: OrgId(d.org_id),
-                job: row.try_get("", "id")?,
+                job,
             });
         }
     }

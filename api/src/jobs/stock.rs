@@ -11,7 +11,7 @@
 //! queued after the platform's delay. A worker that dies mid-push leaves the rows queued and its
 //! job's lease lapses: another worker takes the job over and sends them.
 
-use super::kinds::{n, store_for};
+use super::kinds::{n, record_items, store_for};
 use crate::connect::{self, Calling};
 use crate::domain::jobs::StockPushPayload;
 use crate::domain::stock_push::{self, Pushed};
@@ -31,39 +31,6 @@ fn store_of(jc: &JobCtx<'_>) -> Result<StoreId, JobError> {
         .store_id
         .map(StoreId)
         .ok_or_else(|| JobError::Permanent(format!("{} needs a store", jc.job.kind)))
-}
-
-/// Records one item per entity on the job's run.
-async fn items(
-    jc: &JobCtx<'_>,
-    entity: &str,
-    rows: Vec<(String, &'static str, String)>,
-) -> Result<(), JobError> {
-    let Some(run) = jc.run else { return Ok(()) };
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let list: Vec<serde_json::Value> = rows
-        .into_iter()
-        .map(|(key, action, message)| {
-            let key: String = key.chars().take(200).collect();
-            serde_json::json!({"id": Uuid::now_v7(), "key": if key.is_empty() { "?".into() } else { key }, "action": action, "message": message})
-        })
-        .collect();
-    jc.c.tx
-        .execute_raw(stmt(
-            "INSERT INTO sync_items (org_id, id, run_id, branch_id, entity, external_key, action, message) \
-             SELECT (SELECT app_org_id()), u.id, $1, $2, $3, u.key, u.action, u.message \
-             FROM jsonb_to_recordset($4) AS u(id uuid, key text, action text, message text)",
-            vec![
-                run.id.into(),
-                jc.job.branch_id.into(),
-                entity.into(),
-                serde_json::Value::Array(list).into(),
-            ],
-        ))
-        .await?;
-    Ok(())
 }
 
 /// Every product of the store, with the call's outcome recorded on the store's health.
@@ -93,7 +60,7 @@ pub async fn products(jc: &JobCtx<'_>) -> Result<Outcome, JobError> {
     let counts =
         listing_links::apply_products(&jc.c, c.store, BranchId(s.branch_id), &products).await?;
     let unresolved = counts.unresolved.len();
-    items(
+    record_items(
         jc,
         "LISTING",
         counts
@@ -315,7 +282,7 @@ pub async fn push(jc: &JobCtx<'_>, input: StockPushPayload) -> Result<Outcome, J
             Some(e) => rows.push((key, "FAILED", format!("stock {} not set: {e}", x.quantity))),
         }
     }
-    items(jc, "LISTING_STOCK", rows).await?;
+    record_items(jc, "LISTING_STOCK", rows).await?;
     let waiting = p.send.len().saturating_sub(pushed.len());
     let mut message = format!(
         "{} listings pending: {accepted} accepted in {calls} of {total_calls} calls, {refused} refused, {} unchanged",
@@ -339,7 +306,12 @@ pub async fn push(jc: &JobCtx<'_>, input: StockPushPayload) -> Result<Outcome, J
             .filter(|id| !p.settled.contains(id))
             .copied()
             .collect();
-        follow_up(jc, store, input.force, forced, delay).await?;
+        // What the throttle or outage held back goes out with a job after the platform's delay.
+        let payload = StockPushPayload {
+            force: input.force,
+            listings: forced,
+        };
+        stock_push::queue_job(jc.c.tx, store, &payload, delay).await?;
         message.push_str(&format!(
             "; {waiting} waiting: the platform answered {code}, sent again in {} ms",
             delay.as_millis()
@@ -358,33 +330,6 @@ pub async fn push(jc: &JobCtx<'_>, input: StockPushPayload) -> Result<Outcome, J
     })
 }
 
-/// Queues the push job that sends what a throttle or an outage held back, after `delay` (unless
-/// one is already queued).
-async fn follow_up(
-    jc: &JobCtx<'_>,
-    store: StoreId,
-    force: bool,
-    listings: Vec<Uuid>,
-    delay: Duration,
-) -> Result<(), JobError> {
-    jc.c.tx
-        .execute_raw(stmt(
-            "INSERT INTO jobs (org_id, id, branch_id, store_id, kind, payload, max_attempts, run_at) \
-             SELECT s.org_id, $2, s.branch_id, s.id, 'STOCK_PUSH', $3, $4, now() + $5 * interval '1 millisecond' \
-             FROM stores s WHERE s.id = $1 AND NOT EXISTS ( \
-               SELECT 1 FROM jobs j WHERE j.store_id = $1 AND j.kind = 'STOCK_PUSH' AND j.status = 'QUEUED')",
-            vec![
-                store.uuid().into(),
-                Uuid::now_v7().into(),
-                serde_json::json!({ "force": force, "listings": listings }).into(),
-                crate::domain::jobs::DEFAULT_MAX_ATTEMPTS.into(),
-                i64::try_from(delay.as_millis()).unwrap_or(i64::MAX).into(),
-            ],
-        ))
-        .await?;
-    Ok(())
-}
-
 /// STOCK_DRIFT: compares the stock each linked listing shows on the marketplace with the
 /// quantity Mercato pushes, and queues a correcting push for each difference (logged as items).
 pub async fn drift(jc: &JobCtx<'_>) -> Result<Outcome, JobError> {
@@ -396,7 +341,7 @@ pub async fn drift(jc: &JobCtx<'_>) -> Result<Outcome, JobError> {
     let found = stock_push::drift(jc.c.tx, c.store, &products).await?;
     let drifted: Vec<Uuid> = found.iter().map(|d| d.id).collect();
     stock_push::mark_drifted(jc.c.tx, &drifted).await?;
-    items(
+    record_items(
         jc,
         "LISTING_STOCK",
         found
