@@ -202,7 +202,8 @@ async fn stock_is_allocated_shipped_released_and_restocked_once_per_line() {
     assert_eq!(stock(&level(&app, &sh, &v).await), (10, 0));
     assert_eq!(line_states(&app, &sh, "C").await, ["NONE"]);
 
-    // Unpaid holds nothing; paid later holds.
+    // Unpaid holds already (the marketplace took the unit off the listing at checkout); paid
+    // later keeps the same hold.
     deliver(
         &app,
         &sh,
@@ -210,7 +211,8 @@ async fn stock_is_allocated_shipped_released_and_restocked_once_per_line() {
         &order("D", Normalized::PendingPayment, 100, &[("OS-TEE", 1)]),
     )
     .await;
-    assert_eq!(stock(&level(&app, &sh, &v).await), (10, 0));
+    assert_eq!(stock(&level(&app, &sh, &v).await), (10, 1));
+    assert_eq!(line_states(&app, &sh, "D").await, ["ALLOCATED"]);
     deliver(
         &app,
         &sh,
@@ -219,6 +221,24 @@ async fn stock_is_allocated_shipped_released_and_restocked_once_per_line() {
     )
     .await;
     assert_eq!(stock(&level(&app, &sh, &v).await), (10, 1));
+    // An unpaid order that expires arrives cancelled and gives its units back.
+    deliver(
+        &app,
+        &sh,
+        store,
+        &order("U", Normalized::PendingPayment, 100, &[("OS-TEE", 2)]),
+    )
+    .await;
+    assert_eq!(stock(&level(&app, &sh, &v).await), (10, 3));
+    deliver(
+        &app,
+        &sh,
+        store,
+        &order("U", Normalized::Cancelled, 200, &[("OS-TEE", 2)]),
+    )
+    .await;
+    assert_eq!(stock(&level(&app, &sh, &v).await), (10, 1));
+    assert_eq!(line_states(&app, &sh, "U").await, ["RELEASED"]);
 
     // More than available: SHORT, nothing held; the sale does not oversell the others.
     deliver(
@@ -250,7 +270,7 @@ async fn stock_is_allocated_shipped_released_and_restocked_once_per_line() {
             "SELECT kind || ' ' || count(*) FROM stock_movements GROUP BY kind ORDER BY kind"
         )
         .await,
-        ["RECEIVE 2", "RELEASE 1", "RESERVE 4", "RETURN 1", "SHIP 1"]
+        ["RECEIVE 2", "RELEASE 2", "RESERVE 5", "RETURN 1", "SHIP 1"]
     );
 }
 

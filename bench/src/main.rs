@@ -12,9 +12,12 @@
 //! - backfill (W3): 100,000 simulator orders into an empty store, next to COPY (`backfill.rs`);
 //! - push: stock changes to ~1,000 listings on four simulated platforms, commit to acknowledgement
 //!   (`push.rs`).
+//! - flash: a 100-unit flash sale on three simulated platforms; the cross-channel oversell against
+//!   the loop latency (`flash.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod backfill;
+mod flash;
 mod jobs;
 mod orders;
 mod push;
@@ -544,6 +547,10 @@ async fn main() {
     }
     if which == "push" {
         push::push().await;
+        return;
+    }
+    if which == "flash" {
+        flash::flash().await;
         return;
     }
     let db = fresh_database().await;

@@ -2,10 +2,13 @@
 //! line and transition (`order_items.stock` records where each line stands, and every change is a
 //! conditional update of it, so a re-sync, a duplicated page or a retried job moves nothing twice):
 //!
-//! - a new order seen paid and not yet shipped (awaiting fulfilment, ready to ship, on hold,
-//!   cancel requested, partially shipped) allocates each linked line: an ORDER_LINE reservation at
-//!   the best location of the store's branch (bundles through their components). When no location
-//!   has enough, the line is SHORT (nothing held) and allocation is tried again on the next version;
+//! - a new order not yet shipped (unpaid, awaiting fulfilment, ready to ship, on hold, cancel
+//!   requested, partially shipped) allocates each linked line: an ORDER_LINE reservation at the
+//!   best location of the store's branch (bundles through their components). Unpaid orders hold
+//!   too: the marketplace takes the units off the listing at checkout, before payment, so a push
+//!   that ignored them would hand those units back to the platform and let them sell twice. When
+//!   no location has enough, the line is SHORT (nothing held) and allocation is tried again on
+//!   the next version; an unpaid order that expires arrives cancelled and releases what it held;
 //! - shipped (or delivered, completed) commits the reservation: a SHIP movement;
 //! - cancelled before shipping releases it;
 //! - returned after shipping puts the units back on hand: a RETURN movement.
@@ -26,9 +29,9 @@ use uuid::Uuid;
 /// What an order's status asks of its lines' stock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Want {
-    /// Not paid yet (or unknown): nothing.
+    /// A status Mercato cannot place: nothing.
     Nothing,
-    /// Paid, to be shipped: held.
+    /// Placed (paid or not), to be shipped: held.
     Held,
     /// Left the warehouse.
     Shipped,
@@ -40,8 +43,9 @@ enum Want {
 
 fn want(s: OrderStatus) -> Want {
     match s {
-        OrderStatus::PendingPayment | OrderStatus::Unknown => Want::Nothing,
-        OrderStatus::OnHold
+        OrderStatus::Unknown => Want::Nothing,
+        OrderStatus::PendingPayment
+        | OrderStatus::OnHold
         | OrderStatus::AwaitingFulfillment
         | OrderStatus::ReadyToShip
         | OrderStatus::PartiallyShipped

@@ -330,7 +330,7 @@ pub async fn update(c: &Ctx<'_>, input: UpdateSchedule, min: Duration) -> AppRes
     if !input.kind.is_scheduled() {
         return Err(AppError::invalid(
             "input.kind",
-            "one of ORDERS, PAYOUTS, TOKEN_REFRESH, RETURN_SLA",
+            "one of ORDERS, PAYOUTS, TOKEN_REFRESH, RETURN_SLA, PRODUCTS, STOCK_DRIFT",
         ));
     }
     let current = ScheduleRow::find_by_statement(stmt(

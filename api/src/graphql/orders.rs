@@ -70,11 +70,11 @@ pub enum OrderEventSource {
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 #[graphql(remote = "entity::enums::LineStock")]
 pub enum LineStockState {
-    /// Nothing held (unpaid, unlinked, history, or fulfilled by the marketplace).
+    /// Nothing held (unlinked, history, or fulfilled by the marketplace).
     None,
     /// Held by an ORDER_LINE reservation.
     Allocated,
-    /// Paid, but not enough stock was available to hold it.
+    /// Placed, but not enough stock was available to hold it.
     Short,
     /// Shipped (the reservation was committed).
     Shipped,

@@ -385,7 +385,7 @@ impl SyncSchedule {
     async fn store_id(&self) -> ID {
         store_gid(StoreId(self.0.store_id))
     }
-    /// ORDERS, PAYOUTS, TOKEN_REFRESH or RETURN_SLA.
+    /// A scheduled kind: ORDERS, PAYOUTS, TOKEN_REFRESH, RETURN_SLA, PRODUCTS or STOCK_DRIFT.
     async fn kind(&self) -> SyncKind {
         self.0.kind.into()
     }
@@ -494,7 +494,7 @@ fn store_id_of(id: &ID) -> crate::error::AppResult<StoreId> {
 pub struct StartSyncInput {
     /// The store.
     pub store_id: ID,
-    /// ORDERS, PAYOUTS, TOKEN_REFRESH or RETURN_SLA.
+    /// A scheduled kind: ORDERS, PAYOUTS, TOKEN_REFRESH, RETURN_SLA, PRODUCTS or STOCK_DRIFT.
     pub kind: SyncKind,
     /// ORDERS only: backfill the orders updated from this time (split into the platform's
     /// windows, each committed once; a retried job resumes after the last committed window).
@@ -580,7 +580,7 @@ pub struct JobInput {
 pub struct UpdateSyncScheduleInput {
     /// The store.
     pub store_id: ID,
-    /// ORDERS, PAYOUTS, TOKEN_REFRESH or RETURN_SLA.
+    /// A scheduled kind: ORDERS, PAYOUTS, TOKEN_REFRESH, RETURN_SLA, PRODUCTS or STOCK_DRIFT.
     pub kind: SyncKind,
     /// New interval in seconds (replaces a cron expression).
     pub every_seconds: Option<i32>,

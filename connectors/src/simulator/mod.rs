@@ -291,6 +291,20 @@ pub(crate) struct SimState {
     http: reqwest::Client,
 }
 
+/// The simulated buyers' default pace on one listing ([`Simulator::buyers`]): one order a second,
+/// so a 100-unit sale on three listings sells out in about half a minute.
+pub const DEFAULT_BUYER_RATE: f64 = 1.0;
+
+/// A small distinct number per platform (order id prefixes).
+fn platform_index(p: Platform) -> u64 {
+    match p {
+        Platform::Shopee => 0,
+        Platform::TiktokShop => 1,
+        Platform::Lazada => 2,
+        _ => 3,
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -682,6 +696,78 @@ impl Simulator {
             }
             None => false,
         })
+    }
+
+    /// A buyer on `platform` orders `quantity` of the SKU with platform id `sku_id` now, as the
+    /// platform's checkout does: `None` when there is no such SKU or its listing shows fewer units
+    /// (the checkout refuses), otherwise the sellable stock drops at once and the id of the new,
+    /// unpaid order is returned. Orders list and fetch like the generated ones.
+    pub fn place_order(&self, platform: Platform, sku_id: u64, quantity: u32) -> Option<String> {
+        let now = self.state.now();
+        let prefix = 25_000_000 + self.state.config.seed % 1000 + platform_index(platform);
+        self.state.world(platform, |w| {
+            let i = w.sku_index(sku_id)?;
+            let raw = format!("{prefix}{:06}", w.orders.len());
+            let id = if platform == Platform::Jumia {
+                jumia::uuid_of(&raw)
+            } else {
+                raw
+            };
+            w.place(i, quantity, now, id)
+        })
+    }
+
+    /// Simulated buyers: on each of `listings` (platform, SKU id), one-unit orders arrive as a
+    /// Poisson process of `per_second` (seeded by `seed`, so a run can be repeated), each placed
+    /// with [`Self::place_order`] (refused when the listing shows nothing), until `stop` resolves.
+    /// Returns every order placed: platform, order id, wall-clock ms.
+    pub async fn buyers(
+        &self,
+        listings: &[(Platform, u64)],
+        per_second: f64,
+        seed: u64,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Vec<(Platform, String, i64)> {
+        use rand::{Rng as _, SeedableRng as _};
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let stopper = tokio::spawn(async move {
+            stop.await;
+            let _ = tx.send(true);
+        });
+        let mut tasks = Vec::new();
+        for (n, &(platform, sku)) in listings.iter().enumerate() {
+            let sim = self.clone();
+            let mut rx = rx.clone();
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed.wrapping_add(n as u64));
+            tasks.push(tokio::spawn(async move {
+                let mut placed = Vec::new();
+                loop {
+                    // Exponential gaps: the time to the next arrival of a Poisson process.
+                    let u: f64 = rng.random_range(f64::EPSILON..1.0);
+                    let gap = Duration::from_secs_f64(-u.ln() / per_second.max(1e-6));
+                    tokio::select! {
+                        () = tokio::time::sleep(gap) => {}
+                        _ = rx.changed() => break,
+                    }
+                    if *rx.borrow() {
+                        break;
+                    }
+                    if let Some(id) = sim.place_order(platform, sku, 1) {
+                        placed.push((platform, id, sim.state.wall_ms()));
+                    }
+                }
+                placed
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            if let Ok(mut v) = t.await {
+                all.append(&mut v);
+            }
+        }
+        stopper.abort();
+        all.sort_by_key(|p| p.2);
+        all
     }
 
     /// Where the refusals counted by [`Self::rejected`] were decided and which requests

@@ -81,6 +81,9 @@ pub struct SimOrder {
     pub buyer: String,
     /// How it ends.
     pub fate: Fate,
+    /// Placed by a simulated buyer against the listing's stock ([`World::place`]), not generated:
+    /// always shipped by the seller, never cash on delivery.
+    pub placed: bool,
 }
 
 /// An order's money and payment terms (see [`World::amounts`]).
@@ -294,6 +297,7 @@ impl World {
                 shipping: rng.random_range(3..=12) * unit * if unit == 1 { 1000 } else { 1 },
                 buyer: format!("buyer{}", rng.random_range(1000..9999)),
                 fate,
+                placed: false,
             });
         }
         list.sort_by_key(|o| o.created);
@@ -321,6 +325,35 @@ impl World {
                 at_ms: chrono::Utc::now().timestamp_millis(),
             });
         }
+    }
+
+    /// A buyer orders `quantity` of SKU `i` at `now`, as a checkout does: refused (`None`) when
+    /// the listing shows less than that, otherwise the sellable stock drops at once (the platform
+    /// holds it for the order from placement, paid or not) and the new order, unpaid, is returned
+    /// (its id is `id`). The sale is not a stock update: [`World::stock_writes`] is unchanged.
+    pub(crate) fn place(
+        &mut self,
+        i: usize,
+        quantity: u32,
+        now: i64,
+        id: String,
+    ) -> Option<String> {
+        let sku = self.skus.get_mut(i)?;
+        if sku.stock < i64::from(quantity) {
+            return None;
+        }
+        sku.stock -= i64::from(quantity);
+        self.by_id.insert(id.clone(), self.orders.len());
+        self.orders.push(SimOrder {
+            id: id.clone(),
+            created: now,
+            lines: vec![(i, quantity)],
+            shipping: 0,
+            buyer: format!("buyer{}", self.orders.len()),
+            fate: Fate::Completes,
+            placed: true,
+        });
+        Some(id)
     }
 
     /// The index of the SKU with platform SKU id `sku_id`.
@@ -359,8 +392,8 @@ impl World {
                 0
             },
             shipping: o.shipping,
-            cod: o.created % 3 == 0,
-            by_marketplace: o.created % 10 == 7,
+            cod: !o.placed && o.created % 3 == 0,
+            by_marketplace: !o.placed && o.created % 10 == 7,
         }
     }
 
