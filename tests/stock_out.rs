@@ -10,7 +10,7 @@
 
 use connectors::Platform;
 use connectors::simulator::{Fault, Running, SimConfig};
-use mercato_tests::market;
+use mercato_tests::market::{self, job_end, sync};
 use mercato_tests::procs::{self, Proc};
 use mercato_tests::stock::{ADJUST, Shop, product, receive, shop};
 use mercato_tests::*;
@@ -26,53 +26,6 @@ const PLATFORMS: [(Platform, &str); 4] = [
 
 async fn start_worker(app: &TestApp, sim: &Running) -> Proc {
     procs::worker(app, &[("MERCATO_SIMULATOR_URL", sim.base_url.as_str())]).await
-}
-
-async fn job_end(app: &TestApp, worker: &Proc, org: &str, job: &str) -> String {
-    let owner = app.owner().await;
-    let end = tokio::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        let r = rows_as(
-            &owner,
-            &[("app.org_id", org), ("app.branch_ids", "*")],
-            &format!(
-                "SELECT j.status || ' ' || coalesce(r.message, '') || ' ' || coalesce(j.last_error, '') \
-                 FROM jobs j LEFT JOIN sync_runs r ON r.job_id = j.id WHERE j.id = '{}'",
-                gid_uuid(job)
-            ),
-        )
-        .await
-        .unwrap();
-        if let Some(row) = r.first()
-            && !row.starts_with("QUEUED")
-            && !row.starts_with("RUNNING")
-        {
-            return row.clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < end,
-            "job {job} did not finish: {r:?}\n{}",
-            worker.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn sync(app: &TestApp, worker: &Proc, sh: &Shop, store: &str, kind: &str) -> String {
-    let body = app
-        .gql(
-            Some(&sh.s.token),
-            "mutation($i: StartSyncInput!) { startSync(input: $i) { job { id } userErrors { code message } } }",
-            json!({ "i": { "storeId": store, "kind": kind } }),
-        )
-        .await;
-    let job = body["data"]["startSync"]["job"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{body}"))
-        .to_owned();
-    let end = job_end(app, worker, &sh.org, &job).await;
-    assert!(end.starts_with("SUCCEEDED"), "{kind}: {end}");
-    end
 }
 
 async fn listings(app: &TestApp, sh: &Shop, store: &str) -> Vec<Value> {

@@ -3,8 +3,9 @@
 //! buyers order one unit at a time on all three listings (a Poisson process per listing), each
 //! order refused by the platform's checkout only when its listing shows nothing. Orders come in by
 //! the incremental ORDERS pull on a short schedule (webhooks are not wired yet); each order holds
-//! its unit in Mercato, and the pool's new quantity goes out to every listing. The sale ends when
-//! every listing has shown 0 for 5 s with every order read in.
+//! its unit in Mercato, and the pool's new quantity goes out to every listing (in the pool's last
+//! units, its part to each). The sale ends when no listing shows anything and Mercato, with every
+//! order read in, has nothing left (or nothing has shown for 30 s: units stranded).
 //!
 //! Reported per run: units sold by the marketplaces, the oversell (sold beyond 100), units left
 //! unsold, and the loop latency: for the k-th sale, from the buyer's order to the moment every
@@ -30,6 +31,7 @@ const PLATFORMS: [(connectors::Platform, &str); 3] = [
 struct Run {
     rate: f64,
     pull: u32,
+    tail: i64,
     sold: i64,
     ingested: i64,
     short: i64,
@@ -94,6 +96,18 @@ async fn start_sync(app: &TestApp, token: &str, org: &str, store: &str, kind: &s
     assert!(end.starts_with("SUCCEEDED"), "{kind}: {end}");
 }
 
+/// What Mercato has left of the SKU.
+async fn available(app: &TestApp, org: &str) -> i64 {
+    owner_rows(
+        app,
+        org,
+        "SELECT COALESCE(sum(on_hand - reserved - safety_stock), 0)::text FROM inventory_levels",
+    )
+    .await[0]
+        .parse()
+        .unwrap_or(-1)
+}
+
 /// Order lines Mercato holds, and how many of them are SHORT (sold without stock to hold).
 async fn order_lines(app: &TestApp, org: &str) -> [i64; 2] {
     let row = owner_rows(
@@ -109,23 +123,36 @@ async fn order_lines(app: &TestApp, org: &str) -> [i64; 2] {
 
 /// The flash-sale benchmark.
 pub async fn flash() {
-    let runs: Vec<(f64, u32)> = std::env::var("MERCATO_FLASH_RUNS").map_or_else(
+    let runs: Vec<(f64, u32, i64)> = std::env::var("MERCATO_FLASH_RUNS").map_or_else(
         |_| {
             let d = connectors::simulator::DEFAULT_BUYER_RATE;
-            vec![(d, 1), (d, 5), (d, 15), (2.0 * d, 1), (5.0 * d, 1)]
+            vec![
+                (d, 1, 10),
+                (d, 1, 0),
+                (d, 5, 10),
+                (d, 5, 0),
+                (d, 15, 10),
+                (2.0 * d, 1, 10),
+                (5.0 * d, 1, 10),
+                (5.0 * d, 1, 0),
+            ]
         },
         |s| {
             s.split(',')
                 .filter_map(|r| {
-                    let (a, b) = r.split_once(':')?;
-                    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+                    let mut f = r.split(':').map(str::trim);
+                    Some((
+                        f.next()?.parse().ok()?,
+                        f.next()?.parse().ok()?,
+                        f.next().unwrap_or("10").parse().ok()?,
+                    ))
                 })
                 .collect()
         },
     );
     let mut results = Vec::new();
-    for (i, &(rate, pull)) in runs.iter().enumerate() {
-        results.push(one(rate, pull, 7 + i as u64).await);
+    for (i, &(rate, pull, tail)) in runs.iter().enumerate() {
+        results.push(one(rate, pull, tail, 7 + i as u64).await);
     }
     println!(
         "\n## Flash sale: {UNITS} units of one SKU on Shopee, TikTok Shop and Lazada, one-unit orders on every listing"
@@ -135,16 +162,21 @@ pub async fn flash() {
         connectors::simulator::DEFAULT_BUYER_RATE
     );
     println!(
-        "| orders/s per listing | ORDERS pull every | loop p50 ms | loop p95 ms | loop max ms | sold | oversell | unsold | orders read in | SHORT lines | run s | throttled | refused |"
+        "| orders/s per listing | ORDERS pull every | tail per listing | loop p50 ms | loop p95 ms | loop max ms | sold | oversell | unsold | orders read in | SHORT lines | run s | throttled | refused |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &results {
         let mut l = r.latencies.clone();
         l.sort_unstable();
         println!(
-            "| {} | {} s | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} |",
+            "| {} | {} s | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} |",
             r.rate,
             r.pull,
+            if r.tail == 0 {
+                "off".to_owned()
+            } else {
+                r.tail.to_string()
+            },
             pct(&l, 0.5),
             pct(&l, 0.95),
             l.last().copied().unwrap_or(-1),
@@ -158,11 +190,11 @@ pub async fn flash() {
             r.refused
         );
     }
-    println!("target: oversell 0 at the default rate");
+    println!("target: oversell 0 at the default rate (tail 10 per listing is the default setting)");
 }
 
 #[allow(clippy::too_many_lines)]
-async fn one(rate: f64, pull: u32, seed: u64) -> Run {
+async fn one(rate: f64, pull: u32, tail: i64, seed: u64) -> Run {
     use connectors::simulator::SimConfig;
     // Shopee and Lazada publish no numbers; 100 a second assumed, as in the push benchmark.
     let mut limits = SimConfig::published_limits();
@@ -206,6 +238,18 @@ async fn one(rate: f64, pull: u32, seed: u64) -> Run {
     let token = s.token.clone();
     let t = Some(token.as_str());
     let org = gid_uuid(s.org_id.as_ref().unwrap());
+    let body = app
+        .gql(
+            t,
+            "mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { userErrors { code } } }",
+            json!({"i": {"stockTailPerListing": tail}}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["updateOrganization"]["userErrors"],
+        json!([]),
+        "{body}"
+    );
     let branch = app.create_branch(&s, "Main").await;
     let body = app
         .gql(
@@ -323,7 +367,12 @@ async fn one(rate: f64, pull: u32, seed: u64) -> Run {
             (true, since) => since,
             (false, _) => None,
         };
-        if zero_since.is_some_and(|z| z.elapsed() >= Duration::from_secs(5)) {
+        // Over when nothing shows and Mercato has nothing left (every order read in), or when
+        // nothing has shown for 30 s (units stranded).
+        if let Some(z) = zero_since
+            && (z.elapsed() >= Duration::from_secs(30)
+                || (z.elapsed() >= Duration::from_secs(1) && available(&app, &org).await == 0))
+        {
             break;
         }
         assert!(
@@ -334,7 +383,7 @@ async fn one(rate: f64, pull: u32, seed: u64) -> Run {
     }
     let _ = end.send(());
     let placed = buyers.await.expect("buyers");
-    let secs = started.elapsed().as_secs_f64() - 5.0;
+    let secs = started.elapsed().as_secs_f64();
     let sold = i64::try_from(placed.len()).unwrap_or(i64::MAX);
     // Every order read in (the pull catches up), then Mercato's view of the sale.
     let catch_up = Instant::now();
@@ -375,6 +424,7 @@ async fn one(rate: f64, pull: u32, seed: u64) -> Run {
     Run {
         rate,
         pull,
+        tail,
         sold,
         ingested: seen[0],
         short: seen[1],

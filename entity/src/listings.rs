@@ -62,6 +62,9 @@ pub struct Model {
     pub push_failed_at: Option<DateTimeWithTimeZone>,
     /// Last drift check.
     pub checked_at: Option<DateTimeWithTimeZone>,
+    /// Orders placed from then on count against `pushed_quantity` (set by pushes made in a
+    /// pool's tail; NULL otherwise).
+    pub counted_from: Option<DateTimeWithTimeZone>,
     /// Creation time.
     pub created_at: DateTimeWithTimeZone,
     /// Last change.

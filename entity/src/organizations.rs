@@ -11,6 +11,9 @@ pub struct Model {
     pub id: Uuid,
     /// Display name.
     pub name: String,
+    /// A pool listed on several marketplace listings is partitioned between them once its
+    /// available stock is at most this many units per listing (0: never).
+    pub stock_tail_per_listing: i32,
     /// Creation time.
     pub created_at: DateTimeWithTimeZone,
     /// Last change.

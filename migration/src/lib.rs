@@ -19,6 +19,7 @@ mod m20261130_000010_orders;
 mod m20261130_000011_order_sync;
 mod m20261130_000012_unlinked_alerts;
 mod m20261201_000013_stock_out;
+mod m20261202_000014_stock_tail;
 mod sql;
 
 /// Name of the login role that `serve` and `worker` connect as.
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000011_order_sync::Migration),
             Box::new(m20261130_000012_unlinked_alerts::Migration),
             Box::new(m20261201_000013_stock_out::Migration),
+            Box::new(m20261202_000014_stock_tail::Migration),
         ]
     }
 }

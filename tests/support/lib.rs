@@ -365,7 +365,14 @@ impl TestApp {
     /// their interval, so a test that crosses such a boundary would otherwise see a scheduled
     /// ORDERS sync or TOKEN_REFRESH run next to its own jobs.
     pub async fn disable_schedules(&self, s: &Session, store: &str) {
-        for kind in ["ORDERS", "PAYOUTS", "TOKEN_REFRESH", "RETURN_SLA"] {
+        for kind in [
+            "ORDERS",
+            "PAYOUTS",
+            "TOKEN_REFRESH",
+            "RETURN_SLA",
+            "PRODUCTS",
+            "STOCK_DRIFT",
+        ] {
             let body = self
                 .gql(
                     Some(&s.token),

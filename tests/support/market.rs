@@ -1,10 +1,13 @@
 //! Marketplace helpers: an app whose platforms are a simulator in this process, and the seller's
 //! side of the authorization redirects (a browser that does not follow them by itself).
 
-use crate::{Session, TestApp, fresh_database, test_config};
+use crate::procs::Proc;
+use crate::stock::Shop;
+use crate::{Session, TestApp, fresh_database, gid_uuid, rows_as, test_config};
 use connectors::simulator::{Running, SimConfig, Simulator};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::time::Duration;
 
 /// The only return URL the test apps allow.
 pub const RETURN_URL: &str = "https://seller.example/settings/stores";
@@ -187,4 +190,53 @@ pub async fn store(app: &TestApp, s: &Session, id: &str) -> Value {
         )
         .await;
     body["data"]["node"].clone()
+}
+
+/// Waits for `job` of `org` to finish; its status, run message and last error.
+pub async fn job_end(app: &TestApp, worker: &Proc, org: &str, job: &str) -> String {
+    let owner = app.owner().await;
+    let end = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let r = rows_as(
+            &owner,
+            &[("app.org_id", org), ("app.branch_ids", "*")],
+            &format!(
+                "SELECT j.status || ' ' || coalesce(r.message, '') || ' ' || coalesce(j.last_error, '') \
+                 FROM jobs j LEFT JOIN sync_runs r ON r.job_id = j.id WHERE j.id = '{}'",
+                gid_uuid(job)
+            ),
+        )
+        .await
+        .unwrap();
+        if let Some(row) = r.first()
+            && !row.starts_with("QUEUED")
+            && !row.starts_with("RUNNING")
+        {
+            return row.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "job {job} did not finish: {r:?}\n{}",
+            worker.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs a `kind` sync of `store` now and waits for it to succeed; its end line.
+pub async fn sync(app: &TestApp, worker: &Proc, sh: &Shop, store: &str, kind: &str) -> String {
+    let body = app
+        .gql(
+            Some(&sh.s.token),
+            "mutation($i: StartSyncInput!) { startSync(input: $i) { job { id } userErrors { code message } } }",
+            json!({ "i": { "storeId": store, "kind": kind } }),
+        )
+        .await;
+    let job = body["data"]["startSync"]["job"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned();
+    let end = job_end(app, worker, &sh.org, &job).await;
+    assert!(end.starts_with("SUCCEEDED"), "{kind}: {end}");
+    end
 }

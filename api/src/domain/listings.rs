@@ -130,12 +130,14 @@ pub async fn of_store(
 
 /// The quantity to push to the listing's store now (0 unless the listing is ACTIVE; none while
 /// it is not linked).
-pub async fn push_quantity_of(c: &Ctx<'_>, l: &ListingRow) -> AppResult<Option<i64>> {
+pub async fn push_quantity_of(
+    c: &Ctx<'_>,
+    l: &ListingRow,
+) -> AppResult<Option<crate::domain::stock_push::PushQuantity>> {
     Ok(crate::domain::stock_push::quantities(c.tx, &[l.id])
         .await?
         .into_iter()
-        .next()
-        .map(|q| q.quantity))
+        .next())
 }
 
 /// The quantity to push to a store for a listing: `percent`% of what is available (rounded down),

@@ -8,7 +8,8 @@ use crate::tenant::{Access, with_settings};
 use entity::enums::OrgRole;
 use entity::{org_members, organizations};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, NotSet, QueryFilter, QueryOrder,
+    Set,
 };
 use serde_json::json;
 use std::collections::HashMap;
@@ -41,6 +42,7 @@ pub async fn create(ctx: &Ctx<'_>, name: &str) -> AppResult<organizations::Model
             let model = organizations::ActiveModel {
                 id: Set(org.uuid()),
                 name: Set(name.clone()),
+                stock_tail_per_listing: NotSet,
                 created_at: Set(now.into()),
                 updated_at: Set(now.into()),
             }
@@ -83,14 +85,40 @@ pub async fn get<C: ConnectionTrait>(conn: &C, id: OrgId) -> AppResult<organizat
         .ok_or(AppError::NotFound("Organization"))
 }
 
-/// Renames the current organization (OWNER/ADMIN).
-pub async fn update(ctx: &Ctx<'_>, name: &str) -> AppResult<organizations::Model> {
+/// What [`update`] changes; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct OrgChanges {
+    /// New name.
+    pub name: Option<String>,
+    /// New stock tail, in units per listing (0..=100,000; 0 turns it off).
+    pub stock_tail_per_listing: Option<i32>,
+}
+
+/// Changes the current organization's name or settings (OWNER/ADMIN).
+pub async fn update(ctx: &Ctx<'_>, changes: &OrgChanges) -> AppResult<organizations::Model> {
     let org = ctx.access.org()?;
     org.require(Perm::OrgUpdate)?;
-    let name = clean_text("input.name", name, 200)?;
+    let name = changes
+        .name
+        .as_deref()
+        .map(|n| clean_text("input.name", n, 200))
+        .transpose()?;
+    if let Some(t) = changes.stock_tail_per_listing
+        && !(0..=100_000).contains(&t)
+    {
+        return Err(AppError::invalid(
+            "input.stockTailPerListing",
+            "between 0 (off) and 100000 units per listing",
+        ));
+    }
     let before = get(ctx.tx, org.org_id).await?;
     let mut active: organizations::ActiveModel = before.clone().into();
-    active.name = Set(name.clone());
+    if let Some(n) = &name {
+        active.name = Set(n.clone());
+    }
+    if let Some(t) = changes.stock_tail_per_listing {
+        active.stock_tail_per_listing = Set(t);
+    }
     active.updated_at = Set(chrono::Utc::now().into());
     let after = active.update(ctx.tx).await?;
     audit::record(
@@ -99,7 +127,8 @@ pub async fn update(ctx: &Ctx<'_>, name: &str) -> AppResult<organizations::Model
         "organization.update",
         "Organization",
         Some(org.org_id.uuid()),
-        json!({ "before": { "name": before.name }, "after": { "name": name } }),
+        json!({ "before": { "name": before.name, "stockTailPerListing": before.stock_tail_per_listing },
+                "after": { "name": after.name, "stockTailPerListing": after.stock_tail_per_listing } }),
     )
     .await?;
     Ok(after)

@@ -8,6 +8,7 @@ use crate::domain::listings::{ListingStatus, push_quantity};
 use crate::domain::{Ctx, stmt};
 use crate::error::{AppError, AppResult};
 use crate::ids::{BranchId, StoreId};
+use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, FromQueryResult};
 use uuid::Uuid;
 
@@ -18,11 +19,55 @@ pub struct PushQuantity {
     pub listing_id: Uuid,
     /// What its store should show: the allocation rule applied to the variant's available stock
     /// in the store's branch (own and 3PL locations; bundles through their components), 0 unless
-    /// the listing is ACTIVE.
+    /// the listing is ACTIVE; in a pool's tail, the listing's part (see [`quantities`]).
     pub quantity: i64,
+    /// In a pool's tail, a listing selling its own part: nothing is sent to it (a quantity set
+    /// now would hand back the units it sold that Mercato has not read yet); `quantity` is what
+    /// it has left as far as Mercato knows.
+    pub held: bool,
+    /// In a pool's tail, what the platform shows as far as Mercato knows (sales read in
+    /// deducted); `None` outside the tail, where the last accepted quantity is the reference.
+    pub shows: Option<i64>,
+    /// For a push made in the tail: orders placed from this instant on count against it.
+    pub counted_from: Option<DateTime<Utc>>,
 }
 
+/// The margin, in seconds, for the platform's clock and its whole-second order times: a push
+/// is known to have every earlier sale read in once the store's order watermark is this far
+/// past the push's acknowledgement.
+const TAIL_CLOCK_MARGIN_SECS: i32 = 2;
+
+/// How long after a drain its store's orders are pulled: past the clock margin, plus the
+/// second the platform's order times are truncated to.
+pub const TAIL_PULL_AFTER_MS: u64 = 3_100;
+
 /// Push quantities of the linked listings among `ids` (one statement, whatever their number).
+///
+/// **The tail.** Every marketplace listing of a variant shows the whole pool (the variant's
+/// available stock at the branch) while there is plenty; each platform's stock call sets an
+/// absolute quantity, so when few units are left, showing them on every listing lets each
+/// platform sell them within one loop (order read in, push sent), and a push to a listing that
+/// sold units Mercato has not read yet hands them back. A pool listed on two or more
+/// marketplace listings (one per store, on stores with a stock API, the variant not a bundle)
+/// enters its tail when its available stock is at most `stock_tail_per_listing` (organization
+/// setting) units per listing. There:
+///
+/// - each listing's remaining part is known when its last accepted push was made in the tail:
+///   `est` = that quantity minus its store's orders for the variant placed since the push was
+///   computed (`counted_from`); unknown after a push made outside the tail;
+/// - a listing whose part is unknown, or every listing with units when the parts add up to more
+///   than the pool, is **drained**: set to 0 (a 0 can never oversell);
+/// - otherwise, once every listing's store has read its orders up to
+///   [`TAIL_CLOCK_MARGIN_SECS`] past that listing's last push (no sale made before it is
+///   unknown), the pool's slack — available minus the parts still on the listings — is **split
+///   between the sold-out listings** (part 0, so nothing they sold is unknown and the set hands
+///   nothing back): equal shares, the remainder to the first by id, capped by the listing's rule;
+/// - a listing with units left is **held**: never sent, it sells its part down on its own.
+///
+/// So the listings never show more, together, than the pool has: zero oversell at any order
+/// rate, at the cost of showing 0 for about one order pull when the tail starts. A store with
+/// two listings of the variant keeps the pool out of the tail (its orders cannot be told apart
+/// by listing); bundle listings show their rule's quantity as before.
 pub async fn quantities(tx: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<Vec<PushQuantity>> {
     #[derive(FromQueryResult)]
     struct Q {
@@ -32,13 +77,22 @@ pub async fn quantities(tx: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<Ve
         alloc_percent: i32,
         alloc_max: Option<i64>,
         alloc_buffer: i64,
+        tail: bool,
+        est: Option<i64>,
+        rank: Option<i64>,
+        targets: Option<i64>,
+        unknown: Option<i64>,
+        parts: Option<i64>,
+        certain: Option<bool>,
+        at: DateTime<Utc>,
     }
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let rows = Q::find_by_statement(stmt(
         "WITH l AS ( \
-           SELECT id, variant_id, branch_id, status, alloc_percent, alloc_max, alloc_buffer \
+           SELECT id, variant_id, branch_id, status, alloc_percent, alloc_max, alloc_buffer, \
+                  external_item_id IS NOT NULL AS external \
            FROM listings WHERE id = ANY($1) AND variant_id IS NOT NULL), \
          parts AS ( \
            SELECT l.id, COALESCE(bc.component_id, l.variant_id) AS part, \
@@ -49,24 +103,173 @@ pub async fn quantities(tx: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<Ve
            FROM parts p LEFT JOIN inventory_levels il ON il.variant_id = p.part AND il.branch_id = p.branch_id \
              AND il.location_id IN (SELECT id FROM locations WHERE kind IN ('WAREHOUSE', 'THIRD_PARTY')) \
            GROUP BY p.id, p.part, p.per), \
-         av AS (SELECT id, min(avail / per)::bigint AS available FROM per_part GROUP BY id) \
-         SELECT l.id, av.available, l.status, l.alloc_percent, l.alloc_max, l.alloc_buffer \
-         FROM l JOIN av ON av.id = l.id",
-        vec![ids.to_vec().into()],
+         av AS (SELECT id, min(avail / per)::bigint AS available FROM per_part GROUP BY id), \
+         pool AS ( \
+           SELECT DISTINCT l.variant_id, l.branch_id FROM l \
+           WHERE l.external AND NOT EXISTS (SELECT 1 FROM bundle_components bc WHERE bc.bundle_id = l.variant_id)), \
+         m AS ( \
+           SELECT x.id, x.variant_id, x.branch_id, x.store_id, x.pushed_quantity, x.pushed_at, x.counted_from, \
+                  s.orders_synced_to \
+           FROM pool p JOIN listings x ON x.variant_id = p.variant_id AND x.branch_id = p.branch_id \
+           JOIN stores s ON s.id = x.store_id \
+           WHERE x.status = 'ACTIVE' AND x.external_item_id IS NOT NULL \
+             AND s.platform IN ('SHOPEE', 'TIKTOK_SHOP', 'LAZADA', 'JUMIA')), \
+         me AS ( \
+           SELECT m.id, m.variant_id, m.branch_id, m.store_id, \
+             CASE WHEN m.counted_from IS NULL OR m.pushed_quantity IS NULL THEN NULL \
+               ELSE GREATEST(m.pushed_quantity - COALESCE(( \
+                 SELECT sum(oi.quantity) FROM orders o JOIN order_items oi ON oi.order_id = o.id \
+                 WHERE o.store_id = m.store_id AND oi.variant_id = m.variant_id AND o.status <> 'CANCELLED' \
+                   AND o.placed_at >= date_trunc('second', m.counted_from)), 0), 0) END AS est, \
+             COALESCE(m.orders_synced_to >= m.pushed_at + make_interval(secs => $2), false) AS certain \
+           FROM m), \
+         ps AS ( \
+           SELECT variant_id, branch_id, count(*) AS n, count(DISTINCT store_id) AS stores, \
+                  count(*) FILTER (WHERE est IS NULL) AS unknown, COALESCE(sum(est), 0)::bigint AS parts, \
+                  count(*) FILTER (WHERE est = 0) AS targets, bool_and(certain) AS certain \
+           FROM me GROUP BY variant_id, branch_id), \
+         mr AS ( \
+           SELECT id, variant_id, branch_id, est, \
+                  row_number() OVER (PARTITION BY variant_id, branch_id ORDER BY (est = 0) DESC NULLS LAST, id) - 1 AS rank \
+           FROM me) \
+         SELECT l.id, av.available, l.status, l.alloc_percent, l.alloc_max, l.alloc_buffer, \
+           COALESCE(ps.n >= 2 AND ps.n = ps.stores AND o.stock_tail_per_listing > 0 \
+             AND av.available <= ps.n * o.stock_tail_per_listing, false) AS tail, \
+           mr.est, mr.rank, ps.targets, ps.unknown, ps.parts, ps.certain, clock_timestamp() AS at \
+         FROM l JOIN av ON av.id = l.id \
+         LEFT JOIN mr ON mr.id = l.id \
+         LEFT JOIN ps ON ps.variant_id = mr.variant_id AND ps.branch_id = mr.branch_id \
+         LEFT JOIN organizations o ON o.id = app_org_id()",
+        vec![ids.to_vec().into(), f64::from(TAIL_CLOCK_MARGIN_SECS).into()],
     ))
     .all(tx)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|r| PushQuantity {
-            listing_id: r.id,
-            quantity: if r.status == ListingStatus::Active {
+        .map(|r| {
+            let rule = if r.status == ListingStatus::Active {
                 push_quantity(r.available, r.alloc_percent, r.alloc_max, r.alloc_buffer)
             } else {
                 0
-            },
+            };
+            let plain = PushQuantity {
+                listing_id: r.id,
+                quantity: rule,
+                held: false,
+                shows: None,
+                counted_from: None,
+            };
+            if !r.tail {
+                return plain;
+            }
+            let tail = Tail {
+                available: r.available,
+                est: r.est,
+                rank: r.rank.unwrap_or(0),
+                targets: r.targets.unwrap_or(0),
+                unknown: r.unknown.unwrap_or(0),
+                parts: r.parts.unwrap_or(0),
+                certain: r.certain.unwrap_or(false),
+            };
+            match tail.part(rule) {
+                TailPart::Send(q) => PushQuantity {
+                    quantity: q,
+                    shows: r.est,
+                    counted_from: Some(r.at),
+                    ..plain
+                },
+                TailPart::Hold => PushQuantity {
+                    quantity: r.est.unwrap_or(0),
+                    held: true,
+                    shows: r.est,
+                    ..plain
+                },
+            }
         })
         .collect())
+}
+
+/// One listing of a pool in its tail, as [`quantities`] found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tail {
+    /// The pool's available stock.
+    available: i64,
+    /// The listing's remaining part, if known.
+    est: Option<i64>,
+    /// Its position among the sold-out listings (0-based; meaningful when `est == Some(0)`).
+    rank: i64,
+    /// Sold-out listings in the pool.
+    targets: i64,
+    /// Listings whose part is unknown.
+    unknown: i64,
+    /// Sum of the known parts.
+    parts: i64,
+    /// Every listing's store has read its orders past that listing's last push.
+    certain: bool,
+}
+
+/// What a listing in the tail gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TailPart {
+    /// Set it to this.
+    Send(i64),
+    /// Leave it: it sells its part, or waits for one.
+    Hold,
+}
+
+impl Tail {
+    /// The listing's part; `rule` caps a share.
+    fn part(&self, rule: i64) -> TailPart {
+        let over = self.parts > self.available;
+        match self.est {
+            None => TailPart::Send(0),
+            Some(e) if e > 0 && over => TailPart::Send(0),
+            _ if over || self.unknown > 0 || !self.certain => TailPart::Hold,
+            Some(0) => {
+                let slack = (self.available - self.parts).max(0);
+                let k = self.targets.max(1);
+                let share = slack / k + i64::from(self.rank < slack % k);
+                TailPart::Send(share.min(rule))
+            }
+            Some(_) => TailPart::Hold,
+        }
+    }
+}
+
+/// The marketplace listings of `branch` in pools whose tail has units to share: after a store's
+/// orders were read in, their parts may be known at last (see [`quantities`]), so they are
+/// queued for a push (a held listing is not sent).
+pub async fn tail_listings(tx: &impl ConnectionTrait, branch: BranchId) -> AppResult<Vec<Uuid>> {
+    #[derive(FromQueryResult)]
+    struct L {
+        id: Uuid,
+    }
+    Ok(L::find_by_statement(stmt(
+        "WITH m AS ( \
+           SELECT x.id, x.variant_id, x.store_id FROM listings x JOIN stores s ON s.id = x.store_id \
+           WHERE x.branch_id = $1 AND x.variant_id IS NOT NULL AND x.status = 'ACTIVE' \
+             AND x.external_item_id IS NOT NULL \
+             AND s.platform IN ('SHOPEE', 'TIKTOK_SHOP', 'LAZADA', 'JUMIA') \
+             AND NOT EXISTS (SELECT 1 FROM bundle_components bc WHERE bc.bundle_id = x.variant_id)), \
+         p AS ( \
+           SELECT variant_id, count(*) AS n FROM m GROUP BY variant_id \
+           HAVING count(*) >= 2 AND count(*) = count(DISTINCT store_id)), \
+         a AS ( \
+           SELECT p.variant_id, p.n, \
+                  COALESCE(sum(GREATEST(il.on_hand - il.reserved - il.safety_stock, 0)), 0) AS avail \
+           FROM p LEFT JOIN inventory_levels il ON il.variant_id = p.variant_id AND il.branch_id = $1 \
+             AND il.location_id IN (SELECT id FROM locations WHERE kind IN ('WAREHOUSE', 'THIRD_PARTY')) \
+           GROUP BY p.variant_id, p.n) \
+         SELECT m.id FROM m JOIN a ON a.variant_id = m.variant_id \
+         JOIN organizations o ON o.id = app_org_id() \
+         WHERE o.stock_tail_per_listing > 0 AND a.avail > 0 AND a.avail <= a.n * o.stock_tail_per_listing",
+        vec![branch.uuid().into()],
+    ))
+    .all(tx)
+    .await?
+    .into_iter()
+    .map(|l| l.id)
+    .collect())
 }
 
 /// A store's pending pushes: the listings and the last queue position read.
@@ -178,11 +381,13 @@ pub struct Pushed {
     pub ack: Option<String>,
     /// The platform's refusal, or why it was not sent.
     pub error: Option<String>,
+    /// A push made in a pool's tail: orders placed from then on count against it.
+    pub counted_from: Option<DateTime<Utc>>,
 }
 
-/// Records pushes on their listings: an accepted one sets the pushed quantity, time and
-/// acknowledgement and clears the error; a refused one keeps the last accepted quantity and
-/// records the error.
+/// Records pushes on their listings: an accepted one sets the pushed quantity, time,
+/// acknowledgement and sales origin and clears the error; a refused one keeps the last accepted
+/// quantity and records the error.
 pub async fn record(tx: &impl ConnectionTrait, pushed: &[Pushed]) -> AppResult<()> {
     if pushed.is_empty() {
         return Ok(());
@@ -192,10 +397,11 @@ pub async fn record(tx: &impl ConnectionTrait, pushed: &[Pushed]) -> AppResult<(
         "UPDATE listings l SET \
            pushed_quantity = CASE WHEN u.error IS NULL THEN u.quantity ELSE l.pushed_quantity END, \
            pushed_at = CASE WHEN u.error IS NULL THEN clock_timestamp() ELSE l.pushed_at END, \
+           counted_from = CASE WHEN u.error IS NULL THEN u.counted_from ELSE l.counted_from END, \
            push_ack = CASE WHEN u.error IS NULL THEN left(u.ack, 500) ELSE l.push_ack END, \
            push_error = left(u.error, 500), \
            push_failed_at = CASE WHEN u.error IS NULL THEN NULL ELSE clock_timestamp() END \
-         FROM jsonb_to_recordset($1) AS u(id uuid, quantity bigint, ack text, error text) \
+         FROM jsonb_to_recordset($1) AS u(id uuid, quantity bigint, ack text, error text, counted_from timestamptz) \
          WHERE l.id = u.id",
         vec![rows.into()],
     ))
@@ -387,6 +593,11 @@ pub async fn drift(
         .filter(|s| !waiting.contains(&s.id))
         .filter_map(|s| {
             let e = expected.iter().find(|q| q.listing_id == s.id)?;
+            // A pool's last units are the tail's to manage: a listing there shows its own part,
+            // which its unread sales lower (see `quantities`).
+            if e.held || e.counted_from.is_some() {
+                return None;
+            }
             let platform = s.stock?;
             (platform != e.quantity).then_some(Drift {
                 id: s.id,
@@ -396,4 +607,104 @@ pub async fn drift(
             })
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Tail, TailPart};
+
+    fn tail(
+        available: i64,
+        est: Option<i64>,
+        rank: i64,
+        all: &[Option<i64>],
+        certain: bool,
+    ) -> Tail {
+        Tail {
+            available,
+            est,
+            rank,
+            targets: i64::try_from(all.iter().filter(|e| **e == Some(0)).count()).unwrap(),
+            unknown: i64::try_from(all.iter().filter(|e| e.is_none()).count()).unwrap(),
+            parts: all.iter().flatten().sum(),
+            certain,
+        }
+    }
+
+    #[test]
+    fn entering_the_tail_drains_every_listing_with_units_or_unknown_parts() {
+        // Three listings that showed the whole pool (parts unknown): all set to 0.
+        let all = [None, None, None];
+        for rank in 0..3 {
+            assert_eq!(tail(30, None, rank, &all, true).part(30), TailPart::Send(0));
+        }
+        // Known parts adding up to more than the pool: the ones with units are drained.
+        let all = [Some(20), Some(15), Some(0)];
+        assert_eq!(
+            tail(30, Some(20), 1, &all, true).part(30),
+            TailPart::Send(0)
+        );
+        assert_eq!(tail(30, Some(0), 0, &all, true).part(30), TailPart::Hold);
+        // One unknown among known parts that fit: only it is drained, the others wait.
+        let all = [None, Some(5), Some(0)];
+        assert_eq!(tail(30, None, 2, &all, true).part(30), TailPart::Send(0));
+        assert_eq!(tail(30, Some(5), 1, &all, true).part(30), TailPart::Hold);
+        assert_eq!(tail(30, Some(0), 0, &all, true).part(30), TailPart::Hold);
+    }
+
+    #[test]
+    fn the_slack_is_shared_only_once_every_sale_is_read_and_only_to_sold_out_listings() {
+        let all = [Some(0), Some(0), Some(0)];
+        // Not every store has read its orders past its listing's last push: wait.
+        assert_eq!(tail(10, Some(0), 0, &all, false).part(10), TailPart::Hold);
+        // 10 over three: 4, 3, 3.
+        let shares: Vec<TailPart> = (0..3)
+            .map(|r| tail(10, Some(0), r, &all, true).part(10))
+            .collect();
+        assert_eq!(
+            shares,
+            [TailPart::Send(4), TailPart::Send(3), TailPart::Send(3)]
+        );
+        // A listing still selling its part is never sent; the sold-out one gets the slack.
+        let all = [Some(0), Some(3), Some(2)];
+        assert_eq!(tail(8, Some(3), 1, &all, true).part(8), TailPart::Hold);
+        assert_eq!(tail(8, Some(0), 0, &all, true).part(8), TailPart::Send(3));
+        // The allocation rule still caps a share.
+        assert_eq!(tail(8, Some(0), 0, &all, true).part(2), TailPart::Send(2));
+        // Nothing left to share: a sold-out listing stays at 0.
+        let all = [Some(0), Some(1)];
+        assert_eq!(tail(1, Some(0), 0, &all, true).part(1), TailPart::Send(0));
+    }
+
+    #[test]
+    fn the_parts_never_add_up_to_more_than_the_pool() {
+        // Every combination of small pools and parts: what stays on the listings plus what is
+        // sent never exceeds what is available.
+        for available in 0..12 {
+            for a in 0..6 {
+                for b in 0..6 {
+                    let all = [Some(0), Some(a), Some(b)];
+                    if a + b > available {
+                        continue;
+                    }
+                    let mut total = a + b;
+                    let mut next = 0;
+                    for est in &all {
+                        let rank = if *est == Some(0) {
+                            next += 1;
+                            next - 1
+                        } else {
+                            0
+                        };
+                        if let TailPart::Send(q) = tail(available, *est, rank, &all, true).part(99)
+                            && *est == Some(0)
+                        {
+                            total += q;
+                        }
+                    }
+                    assert!(total <= available, "{available} {a} {b}: {total}");
+                }
+            }
+        }
+    }
 }

@@ -52,8 +52,13 @@ pub struct ListingStockSync {
     pub failed_at: Option<DateTime<Utc>>,
     /// When the drift check last compared the platform's stock.
     pub checked_at: Option<DateTime<Utc>>,
-    /// The platform accepted exactly today's push quantity and nothing failed since.
+    /// The platform accepted exactly today's push quantity and nothing failed since (in a
+    /// pool's last units: the listing shows its part as far as Mercato knows).
     pub in_sync: bool,
+    /// In its pool's last units, the listing sells its own part down and is not sent stock
+    /// until it has sold it (`pushQuantity` is what it has left as far as Mercato knows); see
+    /// `Organization.stockTailPerListing`.
+    pub selling_own_part: bool,
 }
 
 /// How much of the available stock a store is offered.
@@ -135,8 +140,15 @@ impl Listing {
             error: l.push_error.clone(),
             failed_at: l.push_failed_at,
             checked_at: l.checked_at,
-            in_sync: matches!((now, l.pushed_quantity), (Some(q), Some(p)) if q == p)
-                && l.push_error.is_none(),
+            in_sync: l.push_error.is_none()
+                && now.is_some_and(|q| {
+                    q.held
+                        || match q.counted_from {
+                            Some(_) => q.shows == Some(q.quantity),
+                            None => l.pushed_quantity == Some(q.quantity),
+                        }
+                }),
+            selling_own_part: now.is_some_and(|q| q.held),
         })
     }
     /// Platform item id.
@@ -171,10 +183,15 @@ impl Listing {
         }
     }
     /// The quantity to push to the store now: the rule applied to the variant's available stock
-    /// in the store's branch (own and 3PL locations; bundles derived from their components); none
-    /// while the listing is not linked.
+    /// in the store's branch (own and 3PL locations; bundles derived from their components), or
+    /// in the pool's last units this listing's part; none while the listing is not linked.
     async fn push_quantity(&self, ctx: &Context<'_>) -> Result<Option<i64>> {
-        read(ctx, async |c| listings::push_quantity_of(&c, &self.0).await).await
+        read(ctx, async |c| {
+            Ok(listings::push_quantity_of(&c, &self.0)
+                .await?
+                .map(|q| q.quantity))
+        })
+        .await
     }
 }
 

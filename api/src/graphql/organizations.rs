@@ -67,6 +67,12 @@ impl Organization {
     async fn name(&self) -> &str {
         &self.0.name
     }
+    /// A product listed on several marketplace listings has its last units partitioned between
+    /// them, never shown on two at once, once its available stock is at most this many units per
+    /// listing (0: off).
+    async fn stock_tail_per_listing(&self) -> i32 {
+        self.0.stock_tail_per_listing
+    }
     /// Creation time.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at.to_utc()
@@ -223,7 +229,10 @@ pub struct CreateOrganizationInput {
 #[derive(InputObject)]
 pub struct UpdateOrganizationInput {
     /// New name.
-    pub name: String,
+    pub name: Option<String>,
+    /// Partition a product's last units between its marketplace listings once its available
+    /// stock is at most this many units per listing (0 turns it off; default 10).
+    pub stock_tail_per_listing: Option<i32>,
 }
 
 /// Result of organization mutations.
@@ -261,8 +270,17 @@ impl OrganizationsMutation {
         ctx: &Context<'_>,
         input: UpdateOrganizationInput,
     ) -> Result<OrganizationPayload> {
-        let (org, user_errors) =
-            mutate(ctx, async |c| organizations::update(&c, &input.name).await).await?;
+        let (org, user_errors) = mutate(ctx, async |c| {
+            organizations::update(
+                &c,
+                &organizations::OrgChanges {
+                    name: input.name.clone(),
+                    stock_tail_per_listing: input.stock_tail_per_listing,
+                },
+            )
+            .await
+        })
+        .await?;
         Ok(OrganizationPayload {
             organization: org.map(Organization),
             user_errors,

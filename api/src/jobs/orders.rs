@@ -70,6 +70,11 @@ pub async fn run(jc: &JobCtx<'_>, input: OrdersPayload) -> Result<Outcome, JobEr
         );
     }
     connect::record(jc.state, &c, Ok(())).await;
+    if incremental {
+        // The watermark moved: pools in their tail may now know every listing's part.
+        let tail = crate::domain::stock_push::tail_listings(jc.c.tx, store.branch).await?;
+        crate::domain::stock_push::request(jc.c.tx, &tail).await?;
+    }
     let resumed = if resumed > 0 {
         format!(" ({resumed} committed by an earlier attempt)")
     } else {

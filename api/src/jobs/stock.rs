@@ -112,6 +112,13 @@ struct Plan {
     unpushable: Vec<Pushed>,
     /// Listings whose quantity the platform already shows.
     unchanged: usize,
+    /// Listings selling their own part of a pool's tail (not sent).
+    held: usize,
+    /// Tail pushes: the sales origin of each (see `stock_push::quantities`).
+    counted_from: std::collections::HashMap<Uuid, chrono::DateTime<chrono::Utc>>,
+    /// Tail pushes of 0 (drains): the store's orders must be read past them before the pool's
+    /// last units are shared out.
+    drained: usize,
 }
 
 async fn plan(
@@ -127,6 +134,9 @@ async fn plan(
         settled: Vec::new(),
         unpushable: Vec::new(),
         unchanged: 0,
+        held: 0,
+        counted_from: std::collections::HashMap::new(),
+        drained: 0,
     };
     // Rows of listings deleted since they were queued are settled too.
     let known: std::collections::HashSet<Uuid> = targets.iter().map(|t| t.id).collect();
@@ -147,17 +157,31 @@ async fn plan(
                 error: Some(
                     "the listing has no platform item id: run a product sync or set it".into(),
                 ),
+                counted_from: None,
             });
             continue;
         };
-        if !force
-            && !forced.contains(&t.id)
-            && t.push_error.is_none()
-            && t.pushed_quantity == Some(q.quantity)
-        {
+        if q.held {
+            // Selling its own part of the pool's last units: a set now would hand back what it
+            // sold that Mercato has not read yet, forced or not.
+            p.settled.push(t.id);
+            p.held += 1;
+            continue;
+        }
+        let shown = match q.counted_from {
+            Some(_) => q.shows == Some(q.quantity),
+            None => t.pushed_quantity == Some(q.quantity),
+        };
+        if !force && !forced.contains(&t.id) && t.push_error.is_none() && shown {
             p.settled.push(t.id);
             p.unchanged += 1;
             continue;
+        }
+        if let Some(at) = q.counted_from {
+            p.counted_from.insert(t.id, at);
+            if q.quantity == 0 {
+                p.drained += 1;
+            }
         }
         p.send.push((
             t.id,
@@ -171,6 +195,26 @@ async fn plan(
         ));
     }
     Ok(p)
+}
+
+/// After listings were drained to 0 at the start of a pool's tail, its last units are shared out
+/// once the store's orders are read past the drain: an incremental ORDERS pull is queued for just
+/// after the clock margin, rather than waiting for the schedule.
+async fn tail_pull(jc: &JobCtx<'_>, store: StoreId) -> Result<(), JobError> {
+    use crate::domain::jobs::{JobInput, NewJob, OrdersPayload};
+    let margin = std::time::Duration::from_millis(stock_push::TAIL_PULL_AFTER_MS);
+    crate::domain::jobs::enqueue(
+        &jc.c,
+        NewJob {
+            branch: jc.job.branch_id.map(crate::ids::BranchId),
+            store: Some(store),
+            idempotency_key: Some(format!("tail-pull:{}", jc.job.id)),
+            run_at: Some(chrono::Utc::now() + margin),
+            ..NewJob::of(&JobInput::Orders(OrdersPayload::default()))
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// STOCK_PUSH: sends the store's pending pushes.
@@ -252,6 +296,7 @@ pub async fn push(jc: &JobCtx<'_>, input: StockPushPayload) -> Result<Outcome, J
                         quantity: u.quantity,
                         ack: ack.clone(),
                         error: error.clone(),
+                        counted_from: p.counted_from.get(id).copied(),
                     });
                     p.settled.push(*id);
                 }
@@ -263,6 +308,13 @@ pub async fn push(jc: &JobCtx<'_>, input: StockPushPayload) -> Result<Outcome, J
     }
     stock_push::record(jc.c.tx, &pushed).await?;
     stock_push::finish(jc.c.tx, store, pending.upto, &p.settled).await?;
+    let drained = pushed
+        .iter()
+        .filter(|x| x.error.is_none() && x.quantity == 0 && x.counted_from.is_some())
+        .count();
+    if drained > 0 {
+        tail_pull(jc, store).await?;
+    }
     let refused = pushed.iter().filter(|x| x.error.is_some()).count() + p.unpushable.len();
     let accepted = pushed.len() + p.unpushable.len() - refused;
     let mut rows: Vec<(String, &'static str, String)> = Vec::new();
@@ -289,6 +341,12 @@ pub async fn push(jc: &JobCtx<'_>, input: StockPushPayload) -> Result<Outcome, J
         pending.listings.len(),
         p.unchanged
     );
+    if p.held > 0 || p.drained > 0 {
+        message.push_str(&format!(
+            "; last units: {} held by listings selling their part, {drained} set to 0 until every sale is read in",
+            p.held
+        ));
+    }
     if let Some(e) = stopped {
         let delay = match &e {
             connectors::Error::RateLimited { retry_after, .. } => {
