@@ -14,6 +14,7 @@
 //! `MERCATO_FLASH_RUNS` = `rate:pull,rate:pull,...` (orders/s per listing : pull seconds) replaces
 //! the default sweep.
 
+use crate::stockbench::{app, pct, sim_limits, wait_job};
 use mercato_tests::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -39,45 +40,6 @@ struct Run {
     throttled: u64,
     refused: u64,
     secs: f64,
-}
-
-fn pct(sorted: &[i64], p: f64) -> i64 {
-    if sorted.is_empty() {
-        return -1;
-    }
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let i = (((sorted.len() - 1) as f64) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-async fn wait_job(app: &TestApp, org: &str, job: &str) -> String {
-    let started = Instant::now();
-    loop {
-        let st = owner_rows(
-            app,
-            org,
-            &format!(
-                "SELECT status || ' ' || coalesce(last_error, '') FROM jobs WHERE id = '{}'",
-                gid_uuid(job)
-            ),
-        )
-        .await;
-        if let Some(s) = st.first()
-            && !s.starts_with("QUEUED")
-            && !s.starts_with("RUNNING")
-        {
-            return s.clone();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "job {job} still not finished"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn start_sync(app: &TestApp, token: &str, org: &str, store: &str, kind: &str) {
@@ -196,44 +158,17 @@ pub async fn flash() {
 #[allow(clippy::too_many_lines)]
 async fn one(rate: f64, pull: u32, tail: i64, seed: u64) -> Run {
     use connectors::simulator::SimConfig;
-    // Shopee and Lazada publish no numbers; 100 a second assumed, as in the push benchmark.
-    let mut limits = SimConfig::published_limits();
-    limits.insert(connectors::Platform::Shopee, vec![(100, 1000)]);
-    limits.insert(connectors::Platform::Lazada, vec![(100, 1000)]);
     let sim = mercato_tests::market::simulator_thread(SimConfig {
         products: 3,
         orders: 0,
-        rate_limits: limits,
+        rate_limits: sim_limits(),
         ..SimConfig::default()
     });
-    let db = fresh_database().await;
-    let mut config = test_config(&db);
-    config.database_pool_max = 16;
-    config.jobs = mercato::config::JobsConfig {
+    let jobs = mercato::config::JobsConfig {
         schedule_min_interval: Duration::from_secs(1),
         ..mercato::config::JobsConfig::default()
     };
-    config.limits.rate_per_minute = 100_000_000;
-    config.limits.rate_burst = 10_000_000;
-    config.limits.cost_bucket_max = 100_000_000;
-    config.limits.cost_restore_rate = 10_000_000;
-    config.marketplaces =
-        mercato::config::MarketplacesConfig::simulator("http://127.0.0.1:0", &sim.base_url);
-    config.marketplaces.return_urls =
-        vec![url::Url::parse("https://seller.example/settings/").unwrap()];
-    let mut quotas = mercato::config::QuotaTable::default();
-    for (p, b) in &mut quotas.0 {
-        if matches!(
-            p,
-            entity::enums::Platform::Shopee | entity::enums::Platform::Lazada
-        ) {
-            b[0].requests = 100;
-        }
-    }
-    config.marketplaces.quotas = quotas;
-    let app = TestApp::spawn_with(config, db.clone()).await;
-    sim.sim
-        .set_tiktok_redirect(format!("{}/connect/tiktok/callback", app.base));
+    let app = app(&sim, jobs, 16).await;
     let s = app.sign_up("flash", Some("Flash Co")).await;
     let token = s.token.clone();
     let t = Some(token.as_str());

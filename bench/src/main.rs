@@ -21,6 +21,7 @@ mod flash;
 mod jobs;
 mod orders;
 mod push;
+mod stockbench;
 
 use mercato_tests::stock::{Shop, shop};
 use mercato_tests::*;

@@ -6,6 +6,7 @@
 //! commit) to when the simulator accepted a quantity at or below the one it left. Also: platform
 //! stock calls, throttled and refused requests. The target is p95 <= 2 s with nothing throttled.
 
+use crate::stockbench::{app, pct, sim_limits, wait_job};
 use mercato_tests::*;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
@@ -42,40 +43,6 @@ fn millis_now() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-fn pct(sorted: &[i64], p: f64) -> i64 {
-    if sorted.is_empty() {
-        return -1;
-    }
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        clippy::cast_precision_loss
-    )]
-    let i = (((sorted.len() - 1) as f64) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-async fn wait_job(app: &TestApp, org: &str, job: &str) -> String {
-    loop {
-        let st = owner_rows(
-            app,
-            org,
-            &format!(
-                "SELECT status || ' ' || coalesce(last_error, '') FROM jobs WHERE id = '{}'",
-                gid_uuid(job)
-            ),
-        )
-        .await;
-        if let Some(s) = st.first()
-            && !s.starts_with("QUEUED")
-            && !s.starts_with("RUNNING")
-        {
-            return s.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// The push latency benchmark.
 pub async fn push() {
     use connectors::simulator::SimConfig;
@@ -83,42 +50,13 @@ pub async fn push() {
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
         .unwrap_or(60);
-    // Shopee and Lazada publish no numbers; 100 a second is the per-API figure Lazada's guides
-    // quote (marketplaces.md §3.4), assumed for both here, and the governor gets the same budget.
-    let mut limits = SimConfig::published_limits();
-    limits.insert(connectors::Platform::Shopee, vec![(100, 1000)]);
-    limits.insert(connectors::Platform::Lazada, vec![(100, 1000)]);
     let sim = mercato_tests::market::simulator_thread(SimConfig {
         products: 125,
         orders: 5,
-        rate_limits: limits,
+        rate_limits: sim_limits(),
         ..SimConfig::default()
     });
-    let db = fresh_database().await;
-    let mut config = test_config(&db);
-    config.database_pool_max = 32;
-    config.jobs = mercato::config::JobsConfig::default();
-    config.limits.rate_per_minute = 100_000_000;
-    config.limits.rate_burst = 10_000_000;
-    config.limits.cost_bucket_max = 100_000_000;
-    config.limits.cost_restore_rate = 10_000_000;
-    config.marketplaces =
-        mercato::config::MarketplacesConfig::simulator("http://127.0.0.1:0", &sim.base_url);
-    config.marketplaces.return_urls =
-        vec![url::Url::parse("https://seller.example/settings/").unwrap()];
-    let mut quotas = mercato::config::QuotaTable::default();
-    for (p, b) in &mut quotas.0 {
-        if matches!(
-            p,
-            entity::enums::Platform::Shopee | entity::enums::Platform::Lazada
-        ) {
-            b[0].requests = 100;
-        }
-    }
-    config.marketplaces.quotas = quotas;
-    let app = TestApp::spawn_with(config, db.clone()).await;
-    sim.sim
-        .set_tiktok_redirect(format!("{}/connect/tiktok/callback", app.base));
+    let app = app(&sim, mercato::config::JobsConfig::default(), 32).await;
     let s = app.sign_up("push", Some("Push Co")).await;
     let t = Some(s.token.as_str());
     let org = gid_uuid(s.org_id.as_ref().unwrap());
