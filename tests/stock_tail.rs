@@ -3,7 +3,8 @@
 //! listings allow, orders read in by a one-second pull. However the orders and pushes interleave,
 //! the marketplaces together sell exactly what Mercato has: the last units are partitioned
 //! between the listings (drained to 0, then shared out once every sale is read in), never shown
-//! on two at once. Also: the organization setting and its validation, and the tail turned off.
+//! on two at once. Also: the organization setting and its validation, the tail turned off and on
+//! again, and a pool rebalanced when one listing has sold its part.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -293,5 +294,30 @@ async fn with_the_tail_off_the_last_units_show_on_every_listing() {
         "{l}"
     );
     assert_eq!(l["pushQuantity"], 2, "{l}");
+    // Shopee sells its two: once Mercato reads them, nothing is left to give it while the others
+    // hold 4, enough for one each, so the pool is rebalanced: the others drained, 4 split again.
+    let shopee = sim
+        .sim
+        .world(Platform::Shopee)
+        .skus
+        .iter()
+        .find(|k| k.seller_sku == SKU)
+        .unwrap()
+        .sku_id;
+    assert!(sim.sim.place_order(Platform::Shopee, shopee, 2).is_some());
+    assert!(sim.sim.place_order(Platform::Shopee, shopee, 1).is_none());
+    let end = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = shows(&sim);
+        if now.iter().sum::<i64>() == 4 && now.iter().all(|q| *q >= 1) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "not rebalanced: {now:?}\n{}",
+            worker.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     drop(worker);
 }

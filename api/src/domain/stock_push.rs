@@ -62,7 +62,10 @@ pub const TAIL_PULL_AFTER_MS: u64 = 3_100;
 ///   unknown), the pool's slack — available minus the parts still on the listings — is **split
 ///   between the sold-out listings** (part 0, so nothing they sold is unknown and the set hands
 ///   nothing back): equal shares, the remainder to the first by id, capped by the listing's rule;
-/// - a listing with units left is **held**: never sent, it sells its part down on its own.
+/// - a listing with units left is **held**: never sent, it sells its part down on its own —
+///   except to **rebalance**: when a listing has sold its part, nothing is unallocated, every
+///   sale is read in and the pool still has a unit for every listing, the listings holding units
+///   are drained too, and the whole pool is split again once that is read back.
 ///
 /// So the listings never show more, together, than the pool has: zero oversell at any order
 /// rate, at the cost of showing 0 for about one order pull when the tail starts. A store with
@@ -84,6 +87,7 @@ pub async fn quantities(tx: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<Ve
         unknown: Option<i64>,
         parts: Option<i64>,
         certain: Option<bool>,
+        n: Option<i64>,
         at: DateTime<Utc>,
     }
     if ids.is_empty() {
@@ -135,7 +139,7 @@ pub async fn quantities(tx: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<Ve
          SELECT l.id, av.available, l.status, l.alloc_percent, l.alloc_max, l.alloc_buffer, \
            COALESCE(ps.n >= 2 AND ps.n = ps.stores AND o.stock_tail_per_listing > 0 \
              AND av.available <= ps.n * o.stock_tail_per_listing, false) AS tail, \
-           mr.est, mr.rank, ps.targets, ps.unknown, ps.parts, ps.certain, clock_timestamp() AS at \
+           mr.est, mr.rank, ps.targets, ps.unknown, ps.parts, ps.certain, ps.n, clock_timestamp() AS at \
          FROM l JOIN av ON av.id = l.id \
          LEFT JOIN mr ON mr.id = l.id \
          LEFT JOIN ps ON ps.variant_id = mr.variant_id AND ps.branch_id = mr.branch_id \
@@ -170,6 +174,7 @@ pub async fn quantities(tx: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<Ve
                 unknown: r.unknown.unwrap_or(0),
                 parts: r.parts.unwrap_or(0),
                 certain: r.certain.unwrap_or(false),
+                listings: r.n.unwrap_or(0),
             };
             match tail.part(rule) {
                 TailPart::Send(q) => PushQuantity {
@@ -206,6 +211,8 @@ struct Tail {
     parts: i64,
     /// Every listing's store has read its orders past that listing's last push.
     certain: bool,
+    /// Listings in the pool.
+    listings: i64,
 }
 
 /// What a listing in the tail gets.
@@ -230,6 +237,16 @@ impl Tail {
                 let k = self.targets.max(1);
                 let share = slack / k + i64::from(self.rank < slack % k);
                 TailPart::Send(share.min(rule))
+            }
+            // A listing has sold its part while this one holds units, and nothing is left to
+            // give it: drained, so that the whole pool is split again (not while the pool cannot
+            // give every listing a unit, where some listing must show 0 anyway).
+            Some(_)
+                if self.targets > 0
+                    && self.parts == self.available
+                    && self.available >= self.listings =>
+            {
+                TailPart::Send(0)
             }
             Some(_) => TailPart::Hold,
         }
@@ -628,6 +645,7 @@ mod tests {
             unknown: i64::try_from(all.iter().filter(|e| e.is_none()).count()).unwrap(),
             parts: all.iter().flatten().sum(),
             certain,
+            listings: i64::try_from(all.len()).unwrap(),
         }
     }
 
@@ -674,6 +692,25 @@ mod tests {
         // Nothing left to share: a sold-out listing stays at 0.
         let all = [Some(0), Some(1)];
         assert_eq!(tail(1, Some(0), 0, &all, true).part(1), TailPart::Send(0));
+    }
+
+    #[test]
+    fn a_sold_out_listing_rebalances_the_pool_when_it_can_give_every_listing_a_unit() {
+        // Every unit is on a listing and one listing sold its part: the others are drained, so
+        // that the pool is split again.
+        let all = [Some(0), Some(7), Some(3)];
+        assert_eq!(tail(10, Some(7), 1, &all, true).part(10), TailPart::Send(0));
+        assert_eq!(tail(10, Some(3), 2, &all, true).part(10), TailPart::Send(0));
+        assert_eq!(tail(10, Some(0), 0, &all, true).part(10), TailPart::Send(0));
+        // Not before every sale is read in.
+        assert_eq!(tail(10, Some(7), 1, &all, false).part(10), TailPart::Hold);
+        // Units not on any listing: given to the sold-out one instead.
+        let all = [Some(0), Some(4), Some(3)];
+        assert_eq!(tail(10, Some(4), 1, &all, true).part(10), TailPart::Hold);
+        assert_eq!(tail(10, Some(0), 0, &all, true).part(10), TailPart::Send(3));
+        // Two units for three listings: one shows 0 anyway, nothing moves.
+        let all = [Some(0), Some(1), Some(1)];
+        assert_eq!(tail(2, Some(1), 1, &all, true).part(2), TailPart::Hold);
     }
 
     #[test]

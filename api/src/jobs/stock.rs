@@ -197,9 +197,10 @@ async fn plan(
     Ok(p)
 }
 
-/// After listings were drained to 0 at the start of a pool's tail, its last units are shared out
-/// once the store's orders are read past the drain: an incremental ORDERS pull is queued for just
-/// after the clock margin, rather than waiting for the schedule.
+/// A push made in a pool's tail (a drain to 0, or a share) leaves the pool waiting until the
+/// store's orders are read past it (units are shared out only when no sale before it is unread):
+/// an incremental ORDERS pull is queued for just after the clock margin, rather than waiting for
+/// the schedule.
 async fn tail_pull(jc: &JobCtx<'_>, store: StoreId) -> Result<(), JobError> {
     use crate::domain::jobs::{JobInput, NewJob, OrdersPayload};
     let margin = std::time::Duration::from_millis(stock_push::TAIL_PULL_AFTER_MS);
@@ -312,7 +313,10 @@ pub async fn push(jc: &JobCtx<'_>, input: StockPushPayload) -> Result<Outcome, J
         .iter()
         .filter(|x| x.error.is_none() && x.quantity == 0 && x.counted_from.is_some())
         .count();
-    if drained > 0 {
+    if pushed
+        .iter()
+        .any(|x| x.error.is_none() && x.counted_from.is_some())
+    {
         tail_pull(jc, store).await?;
     }
     let refused = pushed.iter().filter(|x| x.error.is_some()).count() + p.unpushable.len();
