@@ -169,10 +169,11 @@ async fn one(rate: f64, pull: u32, tail: i64, seed: u64) -> Run {
         ..mercato::config::JobsConfig::default()
     };
     let app = app(&sim, jobs, 16).await;
-    let s = app.sign_up("flash", Some("Flash Co")).await;
+    let sh = mercato_tests::stock::shop(&app, "flash").await;
+    let s = sh.s.clone();
     let token = s.token.clone();
     let t = Some(token.as_str());
-    let org = gid_uuid(s.org_id.as_ref().unwrap());
+    let org = sh.org.clone();
     let body = app
         .gql(
             t,
@@ -185,18 +186,7 @@ async fn one(rate: f64, pull: u32, tail: i64, seed: u64) -> Run {
         json!([]),
         "{body}"
     );
-    let branch = app.create_branch(&s, "Main").await;
-    let body = app
-        .gql(
-            t,
-            "mutation($i: CreateLocationInput!) { createLocation(input: $i) { location { id } } }",
-            json!({"i": {"branchId": branch, "name": "Warehouse", "kind": "WAREHOUSE"}}),
-        )
-        .await;
-    let location = body["data"]["createLocation"]["location"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (branch, location) = (sh.branch.clone(), sh.location.clone());
     let mut stores = Vec::new();
     for (_, name) in PLATFORMS {
         stores.push(

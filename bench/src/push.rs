@@ -57,21 +57,11 @@ pub async fn push() {
         ..SimConfig::default()
     });
     let app = app(&sim, mercato::config::JobsConfig::default(), 32).await;
-    let s = app.sign_up("push", Some("Push Co")).await;
+    let sh = mercato_tests::stock::shop(&app, "push").await;
+    let s = sh.s.clone();
     let t = Some(s.token.as_str());
-    let org = gid_uuid(s.org_id.as_ref().unwrap());
-    let branch = app.create_branch(&s, "Main").await;
-    let body = app
-        .gql(
-            t,
-            "mutation($i: CreateLocationInput!) { createLocation(input: $i) { location { id } } }",
-            json!({"i": {"branchId": branch, "name": "Warehouse", "kind": "WAREHOUSE"}}),
-        )
-        .await;
-    let location = body["data"]["createLocation"]["location"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let org = sh.org.clone();
+    let (branch, location) = (sh.branch.clone(), sh.location.clone());
     let mut stores = Vec::new();
     for (p, name, _) in PLATFORMS {
         let store = if p == connectors::Platform::Jumia {

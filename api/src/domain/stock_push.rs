@@ -37,6 +37,11 @@ pub struct PushQuantity {
 /// past the push's acknowledgement.
 const TAIL_CLOCK_MARGIN_SECS: i32 = 2;
 
+/// A listing that takes part in its pool's tail (`x`, its store `s`): active, with platform ids,
+/// on a store with a stock API (the tail's two statements share it).
+const TAIL_MEMBER: &str = "x.status = 'ACTIVE' AND x.external_item_id IS NOT NULL \
+     AND s.platform IN ('SHOPEE', 'TIKTOK_SHOP', 'LAZADA', 'JUMIA')";
+
 /// How long after a drain its store's orders are pulled: past the clock margin, plus the
 /// second the platform's order times are truncated to.
 pub const TAIL_PULL_AFTER_MS: u64 = 3_100;
@@ -94,6 +99,7 @@ pub async fn quantities(tx: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<Ve
         return Ok(Vec::new());
     }
     let rows = Q::find_by_statement(stmt(
+        &format!(
         "WITH l AS ( \
            SELECT id, variant_id, branch_id, status, alloc_percent, alloc_max, alloc_buffer, \
                   external_item_id IS NOT NULL AS external \
@@ -116,8 +122,7 @@ pub async fn quantities(tx: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<Ve
                   s.orders_synced_to \
            FROM pool p JOIN listings x ON x.variant_id = p.variant_id AND x.branch_id = p.branch_id \
            JOIN stores s ON s.id = x.store_id \
-           WHERE x.status = 'ACTIVE' AND x.external_item_id IS NOT NULL \
-             AND s.platform IN ('SHOPEE', 'TIKTOK_SHOP', 'LAZADA', 'JUMIA')), \
+           WHERE {TAIL_MEMBER}), \
          me AS ( \
            SELECT m.id, m.variant_id, m.branch_id, m.store_id, \
              CASE WHEN m.counted_from IS NULL OR m.pushed_quantity IS NULL THEN NULL \
@@ -143,7 +148,8 @@ pub async fn quantities(tx: &impl ConnectionTrait, ids: &[Uuid]) -> AppResult<Ve
          FROM l JOIN av ON av.id = l.id \
          LEFT JOIN mr ON mr.id = l.id \
          LEFT JOIN ps ON ps.variant_id = mr.variant_id AND ps.branch_id = mr.branch_id \
-         LEFT JOIN organizations o ON o.id = app_org_id()",
+         LEFT JOIN organizations o ON o.id = app_org_id()"
+        ),
         vec![ids.to_vec().into(), f64::from(TAIL_CLOCK_MARGIN_SECS).into()],
     ))
     .all(tx)
@@ -262,11 +268,9 @@ pub async fn tail_listings(tx: &impl ConnectionTrait, branch: BranchId) -> AppRe
         id: Uuid,
     }
     Ok(L::find_by_statement(stmt(
-        "WITH m AS ( \
+        &format!("WITH m AS ( \
            SELECT x.id, x.variant_id, x.store_id FROM listings x JOIN stores s ON s.id = x.store_id \
-           WHERE x.branch_id = $1 AND x.variant_id IS NOT NULL AND x.status = 'ACTIVE' \
-             AND x.external_item_id IS NOT NULL \
-             AND s.platform IN ('SHOPEE', 'TIKTOK_SHOP', 'LAZADA', 'JUMIA') \
+           WHERE x.branch_id = $1 AND x.variant_id IS NOT NULL AND {TAIL_MEMBER} \
              AND NOT EXISTS (SELECT 1 FROM bundle_components bc WHERE bc.bundle_id = x.variant_id)), \
          p AS ( \
            SELECT variant_id, count(*) AS n FROM m GROUP BY variant_id \
@@ -279,7 +283,7 @@ pub async fn tail_listings(tx: &impl ConnectionTrait, branch: BranchId) -> AppRe
            GROUP BY p.variant_id, p.n) \
          SELECT m.id FROM m JOIN a ON a.variant_id = m.variant_id \
          JOIN organizations o ON o.id = app_org_id() \
-         WHERE o.stock_tail_per_listing > 0 AND a.avail > 0 AND a.avail <= a.n * o.stock_tail_per_listing",
+         WHERE o.stock_tail_per_listing > 0 AND a.avail > 0 AND a.avail <= a.n * o.stock_tail_per_listing"),
         vec![branch.uuid().into()],
     ))
     .all(tx)
