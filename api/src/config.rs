@@ -178,9 +178,9 @@ pub struct ConfigArgs {
         default_value_t = 16
     )]
     pub ws_max_sockets_per_principal: usize,
-    /// Browser origins (comma-separated, e.g. `https://app.example.com`) allowed to open
-    /// WebSockets besides the server's own origin; requests without `Origin` (non-browser
-    /// clients) are not affected.
+    /// Browser origins (comma-separated, e.g. `https://app.example.com`) allowed to call the API
+    /// from another origin (CORS) and to open WebSockets besides the server's own origin;
+    /// requests without `Origin` (non-browser clients) are not affected.
     #[arg(long, env = "MERCATO_ALLOWED_ORIGINS", default_value = "")]
     pub allowed_origins: String,
     /// Log-in attempts per minute per account (e-mail), whatever the batching or aliasing.

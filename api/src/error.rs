@@ -275,6 +275,14 @@ impl From<AppError> for async_graphql::Error {
     }
 }
 
+/// An error about the whole operation rather than a place in its document (limits, timeouts,
+/// transaction failures): no `locations`, since the spec's lines and columns start at 1.
+pub fn operation_error(err: AppError) -> async_graphql::ServerError {
+    let mut e = async_graphql::Error::from(err).into_server_error(async_graphql::Pos::default());
+    e.locations.clear();
+    e
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

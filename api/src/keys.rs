@@ -15,6 +15,8 @@
 //! | `{p}:rl:{p\|ip}:{key}` | hash | request rate limiter | same |
 //! | `{p}:login:rl:{p\|ip}:{key}` | hash | log-in limiter | same |
 //! | `{p}:cost:{key}` | hash | cost buckets | same |
+//! | `{p}:{scope}:apq:{sha256}` | string | persisted queries (`scope`: `org:{org}`, `user:{id}`, `anon`) | same |
+//! | `{p}:apq-index` | sorted set | persisted queries (least recently used first) | same |
 
 use crate::ids::OrgId;
 use std::fmt::Display;
@@ -126,6 +128,18 @@ impl Keys {
     /// A cost bucket.
     pub fn cost(&self, key: &str) -> String {
         format!("{}:cost:{key}", self.prefix)
+    }
+
+    /// A persisted query document. `scope` is `org:{org}` for an organization's members and
+    /// tokens (so tenant documents sit under the organization's keys), `user:{id}` for a user
+    /// without one, `anon` for anonymous callers.
+    pub fn persisted_query(&self, scope: &str, sha256: &str) -> String {
+        format!("{}:{scope}:apq:{sha256}", self.prefix)
+    }
+
+    /// Every persisted query's key, scored by last use (bounds the cache).
+    pub fn persisted_query_index(&self) -> String {
+        format!("{}:apq-index", self.prefix)
     }
 
     /// The call log of one budget (`budget` = its index in the platform's table) of one store.

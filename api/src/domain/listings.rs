@@ -81,6 +81,7 @@ pub struct ListingRow {
 }
 
 impl crate::domain::products::ById for ListingRow {
+    const PERM: crate::auth::permissions::Perm = crate::auth::permissions::Perm::StoresRead;
     const SQL: &'static str = concat!(
         "SELECT ",
         listing_columns!(),

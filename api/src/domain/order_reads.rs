@@ -130,6 +130,7 @@ pub struct OrderItemRow {
 }
 
 impl crate::domain::products::Grouped for OrderItemRow {
+    const PERM: crate::auth::permissions::Perm = crate::auth::permissions::Perm::OrdersRead;
     const SQL: &'static str = "SELECT id, order_id, line_no, external_item_id, external_sku_id, seller_sku, name, \
          quantity, unit_price_minor, discount_minor, listing_id, variant_id, stock \
          FROM order_items WHERE order_id = ANY($1) ORDER BY order_id, line_no";
@@ -162,6 +163,7 @@ pub struct OrderEventRow {
 }
 
 impl crate::domain::products::Grouped for OrderEventRow {
+    const PERM: crate::auth::permissions::Perm = crate::auth::permissions::Perm::OrdersRead;
     const SQL: &'static str = "SELECT id, order_id, from_status, to_status, raw_status, source, \
          marketplace_updated_at, applied, created_at FROM order_events WHERE order_id = ANY($1) \
          ORDER BY order_id, id";

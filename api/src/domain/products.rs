@@ -95,11 +95,15 @@ pub struct CostRow {
 pub trait Grouped: FromQueryResult + Sized {
     /// The statement, taking the parents' ids as `$1` (a uuid array).
     const SQL: &'static str;
+    /// What the caller must hold to read these rows, whatever path leads to them (`Variant.stockLevels`
+    /// needs `inventory:read` as `stockLevel` does; the loader checks it before any row is read).
+    const PERM: crate::auth::permissions::Perm;
     /// The parent of a row.
     fn parent(&self) -> Uuid;
 }
 
 impl Grouped for VariantRow {
+    const PERM: crate::auth::permissions::Perm = crate::auth::permissions::Perm::CatalogRead;
     const SQL: &'static str = concat!(
         "SELECT ",
         variant_columns!(),
@@ -111,6 +115,7 @@ impl Grouped for VariantRow {
 }
 
 impl Grouped for PriceRow {
+    const PERM: crate::auth::permissions::Perm = crate::auth::permissions::Perm::CatalogRead;
     const SQL: &'static str = "SELECT variant_id, currency, amount_minor FROM variant_prices \
          WHERE variant_id = ANY($1) ORDER BY currency";
     fn parent(&self) -> Uuid {
@@ -121,6 +126,7 @@ impl Grouped for PriceRow {
 /// The newest 100 costs of each variant, newest first (the first row per currency is the current
 /// cost).
 impl Grouped for CostRow {
+    const PERM: crate::auth::permissions::Perm = crate::auth::permissions::Perm::CatalogRead;
     const SQL: &'static str = "SELECT variant_id, currency, amount_minor, source, note, created_at FROM ( \
            SELECT *, row_number() OVER (PARTITION BY variant_id ORDER BY created_at DESC, id DESC) AS n \
            FROM variant_costs WHERE variant_id = ANY($1)) c \
@@ -131,6 +137,7 @@ impl Grouped for CostRow {
 }
 
 impl Grouped for crate::domain::inventory::Level {
+    const PERM: crate::auth::permissions::Perm = crate::auth::permissions::Perm::InventoryRead;
     const SQL: &'static str = concat!(
         "SELECT ",
         crate::domain::inventory::level_columns!(),
@@ -162,11 +169,14 @@ pub async fn load_grouped<R: Grouped, C: ConnectionTrait>(
 pub trait ById: FromQueryResult + Sized {
     /// The statement, taking the ids as `$1` (a uuid array).
     const SQL: &'static str;
+    /// What the caller must hold to read these rows (as for [`Grouped::PERM`]).
+    const PERM: crate::auth::permissions::Perm;
     /// The row's id.
     fn key(&self) -> Uuid;
 }
 
 impl ById for VariantRow {
+    const PERM: crate::auth::permissions::Perm = crate::auth::permissions::Perm::CatalogRead;
     const SQL: &'static str = concat!(
         "SELECT ",
         variant_columns!(),

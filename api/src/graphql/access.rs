@@ -6,7 +6,7 @@ use crate::error::AppError;
 use crate::graphql::organizations::{Member, OrgRoleGql};
 use crate::graphql::relay::{api_token_gid, api_token_id, branch_gid, branch_id, user_id};
 use crate::graphql::user_errors::UserError;
-use crate::graphql::{mutate, rc};
+use crate::graphql::{mutate, rc, some};
 use crate::ids::BranchId;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -216,29 +216,36 @@ pub struct AccessMutation;
 #[Object]
 impl AccessMutation {
     /// Adds an existing account to the organization (OWNER/ADMIN; only an OWNER adds an OWNER).
-    async fn add_member(&self, ctx: &Context<'_>, input: AddMemberInput) -> Result<MemberPayload> {
-        let (m, user_errors) = mutate(ctx, async |c| {
-            if input.branch_roles.len() > 100 {
-                return Err(AppError::invalid(
-                    "input.branchRoles",
-                    "at most 100 branch roles",
-                ));
-            }
-            let mut roles = Vec::with_capacity(input.branch_roles.len());
-            for br in &input.branch_roles {
-                roles.push((
-                    branch_arg(&br.branch_id, "input.branchRoles")?,
-                    br.role.into(),
-                ));
-            }
-            members::add_by_email(&c, &input.email, input.role.into(), &roles).await
+    async fn add_member(
+        &self,
+        ctx: &Context<'_>,
+        input: AddMemberInput,
+    ) -> Result<Option<MemberPayload>> {
+        some(async {
+            let (m, user_errors) = mutate(ctx, async |c| {
+                if input.branch_roles.len() > 100 {
+                    return Err(AppError::invalid(
+                        "input.branchRoles",
+                        "at most 100 branch roles",
+                    ));
+                }
+                let mut roles = Vec::with_capacity(input.branch_roles.len());
+                for br in &input.branch_roles {
+                    roles.push((
+                        branch_arg(&br.branch_id, "input.branchRoles")?,
+                        br.role.into(),
+                    ));
+                }
+                members::add_by_email(&c, &input.email, input.role.into(), &roles).await
+            })
+            .await?;
+            Ok(MemberPayload {
+                member: m.map(Member),
+                removed_user_id: None,
+                user_errors,
+            })
         })
-        .await?;
-        Ok(MemberPayload {
-            member: m.map(Member),
-            removed_user_id: None,
-            user_errors,
-        })
+        .await
     }
 
     /// Changes a member's organization role. The last OWNER cannot be demoted.
@@ -246,16 +253,19 @@ impl AccessMutation {
         &self,
         ctx: &Context<'_>,
         input: ChangeMemberRoleInput,
-    ) -> Result<MemberPayload> {
-        let (m, user_errors) = mutate(ctx, async |c| {
-            members::change_role(&c, member_user(&input.user_id)?, input.role.into()).await
+    ) -> Result<Option<MemberPayload>> {
+        some(async {
+            let (m, user_errors) = mutate(ctx, async |c| {
+                members::change_role(&c, member_user(&input.user_id)?, input.role.into()).await
+            })
+            .await?;
+            Ok(MemberPayload {
+                member: m.map(Member),
+                removed_user_id: None,
+                user_errors,
+            })
         })
-        .await?;
-        Ok(MemberPayload {
-            member: m.map(Member),
-            removed_user_id: None,
-            user_errors,
-        })
+        .await
     }
 
     /// Removes a member from the organization. The last OWNER cannot be removed.
@@ -263,16 +273,19 @@ impl AccessMutation {
         &self,
         ctx: &Context<'_>,
         input: RemoveMemberInput,
-    ) -> Result<MemberPayload> {
-        let (u, user_errors) = mutate(ctx, async |c| {
-            members::remove(&c, member_user(&input.user_id)?).await
+    ) -> Result<Option<MemberPayload>> {
+        some(async {
+            let (u, user_errors) = mutate(ctx, async |c| {
+                members::remove(&c, member_user(&input.user_id)?).await
+            })
+            .await?;
+            Ok(MemberPayload {
+                member: None,
+                removed_user_id: u.map(crate::graphql::relay::user_gid),
+                user_errors,
+            })
         })
-        .await?;
-        Ok(MemberPayload {
-            member: None,
-            removed_user_id: u.map(crate::graphql::relay::user_gid),
-            user_errors,
-        })
+        .await
     }
 
     /// Grants, changes or (with `role: null`) removes a member's role in one branch.
@@ -280,19 +293,22 @@ impl AccessMutation {
         &self,
         ctx: &Context<'_>,
         input: SetBranchRoleInput,
-    ) -> Result<MemberPayload> {
-        let (m, user_errors) = mutate(ctx, async |c| {
-            let user = member_user(&input.user_id)?;
-            let branch = branch_arg(&input.branch_id, "input.branchId")?;
-            members::set_branch_role(&c, user, branch, input.role.map(Into::into)).await?;
-            members::get(&c, user).await
+    ) -> Result<Option<MemberPayload>> {
+        some(async {
+            let (m, user_errors) = mutate(ctx, async |c| {
+                let user = member_user(&input.user_id)?;
+                let branch = branch_arg(&input.branch_id, "input.branchId")?;
+                members::set_branch_role(&c, user, branch, input.role.map(Into::into)).await?;
+                members::get(&c, user).await
+            })
+            .await?;
+            Ok(MemberPayload {
+                member: m.map(Member),
+                removed_user_id: None,
+                user_errors,
+            })
         })
-        .await?;
-        Ok(MemberPayload {
-            member: m.map(Member),
-            removed_user_id: None,
-            user_errors,
-        })
+        .await
     }
 
     /// Creates a partner API token (OWNER/ADMIN). The secret is in the payload, once.
@@ -300,37 +316,40 @@ impl AccessMutation {
         &self,
         ctx: &Context<'_>,
         input: CreateApiTokenInput,
-    ) -> Result<CreateApiTokenPayload> {
-        let (created, user_errors) = mutate(ctx, async |c| {
-            let branch_ids = match &input.branch_ids {
-                None => None,
-                Some(ids) => Some(
-                    ids.iter()
-                        .map(|id| branch_arg(id, "input.branchIds"))
-                        .collect::<Result<Vec<_>, _>>()?,
-                ),
+    ) -> Result<Option<CreateApiTokenPayload>> {
+        some(async {
+            let (created, user_errors) = mutate(ctx, async |c| {
+                let branch_ids = match &input.branch_ids {
+                    None => None,
+                    Some(ids) => Some(
+                        ids.iter()
+                            .map(|id| branch_arg(id, "input.branchIds"))
+                            .collect::<Result<Vec<_>, _>>()?,
+                    ),
+                };
+                api_tokens::create(
+                    &c,
+                    api_tokens::NewToken {
+                        name: input.name,
+                        scopes: input.scopes.into_iter().map(Into::into).collect(),
+                        branch_ids,
+                        expires_at: input.expires_at,
+                    },
+                )
+                .await
+            })
+            .await?;
+            let (api_token, secret) = match created {
+                Some((m, s)) => (Some(ApiToken(m)), Some(s.expose_secret().to_owned())),
+                None => (None, None),
             };
-            api_tokens::create(
-                &c,
-                api_tokens::NewToken {
-                    name: input.name,
-                    scopes: input.scopes.into_iter().map(Into::into).collect(),
-                    branch_ids,
-                    expires_at: input.expires_at,
-                },
-            )
-            .await
+            Ok(CreateApiTokenPayload {
+                api_token,
+                secret,
+                user_errors,
+            })
         })
-        .await?;
-        let (api_token, secret) = match created {
-            Some((m, s)) => (Some(ApiToken(m)), Some(s.expose_secret().to_owned())),
-            None => (None, None),
-        };
-        Ok(CreateApiTokenPayload {
-            api_token,
-            secret,
-            user_errors,
-        })
+        .await
     }
 
     /// Revokes a partner API token: it stops working at once on this server and within 3
@@ -339,20 +358,23 @@ impl AccessMutation {
         &self,
         ctx: &Context<'_>,
         input: RevokeApiTokenInput,
-    ) -> Result<RevokeApiTokenPayload> {
-        let (t, user_errors) = mutate(ctx, async |c| {
-            let id = api_token_id(&input.id).map_err(|_| AppError::NotFound("ApiToken"))?;
-            api_tokens::revoke(&c, id).await
+    ) -> Result<Option<RevokeApiTokenPayload>> {
+        some(async {
+            let (t, user_errors) = mutate(ctx, async |c| {
+                let id = api_token_id(&input.id).map_err(|_| AppError::NotFound("ApiToken"))?;
+                api_tokens::revoke(&c, id).await
+            })
+            .await?;
+            if let Some(t) = &t
+                && let Ok(hash) = <[u8; 32]>::try_from(t.token_hash.as_slice())
+            {
+                rc(ctx)?.state.api_tokens.forget(&hash);
+            }
+            Ok(RevokeApiTokenPayload {
+                api_token: t.map(ApiToken),
+                user_errors,
+            })
         })
-        .await?;
-        if let Some(t) = &t
-            && let Ok(hash) = <[u8; 32]>::try_from(t.token_hash.as_slice())
-        {
-            rc(ctx)?.state.api_tokens.forget(&hash);
-        }
-        Ok(RevokeApiTokenPayload {
-            api_token: t.map(ApiToken),
-            user_errors,
-        })
+        .await
     }
 }

@@ -7,7 +7,7 @@ use crate::error::AppError;
 use crate::graphql::organizations::{OrgRoleGql, Organization};
 use crate::graphql::relay::{org_id, user_gid};
 use crate::graphql::user_errors::{UserError, split};
-use crate::graphql::{mutate, rc, read};
+use crate::graphql::{mutate, rc, read, some};
 use crate::ids::{OrgId, UserId};
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -216,30 +216,36 @@ pub struct AccountsMutation;
 #[Object]
 impl AccountsMutation {
     /// Creates an account (and optionally an organization) and logs in.
-    async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<AuthPayload> {
-        let ttl = rc(ctx)?.state.config.limits.refresh_token_ttl;
-        let input = sign_in::SignUp {
-            email: input.email,
-            password: SecretString::from(input.password),
-            display_name: input.display_name,
-            organization_name: input.organization_name,
-        };
-        let result = mutate(ctx, async |c| sign_in::sign_up(&c, input, ttl).await).await?;
-        AuthPayload::build(ctx, result)
+    async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<Option<AuthPayload>> {
+        some(async {
+            let ttl = rc(ctx)?.state.config.limits.refresh_token_ttl;
+            let input = sign_in::SignUp {
+                email: input.email,
+                password: SecretString::from(input.password),
+                display_name: input.display_name,
+                organization_name: input.organization_name,
+            };
+            let result = mutate(ctx, async |c| sign_in::sign_up(&c, input, ttl).await).await?;
+            AuthPayload::build(ctx, result)
+        })
+        .await
     }
 
     /// Logs in with e-mail and password. Wrong e-mail and wrong password are the same error.
-    async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> Result<AuthPayload> {
-        let rc = rc(ctx)?;
-        login_attempt(rc, &input.email).await?;
-        let ttl = rc.state.config.limits.refresh_token_ttl;
-        let password = SecretString::from(input.password);
-        let result = mutate(ctx, async |c| {
-            let wanted = wanted_org(input.organization_id.as_ref())?;
-            sign_in::log_in(&c, &input.email, password, wanted, ttl).await
+    async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> Result<Option<AuthPayload>> {
+        some(async {
+            let rc = rc(ctx)?;
+            login_attempt(rc, &input.email).await?;
+            let ttl = rc.state.config.limits.refresh_token_ttl;
+            let password = SecretString::from(input.password);
+            let result = mutate(ctx, async |c| {
+                let wanted = wanted_org(input.organization_id.as_ref())?;
+                sign_in::log_in(&c, &input.email, password, wanted, ttl).await
+            })
+            .await?;
+            AuthPayload::build(ctx, result)
         })
-        .await?;
-        AuthPayload::build(ctx, result)
+        .await
     }
 
     /// Issues a token scoped to another organization the caller belongs to.
@@ -247,15 +253,18 @@ impl AccountsMutation {
         &self,
         ctx: &Context<'_>,
         input: SwitchOrganizationInput,
-    ) -> Result<AuthPayload> {
-        let result = mutate(ctx, async |c| {
-            c.access.user()?;
-            let wanted =
-                org_id(&input.organization_id).map_err(|_| AppError::NotFound("Organization"))?;
-            sign_in::switch(&c, wanted).await
+    ) -> Result<Option<AuthPayload>> {
+        some(async {
+            let result = mutate(ctx, async |c| {
+                c.access.user()?;
+                let wanted = org_id(&input.organization_id)
+                    .map_err(|_| AppError::NotFound("Organization"))?;
+                sign_in::switch(&c, wanted).await
+            })
+            .await?;
+            AuthPayload::build(ctx, result)
         })
-        .await?;
-        AuthPayload::build(ctx, result)
+        .await
     }
 
     /// Exchanges a refresh token for a new access token and a new refresh token (the presented one
@@ -264,33 +273,43 @@ impl AccountsMutation {
         &self,
         ctx: &Context<'_>,
         input: RefreshSessionInput,
-    ) -> Result<AuthPayload> {
-        let ttl = rc(ctx)?.state.config.limits.refresh_token_ttl;
-        // A reused token is reported as a failure, but its family's revocation is kept: the
-        // domain answers `None` (the savepoint is kept) rather than an error (it would roll back).
-        let (session, user_errors) = mutate(ctx, async |c| {
-            let wanted = wanted_org(input.organization_id.as_ref())?;
-            sign_in::refresh(&c, &input.refresh_token, wanted, ttl).await
+    ) -> Result<Option<AuthPayload>> {
+        some(async {
+            let ttl = rc(ctx)?.state.config.limits.refresh_token_ttl;
+            // A reused token is reported as a failure, but its family's revocation is kept: the
+            // domain answers `None` (the savepoint is kept) rather than an error (it would roll back).
+            let (session, user_errors) = mutate(ctx, async |c| {
+                let wanted = wanted_org(input.organization_id.as_ref())?;
+                sign_in::refresh(&c, &input.refresh_token, wanted, ttl).await
+            })
+            .await?;
+            let result = match session {
+                Some(None) => split(Err(AppError::InvalidRefreshToken))?,
+                other => (other.flatten(), user_errors),
+            };
+            AuthPayload::build(ctx, result)
         })
-        .await?;
-        let result = match session {
-            Some(None) => split(Err(AppError::InvalidRefreshToken))?,
-            other => (other.flatten(), user_errors),
-        };
-        AuthPayload::build(ctx, result)
+        .await
     }
 
     /// Ends the session of a refresh token: it and every token rotated from it stop working.
     /// Access tokens already issued stay valid until they expire (15 minutes by default).
-    async fn log_out(&self, ctx: &Context<'_>, input: LogOutInput) -> Result<LogOutPayload> {
-        let (revoked, user_errors) = mutate(ctx, async |c| {
-            sessions::revoke(c.tx, c.access, &input.refresh_token).await
+    async fn log_out(
+        &self,
+        ctx: &Context<'_>,
+        input: LogOutInput,
+    ) -> Result<Option<LogOutPayload>> {
+        some(async {
+            let (revoked, user_errors) = mutate(ctx, async |c| {
+                sessions::revoke(c.tx, c.access, &input.refresh_token).await
+            })
+            .await?;
+            Ok(LogOutPayload {
+                revoked: revoked.unwrap_or(false),
+                user_errors,
+            })
         })
-        .await?;
-        Ok(LogOutPayload {
-            revoked: revoked.unwrap_or(false),
-            user_errors,
-        })
+        .await
     }
 }
 

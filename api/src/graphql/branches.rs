@@ -4,7 +4,7 @@ use crate::domain::{branches, stores};
 use crate::graphql::relay::{Conn, branch_gid, branch_id, connection, page_args};
 use crate::graphql::stores::Store;
 use crate::graphql::user_errors::UserError;
-use crate::graphql::{mutate, read};
+use crate::graphql::{mutate, read, some};
 use crate::ids::BranchId;
 use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -104,13 +104,16 @@ impl BranchesMutation {
         &self,
         ctx: &Context<'_>,
         input: CreateBranchInput,
-    ) -> Result<BranchPayload> {
-        let (branch, user_errors) =
-            mutate(ctx, async |c| branches::create(&c, &input.name).await).await?;
-        Ok(BranchPayload {
-            branch: branch.map(Branch),
-            user_errors,
+    ) -> Result<Option<BranchPayload>> {
+        some(async {
+            let (branch, user_errors) =
+                mutate(ctx, async |c| branches::create(&c, &input.name).await).await?;
+            Ok(BranchPayload {
+                branch: branch.map(Branch),
+                user_errors,
+            })
         })
+        .await
     }
 
     /// Renames a branch.
@@ -118,16 +121,19 @@ impl BranchesMutation {
         &self,
         ctx: &Context<'_>,
         input: UpdateBranchInput,
-    ) -> Result<BranchPayload> {
-        let (branch, user_errors) = mutate(ctx, async |c| match branch_id(&input.id) {
-            Ok(id) => branches::update(&c, id, &input.name).await,
-            Err(e) => Err(e),
+    ) -> Result<Option<BranchPayload>> {
+        some(async {
+            let (branch, user_errors) = mutate(ctx, async |c| match branch_id(&input.id) {
+                Ok(id) => branches::update(&c, id, &input.name).await,
+                Err(e) => Err(e),
+            })
+            .await?;
+            Ok(BranchPayload {
+                branch: branch.map(Branch),
+                user_errors,
+            })
         })
-        .await?;
-        Ok(BranchPayload {
-            branch: branch.map(Branch),
-            user_errors,
-        })
+        .await
     }
 
     /// Deletes a branch without stores.
@@ -135,15 +141,18 @@ impl BranchesMutation {
         &self,
         ctx: &Context<'_>,
         input: DeleteBranchInput,
-    ) -> Result<DeleteBranchPayload> {
-        let (deleted, user_errors) = mutate(ctx, async |c| match branch_id(&input.id) {
-            Ok(id) => branches::delete(&c, id).await,
-            Err(e) => Err(e),
+    ) -> Result<Option<DeleteBranchPayload>> {
+        some(async {
+            let (deleted, user_errors) = mutate(ctx, async |c| match branch_id(&input.id) {
+                Ok(id) => branches::delete(&c, id).await,
+                Err(e) => Err(e),
+            })
+            .await?;
+            Ok(DeleteBranchPayload {
+                deleted_branch_id: deleted.map(branch_gid),
+                user_errors,
+            })
         })
-        .await?;
-        Ok(DeleteBranchPayload {
-            deleted_branch_id: deleted.map(branch_gid),
-            user_errors,
-        })
+        .await
     }
 }

@@ -9,7 +9,7 @@ use crate::graphql::relay::{product_gid, product_id, variant_gid, variant_id};
 use crate::graphql::scalars::{Money, MoneyInput};
 use crate::graphql::stock::StockLevel;
 use crate::graphql::user_errors::UserError;
-use crate::graphql::{mutate, rc, read};
+use crate::graphql::{mutate, rc, read, some};
 use crate::ids::{ProductId, VariantId};
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
@@ -280,29 +280,33 @@ pub enum ProductStatus {
 
 /// Loads what the query selects below a page of products in one statement per level (variants,
 /// then prices and stock levels of all of them), so the count does not depend on the page size
-/// or on resolver timing; the field resolvers then read the request's loader cache.
-async fn prefetch(ctx: &Context<'_>, rows: &[ProductRow]) -> Result<()> {
+/// or on resolver timing; the field resolvers then read the request's loader cache. A failure
+/// here (a missing scope, say) is left to the field that needs the rows, which meets it again and
+/// reports it at its own path, instead of failing the whole page.
+async fn prefetch(ctx: &Context<'_>, rows: &[ProductRow]) {
     let node = ctx.look_ahead().field("edges").field("node");
     let variants = node.field("variants");
     if !variants.exists() || rows.is_empty() {
-        return Ok(());
+        return;
     }
-    let rc = rc(ctx)?;
-    let loaded = rc
+    let Ok(rc) = rc(ctx) else { return };
+    let Ok(loaded) = rc
         .variants
         .load_many(rows.iter().map(|r| ProductId(r.id)))
-        .await?;
+        .await
+    else {
+        return;
+    };
     let ids: Vec<VariantId> = loaded.values().flatten().map(|v| VariantId(v.id)).collect();
     if ids.is_empty() {
-        return Ok(());
+        return;
     }
     if variants.field("prices").exists() {
-        rc.prices.load_many(ids.iter().copied()).await?;
+        let _ = rc.prices.load_many(ids.iter().copied()).await;
     }
     if variants.field("stockLevels").exists() {
-        rc.levels.load_many(ids.iter().copied()).await?;
+        let _ = rc.levels.load_many(ids.iter().copied()).await;
     }
-    Ok(())
 }
 
 /// Catalog queries.
@@ -344,7 +348,7 @@ impl CatalogQuery {
             after: after.as_deref().map(ProductCursor::decode).transpose()?,
         };
         let rows = read(ctx, async |c| products::list(&c, &filter).await).await?;
-        prefetch(ctx, &rows).await?;
+        prefetch(ctx, &rows).await;
         let has_next = rows.len() as u64 > first;
         let mut conn = Connection::new(filter.after.is_some(), has_next);
         conn.edges.extend(
@@ -383,24 +387,27 @@ impl CatalogMutation {
         &self,
         ctx: &Context<'_>,
         input: CreateProductInput,
-    ) -> Result<ProductPayload> {
-        let (product, user_errors) = mutate(ctx, async |c| {
-            let create = CreateProduct {
-                name: input.name,
-                status: input.status.into(),
-                description: input.description,
-                image_urls: input.image_urls,
-                attributes: input.attributes.map(|j| j.0).unwrap_or_default(),
-                variants: input.variants.into_iter().map(variant_input).collect(),
-            };
-            let (id, _) = catalog::create_product(&c, create).await?;
-            Ok(Product(products::get(&c, id).await?))
+    ) -> Result<Option<ProductPayload>> {
+        some(async {
+            let (product, user_errors) = mutate(ctx, async |c| {
+                let create = CreateProduct {
+                    name: input.name,
+                    status: input.status.into(),
+                    description: input.description,
+                    image_urls: input.image_urls,
+                    attributes: input.attributes.map(|j| j.0).unwrap_or_default(),
+                    variants: input.variants.into_iter().map(variant_input).collect(),
+                };
+                let (id, _) = catalog::create_product(&c, create).await?;
+                Ok(Product(products::get(&c, id).await?))
+            })
+            .await?;
+            Ok(ProductPayload {
+                product,
+                user_errors,
+            })
         })
-        .await?;
-        Ok(ProductPayload {
-            product,
-            user_errors,
-        })
+        .await
     }
 
     /// Records a variant's unit cost (source MANUAL; history is kept).
@@ -408,24 +415,27 @@ impl CatalogMutation {
         &self,
         ctx: &Context<'_>,
         input: SetVariantCostInput,
-    ) -> Result<VariantPayload> {
-        let (variant, user_errors) = mutate(ctx, async |c| {
-            let v = variant_id(&input.variant_id)?;
-            catalog::record_cost(
-                &c,
-                v,
-                &input.cost.into(),
-                entity::enums::CostSource::Manual,
-                &input.note,
-            )
+    ) -> Result<Option<VariantPayload>> {
+        some(async {
+            let (variant, user_errors) = mutate(ctx, async |c| {
+                let v = variant_id(&input.variant_id)?;
+                catalog::record_cost(
+                    &c,
+                    v,
+                    &input.cost.into(),
+                    entity::enums::CostSource::Manual,
+                    &input.note,
+                )
+                .await?;
+                Ok(Variant(products::variant(&c, v).await?))
+            })
             .await?;
-            Ok(Variant(products::variant(&c, v).await?))
+            Ok(VariantPayload {
+                variant,
+                user_errors,
+            })
         })
-        .await?;
-        Ok(VariantPayload {
-            variant,
-            user_errors,
-        })
+        .await
     }
 
     /// Creates a bundle variant whose stock is derived from its components.
@@ -433,29 +443,32 @@ impl CatalogMutation {
         &self,
         ctx: &Context<'_>,
         input: CreateBundleInput,
-    ) -> Result<VariantPayload> {
-        let (variant, user_errors) = mutate(ctx, async |c| {
-            let product = product_id(&input.product_id)?;
-            let mut parts = Vec::with_capacity(input.components.len());
-            for (i, p) in input.components.iter().enumerate() {
-                parts.push((
-                    variant_id(&p.variant_id).map_err(|_| {
-                        AppError::invalid(
-                            &format!("input.components.{i}.variantId"),
-                            "variant not found",
-                        )
-                    })?,
-                    p.quantity,
-                ));
-            }
-            let id =
-                catalog::create_bundle(&c, product, variant_input(input.variant), &parts).await?;
-            Ok(Variant(products::variant(&c, id).await?))
+    ) -> Result<Option<VariantPayload>> {
+        some(async {
+            let (variant, user_errors) = mutate(ctx, async |c| {
+                let product = product_id(&input.product_id)?;
+                let mut parts = Vec::with_capacity(input.components.len());
+                for (i, p) in input.components.iter().enumerate() {
+                    parts.push((
+                        variant_id(&p.variant_id).map_err(|_| {
+                            AppError::invalid(
+                                &format!("input.components.{i}.variantId"),
+                                "variant not found",
+                            )
+                        })?,
+                        p.quantity,
+                    ));
+                }
+                let id = catalog::create_bundle(&c, product, variant_input(input.variant), &parts)
+                    .await?;
+                Ok(Variant(products::variant(&c, id).await?))
+            })
+            .await?;
+            Ok(VariantPayload {
+                variant,
+                user_errors,
+            })
         })
-        .await?;
-        Ok(VariantPayload {
-            variant,
-            user_errors,
-        })
+        .await
     }
 }

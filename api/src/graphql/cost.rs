@@ -12,9 +12,7 @@ use async_graphql::extensions::{
     NextValidation,
 };
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{
-    Pos, Request, Response, ServerError, ServerResult, ValidationResult, Variables,
-};
+use async_graphql::{Request, Response, ServerError, ServerResult, ValidationResult, Variables};
 use std::sync::{Arc, Mutex};
 
 /// Per-request state of the cost extension.
@@ -57,8 +55,10 @@ struct CostRun {
     state: Mutex<State>,
 }
 
+/// A refusal of the whole operation: it has no position in the document, so it carries no
+/// `locations` (the spec's lines start at 1; a `0:0` location would be invalid).
 fn refuse(err: AppError) -> ServerError {
-    async_graphql::Error::from(err).into_server_error(Pos::default())
+    crate::error::operation_error(err)
 }
 
 impl CostRun {
@@ -97,6 +97,16 @@ impl Extension for CostRun {
                 message: format!(
                     "{} aliases; at most {} are allowed",
                     a.aliases, self.max_aliases
+                ),
+            }));
+        }
+        if a.introspection_lists > analysis::MAX_INTROSPECTION_LISTS {
+            return Err(refuse(AppError::Limit {
+                code: "MAX_DEPTH_EXCEEDED",
+                message: format!(
+                    "introspection nests lists of types or fields {} deep; at most {} is allowed",
+                    a.introspection_lists,
+                    analysis::MAX_INTROSPECTION_LISTS
                 ),
             }));
         }

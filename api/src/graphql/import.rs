@@ -6,6 +6,7 @@ use crate::error::AppError;
 use crate::graphql::mutate;
 use crate::graphql::relay::field_id;
 use crate::graphql::scalars::MoneyInput;
+use crate::graphql::some;
 use crate::graphql::user_errors::UserError;
 use async_graphql::{Context, ID, InputObject, Json, Object, Result, SimpleObject, Upload};
 
@@ -173,20 +174,23 @@ impl ImportMutation {
         &self,
         ctx: &Context<'_>,
         input: StartCatalogImportInput,
-    ) -> Result<crate::graphql::sync::JobPayload> {
-        let parsed = parse_input(ctx, input.rows, input.csv.as_ref());
-        let location = input.location_id;
-        let key = input.idempotency_key;
-        let (q, errs) = mutate(ctx, async |c| {
-            let (rows, errors) = parsed?;
-            let location = location
-                .as_ref()
-                .map(|l| field_id("input.locationId", crate::graphql::relay::location_id(l)))
-                .transpose()?;
-            crate::domain::sync::start_import(&c, rows, errors, location, key).await
+    ) -> Result<Option<crate::graphql::sync::JobPayload>> {
+        crate::graphql::some(async {
+            let parsed = parse_input(ctx, input.rows, input.csv.as_ref());
+            let location = input.location_id;
+            let key = input.idempotency_key;
+            let (q, errs) = mutate(ctx, async |c| {
+                let (rows, errors) = parsed?;
+                let location = location
+                    .as_ref()
+                    .map(|l| field_id("input.locationId", crate::graphql::relay::location_id(l)))
+                    .transpose()?;
+                crate::domain::sync::start_import(&c, rows, errors, location, key).await
+            })
+            .await?;
+            Ok(crate::graphql::sync::queued_payload(q, errs))
         })
-        .await?;
-        Ok(crate::graphql::sync::queued_payload(q, errs))
+        .await
     }
 
     /// Upserts up to 10,000 products/variants/prices/opening-stock rows by SKU. Every row is
@@ -195,31 +199,34 @@ impl ImportMutation {
         &self,
         ctx: &Context<'_>,
         input: ImportCatalogInput,
-    ) -> Result<ImportCatalogPayload> {
-        let parsed = parse_input(ctx, input.rows, input.csv.as_ref());
-        let location = input.location_id;
-        let (report, user_errors) = mutate(ctx, async |c| {
-            let (rows, errors) = parsed?;
-            let location = location
-                .as_ref()
-                .map(|l| field_id("input.locationId", crate::graphql::relay::location_id(l)))
-                .transpose()?;
-            import::import(&c, rows, errors, location).await
+    ) -> Result<Option<ImportCatalogPayload>> {
+        some(async {
+            let parsed = parse_input(ctx, input.rows, input.csv.as_ref());
+            let location = input.location_id;
+            let (report, user_errors) = mutate(ctx, async |c| {
+                let (rows, errors) = parsed?;
+                let location = location
+                    .as_ref()
+                    .map(|l| field_id("input.locationId", crate::graphql::relay::location_id(l)))
+                    .transpose()?;
+                import::import(&c, rows, errors, location).await
+            })
+            .await?;
+            Ok(ImportCatalogPayload {
+                import: report.map(|r| CatalogImport {
+                    id: ID(r.id.to_string()),
+                    rows_total: n(r.rows_total),
+                    rows_imported: n(r.rows_imported),
+                    products_created: n(r.products_created),
+                    products_updated: n(r.products_updated),
+                    variants_created: n(r.variants_created),
+                    variants_updated: n(r.variants_updated),
+                    stock_counted: n(r.stock_counted),
+                    errors: r.errors.into_iter().map(Into::into).collect(),
+                }),
+                user_errors,
+            })
         })
-        .await?;
-        Ok(ImportCatalogPayload {
-            import: report.map(|r| CatalogImport {
-                id: ID(r.id.to_string()),
-                rows_total: n(r.rows_total),
-                rows_imported: n(r.rows_imported),
-                products_created: n(r.products_created),
-                products_updated: n(r.products_updated),
-                variants_created: n(r.variants_created),
-                variants_updated: n(r.variants_updated),
-                stock_counted: n(r.stock_counted),
-                errors: r.errors.into_iter().map(Into::into).collect(),
-            }),
-            user_errors,
-        })
+        .await
     }
 }

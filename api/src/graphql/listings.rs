@@ -8,7 +8,7 @@ use crate::error::AppError;
 use crate::graphql::relay::{variant_gid, variant_id};
 use crate::graphql::scalars::{Money, MoneyInput};
 use crate::graphql::user_errors::UserError;
-use crate::graphql::{mutate, read};
+use crate::graphql::{mutate, read, some};
 use crate::ids::VariantId;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -260,38 +260,41 @@ impl ListingMutation {
         &self,
         ctx: &Context<'_>,
         input: CreateListingInput,
-    ) -> Result<ListingPayload> {
-        let (listing, user_errors) = mutate(ctx, async |c| {
-            let alloc = input.allocation.unwrap_or(AllocationInput {
-                percent: 100,
-                max: None,
-                buffer: 0,
-            });
-            let id = listings::create_listing(
-                &c,
-                listings::CreateListing {
-                    store_id: crate::graphql::relay::store_id(&input.store_id)?,
-                    variant_id: variant_id(&input.variant_id)?,
-                    external_item_id: input.external_item_id,
-                    external_model_id: input.external_model_id,
-                    external_sku: input.external_sku,
-                    price: input.price.map(|p| PriceInput {
-                        amount: p.amount,
-                        currency: p.currency_code,
-                    }),
-                    percent: alloc.percent,
-                    max: alloc.max,
-                    buffer: alloc.buffer,
-                },
-            )
+    ) -> Result<Option<ListingPayload>> {
+        some(async {
+            let (listing, user_errors) = mutate(ctx, async |c| {
+                let alloc = input.allocation.unwrap_or(AllocationInput {
+                    percent: 100,
+                    max: None,
+                    buffer: 0,
+                });
+                let id = listings::create_listing(
+                    &c,
+                    listings::CreateListing {
+                        store_id: crate::graphql::relay::store_id(&input.store_id)?,
+                        variant_id: variant_id(&input.variant_id)?,
+                        external_item_id: input.external_item_id,
+                        external_model_id: input.external_model_id,
+                        external_sku: input.external_sku,
+                        price: input.price.map(|p| PriceInput {
+                            amount: p.amount,
+                            currency: p.currency_code,
+                        }),
+                        percent: alloc.percent,
+                        max: alloc.max,
+                        buffer: alloc.buffer,
+                    },
+                )
+                .await?;
+                Ok(Listing(listings::get(&c, id).await?))
+            })
             .await?;
-            Ok(Listing(listings::get(&c, id).await?))
+            Ok(ListingPayload {
+                listing,
+                user_errors,
+            })
         })
-        .await?;
-        Ok(ListingPayload {
-            listing,
-            user_errors,
-        })
+        .await
     }
 
     /// Changes a listing's status, price or allocation rule.
@@ -299,32 +302,35 @@ impl ListingMutation {
         &self,
         ctx: &Context<'_>,
         input: UpdateListingInput,
-    ) -> Result<ListingPayload> {
-        let (listing, user_errors) = mutate(ctx, async |c| {
-            let (kind, id) = crate::graphql::relay::decode_any(&input.id)?;
-            if kind != "Listing" {
-                return Err(AppError::NotFound("Listing"));
-            }
-            listings::update_listing(
-                &c,
-                id,
-                listings::UpdateListing {
-                    status: input.status.map(Into::into),
-                    price: input.price.map(|p| PriceInput {
-                        amount: p.amount,
-                        currency: p.currency_code,
-                    }),
-                    allocation: input.allocation.map(|a| (a.percent, a.max, a.buffer)),
-                },
-            )
+    ) -> Result<Option<ListingPayload>> {
+        some(async {
+            let (listing, user_errors) = mutate(ctx, async |c| {
+                let (kind, id) = crate::graphql::relay::decode_any(&input.id)?;
+                if kind != "Listing" {
+                    return Err(AppError::NotFound("Listing"));
+                }
+                listings::update_listing(
+                    &c,
+                    id,
+                    listings::UpdateListing {
+                        status: input.status.map(Into::into),
+                        price: input.price.map(|p| PriceInput {
+                            amount: p.amount,
+                            currency: p.currency_code,
+                        }),
+                        allocation: input.allocation.map(|a| (a.percent, a.max, a.buffer)),
+                    },
+                )
+                .await?;
+                Ok(Listing(listings::get(&c, id).await?))
+            })
             .await?;
-            Ok(Listing(listings::get(&c, id).await?))
+            Ok(ListingPayload {
+                listing,
+                user_errors,
+            })
         })
-        .await?;
-        Ok(ListingPayload {
-            listing,
-            user_errors,
-        })
+        .await
     }
 }
 
@@ -375,19 +381,22 @@ impl ListingLinkMutation {
         &self,
         ctx: &Context<'_>,
         input: LinkListingInput,
-    ) -> Result<ListingPayload> {
-        let (listing, user_errors) = mutate(ctx, async |c| {
-            let id = listing_uuid(&input.listing_id)?;
-            let variant = variant_id(&input.variant_id)
-                .map_err(|_| AppError::invalid("input.variantId", "variant not found"))?;
-            listing_links::link_listing(&c, id, variant).await?;
-            Ok(Listing(listings::get(&c, id).await?))
+    ) -> Result<Option<ListingPayload>> {
+        some(async {
+            let (listing, user_errors) = mutate(ctx, async |c| {
+                let id = listing_uuid(&input.listing_id)?;
+                let variant = variant_id(&input.variant_id)
+                    .map_err(|_| AppError::invalid("input.variantId", "variant not found"))?;
+                listing_links::link_listing(&c, id, variant).await?;
+                Ok(Listing(listings::get(&c, id).await?))
+            })
+            .await?;
+            Ok(ListingPayload {
+                listing,
+                user_errors,
+            })
         })
-        .await?;
-        Ok(ListingPayload {
-            listing,
-            user_errors,
-        })
+        .await
     }
 
     /// Unlinks a listing (kept unlinked by later product syncs): its stock is no longer pushed.
@@ -395,17 +404,20 @@ impl ListingLinkMutation {
         &self,
         ctx: &Context<'_>,
         input: UnlinkListingInput,
-    ) -> Result<ListingPayload> {
-        let (listing, user_errors) = mutate(ctx, async |c| {
-            let id = listing_uuid(&input.listing_id)?;
-            listing_links::unlink_listing(&c, id).await?;
-            Ok(Listing(listings::get(&c, id).await?))
+    ) -> Result<Option<ListingPayload>> {
+        some(async {
+            let (listing, user_errors) = mutate(ctx, async |c| {
+                let id = listing_uuid(&input.listing_id)?;
+                listing_links::unlink_listing(&c, id).await?;
+                Ok(Listing(listings::get(&c, id).await?))
+            })
+            .await?;
+            Ok(ListingPayload {
+                listing,
+                user_errors,
+            })
         })
-        .await?;
-        Ok(ListingPayload {
-            listing,
-            user_errors,
-        })
+        .await
     }
 
     /// Pushes the stock of a store's linked listings, or of the listings named, now — even
@@ -414,33 +426,36 @@ impl ListingLinkMutation {
         &self,
         ctx: &Context<'_>,
         input: PushStockInput,
-    ) -> Result<PushStockPayload> {
-        let (out, user_errors) = mutate(ctx, async |c| {
-            let store = input
-                .store_id
-                .as_ref()
-                .map(|s| {
-                    crate::graphql::relay::store_id(s)
-                        .map_err(|_| AppError::invalid("input.storeId", "store not found"))
-                })
-                .transpose()?;
-            let ids = input
-                .listing_ids
-                .as_ref()
-                .map(|l| l.iter().map(listing_uuid).collect::<Result<Vec<_>, _>>())
-                .transpose()?;
-            crate::domain::stock_push::push_now(&c, store, ids).await
+    ) -> Result<Option<PushStockPayload>> {
+        some(async {
+            let (out, user_errors) = mutate(ctx, async |c| {
+                let store = input
+                    .store_id
+                    .as_ref()
+                    .map(|s| {
+                        crate::graphql::relay::store_id(s)
+                            .map_err(|_| AppError::invalid("input.storeId", "store not found"))
+                    })
+                    .transpose()?;
+                let ids = input
+                    .listing_ids
+                    .as_ref()
+                    .map(|l| l.iter().map(listing_uuid).collect::<Result<Vec<_>, _>>())
+                    .transpose()?;
+                crate::domain::stock_push::push_now(&c, store, ids).await
+            })
+            .await?;
+            let (queued, jobs) = out.unwrap_or_default();
+            Ok(PushStockPayload {
+                queued,
+                job_ids: jobs
+                    .into_iter()
+                    .map(|j| crate::graphql::relay::job_gid(crate::ids::JobId(j)))
+                    .collect(),
+                user_errors,
+            })
         })
-        .await?;
-        let (queued, jobs) = out.unwrap_or_default();
-        Ok(PushStockPayload {
-            queued,
-            job_ids: jobs
-                .into_iter()
-                .map(|j| crate::graphql::relay::job_gid(crate::ids::JobId(j)))
-                .collect(),
-            user_errors,
-        })
+        .await
     }
 }
 

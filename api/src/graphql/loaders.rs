@@ -112,17 +112,21 @@ where
 
     async fn load(&self, keys: &[K]) -> Result<HashMap<K, Vec<R>>, AppError> {
         let ids: Vec<uuid::Uuid> = keys.iter().map(|k| k.to_uuid()).collect();
+        // The rows' own permission, whichever field asked (cached rows included).
+        let org = {
+            let tx = self.tenant.lock().await?;
+            let org = tx.access.org()?;
+            org.require(R::PERM)?;
+            org.org_id
+        };
         let query = async |ids: &[uuid::Uuid]| {
             let tx = self.tenant.lock().await?;
             domain::products::load_grouped::<R, _>(&*tx, ids).await
         };
         let rows = match &self.cache {
             None => query(&ids).await?,
-            Some((cache, kind)) => {
-                // The organization of the verified access, never one taken from input.
-                let org = self.tenant.lock().await?.access.org()?.org_id;
-                cache.read_through(org, kind, &ids, query).await?
-            }
+            // The organization of the verified access, never one taken from input.
+            Some((cache, kind)) => cache.read_through(org, kind, &ids, query).await?,
         };
         Ok(rows
             .into_iter()
@@ -196,6 +200,7 @@ where
 
     async fn load(&self, keys: &[uuid::Uuid]) -> Result<HashMap<uuid::Uuid, R>, AppError> {
         let tx = self.0.lock().await?;
+        tx.access.org()?.require(R::PERM)?;
         domain::products::load_by_id::<R, _>(&*tx, keys).await
     }
 }

@@ -10,6 +10,7 @@ pub mod cost;
 pub mod import;
 pub mod listings;
 pub mod loaders;
+pub mod nulls;
 pub mod orders;
 pub mod organizations;
 pub mod relay;
@@ -74,8 +75,9 @@ pub fn build_schema(state: Option<AppState>) -> MercatoSchema {
         Mutation::default(),
         subscriptions::Subscription,
     )
-    // Backstops; the cost extension refuses earlier, with typed codes.
-    .limit_depth(limits.max_depth + 1)
+    // Backstops; the cost extension refuses earlier, with typed codes (its depth limit exempts
+    // introspection, which async-graphql's does not, so this one is only the guard's bound).
+    .limit_depth(crate::limits::guard::MAX_NESTING)
     .limit_recursive_depth(64)
     .limit_directives(limits.max_directives)
     .extension(CostExtension {
@@ -88,7 +90,8 @@ pub fn build_schema(state: Option<AppState>) -> MercatoSchema {
     .extension(crate::limits::guard::GuardExtension {
         max_selections: limits.max_selections,
         private_schema: !limits.introspection,
-    });
+    })
+    .extension(nulls::NullPropagation);
     if !limits.introspection {
         builder = builder.disable_introspection();
     }
@@ -255,6 +258,15 @@ pub async fn read<T>(
     let span = tracing::debug_span!("domain", field = ctx.field().name());
     let guard = rc.tenant.lock().instrument(span.clone()).await?;
     Ok(f(rc.read(&guard)).instrument(span).await?)
+}
+
+/// A mutation's payload as the schema gives it: nullable, as Relay and Shopify have it, so that
+/// a mutation refused with a top-level error (FORBIDDEN, RATE_LIMITED, …) nulls its own field
+/// and not the results of the other mutations of the same request, which did commit.
+pub async fn some<T>(
+    payload: impl Future<Output = async_graphql::Result<T>>,
+) -> async_graphql::Result<Option<T>> {
+    payload.await.map(Some)
 }
 
 /// Runs one mutation in its own savepoint: kept if `f` succeeds, rolled back if it fails. Expected

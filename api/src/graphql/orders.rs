@@ -536,19 +536,22 @@ impl OrderMutation {
         &self,
         ctx: &Context<'_>,
         input: ImportMarketplaceOrdersInput,
-    ) -> Result<crate::graphql::sync::JobPayload> {
-        let file = input
-            .file
-            .value(ctx)
-            .map_err(|e| AppError::invalid("input.file", format!("unreadable upload: {e}")));
-        let key = input.idempotency_key;
-        let (q, errs) = crate::graphql::mutate(ctx, async |c| {
-            let store = store_id(&input.store_id)
-                .map_err(|_| AppError::invalid("input.storeId", "store not found"))?;
-            let bytes = file?.content.to_vec();
-            crate::domain::order_import::start(&c, store, bytes, key).await
+    ) -> Result<Option<crate::graphql::sync::JobPayload>> {
+        crate::graphql::some(async {
+            let file = input
+                .file
+                .value(ctx)
+                .map_err(|e| AppError::invalid("input.file", format!("unreadable upload: {e}")));
+            let key = input.idempotency_key;
+            let (q, errs) = crate::graphql::mutate(ctx, async |c| {
+                let store = store_id(&input.store_id)
+                    .map_err(|_| AppError::invalid("input.storeId", "store not found"))?;
+                let bytes = file?.content.to_vec();
+                crate::domain::order_import::start(&c, store, bytes, key).await
+            })
+            .await?;
+            Ok(crate::graphql::sync::queued_payload(q, errs))
         })
-        .await?;
-        Ok(crate::graphql::sync::queued_payload(q, errs))
+        .await
     }
 }

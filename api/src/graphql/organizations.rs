@@ -8,7 +8,7 @@ use crate::graphql::branches::Branch;
 use crate::graphql::relay::{Conn, branch_id, connection, org_gid, page_args};
 use crate::graphql::stores::{PlatformGql, Store, StoreStatusGql};
 use crate::graphql::user_errors::UserError;
-use crate::graphql::{mutate, rc, read};
+use crate::graphql::{mutate, rc, read, some};
 use crate::ids::{OrgId, UserId};
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -255,13 +255,16 @@ impl OrganizationsMutation {
         &self,
         ctx: &Context<'_>,
         input: CreateOrganizationInput,
-    ) -> Result<OrganizationPayload> {
-        let (org, user_errors) =
-            mutate(ctx, async |c| organizations::create(&c, &input.name).await).await?;
-        Ok(OrganizationPayload {
-            organization: org.map(Organization),
-            user_errors,
+    ) -> Result<Option<OrganizationPayload>> {
+        some(async {
+            let (org, user_errors) =
+                mutate(ctx, async |c| organizations::create(&c, &input.name).await).await?;
+            Ok(OrganizationPayload {
+                organization: org.map(Organization),
+                user_errors,
+            })
         })
+        .await
     }
 
     /// Renames the current organization (OWNER/ADMIN).
@@ -269,21 +272,24 @@ impl OrganizationsMutation {
         &self,
         ctx: &Context<'_>,
         input: UpdateOrganizationInput,
-    ) -> Result<OrganizationPayload> {
-        let (org, user_errors) = mutate(ctx, async |c| {
-            organizations::update(
-                &c,
-                &organizations::OrgChanges {
-                    name: input.name.clone(),
-                    stock_tail_per_listing: input.stock_tail_per_listing,
-                },
-            )
-            .await
+    ) -> Result<Option<OrganizationPayload>> {
+        some(async {
+            let (org, user_errors) = mutate(ctx, async |c| {
+                organizations::update(
+                    &c,
+                    &organizations::OrgChanges {
+                        name: input.name.clone(),
+                        stock_tail_per_listing: input.stock_tail_per_listing,
+                    },
+                )
+                .await
+            })
+            .await?;
+            Ok(OrganizationPayload {
+                organization: org.map(Organization),
+                user_errors,
+            })
         })
-        .await?;
-        Ok(OrganizationPayload {
-            organization: org.map(Organization),
-            user_errors,
-        })
+        .await
     }
 }

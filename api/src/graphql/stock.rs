@@ -11,7 +11,7 @@ use crate::graphql::relay::{
     variant_gid, variant_id,
 };
 use crate::graphql::user_errors::UserError;
-use crate::graphql::{mutate, read};
+use crate::graphql::{mutate, read, some};
 use crate::ids::{LocationId, ReservationId, VariantId};
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -402,21 +402,26 @@ impl StockMutation {
         &self,
         ctx: &Context<'_>,
         input: CreateLocationInput,
-    ) -> Result<LocationPayload> {
-        let (location, user_errors) = mutate(ctx, async |c| {
-            let branch = branch_id(&input.branch_id).map_err(|_| AppError::NotFound("Branch"))?;
-            let id = catalog::create_location(&c, branch, &input.name, input.kind.into()).await?;
-            Ok(Location {
-                id: location_gid(id),
-                name: input.name.trim().to_owned(),
-                kind: input.kind,
+    ) -> Result<Option<LocationPayload>> {
+        some(async {
+            let (location, user_errors) = mutate(ctx, async |c| {
+                let branch =
+                    branch_id(&input.branch_id).map_err(|_| AppError::NotFound("Branch"))?;
+                let id =
+                    catalog::create_location(&c, branch, &input.name, input.kind.into()).await?;
+                Ok(Location {
+                    id: location_gid(id),
+                    name: input.name.trim().to_owned(),
+                    kind: input.kind,
+                })
+            })
+            .await?;
+            Ok(LocationPayload {
+                location,
+                user_errors,
             })
         })
-        .await?;
-        Ok(LocationPayload {
-            location,
-            user_errors,
-        })
+        .await
     }
 
     /// Sets a level's safety stock and reorder point.
@@ -424,18 +429,21 @@ impl StockMutation {
         &self,
         ctx: &Context<'_>,
         input: SetStockThresholdsInput,
-    ) -> Result<StockLevelPayload> {
-        let (stock_level, user_errors) = mutate(ctx, async |c| {
-            let v = variant_id(&input.variant_id)?;
-            let l = location_id(&input.location_id)?;
-            catalog::set_thresholds(&c, v, l, input.safety_stock, input.reorder_point).await?;
-            Ok(inventory::level(&c, v, l).await?.into())
+    ) -> Result<Option<StockLevelPayload>> {
+        some(async {
+            let (stock_level, user_errors) = mutate(ctx, async |c| {
+                let v = variant_id(&input.variant_id)?;
+                let l = location_id(&input.location_id)?;
+                catalog::set_thresholds(&c, v, l, input.safety_stock, input.reorder_point).await?;
+                Ok(inventory::level(&c, v, l).await?.into())
+            })
+            .await?;
+            Ok(StockLevelPayload {
+                stock_level,
+                user_errors,
+            })
         })
-        .await?;
-        Ok(StockLevelPayload {
-            stock_level,
-            user_errors,
-        })
+        .await
     }
 
     /// Receives, adjusts or counts stock. With an idempotency key, a retry has one effect and
@@ -444,42 +452,45 @@ impl StockMutation {
         &self,
         ctx: &Context<'_>,
         input: AdjustStockInput,
-    ) -> Result<StockLevelPayload> {
-        let (stock_level, user_errors) = mutate(ctx, async |c| {
-            let adjust = AdjustStock {
-                variant_id: variant_id(&input.variant_id)?,
-                location_id: location_id(&input.location_id)?,
-                kind: match input.kind {
-                    StockChangeKind::Receive => MovementKind::Receive,
-                    StockChangeKind::Adjust => MovementKind::Adjust,
-                    StockChangeKind::Count => MovementKind::Count,
-                },
-                quantity: input.quantity,
-                expected_on_hand: input.expected_on_hand,
-                cause: Cause {
-                    reason: input.reason.trim().to_owned(),
-                    document_type: Some(
-                        if input.kind == StockChangeKind::Count {
-                            "COUNT_SESSION"
-                        } else {
-                            "MANUAL"
-                        }
+    ) -> Result<Option<StockLevelPayload>> {
+        some(async {
+            let (stock_level, user_errors) = mutate(ctx, async |c| {
+                let adjust = AdjustStock {
+                    variant_id: variant_id(&input.variant_id)?,
+                    location_id: location_id(&input.location_id)?,
+                    kind: match input.kind {
+                        StockChangeKind::Receive => MovementKind::Receive,
+                        StockChangeKind::Adjust => MovementKind::Adjust,
+                        StockChangeKind::Count => MovementKind::Count,
+                    },
+                    quantity: input.quantity,
+                    expected_on_hand: input.expected_on_hand,
+                    cause: Cause {
+                        reason: input.reason.trim().to_owned(),
+                        document_type: Some(
+                            if input.kind == StockChangeKind::Count {
+                                "COUNT_SESSION"
+                            } else {
+                                "MANUAL"
+                            }
+                            .into(),
+                        ),
+                        document_id: input.idempotency_key.clone(),
+                    },
+                };
+                Ok(
+                    inventory::adjust(&c, adjust, input.idempotency_key.as_deref())
+                        .await?
                         .into(),
-                    ),
-                    document_id: input.idempotency_key.clone(),
-                },
-            };
-            Ok(
-                inventory::adjust(&c, adjust, input.idempotency_key.as_deref())
-                    .await?
-                    .into(),
-            )
+                )
+            })
+            .await?;
+            Ok(StockLevelPayload {
+                stock_level,
+                user_errors,
+            })
         })
-        .await?;
-        Ok(StockLevelPayload {
-            stock_level,
-            user_errors,
-        })
+        .await
     }
 
     /// Moves free stock between two locations (both sides or neither).
@@ -487,28 +498,31 @@ impl StockMutation {
         &self,
         ctx: &Context<'_>,
         input: TransferStockInput,
-    ) -> Result<TransferPayload> {
-        let (moved, user_errors) = mutate(ctx, async |c| {
-            let t = TransferStock {
-                variant_id: variant_id(&input.variant_id)?,
-                from_location_id: location_id(&input.from_location_id)?,
-                to_location_id: location_id(&input.to_location_id)?,
-                quantity: input.quantity,
-                expected_on_hand: input.expected_on_hand,
-                cause: Cause {
-                    reason: input.reason.trim().to_owned(),
-                    ..Cause::default()
-                },
-            };
-            inventory::transfer(&c, t, input.idempotency_key.as_deref()).await
+    ) -> Result<Option<TransferPayload>> {
+        some(async {
+            let (moved, user_errors) = mutate(ctx, async |c| {
+                let t = TransferStock {
+                    variant_id: variant_id(&input.variant_id)?,
+                    from_location_id: location_id(&input.from_location_id)?,
+                    to_location_id: location_id(&input.to_location_id)?,
+                    quantity: input.quantity,
+                    expected_on_hand: input.expected_on_hand,
+                    cause: Cause {
+                        reason: input.reason.trim().to_owned(),
+                        ..Cause::default()
+                    },
+                };
+                inventory::transfer(&c, t, input.idempotency_key.as_deref()).await
+            })
+            .await?;
+            let (from, to) = moved.map_or((None, None), |(a, b)| (Some(a.into()), Some(b.into())));
+            Ok(TransferPayload {
+                from,
+                to,
+                user_errors,
+            })
         })
-        .await?;
-        let (from, to) = moved.map_or((None, None), |(a, b)| (Some(a.into()), Some(b.into())));
-        Ok(TransferPayload {
-            from,
-            to,
-            user_errors,
-        })
+        .await
     }
 
     /// Reserves stock for an order line, a cart or a promotion; fails with INSUFFICIENT_STOCK
@@ -517,53 +531,70 @@ impl StockMutation {
         &self,
         ctx: &Context<'_>,
         input: ReserveStockInput,
-    ) -> Result<ReservationPayload> {
-        let (reservation, user_errors) = mutate(ctx, async |c| {
-            let r = Reserve {
-                variant_id: variant_id(&input.variant_id)?,
-                location_id: location_id(&input.location_id)?,
-                quantity: input.quantity,
-                reference_type: match input.reference_type {
-                    ReservationReference::OrderLine => "ORDER_LINE",
-                    ReservationReference::Cart => "CART",
-                    ReservationReference::Promotion => "PROMOTION",
-                }
-                .into(),
-                reference_id: input.reference_id,
-                expires_at: input.expires_at,
-            };
-            Ok(inventory::reserve(&c, r).await?.into())
+    ) -> Result<Option<ReservationPayload>> {
+        some(async {
+            let (reservation, user_errors) = mutate(ctx, async |c| {
+                let r = Reserve {
+                    variant_id: variant_id(&input.variant_id)?,
+                    location_id: location_id(&input.location_id)?,
+                    quantity: input.quantity,
+                    reference_type: match input.reference_type {
+                        ReservationReference::OrderLine => "ORDER_LINE",
+                        ReservationReference::Cart => "CART",
+                        ReservationReference::Promotion => "PROMOTION",
+                    }
+                    .into(),
+                    reference_id: input.reference_id,
+                    expires_at: input.expires_at,
+                };
+                Ok(inventory::reserve(&c, r).await?.into())
+            })
+            .await?;
+            Ok(ReservationPayload {
+                reservation,
+                user_errors,
+            })
         })
-        .await?;
-        Ok(ReservationPayload {
-            reservation,
-            user_errors,
-        })
+        .await
     }
 
     /// Gives a reservation's units back.
-    async fn release_reservation(&self, ctx: &Context<'_>, id: ID) -> Result<ReservationPayload> {
-        let (reservation, user_errors) = mutate(ctx, async |c| {
-            let rid: ReservationId = reservation_id(&id)?;
-            Ok(inventory::release(&c, rid).await?.into())
+    async fn release_reservation(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Option<ReservationPayload>> {
+        some(async {
+            let (reservation, user_errors) = mutate(ctx, async |c| {
+                let rid: ReservationId = reservation_id(&id)?;
+                Ok(inventory::release(&c, rid).await?.into())
+            })
+            .await?;
+            Ok(ReservationPayload {
+                reservation,
+                user_errors,
+            })
         })
-        .await?;
-        Ok(ReservationPayload {
-            reservation,
-            user_errors,
-        })
+        .await
     }
 
     /// Ships a reservation: on hand and reserved both go down.
-    async fn commit_reservation(&self, ctx: &Context<'_>, id: ID) -> Result<ReservationPayload> {
-        let (reservation, user_errors) = mutate(ctx, async |c| {
-            let rid: ReservationId = reservation_id(&id)?;
-            Ok(inventory::commit(&c, rid).await?.into())
+    async fn commit_reservation(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Option<ReservationPayload>> {
+        some(async {
+            let (reservation, user_errors) = mutate(ctx, async |c| {
+                let rid: ReservationId = reservation_id(&id)?;
+                Ok(inventory::commit(&c, rid).await?.into())
+            })
+            .await?;
+            Ok(ReservationPayload {
+                reservation,
+                user_errors,
+            })
         })
-        .await?;
-        Ok(ReservationPayload {
-            reservation,
-            user_errors,
-        })
+        .await
     }
 }

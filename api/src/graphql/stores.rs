@@ -8,7 +8,7 @@ use crate::error::AppError;
 use crate::graphql::branches::Branch;
 use crate::graphql::relay::{branch_id, store_gid, store_id};
 use crate::graphql::user_errors::UserError;
-use crate::graphql::{mutate, rc};
+use crate::graphql::{mutate, rc, some};
 use crate::ids::{BranchId, StoreId};
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -311,29 +311,32 @@ impl StoresMutation {
         &self,
         ctx: &Context<'_>,
         input: ConnectStoreInput,
-    ) -> Result<StorePayload> {
-        let state = rc(ctx)?.state.clone();
-        let cipher = state.cipher.clone();
-        let jumia = state.marketplaces.get(entity::enums::Platform::Jumia);
-        let (store, user_errors) = mutate(ctx, async |c| {
-            let branch = branch_id(&input.branch_id)
-                .map_err(|_| AppError::invalid("input.branchId", "branch not found"))?;
-            let connect = ConnectStore {
-                branch_id: branch,
-                platform: input.platform.into(),
-                external_shop_id: input.external_shop_id,
-                name: input.name,
-                region: input.region,
-                currency: input.currency,
-                credentials: creds("input.credentials", input.credentials)?,
-            };
-            stores::connect(&c, &cipher, connect, jumia.as_deref()).await
+    ) -> Result<Option<StorePayload>> {
+        some(async {
+            let state = rc(ctx)?.state.clone();
+            let cipher = state.cipher.clone();
+            let jumia = state.marketplaces.get(entity::enums::Platform::Jumia);
+            let (store, user_errors) = mutate(ctx, async |c| {
+                let branch = branch_id(&input.branch_id)
+                    .map_err(|_| AppError::invalid("input.branchId", "branch not found"))?;
+                let connect = ConnectStore {
+                    branch_id: branch,
+                    platform: input.platform.into(),
+                    external_shop_id: input.external_shop_id,
+                    name: input.name,
+                    region: input.region,
+                    currency: input.currency,
+                    credentials: creds("input.credentials", input.credentials)?,
+                };
+                stores::connect(&c, &cipher, connect, jumia.as_deref()).await
+            })
+            .await?;
+            Ok(StorePayload {
+                store: store.map(Store),
+                user_errors,
+            })
         })
-        .await?;
-        Ok(StorePayload {
-            store: store.map(Store),
-            user_errors,
-        })
+        .await
     }
 
     /// Renames a store, moves it to another branch, or replaces its credentials.
@@ -341,28 +344,31 @@ impl StoresMutation {
         &self,
         ctx: &Context<'_>,
         input: UpdateStoreInput,
-    ) -> Result<StorePayload> {
-        let cipher = rc(ctx)?.state.cipher.clone();
-        let (store, user_errors) = mutate(ctx, async |c| {
-            let id = store_id(&input.id)?;
-            let branch = input
-                .branch_id
-                .as_ref()
-                .map(branch_id)
-                .transpose()
-                .map_err(|_| AppError::invalid("input.branchId", "branch not found"))?;
-            let update = UpdateStore {
-                name: input.name,
-                branch_id: branch,
-                credentials: creds("input.credentials", input.credentials)?,
-            };
-            stores::update(&c, &cipher, id, update).await
+    ) -> Result<Option<StorePayload>> {
+        some(async {
+            let cipher = rc(ctx)?.state.cipher.clone();
+            let (store, user_errors) = mutate(ctx, async |c| {
+                let id = store_id(&input.id)?;
+                let branch = input
+                    .branch_id
+                    .as_ref()
+                    .map(branch_id)
+                    .transpose()
+                    .map_err(|_| AppError::invalid("input.branchId", "branch not found"))?;
+                let update = UpdateStore {
+                    name: input.name,
+                    branch_id: branch,
+                    credentials: creds("input.credentials", input.credentials)?,
+                };
+                stores::update(&c, &cipher, id, update).await
+            })
+            .await?;
+            Ok(StorePayload {
+                store: store.map(Store),
+                user_errors,
+            })
         })
-        .await?;
-        Ok(StorePayload {
-            store: store.map(Store),
-            user_errors,
-        })
+        .await
     }
 
     /// Starts connecting a Shopee, TikTok Shop or Lazada shop: returns the platform's page where
@@ -373,30 +379,33 @@ impl StoresMutation {
         &self,
         ctx: &Context<'_>,
         input: BeginStoreConnectionInput,
-    ) -> Result<BeginStoreConnectionPayload> {
-        let state = rc(ctx)?.state.clone();
-        let (began, user_errors) = mutate(ctx, async |c| {
-            let branch = branch_id(&input.branch_id)
-                .map_err(|_| AppError::invalid("input.branchId", "branch not found"))?;
-            connections::begin(
-                &c,
-                &state.marketplaces,
-                &state.config.marketplaces,
-                BeginConnection {
-                    branch_id: branch,
-                    platform: input.platform.into(),
-                    region: input.region,
-                    return_url: input.return_url,
-                },
-            )
-            .await
+    ) -> Result<Option<BeginStoreConnectionPayload>> {
+        some(async {
+            let state = rc(ctx)?.state.clone();
+            let (began, user_errors) = mutate(ctx, async |c| {
+                let branch = branch_id(&input.branch_id)
+                    .map_err(|_| AppError::invalid("input.branchId", "branch not found"))?;
+                connections::begin(
+                    &c,
+                    &state.marketplaces,
+                    &state.config.marketplaces,
+                    BeginConnection {
+                        branch_id: branch,
+                        platform: input.platform.into(),
+                        region: input.region,
+                        return_url: input.return_url,
+                    },
+                )
+                .await
+            })
+            .await?;
+            Ok(BeginStoreConnectionPayload {
+                authorization_url: began.as_ref().map(|b| b.authorization_url.clone()),
+                expires_at: began.map(|b| b.expires_at),
+                user_errors,
+            })
         })
-        .await?;
-        Ok(BeginStoreConnectionPayload {
-            authorization_url: began.as_ref().map(|b| b.authorization_url.clone()),
-            expires_at: began.map(|b| b.expires_at),
-            user_errors,
-        })
+        .await
     }
 
     /// Disconnects a store: its tokens are erased, its schedules paused, its history (orders,
@@ -405,16 +414,19 @@ impl StoresMutation {
         &self,
         ctx: &Context<'_>,
         input: DisconnectStoreInput,
-    ) -> Result<StorePayload> {
-        let (store, user_errors) = mutate(ctx, async |c| match store_id(&input.id) {
-            Ok(id) => connections::disconnect(&c, id).await,
-            Err(e) => Err(e),
+    ) -> Result<Option<StorePayload>> {
+        some(async {
+            let (store, user_errors) = mutate(ctx, async |c| match store_id(&input.id) {
+                Ok(id) => connections::disconnect(&c, id).await,
+                Err(e) => Err(e),
+            })
+            .await?;
+            Ok(StorePayload {
+                store: store.map(Store),
+                user_errors,
+            })
         })
-        .await?;
-        Ok(StorePayload {
-            store: store.map(Store),
-            user_errors,
-        })
+        .await
     }
 
     /// Archives a store: syncing stops and its credentials are erased.
@@ -422,15 +434,18 @@ impl StoresMutation {
         &self,
         ctx: &Context<'_>,
         input: ArchiveStoreInput,
-    ) -> Result<StorePayload> {
-        let (store, user_errors) = mutate(ctx, async |c| match store_id(&input.id) {
-            Ok(id) => stores::archive(&c, id).await,
-            Err(e) => Err(e),
+    ) -> Result<Option<StorePayload>> {
+        some(async {
+            let (store, user_errors) = mutate(ctx, async |c| match store_id(&input.id) {
+                Ok(id) => stores::archive(&c, id).await,
+                Err(e) => Err(e),
+            })
+            .await?;
+            Ok(StorePayload {
+                store: store.map(Store),
+                user_errors,
+            })
         })
-        .await?;
-        Ok(StorePayload {
-            store: store.map(Store),
-            user_errors,
-        })
+        .await
     }
 }

@@ -9,7 +9,7 @@ use crate::graphql::relay::{
     sync_run_id, sync_schedule_gid,
 };
 use crate::graphql::user_errors::UserError;
-use crate::graphql::{mutate, read};
+use crate::graphql::{mutate, read, some};
 use crate::ids::{BranchId, JobId, StoreId, SyncRunId, SyncScheduleId};
 use crate::state::AppState;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
@@ -372,6 +372,16 @@ impl Job {
     }
 }
 
+/// A lookup by id: not found is `null` (as `node`, `product` and `order` answer), other errors
+/// stay errors.
+fn found<T>(r: Result<T, AppError>) -> Result<Option<T>, AppError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(AppError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// When a store syncs one kind of data.
 pub struct SyncSchedule(pub ScheduleRow);
 
@@ -445,10 +455,14 @@ impl SyncQuery {
         Ok(connection(page, |r| r.id, SyncRun))
     }
 
-    /// One sync run.
-    async fn sync_run(&self, ctx: &Context<'_>, id: ID) -> Result<SyncRun> {
-        let id = sync_run_id(&id)?;
-        Ok(SyncRun(read(ctx, async |c| sync::run(&c, id).await).await?))
+    /// One sync run, or null when none with this id is visible to the caller.
+    async fn sync_run(&self, ctx: &Context<'_>, id: ID) -> Result<Option<SyncRun>> {
+        let Ok(id) = sync_run_id(&id) else {
+            return Ok(None);
+        };
+        Ok(read(ctx, async |c| found(sync::run(&c, id).await))
+            .await?
+            .map(SyncRun))
     }
 
     /// Background jobs the caller may see, newest first.
@@ -471,10 +485,14 @@ impl SyncQuery {
         Ok(connection(page, |j| j.id, Job))
     }
 
-    /// One job.
-    async fn job(&self, ctx: &Context<'_>, id: ID) -> Result<Job> {
-        let id = job_id(&id)?;
-        Ok(Job(read(ctx, async |c| sync::job(&c, id).await).await?))
+    /// One job, or null when none with this id is visible to the caller.
+    async fn job(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Job>> {
+        let Ok(id) = job_id(&id) else {
+            return Ok(None);
+        };
+        Ok(read(ctx, async |c| found(sync::job(&c, id).await))
+            .await?
+            .map(Job))
     }
 
     /// A store's sync schedules.
@@ -606,42 +624,55 @@ pub struct SyncMutation;
 #[Object]
 impl SyncMutation {
     /// Starts a sync of a store now, besides its schedule. Needs sync write on the store's branch.
-    async fn start_sync(&self, ctx: &Context<'_>, input: StartSyncInput) -> Result<JobPayload> {
-        let (q, errs) = mutate(ctx, async |c| {
-            let store = crate::graphql::relay::store_id(&input.store_id)
-                .map_err(|_| AppError::invalid("input.storeId", "store not found"))?;
-            let range = match (input.since, input.until) {
-                (Some(since), until) => Some(sync::SyncRange { since, until }),
-                (None, Some(_)) => {
-                    return Err(AppError::invalid("input.since", "until needs since"));
-                }
-                (None, None) => None,
-            };
-            sync::start_sync(&c, store, input.kind.into(), range, input.idempotency_key).await
+    async fn start_sync(
+        &self,
+        ctx: &Context<'_>,
+        input: StartSyncInput,
+    ) -> Result<Option<JobPayload>> {
+        some(async {
+            let (q, errs) = mutate(ctx, async |c| {
+                let store = crate::graphql::relay::store_id(&input.store_id)
+                    .map_err(|_| AppError::invalid("input.storeId", "store not found"))?;
+                let range = match (input.since, input.until) {
+                    (Some(since), until) => Some(sync::SyncRange { since, until }),
+                    (None, Some(_)) => {
+                        return Err(AppError::invalid("input.since", "until needs since"));
+                    }
+                    (None, None) => None,
+                };
+                sync::start_sync(&c, store, input.kind.into(), range, input.idempotency_key).await
+            })
+            .await?;
+            Ok(queued_payload(q, errs))
         })
-        .await?;
-        Ok(queued_payload(q, errs))
+        .await
     }
 
     /// Cancels a queued job at once, or a running one at its next lease renewal (its work is
     /// rolled back).
-    async fn cancel_job(&self, ctx: &Context<'_>, input: JobInput) -> Result<JobPayload> {
-        let (job, errs) = mutate(ctx, async |c| {
-            let id = job_id(&input.id)?;
-            sync::cancel(&c, id).await
+    async fn cancel_job(&self, ctx: &Context<'_>, input: JobInput) -> Result<Option<JobPayload>> {
+        some(async {
+            let (job, errs) = mutate(ctx, async |c| {
+                let id = job_id(&input.id)?;
+                sync::cancel(&c, id).await
+            })
+            .await?;
+            Ok(job_payload(job, errs))
         })
-        .await?;
-        Ok(job_payload(job, errs))
+        .await
     }
 
     /// Runs a DEAD or CANCELLED job again from its first attempt.
-    async fn retry_job(&self, ctx: &Context<'_>, input: JobInput) -> Result<JobPayload> {
-        let (job, errs) = mutate(ctx, async |c| {
-            let id = job_id(&input.id)?;
-            sync::retry(&c, id).await
+    async fn retry_job(&self, ctx: &Context<'_>, input: JobInput) -> Result<Option<JobPayload>> {
+        some(async {
+            let (job, errs) = mutate(ctx, async |c| {
+                let id = job_id(&input.id)?;
+                sync::retry(&c, id).await
+            })
+            .await?;
+            Ok(job_payload(job, errs))
         })
-        .await?;
-        Ok(job_payload(job, errs))
+        .await
     }
 
     /// Changes a store's schedule of one kind: its queued slot is replaced by the next slot
@@ -650,29 +681,32 @@ impl SyncMutation {
         &self,
         ctx: &Context<'_>,
         input: UpdateSyncScheduleInput,
-    ) -> Result<SyncSchedulePayload> {
-        let min = ctx.data::<AppState>()?.config.jobs.schedule_min_interval;
-        let (row, user_errors) = mutate(ctx, async |c| {
-            let store = crate::graphql::relay::store_id(&input.store_id)?;
-            let kind = input.kind.into();
-            schedule::update(
-                &c,
-                UpdateSchedule {
-                    store,
-                    kind,
-                    every_seconds: input.every_seconds,
-                    cron: input.cron,
-                    enabled: input.enabled,
-                },
-                min,
-            )
-            .await
+    ) -> Result<Option<SyncSchedulePayload>> {
+        some(async {
+            let min = ctx.data::<AppState>()?.config.jobs.schedule_min_interval;
+            let (row, user_errors) = mutate(ctx, async |c| {
+                let store = crate::graphql::relay::store_id(&input.store_id)?;
+                let kind = input.kind.into();
+                schedule::update(
+                    &c,
+                    UpdateSchedule {
+                        store,
+                        kind,
+                        every_seconds: input.every_seconds,
+                        cron: input.cron,
+                        enabled: input.enabled,
+                    },
+                    min,
+                )
+                .await
+            })
+            .await?;
+            Ok(SyncSchedulePayload {
+                schedule: row.map(SyncSchedule),
+                user_errors,
+            })
         })
-        .await?;
-        Ok(SyncSchedulePayload {
-            schedule: row.map(SyncSchedule),
-            user_errors,
-        })
+        .await
     }
 }
 

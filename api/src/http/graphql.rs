@@ -1,5 +1,6 @@
-//! `POST /graphql`: authenticate once, run each operation in its own tenant transaction
-//! (read-only for queries), commit after a mutation, and mask internal errors with the request id.
+//! `POST /graphql` and `GET /graphql`: authenticate once, resolve persisted queries, run each
+//! operation in its own tenant transaction (read-only for queries), commit after a mutation, and
+//! mask internal errors with the request id.
 
 use super::{HttpState, REQUEST_ID, client_ip};
 use crate::auth::Principal;
@@ -7,45 +8,183 @@ use crate::error::AppError;
 use crate::graphql::RequestCtx;
 use crate::limits::rate::{LimitKey, retry_after_secs};
 use crate::tenant::{Outcome, TenantTx};
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
-use async_graphql::{BatchRequest, BatchResponse, Pos, Response as GqlResponse};
+use async_graphql::{BatchRequest, BatchResponse, Response as GqlResponse};
 use axum::Json;
 use axum::extract::ConnectInfo;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::net::SocketAddr;
 use tracing::Instrument as _;
 
-/// `GET /graphql`: GraphiQL (when enabled). Operations must be POSTed: a GET carrying a query is
-/// refused with 405, so no mutation can ride on a link or an image tag.
-pub async fn graphiql(State(s): State<HttpState>, uri: axum::http::Uri) -> Response {
-    let has_query = uri.query().is_some_and(|q| {
-        q.split('&')
-            .any(|kv| kv.starts_with("query=") || kv == "query")
+/// `GET /graphql`: a query in the URL (`query`, `variables`, `operationName`, `extensions`, as
+/// the GraphQL-over-HTTP spec has it), or GraphiQL (when enabled) without one. Mutations are
+/// refused with 405: a GET must never change anything. A GET must also carry a header a browser
+/// only sends after a CORS preflight (see [`preflighted`]), so another site cannot fire it.
+pub async fn graphql_get(
+    State(s): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    let request_id = request_id_of(&headers);
+    let rid = request_id.as_deref();
+    let params = uri.query().unwrap_or("");
+    let has_operation = params.split('&').any(|kv| {
+        let key = kv.split('=').next().unwrap_or("");
+        key == "query" || key == "extensions"
     });
-    if has_query {
+    if !has_operation {
+        if !s.app.config.graphiql {
+            return StatusCode::NOT_FOUND.into_response();
+        }
+        return super::graphiql::page(&s.app.config);
+    }
+    if !preflighted(&headers) {
         let err = AppError::Limit {
-            code: "METHOD_NOT_ALLOWED",
-            message: "GraphQL operations must be sent with POST".into(),
+            code: "CSRF_PREVENTED",
+            message: "a GET operation must carry an Authorization header, or a header that makes \
+                      browsers ask first (apollo-require-preflight or x-apollo-operation-name)"
+                .into(),
         };
-        let mut resp = transport_error(StatusCode::METHOD_NOT_ALLOWED, &err, None);
-        resp.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return resp;
+        return transport_error(StatusCode::BAD_REQUEST, &err, rid);
     }
-    if !s.app.config.graphiql {
-        return StatusCode::NOT_FOUND.into_response();
+    let caller = match admit(&s, peer, &headers, rid).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let req = match get_request(params) {
+        Ok(r) => r,
+        Err(err) => return transport_error(StatusCode::BAD_REQUEST, &err, rid),
+    };
+    let resp = run_one(&s, &caller, request_id, req, Method::Get).await;
+    let status = transport_status(std::slice::from_ref(&resp));
+    with_status(Json(resp).into_response(), status)
+}
+
+/// The request in a GET's parameters: `query`, `operationName`, and `variables` and
+/// `extensions` as JSON (async-graphql's own parser expects `operation_name`).
+fn get_request(params: &str) -> Result<async_graphql::Request, AppError> {
+    let mut req = async_graphql::Request::new("");
+    for (key, value) in url::form_urlencoded::parse(params.as_bytes()) {
+        match &*key {
+            "query" => req.query = value.into_owned(),
+            "operationName" => req.operation_name = Some(value.into_owned()),
+            "variables" => {
+                req.variables = serde_json::from_str(&value).map_err(|e| {
+                    AppError::invalid("variables", format!("not a JSON object: {e}"))
+                })?;
+            }
+            "extensions" => {
+                req.extensions = serde_json::from_str(&value).map_err(|e| {
+                    AppError::invalid("extensions", format!("not a JSON object: {e}"))
+                })?;
+            }
+            _ => {}
+        }
     }
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql/ws")
-            .finish(),
-    )
-    .into_response()
+    Ok(req)
+}
+
+/// Whether a GET carries something a cross-site `<img>`, link or form cannot send without a CORS
+/// preflight (which the allow-list then decides): an Authorization header, Apollo's
+/// `apollo-require-preflight`/`x-apollo-operation-name`, or a Content-Type other than the three
+/// a form may send. The same rule as Apollo Server's CSRF prevention.
+fn preflighted(headers: &HeaderMap) -> bool {
+    const HEADERS: [&str; 4] = [
+        "authorization",
+        "apollo-require-preflight",
+        "x-apollo-operation-name",
+        "graphql-require-preflight",
+    ];
+    if HEADERS.iter().any(|h| headers.contains_key(*h)) {
+        return true;
+    }
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim)
+        .is_some_and(|m| {
+            ![
+                "application/x-www-form-urlencoded",
+                "multipart/form-data",
+                "text/plain",
+            ]
+            .iter()
+            .any(|simple| m.eq_ignore_ascii_case(simple))
+        })
+}
+
+/// How an operation arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    Post,
+}
+
+/// Who is calling, once authenticated and admitted by the rate limiter.
+struct Caller {
+    ip: std::net::IpAddr,
+    principal: Option<Principal>,
+    limit: LimitKey,
+    limit_key: String,
+}
+
+impl Caller {
+    /// The persisted-query scope (see [`crate::keys::Keys::persisted_query`]).
+    fn apq_scope(&self) -> String {
+        match &self.principal {
+            Some(Principal::User {
+                org_id: Some(org), ..
+            }) => format!("org:{org}"),
+            Some(Principal::User { user_id, .. }) => format!("user:{user_id}"),
+            Some(Principal::ApiToken(g)) => format!("org:{}", g.org_id),
+            None => "anon".to_owned(),
+        }
+    }
+}
+
+fn request_id_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Authenticates the caller and counts the request against its rate limit.
+async fn admit(
+    s: &HttpState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    rid: Option<&str>,
+) -> Result<Caller, Response> {
+    let ip = client_ip(&s.app.config.limits.trusted_proxies, peer.ip(), headers);
+    let principal = match authenticate(s, headers).await {
+        Ok(p) => p,
+        Err(e) => {
+            // Failed authentication counts against the client's anonymous quota.
+            if let Err(wait) = s.app.rate.check(&LimitKey::Ip(ip)).await {
+                return Err(rate_limited(wait, rid));
+            }
+            return Err(transport_error(StatusCode::UNAUTHORIZED, &e, rid));
+        }
+    };
+    let (limit, limit_key) = match &principal {
+        Some(p) => (LimitKey::Principal(p.limit_key()), p.limit_key()),
+        None => (LimitKey::Ip(ip), format!("ip:{ip}")),
+    };
+    if let Err(wait) = s.app.rate.check(&limit).await {
+        return Err(rate_limited(wait, rid));
+    }
+    Ok(Caller {
+        ip,
+        principal,
+        limit,
+        limit_key,
+    })
 }
 
 fn transport_error(status: StatusCode, err: &AppError, request_id: Option<&str>) -> Response {
@@ -149,14 +288,42 @@ fn failpoint(s: &HttpState, is_mutation: bool, name: &str) {
 
 async fn run_one(
     s: &HttpState,
-    ip: std::net::IpAddr,
-    principal: Option<Principal>,
+    caller: &Caller,
     request_id: Option<String>,
-    limit_key: String,
-    req: async_graphql::Request,
+    mut req: async_graphql::Request,
+    method: Method,
 ) -> GqlResponse {
     let started = std::time::Instant::now();
-    let (resp, kind) = run_checked(s, ip, principal, request_id, limit_key, req).await;
+    // Automatic persisted queries: resolve the hash before anything reads the document.
+    let mut persist = None;
+    match super::apq::persisted(&req) {
+        super::apq::Persisted::None => {}
+        super::apq::Persisted::Invalid(why) => {
+            return refused(AppError::invalid("extensions.persistedQuery", why));
+        }
+        super::apq::Persisted::Hash(hash) if req.query.is_empty() => {
+            match s.apq.lookup(&caller.apq_scope(), &hash).await {
+                Some(query) => req.query = query,
+                None => {
+                    crate::metrics::get().refused("apq");
+                    return refused(AppError::Limit {
+                        code: "PERSISTED_QUERY_NOT_FOUND",
+                        message: "PersistedQueryNotFound".into(),
+                    });
+                }
+            }
+        }
+        super::apq::Persisted::Hash(hash) => {
+            if !super::apq::matches(&req.query, &hash) {
+                return refused(AppError::invalid(
+                    "extensions.persistedQuery.sha256Hash",
+                    "provided sha does not match query",
+                ));
+            }
+            persist = Some(hash);
+        }
+    }
+    let (resp, kind) = run_checked(s, caller, request_id, req, method, persist).await;
     let outcome = outcome_of(&resp);
     let m = crate::metrics::get();
     m.operation(kind, outcome, started.elapsed());
@@ -164,6 +331,10 @@ async fn run_one(
         m.refused(limit);
     }
     resp
+}
+
+fn refused(err: AppError) -> GqlResponse {
+    GqlResponse::from_errors(vec![crate::error::operation_error(err)])
 }
 
 /// The span every log line of one operation carries: the request, the organization and the user
@@ -242,11 +413,11 @@ fn limit_of(outcome: &str) -> Option<&'static str> {
 
 async fn run_checked(
     s: &HttpState,
-    ip: std::net::IpAddr,
-    principal: Option<Principal>,
+    caller: &Caller,
     request_id: Option<String>,
-    limit_key: String,
     req: async_graphql::Request,
+    method: Method,
+    persist: Option<String>,
 ) -> (GqlResponse, &'static str) {
     // Bounds first: nothing recursive (not even the parse that tells a query from a mutation)
     // sees a document the guard has not passed. Parsing a large document takes a while (a 1 MB
@@ -258,9 +429,7 @@ async fn run_checked(
             crate::limits::guard::check_request(&mut req, max_selections).map(|()| req)
         })
         .await
-        .unwrap_or_else(|e| {
-            Err(async_graphql::Error::from(AppError::internal(e)).into_server_error(Pos::default()))
-        })
+        .unwrap_or_else(|e| Err(crate::error::operation_error(AppError::internal(e))))
     } else {
         let mut req = req;
         crate::limits::guard::check_request(&mut req, max_selections).map(|()| req)
@@ -269,7 +438,17 @@ async fn run_checked(
         Ok(req) => req,
         Err(e) => return (GqlResponse::from_errors(vec![e]), "refused"),
     };
+    if let Some(hash) = persist {
+        s.apq.store(&caller.apq_scope(), &hash, &req.query).await;
+    }
     let op = operation_type(&mut req);
+    if method == Method::Get && op != Some(OperationType::Query) {
+        let err = AppError::Limit {
+            code: "METHOD_NOT_ALLOWED",
+            message: "only queries may be sent with GET; send mutations and subscriptions with POST (or over /graphql/ws)".into(),
+        };
+        return (refused(err), "refused");
+    }
     let is_mutation = op == Some(OperationType::Mutation);
     let kind = match op {
         Some(OperationType::Query) => "query",
@@ -280,14 +459,14 @@ async fn run_checked(
     // The operation runs on a task of its own: a client that goes away drops this future, not the
     // operation, so it always ends with COMMIT or ROLLBACK and its post-commit effects run. Its
     // own deadline is enforced inside (see `execute`).
-    let span = operation_span(kind, request_id.as_deref(), principal.as_ref());
+    let span = operation_span(kind, request_id.as_deref(), caller.principal.as_ref());
     let task = tokio::spawn(
         execute(
             s.clone(),
-            ip,
-            principal,
+            caller.ip,
+            caller.principal.clone(),
             request_id.clone(),
-            limit_key,
+            caller.limit_key.clone(),
             req,
             is_mutation,
         )
@@ -296,8 +475,7 @@ async fn run_checked(
     let mut resp = match task.await {
         Ok(resp) => resp,
         Err(e) => {
-            let err =
-                async_graphql::Error::from(AppError::internal(e)).into_server_error(Pos::default());
+            let err = crate::error::operation_error(AppError::internal(e));
             GqlResponse::from_errors(vec![err])
         }
     };
@@ -349,7 +527,7 @@ async fn execute(
                         deadline.as_secs()
                     ),
                 };
-                let err = async_graphql::Error::from(err).into_server_error(Pos::default());
+                let err = crate::error::operation_error(err);
                 (GqlResponse::from_errors(vec![err]), Outcome::Rollback)
             }
         };
@@ -360,7 +538,7 @@ async fn execute(
             crate::after_commit::run(&s.app, effects).await;
         }
         Err(e) => {
-            let err = async_graphql::Error::from(e).into_server_error(Pos::default());
+            let err = crate::error::operation_error(e);
             resp = GqlResponse::from_errors(vec![err]);
         }
     }
@@ -390,10 +568,7 @@ pub async fn graphql_post(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let request_id = headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let request_id = request_id_of(&headers);
     let rid = request_id.as_deref();
     let multipart = multipart_type(&headers);
     if !is_json(&headers) && multipart.is_none() {
@@ -403,24 +578,12 @@ pub async fn graphql_post(
         );
         return transport_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &err, rid);
     }
-    let ip = client_ip(&s.app.config.limits.trusted_proxies, peer.ip(), &headers);
-    let principal = match authenticate(&s, &headers).await {
-        Ok(p) => p,
-        Err(e) => {
-            // Failed authentication counts against the client's anonymous quota.
-            if let Err(wait) = s.app.rate.check(&LimitKey::Ip(ip)).await {
-                return rate_limited(wait, rid);
-            }
-            return transport_error(StatusCode::UNAUTHORIZED, &e, rid);
-        }
+    let caller = match admit(&s, peer, &headers, rid).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
     };
-    let (limit, limit_key) = match &principal {
-        Some(p) => (LimitKey::Principal(p.limit_key()), p.limit_key()),
-        None => (LimitKey::Ip(ip), format!("ip:{ip}")),
-    };
-    if let Err(wait) = s.app.rate.check(&limit).await {
-        return rate_limited(wait, rid);
-    }
+    let principal = &caller.principal;
+    let limit = &caller.limit;
     // Uploads are for authenticated callers only (a cross-site form can send multipart but never
     // an Authorization header), and may be larger than a JSON body.
     if multipart.is_some() && principal.is_none() {
@@ -469,13 +632,13 @@ pub async fn graphql_post(
         && reqs.len() <= s.app.config.limits.max_batch
     {
         let extra = u32::try_from(reqs.len() - 1).unwrap_or(u32::MAX);
-        if let Err(wait) = s.app.rate.check_n(&limit, extra).await {
+        if let Err(wait) = s.app.rate.check_n(limit, extra).await {
             return rate_limited(wait, rid);
         }
     }
     match batch {
         BatchRequest::Single(req) => {
-            let resp = run_one(&s, ip, principal, request_id, limit_key, req).await;
+            let resp = run_one(&s, &caller, request_id, req, Method::Post).await;
             let status = transport_status(std::slice::from_ref(&resp));
             with_status(Json(resp).into_response(), status)
         }
@@ -492,17 +655,7 @@ pub async fn graphql_post(
         BatchRequest::Batch(reqs) => {
             let mut out = Vec::with_capacity(reqs.len());
             for req in reqs {
-                out.push(
-                    run_one(
-                        &s,
-                        ip,
-                        principal.clone(),
-                        request_id.clone(),
-                        limit_key.clone(),
-                        req,
-                    )
-                    .await,
-                );
+                out.push(run_one(&s, &caller, request_id.clone(), req, Method::Post).await);
             }
             let status = transport_status(&out);
             with_status(Json(BatchResponse::Batch(out)).into_response(), status)
@@ -518,6 +671,7 @@ fn transport_status(responses: &[GqlResponse]) -> Option<(StatusCode, Option<u64
         .flat_map(|r| r.errors.iter())
         .filter_map(|e| e.extensions.as_ref());
     let mut timeout = false;
+    let mut get_mutation = false;
     let mut unavailable: Option<u64> = None;
     for x in codes {
         match x.get("code") {
@@ -529,21 +683,29 @@ fn transport_status(responses: &[GqlResponse]) -> Option<(StatusCode, Option<u64
                 unavailable = Some(unavailable.map_or(secs, |s| s.max(secs)));
             }
             Some(async_graphql::Value::String(c)) if c == "REQUEST_TIMEOUT" => timeout = true,
+            Some(async_graphql::Value::String(c)) if c == "METHOD_NOT_ALLOWED" => {
+                get_mutation = true;
+            }
             _ => {}
         }
     }
     match (unavailable, timeout) {
         (Some(secs), _) => Some((StatusCode::SERVICE_UNAVAILABLE, Some(secs))),
         (None, true) => Some((StatusCode::REQUEST_TIMEOUT, None)),
+        (None, false) if get_mutation => Some((StatusCode::METHOD_NOT_ALLOWED, None)),
         (None, false) => None,
     }
 }
 
 /// Applies [`transport_status`] (with Retry-After on 503, which clients and load balancers
-/// honour); the GraphQL body is unchanged.
+/// honour, and Allow on 405); the GraphQL body is unchanged.
 fn with_status(mut resp: Response, status: Option<(StatusCode, Option<u64>)>) -> Response {
     if let Some((code, retry_after)) = status {
         *resp.status_mut() = code;
+        if code == StatusCode::METHOD_NOT_ALLOWED {
+            resp.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
         if let Some(secs) = retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));

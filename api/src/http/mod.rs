@@ -1,8 +1,12 @@
-//! The HTTP surface: `/graphql` (POST; GET serves GraphiQL), `/graphql/ws`, `/healthz`, `/readyz`, `/metrics`,
+//! The HTTP surface: `/graphql` (POST; GET for queries, or GraphiQL without one), `/graphql/ws`,
+//! GraphiQL's assets and the SDL, `/healthz`, `/readyz`, `/metrics`,
 //! `/connect/{platform}/callback` (marketplace authorization redirects), `/connect/done`,
-//! with a request id on every request, in logs and in error responses.
+//! with a request id on every request, in logs and in error responses; CORS for the configured
+//! origins; responses over 1 KiB compressed (gzip or brotli) when the client accepts it.
 
+pub mod apq;
 mod connect;
+mod graphiql;
 mod graphql;
 mod health;
 mod ws;
@@ -25,17 +29,28 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct HttpState {
     app: AppState,
     schema: MercatoSchema,
+    apq: std::sync::Arc<apq::Apq>,
 }
+
+/// Responses smaller than this go out uncompressed (compressing them saves little).
+pub const COMPRESS_ABOVE_BYTES: u16 = 1024;
 
 /// Builds the router the binary serves (tests and benchmarks use the same).
 pub fn build_router(app: AppState) -> Router {
     let schema = build_schema(Some(app.clone()));
     let max_body = app.config.max_body_bytes;
     let request_timeout = app.config.limits.request_timeout;
-    let state = HttpState { app, schema };
+    let apq = std::sync::Arc::new(apq::Apq::new(app.redis_guard.clone(), app.keys.clone()));
+    let cors = cors(&app.config.limits.allowed_origins);
+    let state = HttpState { app, schema, apq };
     Router::new()
-        .route("/graphql", get(graphql::graphiql).post(graphql::graphql_post))
+        .route(
+            "/graphql",
+            get(graphql::graphql_get).post(graphql::graphql_post),
+        )
         .route("/graphql/ws", get(ws::graphql_ws))
+        .route("/graphql/assets/{name}", get(graphiql::asset))
+        .route("/graphql/schema.graphql", get(graphiql::schema_sdl))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
@@ -53,14 +68,58 @@ pub fn build_router(app: AppState) -> Router {
             request_timeout + std::time::Duration::from_secs(2),
         ))
         .layer(
+            tower_http::compression::CompressionLayer::new().compress_when(
+                tower_http::compression::Predicate::and(tower_http::compression::DefaultPredicate::new(),
+                    tower_http::compression::predicate::SizeAbove::new(COMPRESS_ABOVE_BYTES),
+                ),
+            ),
+        )
+        .layer(cors)
+        .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-                }))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &Request<_>| {
+                            let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                        })
+                        // One line per request at info: status and latency (the span adds
+                        // method, path and request id).
+                        .on_response(
+                            tower_http::trace::DefaultOnResponse::new()
+                                .level(tracing::Level::INFO)
+                                .latency_unit(tower_http::LatencyUnit::Micros),
+                        ),
+                )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
         )
+}
+
+/// CORS for the configured browser origins (`MERCATO_ALLOWED_ORIGINS`; the WebSocket endpoint
+/// checks the same list). No credentials: Mercato authenticates with the Authorization header,
+/// never with cookies, so a wildcard is never needed and never sent. Preflights are cached for
+/// ten minutes.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{Method, header};
+    let origins: Vec<axum::http::HeaderValue> = origins
+        .iter()
+        .filter_map(|o| axum::http::HeaderValue::from_str(o).ok())
+        .collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            REQUEST_ID,
+            HeaderName::from_static("apollo-require-preflight"),
+            HeaderName::from_static("x-apollo-operation-name"),
+            HeaderName::from_static("graphql-require-preflight"),
+        ])
+        .expose_headers([REQUEST_ID, header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 /// Counts every routed request by route and status, with its latency.
@@ -75,6 +134,8 @@ async fn count_requests(
     {
         Some("/graphql") => "/graphql",
         Some("/graphql/ws") => "/graphql/ws",
+        Some("/graphql/assets/{name}") => "/graphql/assets",
+        Some("/graphql/schema.graphql") => "/graphql/schema.graphql",
         Some("/healthz") => "/healthz",
         Some("/readyz") => "/readyz",
         Some("/metrics") => "/metrics",

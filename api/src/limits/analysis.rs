@@ -7,6 +7,13 @@
 //!   `first` (or that argument's default); any other list counts as [`OTHER_LIST_ESTIMATE`];
 //! - each root mutation field costs [`MUTATION_BASE`] more.
 //!
+//! Introspection (`__schema`, `__type`) costs nothing and is exempt from the depth limit: the
+//! standard introspection query that GraphiQL, codegen and Postman send nests 15 levels through
+//! `ofType`, a chain one type deep at each level. What can multiply is a list of types or fields
+//! inside another (`fields { type { fields { type { fields … } } } }`); as graphql-js's
+//! `MaxIntrospectionDepthRule` does, such lists (`fields`, `inputFields`, `interfaces`,
+//! `possibleTypes`) may nest at most [`MAX_INTROSPECTION_LISTS`] deep (the standard query: 1).
+//!
 //! The actual cost counts the objects the response really holds, by the same rules, so it is never
 //! more than the requested cost.
 
@@ -23,6 +30,11 @@ pub const DEFAULT_PAGE: u64 = 20;
 pub const OTHER_LIST_ESTIMATE: u64 = 10;
 /// Extra cost of each root mutation field.
 pub const MUTATION_BASE: u64 = 10;
+/// Deepest nesting of introspection's type and field lists (graphql-js refuses 3).
+pub const MAX_INTROSPECTION_LISTS: usize = 2;
+
+/// Introspection fields that return lists of types or fields.
+const INTROSPECTION_LISTS: [&str; 4] = ["fields", "inputFields", "interfaces", "possibleTypes"];
 
 /// What the analysis found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -35,6 +47,8 @@ pub struct Analysis {
     pub aliases: usize,
     /// The operation is a mutation.
     pub mutation: bool,
+    /// Deepest nesting of introspection's type and field lists.
+    pub introspection_lists: usize,
 }
 
 struct Walk<'a> {
@@ -44,6 +58,9 @@ struct Walk<'a> {
     fragment_stack: Vec<&'a Name>,
     aliases: usize,
     depth: usize,
+    /// Walking inside `__schema`/`__type`: the nesting of its lists, now and at most.
+    introspection: Option<usize>,
+    introspection_lists: usize,
 }
 
 fn page_size(field: &async_graphql::parser::types::Field, variables: &Variables) -> u64 {
@@ -118,17 +135,31 @@ impl<'a> Walk<'a> {
         depth: usize,
         list_len: Option<u64>,
     ) -> u64 {
-        self.depth = self.depth.max(depth);
         if f.alias.is_some() {
             self.aliases += 1;
         }
-        if f.selection_set.node.items.is_empty() || f.name.node.starts_with("__") {
-            // Leaves cost nothing; introspection is governed by its own switch. Still walk
-            // introspection selections for depth and aliases.
+        if let Some(lists) = self.introspection {
+            // Inside introspection: no depth, no cost; count the nesting of its lists.
+            let inner = lists + usize::from(INTROSPECTION_LISTS.contains(&f.name.node.as_str()));
+            self.introspection_lists = self.introspection_lists.max(inner);
+            self.introspection = Some(inner);
+            self.set(&f.selection_set.node, "", depth + 1, None);
+            self.introspection = Some(lists);
+            return 0;
+        }
+        self.depth = self.depth.max(depth);
+        if f.name.node.starts_with("__") {
+            // `__typename` is a leaf; `__schema` and `__type` are introspection, governed by
+            // their own switch and rule.
             if !f.selection_set.node.items.is_empty() {
+                self.introspection = Some(0);
                 self.set(&f.selection_set.node, "", depth + 1, None);
+                self.introspection = None;
             }
             return 0;
+        }
+        if f.selection_set.node.items.is_empty() {
+            return 0; // scalars and enums
         }
         let meta = self
             .registry
@@ -193,6 +224,8 @@ pub fn analyze(
         fragment_stack: Vec::new(),
         aliases: 0,
         depth: 0,
+        introspection: None,
+        introspection_lists: 0,
     };
     let mut cost = walk.set(&op.node.selection_set.node, &root, 1, None);
     if mutation {
@@ -204,6 +237,7 @@ pub fn analyze(
         depth: walk.depth,
         aliases: walk.aliases,
         mutation,
+        introspection_lists: walk.introspection_lists,
     }
 }
 

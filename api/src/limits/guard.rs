@@ -332,12 +332,24 @@ fn server_error(err: AppError) -> ServerError {
     out
 }
 
+/// Sets `extensions.code` on an error that has none (parse and validation errors come from
+/// async-graphql without one; clients branch on it).
+fn with_code(e: &mut ServerError, code: &'static str) {
+    let ext = e.extensions.get_or_insert_with(Default::default);
+    if ext.get("code").is_none() {
+        ext.set("code", code);
+    }
+}
+
 /// Every check on a request, before anything else looks at it; leaves the parsed document in the
 /// request so it is parsed once.
 pub fn check_request(req: &mut Request, max_selections: usize) -> ServerResult<()> {
     check_text(&req.query).map_err(server_error)?;
     check_variables(&req.variables).map_err(server_error)?;
-    let doc = req.parsed_query()?;
+    let doc = req.parsed_query().map_err(|mut e| {
+        with_code(&mut e, "GRAPHQL_PARSE_FAILED");
+        e
+    })?;
     check_document(doc, max_selections).map_err(server_error)
 }
 
@@ -393,7 +405,13 @@ impl Extension for GuardRun {
                 e.extensions = Some(ext);
                 Err(vec![e])
             }
-            other => other,
+            Err(mut errors) => {
+                for e in &mut errors {
+                    with_code(e, "GRAPHQL_VALIDATION_FAILED");
+                }
+                Err(errors)
+            }
+            ok => ok,
         }
     }
 }
