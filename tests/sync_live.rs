@@ -249,8 +249,20 @@ async fn a_catalog_import_runs_as_a_job_with_progress_and_per_row_results() {
             .any(|e| e["status"] == "RUNNING" && e["progress"].as_i64().unwrap() >= 20),
         "{events:?}"
     );
+    // The run is over, so is its subscription: `complete` follows the final state.
+    let done = next_json(&mut ws).await;
+    assert_eq!(done["type"], "complete", "{done}");
     stop.send(()).unwrap();
     worker.await.unwrap().unwrap();
+    // Subscribing to a finished run: its final state, then `complete` at once.
+    let mut again = subscribe(&app, &sh.s.token, RUN_UPDATED, json!({"id": run})).await;
+    let only = next_json(&mut again).await;
+    assert_eq!(
+        only["payload"]["data"]["syncRunUpdated"]["status"], "SUCCEEDED",
+        "{only}"
+    );
+    let done = next_json(&mut again).await;
+    assert_eq!(done["type"], "complete", "{done}");
 
     let r = app
         .gql(

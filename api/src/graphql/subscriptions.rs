@@ -312,6 +312,7 @@ fn run_stream(
     current: Vec<SyncRunRow>,
     permit: Slot,
     wanted: impl Fn(&SyncRunRow) -> bool + Send + 'static,
+    end_when_finished: bool,
 ) -> impl Stream<Item = SyncRunState> {
     use futures::StreamExt as _;
     let channel = state.keys.channel(Topic::SyncRuns(org_id));
@@ -324,6 +325,9 @@ fn run_stream(
             for run in current {
                 seen.insert(run.id, run.version);
                 yield SyncRunState::from(&run);
+                if end_when_finished && finished(run.status) {
+                    return;
+                }
             }
             futures::pin_mut!(events);
             while let Some((run, access)) = events.next().await {
@@ -338,9 +342,21 @@ fn run_stream(
                 }
                 seen.insert(run.id, run.version);
                 yield SyncRunState::from(&run);
+                if end_when_finished && finished(run.status) {
+                    return;
+                }
             }
         },
     )
+}
+
+/// A run that will not change again (a RETRYING run will).
+fn finished(status: entity::enums::SyncRunStatus) -> bool {
+    use entity::enums::SyncRunStatus as S;
+    match status {
+        S::Succeeded | S::Skipped | S::Dead | S::Cancelled => true,
+        S::Queued | S::Running | S::Retrying => false,
+    }
 }
 
 /// What happened to an order.
@@ -448,8 +464,10 @@ impl Subscription {
     }
 
     /// One sync run: first its state now, then every change (progress, retries, the end), in
-    /// order. NOT_FOUND unless the caller may see the run (its store's branch, or any member for
-    /// organization-wide runs); needs sync read access.
+    /// order; the subscription completes after the run's final state (SUCCEEDED, SKIPPED, DEAD
+    /// or CANCELLED), at once for a run that has already finished. NOT_FOUND unless the caller
+    /// may see the run (its store's branch, or any member for organization-wide runs); needs
+    /// sync read access.
     async fn sync_run_updated(
         &self,
         ctx: &Context<'_>,
@@ -470,6 +488,7 @@ impl Subscription {
             current,
             permit,
             move |r| r.id == run,
+            true,
         ))
     }
 
@@ -496,6 +515,7 @@ impl Subscription {
             current,
             permit,
             move |r| r.store_id == Some(wanted),
+            false,
         ))
     }
 
