@@ -469,3 +469,68 @@ async fn graphiql_is_served_by_the_binary_with_nothing_from_elsewhere() {
         .unwrap();
     assert!(sdl.contains("type Query"), "{sdl}");
 }
+
+/// The catalog page of the README and the benchmarks: 50 products with their variants, prices and
+/// stock levels.
+const PRODUCT_PAGE: &str = "{ products(first: 50) { edges { cursor node { id name status variants(first: 10) { id sku prices { amount currencyCode } stockLevels { onHand reserved available } } } } pageInfo { hasNextPage endCursor } } }";
+/// The order list: 50 orders with totals, lines and store.
+const ORDER_PAGE: &str = "{ orders(first: 50) { edges { node { id externalId status placedAt totals { total { amount currencyCode } } items { sellerSku name quantity unitPrice { amount } } store { name } } } } }";
+
+#[tokio::test]
+async fn the_common_screens_fit_in_one_request_under_the_default_cost_limit() {
+    let db = fresh_database().await;
+    let mut config = test_config(&db);
+    let defaults = mercato::config::Limits::default();
+    config.limits.cost_bucket_max = defaults.cost_bucket_max;
+    config.limits.cost_restore_rate = defaults.cost_restore_rate;
+    assert_eq!(config.limits.cost_bucket_max, 1000);
+    let app = TestApp::spawn_with(config, db).await;
+    let sh = shop(&app, "screens").await;
+    let variants = stock::product(&app, &sh, &["SC-1", "SC-2", "SC-3"]).await;
+    stock::receive(&app, &sh, &variants[0], 5).await;
+    let cost = |body: &Value, key: &str| body["extensions"]["cost"][key].as_u64().unwrap();
+
+    // 2 (connection) + 50 × (1 product + 10 × 1 variant); prices and levels are values.
+    let body = app.gql(Some(&sh.s.token), PRODUCT_PAGE, json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(cost(&body, "requestedQueryCost"), 552, "{body}");
+    // What it really held: the connection, 1 product, 3 variants.
+    assert_eq!(cost(&body, "actualQueryCost"), 6, "{body}");
+    assert_eq!(
+        body["data"]["products"]["edges"][0]["node"]["variants"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    // `first` on variants truncates, oldest first.
+    let body = app
+        .gql(
+            Some(&sh.s.token),
+            "{ products(first: 1) { nodes { variants(first: 2) { sku } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["products"]["nodes"][0]["variants"],
+        json!([{"sku": "SC-1"}, {"sku": "SC-2"}]),
+        "{body}"
+    );
+
+    // 2 + 50 × (1 order + 1 store); totals and lines are values.
+    let body = app.gql(Some(&sh.s.token), ORDER_PAGE, json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(cost(&body, "requestedQueryCost"), 102, "{body}");
+
+    // Without `first` on variants the estimate assumes 100 of them: refused, with the way out.
+    let no_first = "{ products(first: 50) { edges { node { variants { sku } } } } }";
+    let body = app.gql(Some(&sh.s.token), no_first, json!({})).await;
+    assert_eq!(first_error_code(&body), "MAX_COST_EXCEEDED", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("first/last"),
+        "{body}"
+    );
+}

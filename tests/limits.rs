@@ -95,16 +95,17 @@ async fn responses_report_requested_and_actual_cost() {
     app.create_branch(&s, "One").await;
     app.create_branch(&s, "Two").await;
 
-    // viewer (1) + user (1); scalars are free.
+    // viewer (a value: 0) + user (an entity: 1); scalars are free.
     let body = app
         .gql(t, "{ viewer { user { id email } } }", json!({}))
         .await;
-    assert_eq!(cost(&body)["requestedQueryCost"], 2, "{body}");
-    assert_eq!(cost(&body)["actualQueryCost"], 2);
+    assert_eq!(cost(&body)["requestedQueryCost"], 1, "{body}");
+    assert_eq!(cost(&body)["actualQueryCost"], 1);
     assert_eq!(cost(&body)["throttleStatus"]["maximumAvailable"], 1000);
     assert_eq!(cost(&body)["throttleStatus"]["restoreRate"], 50);
 
-    // organization (1) + branches (1) + 5 nodes (5) + pageInfo (1) requested; 2 branches exist.
+    // organization (1) + the connection (2) + 5 nodes (5) + pageInfo (a value: 0) requested;
+    // 2 branches exist.
     let q =
         "{ organization { branches(first: 5) { nodes { id name } pageInfo { hasNextPage } } } }";
     let body = app.gql(t, q, json!({})).await;
@@ -113,13 +114,13 @@ async fn responses_report_requested_and_actual_cost() {
     // Variables count like literals.
     let q = "query($n: Int) { organization { branches(first: $n) { nodes { id } } } }";
     let body = app.gql(t, q, json!({ "n": 50 })).await;
-    assert_eq!(cost(&body)["requestedQueryCost"], 52, "{body}");
+    assert_eq!(cost(&body)["requestedQueryCost"], 53, "{body}");
 
-    // A mutation: 10 + payload (1) + branch (1) + userErrors list (10 × 1) requested.
+    // A mutation: 10 + payload (a value: 0) + branch (1) + userErrors (values: 0).
     let m = "mutation { createBranch(input: { name: \"Three\" }) { branch { id } userErrors { code } } }";
     let body = app.gql(t, m, json!({})).await;
-    assert_eq!(cost(&body)["requestedQueryCost"], 22, "{body}");
-    assert_eq!(cost(&body)["actualQueryCost"], 12, "{body}");
+    assert_eq!(cost(&body)["requestedQueryCost"], 11, "{body}");
+    assert_eq!(cost(&body)["actualQueryCost"], 11, "{body}");
     let available = cost(&body)["throttleStatus"]["currentlyAvailable"]
         .as_u64()
         .unwrap();
@@ -134,14 +135,14 @@ async fn an_empty_bucket_throttles_with_retry_after() {
     })
     .await;
     let s = app.sign_up("thr", Some("Throttle Co")).await;
-    let q = "{ organization { branches(first: 40) { nodes { id } } } }"; // 42 requested
+    let q = "{ organization { branches(first: 40) { nodes { id } } } }"; // 43 requested
     let first = app.gql(Some(&s.token), q, json!({})).await;
     assert!(first["errors"].is_null(), "{first}");
-    // No branches exist: actual 2, so 40 points came back.
-    assert_eq!(cost(&first)["actualQueryCost"], 2);
+    // No branches exist: actual 3, so 40 points came back.
+    assert_eq!(cost(&first)["actualQueryCost"], 3);
     let second = app.gql(Some(&s.token), q, json!({})).await;
     assert!(second["errors"].is_null(), "refund made room: {second}");
-    let q_big = "{ organization { branches(first: 57) { nodes { id } } } }"; // 59 requested
+    let q_big = "{ organization { branches(first: 57) { nodes { id } } } }"; // 60 requested
     let third = app.gql(Some(&s.token), q_big, json!({})).await;
     assert_eq!(first_error_code(&third), "THROTTLED", "{third}");
     assert!(

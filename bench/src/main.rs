@@ -46,7 +46,7 @@ static RUN: std::sync::LazyLock<Duration> = std::sync::LazyLock::new(|| {
             .unwrap_or(10),
     )
 });
-const PAGE: &str = "{ products(first: 50) { edges { node { id name variants { id sku prices { amount currencyCode } stockLevels { onHand reserved available } } } } } }";
+const PAGE: &str = "{ products(first: 50) { edges { node { id name variants(first: 10) { id sku prices { amount currencyCode } stockLevels { onHand reserved available } } } } } }";
 const RESERVE: &str = "mutation($i: ReserveStockInput!) { reserveStock(input: $i) { reservation { id } userErrors { code } } }";
 
 struct Figures {

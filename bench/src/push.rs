@@ -117,7 +117,7 @@ pub async fn push() {
         let page = app
             .gql(
                 t,
-                "query($a: String) { products(first: 100, after: $a) { pageInfo { hasNextPage endCursor } edges { node { variants { id sku } } } } }",
+                "query($a: String) { products(first: 100, after: $a) { pageInfo { hasNextPage endCursor } edges { node { variants(first: 250) { id sku } } } } }",
                 json!({"a": after}),
             )
             .await;

@@ -90,7 +90,7 @@ impl Extension for CostRun {
         let doc = next.run(ctx, query, variables).await?;
         let name = self.with_state(|s| s.operation_name.clone()).flatten();
         let a = analysis::analyze(&doc, name.as_deref(), &ctx.schema_env.registry, variables);
-        self.with_state(|s| s.analysis = Some(a));
+        self.with_state(|s| s.analysis = Some(a.clone()));
         if a.aliases > self.max_aliases {
             return Err(refuse(AppError::Limit {
                 code: "TOO_MANY_ALIASES",
@@ -132,7 +132,7 @@ impl Extension for CostRun {
         let (Some(limiter), Some(rc)) = (&self.limiter, ctx.data_opt::<RequestCtx>()) else {
             return Ok(result);
         };
-        let Some(a) = self.with_state(|s| s.analysis).flatten() else {
+        let Some(a) = self.with_state(|s| s.analysis.clone()).flatten() else {
             return Ok(result);
         };
         let max = u64::from(limiter.config().max);
@@ -167,14 +167,21 @@ impl Extension for CostRun {
             return resp;
         };
         let (analysis, charged, mut available, validated) = self
-            .with_state(|s| (s.analysis, s.charged.take(), s.available, s.validated))
+            .with_state(|s| {
+                (
+                    s.analysis.take(),
+                    s.charged.take(),
+                    s.available,
+                    s.validated,
+                )
+            })
             .unwrap_or((None, None, None, false));
         let Some(a) = analysis.filter(|_| validated) else {
             return resp;
         };
         let mut actual = None;
         if let Some((key, requested)) = charged {
-            let real = analysis::actual_cost(&resp.data, a.mutation).min(requested);
+            let real = analysis::actual_cost(&a.plan, &resp.data, a.mutation).min(requested);
             actual = Some(real);
             let refund = i64::try_from(requested - real).unwrap_or(0);
             if refund > 0 {

@@ -1,11 +1,21 @@
 //! Static analysis of a GraphQL document before it runs: requested cost (Shopify-style), depth and
-//! aliases. Rules, also in the README:
+//! aliases. Rules, also in the README (with worked examples):
 //!
-//! - a scalar or enum field costs 0; an object field costs 1 plus its selection;
-//! - a list field costs its length times (1 + its selection). Inside a `…Connection` the length is
-//!   the connection's `first`/`last` (default 20); a list field that takes `first` counts its
-//!   `first` (or that argument's default); any other list counts as [`OTHER_LIST_ESTIMATE`];
+//! - scalars and enums cost 0;
+//! - an **entity** (an object type with an `id`: a product, a variant, an order, a store…) costs 1
+//!   plus its selection; a **value** (an object without an `id`: money, a stock level, an order
+//!   line, a page info…) costs only its selection, as Shopify's scalars for money and quantities
+//!   do: it comes with the row that holds it;
+//! - a connection field costs 2 plus its length times its node (`edges { node }` or `nodes`),
+//!   the length being `first`/`last` (default 20);
+//! - a list the client sizes with `first` (a history, `variants`) costs `first` (or its default)
+//!   times its item, and each item at least 1;
+//! - a list the client cannot size belongs to its parent (a variant's prices and stock levels,
+//!   an order's lines): it costs what its items select, counting [`OTHER_LIST_ESTIMATE`] items;
 //! - each root mutation field costs [`MUTATION_BASE`] more.
+//!
+//! The actual cost applies the same rules to the lists the response really holds (the plan built
+//! with the estimate is walked along the data), so it is never more than the requested cost.
 //!
 //! Introspection (`__schema`, `__type`) costs nothing and is exempt from the depth limit: the
 //! standard introspection query that GraphiQL, codegen and Postman send nests 15 levels through
@@ -13,9 +23,6 @@
 //! inside another (`fields { type { fields { type { fields … } } } }`); as graphql-js's
 //! `MaxIntrospectionDepthRule` does, such lists (`fields`, `inputFields`, `interfaces`,
 //! `possibleTypes`) may nest at most [`MAX_INTROSPECTION_LISTS`] deep (the standard query: 1).
-//!
-//! The actual cost counts the objects the response really holds, by the same rules, so it is never
-//! more than the requested cost.
 
 use async_graphql::Name;
 use async_graphql::Variables;
@@ -30,14 +37,30 @@ pub const DEFAULT_PAGE: u64 = 20;
 pub const OTHER_LIST_ESTIMATE: u64 = 10;
 /// Extra cost of each root mutation field.
 pub const MUTATION_BASE: u64 = 10;
+/// Cost of a connection itself (its page info and cursors), as Shopify counts it.
+pub const CONNECTION_BASE: u64 = 2;
 /// Deepest nesting of introspection's type and field lists (graphql-js refuses 3).
 pub const MAX_INTROSPECTION_LISTS: usize = 2;
 
 /// Introspection fields that return lists of types or fields.
 const INTROSPECTION_LISTS: [&str; 4] = ["fields", "inputFields", "interfaces", "possibleTypes"];
 
+/// How one response key is charged: what it costs itself (per item for a list) and what its
+/// selection holds. Fragments are merged into their parent's keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charge {
+    /// Response key (alias or field name).
+    pub key: Name,
+    /// Cost of the field itself, per item for a list.
+    pub own: u64,
+    /// Each item costs at least 1 (a list sized by `first`).
+    pub sized: bool,
+    /// Charged keys of its selection.
+    pub children: Vec<Charge>,
+}
+
 /// What the analysis found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Analysis {
     /// Requested cost.
     pub cost: u64,
@@ -49,6 +72,22 @@ pub struct Analysis {
     pub mutation: bool,
     /// Deepest nesting of introspection's type and field lists.
     pub introspection_lists: usize,
+    /// The root keys that cost something, for the actual cost.
+    pub plan: Vec<Charge>,
+}
+
+/// Adds `c` to `plan`, merging with a key already there (two fragments selecting one field).
+fn merge(plan: &mut Vec<Charge>, c: Charge) {
+    match plan.iter_mut().find(|p| p.key == c.key) {
+        Some(p) => {
+            p.own = p.own.max(c.own);
+            p.sized |= c.sized;
+            for child in c.children {
+                merge(&mut p.children, child);
+            }
+        }
+        None => plan.push(c),
+    }
 }
 
 struct Walk<'a> {
@@ -95,18 +134,19 @@ impl<'a> Walk<'a> {
         type_name: &str,
         depth: usize,
         list_len: Option<u64>,
+        plan: &mut Vec<Charge>,
     ) -> u64 {
         let mut total: u64 = 0;
         for sel in &set.items {
             let c = match &sel.node {
-                Selection::Field(f) => self.field(&f.node, type_name, depth, list_len),
+                Selection::Field(f) => self.field(&f.node, type_name, depth, list_len, plan),
                 Selection::InlineFragment(frag) => {
                     let on = frag
                         .node
                         .type_condition
                         .as_ref()
                         .map_or(type_name, |t| t.node.on.node.as_str());
-                    self.set(&frag.node.selection_set.node, on, depth, list_len)
+                    self.set(&frag.node.selection_set.node, on, depth, list_len, plan)
                 }
                 Selection::FragmentSpread(spread) => {
                     let name = &spread.node.fragment_name.node;
@@ -118,7 +158,7 @@ impl<'a> Walk<'a> {
                     };
                     self.fragment_stack.push(name);
                     let on = def.node.type_condition.node.on.node.as_str();
-                    let c = self.set(&def.node.selection_set.node, on, depth, list_len);
+                    let c = self.set(&def.node.selection_set.node, on, depth, list_len, plan);
                     self.fragment_stack.pop();
                     c
                 }
@@ -134,6 +174,7 @@ impl<'a> Walk<'a> {
         parent: &str,
         depth: usize,
         list_len: Option<u64>,
+        plan: &mut Vec<Charge>,
     ) -> u64 {
         if f.alias.is_some() {
             self.aliases += 1;
@@ -143,7 +184,7 @@ impl<'a> Walk<'a> {
             let inner = lists + usize::from(INTROSPECTION_LISTS.contains(&f.name.node.as_str()));
             self.introspection_lists = self.introspection_lists.max(inner);
             self.introspection = Some(inner);
-            self.set(&f.selection_set.node, "", depth + 1, None);
+            self.set(&f.selection_set.node, "", depth + 1, None, &mut Vec::new());
             self.introspection = Some(lists);
             return 0;
         }
@@ -153,7 +194,7 @@ impl<'a> Walk<'a> {
             // their own switch and rule.
             if !f.selection_set.node.items.is_empty() {
                 self.introspection = Some(0);
-                self.set(&f.selection_set.node, "", depth + 1, None);
+                self.set(&f.selection_set.node, "", depth + 1, None, &mut Vec::new());
                 self.introspection = None;
             }
             return 0;
@@ -181,15 +222,56 @@ impl<'a> Walk<'a> {
         let concrete = ty
             .trim_matches(|c| c == '[' || c == ']' || c == '!')
             .to_owned();
-        let inner_lists = concrete
-            .ends_with("Connection")
-            .then(|| page_size(f, self.variables));
-        let child = self.set(&f.selection_set.node, &concrete, depth + 1, inner_lists);
-        let one = child.saturating_add(1);
+        let connection = concrete.ends_with("Connection");
+        let inner_lists = connection.then(|| page_size(f, self.variables));
+        let own = if connection {
+            CONNECTION_BASE
+        } else {
+            u64::from(self.is_entity(&concrete))
+        };
+        let mut children = Vec::new();
+        let child = self.set(
+            &f.selection_set.node,
+            &concrete,
+            depth + 1,
+            inner_lists,
+            &mut children,
+        );
+        let sized = is_list && own_len.is_some();
+        let mut one = child.saturating_add(own);
+        if sized {
+            one = one.max(1);
+        }
+        if one > 0 {
+            let key = f.alias.as_ref().map_or(&f.name.node, |a| &a.node).clone();
+            merge(
+                plan,
+                Charge {
+                    key,
+                    own,
+                    sized,
+                    children,
+                },
+            );
+        }
         if is_list {
             one.saturating_mul(own_len.or(list_len).unwrap_or(OTHER_LIST_ESTIMATE))
         } else {
             one
+        }
+    }
+
+    /// An object type with an `id` (or an interface or union, whose members are).
+    fn is_entity(&self, type_name: &str) -> bool {
+        match self.registry.types.get(type_name) {
+            Some(async_graphql::registry::MetaType::Object { fields, .. }) => {
+                fields.contains_key("id")
+            }
+            Some(
+                async_graphql::registry::MetaType::Interface { .. }
+                | async_graphql::registry::MetaType::Union { .. },
+            ) => true,
+            _ => false,
         }
     }
 }
@@ -227,7 +309,8 @@ pub fn analyze(
         introspection: None,
         introspection_lists: 0,
     };
-    let mut cost = walk.set(&op.node.selection_set.node, &root, 1, None);
+    let mut plan = Vec::new();
+    let mut cost = walk.set(&op.node.selection_set.node, &root, 1, None, &mut plan);
     if mutation {
         let roots = op.node.selection_set.node.items.len() as u64;
         cost = cost.saturating_add(roots.saturating_mul(MUTATION_BASE));
@@ -238,27 +321,42 @@ pub fn analyze(
         aliases: walk.aliases,
         mutation,
         introspection_lists: walk.introspection_lists,
+        plan,
     }
 }
 
-/// The actual cost of a response: the objects it holds (plus the mutation base per root field).
-pub fn actual_cost(data: &async_graphql::Value, mutation: bool) -> u64 {
-    fn objects(v: &async_graphql::Value) -> u64 {
+/// The actual cost of a response: the plan's charges applied to the lists and objects the data
+/// really holds (plus the mutation base per root field).
+pub fn actual_cost(plan: &[Charge], data: &async_graphql::Value, mutation: bool) -> u64 {
+    fn value(c: &Charge, v: &async_graphql::Value) -> u64 {
         match v {
-            async_graphql::Value::Object(map) => {
-                map.values().map(objects).fold(1u64, u64::saturating_add)
+            async_graphql::Value::List(items) => items
+                .iter()
+                .map(|i| value(c, i))
+                .fold(0, u64::saturating_add),
+            async_graphql::Value::Object(_) => {
+                let one = c.own.saturating_add(keys(&c.children, v));
+                if c.sized { one.max(1) } else { one }
             }
-            async_graphql::Value::List(items) => {
-                items.iter().map(objects).fold(0, u64::saturating_add)
-            }
+            // An item sized by `first` that is a scalar still counts.
+            async_graphql::Value::Null => 0,
+            _ if c.sized => 1,
             _ => 0,
         }
     }
-    match data {
-        async_graphql::Value::Object(roots) => roots
-            .values()
-            .map(|v| objects(v) + if mutation { MUTATION_BASE } else { 0 })
-            .fold(0, u64::saturating_add),
-        _ => 0,
+    fn keys(plan: &[Charge], v: &async_graphql::Value) -> u64 {
+        let async_graphql::Value::Object(map) = v else {
+            return 0;
+        };
+        plan.iter()
+            .filter_map(|c| map.get(&c.key).map(|v| value(c, v)))
+            .fold(0, u64::saturating_add)
     }
+    let base = match data {
+        async_graphql::Value::Object(roots) if mutation => {
+            (roots.len() as u64).saturating_mul(MUTATION_BASE)
+        }
+        _ => 0,
+    };
+    keys(plan, data).saturating_add(base)
 }
