@@ -144,12 +144,12 @@ async fn ten_thousand_csv_rows_with_three_bad_ones_import_9997_and_report_each_p
     let history = app
         .gql(
             Some(&sh.s.token),
-            "query($v: ID!, $l: ID!) { stockHistory(variantId: $v, locationId: $l) { kind onHandDelta onHandAfter documentType documentId } }",
+            "query($v: ID!, $l: ID!) { stockHistory(variantId: $v, locationId: $l) { nodes { kind onHandDelta onHandAfter documentType documentId } } }",
             json!({"v": gid("Variant", &vid[0]), "l": sh.location}),
         )
         .await;
     assert_eq!(
-        history["data"]["stockHistory"],
+        history["data"]["stockHistory"]["nodes"],
         json!([{"kind": "COUNT", "onHandDelta": 3, "onHandAfter": 3, "documentType": "IMPORT_ROW",
                 "documentId": format!("{}:3", imp["id"].as_str().unwrap())}]),
         "{history}"

@@ -534,3 +534,112 @@ async fn the_common_screens_fit_in_one_request_under_the_default_cost_limit() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn connections_page_both_ways_and_count_their_items() {
+    let app = TestApp::spawn().await;
+    let sh = shop(&app, "relay").await;
+    for i in 0..5 {
+        app.gql(
+            Some(&sh.s.token),
+            "mutation($i: CreateProductInput!) { createProduct(input: $i) { product { id } } }",
+            json!({"i": {"name": format!("P{i}"), "variants": [{"sku": format!("R-{i}")}]}}),
+        )
+        .await;
+    }
+    let names = |body: &Value| -> Vec<String> {
+        body["data"]["products"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let page = "query($f: Int, $a: String, $l: Int, $b: String, $s: ProductSortKey, $r: Boolean) { products(first: $f, after: $a, last: $l, before: $b, sortKey: $s, reverse: $r) { totalCount edges { cursor node { name } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }";
+    for (sort, reverse) in [("CREATED_AT", false), ("NAME", true), ("UPDATED_AT", false)] {
+        let all = app
+            .gql(
+                Some(&sh.s.token),
+                page,
+                json!({"f": 5, "s": sort, "r": reverse}),
+            )
+            .await;
+        let every = names(&all);
+        assert_eq!(every.len(), 5, "{all}");
+        assert_eq!(all["data"]["products"]["totalCount"], 5);
+        // The last 2, then the 2 before them, then the 1 before those.
+        let last = app
+            .gql(
+                Some(&sh.s.token),
+                page,
+                json!({"l": 2, "s": sort, "r": reverse}),
+            )
+            .await;
+        assert_eq!(names(&last), every[3..], "{sort}: {last}");
+        let info = &last["data"]["products"]["pageInfo"];
+        assert_eq!(info["hasPreviousPage"], true);
+        let before = app
+            .gql(
+                Some(&sh.s.token),
+                page,
+                json!({"l": 2, "b": info["startCursor"], "s": sort, "r": reverse}),
+            )
+            .await;
+        assert_eq!(names(&before), every[1..3], "{sort}: {before}");
+        let info = &before["data"]["products"]["pageInfo"];
+        assert_eq!(info["hasPreviousPage"], true);
+        assert_eq!(info["hasNextPage"], true);
+        let first = app
+            .gql(
+                Some(&sh.s.token),
+                page,
+                json!({"l": 2, "b": info["startCursor"], "s": sort, "r": reverse}),
+            )
+            .await;
+        assert_eq!(names(&first), every[..1], "{sort}: {first}");
+        assert_eq!(
+            first["data"]["products"]["pageInfo"]["hasPreviousPage"],
+            false
+        );
+        // Forwards from the first page's end meets the same items.
+        let next = app
+            .gql(
+                Some(&sh.s.token),
+                page,
+                json!({"f": 2, "a": first["data"]["products"]["pageInfo"]["endCursor"], "s": sort, "r": reverse}),
+            )
+            .await;
+        assert_eq!(names(&next), every[1..3], "{sort}: {next}");
+    }
+    // first and last together are a typed error.
+    let both = app
+        .gql(Some(&sh.s.token), page, json!({"f": 1, "l": 1}))
+        .await;
+    assert_eq!(first_error_code(&both), "VALIDATION_FAILED", "{both}");
+    // totalCount follows the filter.
+    let body = app
+        .gql(
+            Some(&sh.s.token),
+            r#"{ products(first: 1, query: "P3") { totalCount } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(body["data"]["products"]["totalCount"], 1, "{body}");
+    // A product is a Node.
+    let id = app
+        .gql(
+            Some(&sh.s.token),
+            "{ products(first: 1) { nodes { id } } }",
+            json!({}),
+        )
+        .await["data"]["products"]["nodes"][0]["id"]
+        .clone();
+    let body = app
+        .gql(
+            Some(&sh.s.token),
+            "query($id: ID!) { node(id: $id) { __typename ... on Product { name } } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(body["data"]["node"]["__typename"], "Product", "{body}");
+}

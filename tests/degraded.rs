@@ -100,7 +100,7 @@ async fn a_postgres_that_is_down_gets_503_with_retry_after_fast() {
     let mut config = test_config(&db);
     let url = runtime_url(&db).replace(&host_port(&runtime_url(&db)), &proxy.addr.to_string());
     config.database_url = url.into();
-    config.limits.db_acquire_timeout = Duration::from_millis(800);
+    config.limits.db_acquire_timeout = Duration::from_millis(2_000);
     let app = TestApp::spawn_with(config, db).await;
     let s = app.sign_up("pg-down", Some("Down Co")).await;
     let query = json!({ "query": "{ viewer { user { email } } }" });

@@ -213,12 +213,12 @@ async fn an_idempotent_adjustment_retried_twenty_times_at_once_moves_stock_once(
     let body = app
         .gql(
             Some(&sh.s.token),
-            "query($v: ID!, $l: ID!) { stockHistory(variantId: $v, locationId: $l) { kind onHandDelta onHandAfter reason } }",
+            "query($v: ID!, $l: ID!) { stockHistory(variantId: $v, locationId: $l) { nodes { kind onHandDelta onHandAfter reason } } }",
             json!({"v": v, "l": sh.location}),
         )
         .await;
     assert_eq!(
-        body["data"]["stockHistory"],
+        body["data"]["stockHistory"]["nodes"],
         json!([{"kind": "RECEIVE", "onHandDelta": 7, "onHandAfter": 7, "reason": "PO 1"}, {"kind": "COUNT", "onHandDelta": -2, "onHandAfter": 5, "reason": ""}])
     );
     assert_ledger_equals_levels(&app, &sh.org).await;
@@ -335,7 +335,7 @@ async fn another_tenants_ids_are_not_found_in_every_catalog_and_inventory_argume
         let body = app
             .gql(
                 t,
-                "query($v: ID!, $l: ID!) { stockHistory(variantId: $v, locationId: $l) { kind } }",
+                "query($v: ID!, $l: ID!) { stockHistory(variantId: $v, locationId: $l) { nodes { kind } } }",
                 json!({"v": v, "l": l}),
             )
             .await;
@@ -437,8 +437,8 @@ async fn release_and_commit_move_stock_as_expected_and_low_stock_alerts_open_onc
         .await,
         ["1"]
     );
-    let rel = "mutation($id: ID!) { releaseReservation(id: $id) { reservation { status } userErrors { code } } }";
-    let com = "mutation($id: ID!) { commitReservation(id: $id) { reservation { status } userErrors { code } } }";
+    let rel = "mutation($id: ID!) { releaseReservation(input: {id: $id}) { reservation { status } userErrors { code } } }";
+    let com = "mutation($id: ID!) { commitReservation(input: {id: $id}) { reservation { status } userErrors { code } } }";
     let body = app.gql(Some(&sh.s.token), rel, json!({"id": ids[0]})).await;
     assert_eq!(
         body["data"]["releaseReservation"]["reservation"]["status"],
@@ -729,12 +729,12 @@ async fn listings_push_the_allocated_share_of_available_stock() {
     let body = app
         .gql(
             t,
-            "query($s: ID!) { listings(storeId: $s) { externalItemId pushQuantity } }",
+            "query($s: ID!) { listings(storeId: $s) { nodes { externalItemId pushQuantity } } }",
             json!({"s": store}),
         )
         .await;
     assert_eq!(
-        body["data"]["listings"][0],
+        body["data"]["listings"]["nodes"][0],
         json!({"externalItemId": "1001", "pushQuantity": 2}),
         "10 × 50% − 3: {body}"
     );
@@ -816,11 +816,11 @@ async fn listings_push_the_allocated_share_of_available_stock() {
     let body = app
         .gql(
             Some(&other.s.token),
-            "query($s: ID!) { listings(storeId: $s) { pushQuantity } }",
+            "query($s: ID!) { listings(storeId: $s) { nodes { pushQuantity } } }",
             json!({"s": store}),
         )
         .await;
-    assert_eq!(body["data"]["listings"], json!([]));
+    assert_eq!(body["data"]["listings"]["nodes"], json!([]));
 }
 
 #[tokio::test]

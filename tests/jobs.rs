@@ -524,11 +524,11 @@ async fn two_workers_run_each_schedule_slot_once() {
     let schedules = app
         .gql(
             Some(&sh.s.token),
-            "query($s: ID!) { syncSchedules(storeId: $s) { kind everySeconds cron enabled nextRunAt } }",
+            "query($s: ID!) { syncSchedules(storeId: $s) { nodes { kind everySeconds cron enabled nextRunAt } } }",
             json!({"s": store_gid}),
         )
         .await;
-    let kinds: Vec<(String, Value, Value)> = schedules["data"]["syncSchedules"]
+    let mut kinds: Vec<(String, Value, Value)> = schedules["data"]["syncSchedules"]["nodes"]
         .as_array()
         .unwrap()
         .iter()
@@ -540,6 +540,7 @@ async fn two_workers_run_each_schedule_slot_once() {
             )
         })
         .collect();
+    kinds.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
         kinds,
         vec![

@@ -59,11 +59,11 @@ async fn every_global_id_resolves_through_node_and_only_for_its_tenant() {
     let body = app
         .gql(
             Some(t),
-            "query($s: ID!) { syncSchedules(storeId: $s) { id } }",
+            "query($s: ID!) { syncSchedules(storeId: $s) { nodes { id } } }",
             json!({"s": store}),
         )
         .await;
-    let schedule = text(&body["data"]["syncSchedules"][0]["id"]);
+    let schedule = text(&body["data"]["syncSchedules"]["nodes"][0]["id"]);
     let (token_id, _) = app
         .create_api_token(&a.s, "node", &["CATALOG_READ"], None)
         .await;

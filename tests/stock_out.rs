@@ -32,11 +32,11 @@ async fn listings(app: &TestApp, sh: &Shop, store: &str) -> Vec<Value> {
     let body = app
         .gql(
             Some(&sh.s.token),
-            "query($s: ID!) { listings(storeId: $s) { id externalItemId externalModelId externalSku linkStatus linkedManually variantId candidates pushQuantity stockSync { pushedQuantity inSync error } } }",
+            "query($s: ID!) { listings(storeId: $s) { nodes { id externalItemId externalModelId externalSku linkStatus linkedManually variantId candidates pushQuantity stockSync { pushedQuantity inSync error } } } }",
             json!({ "s": store }),
         )
         .await;
-    body["data"]["listings"]
+    body["data"]["listings"]["nodes"]
         .as_array()
         .unwrap_or_else(|| panic!("{body}"))
         .clone()
@@ -424,11 +424,11 @@ async fn stock_reaches_every_linked_listing_on_every_platform_and_is_never_lost(
     let body = app
         .gql(
             o,
-            "query($s: ID!) { listings(storeId: $s) { id } }",
+            "query($s: ID!) { listings(storeId: $s) { nodes { id } } }",
             json!({"s": stores[0].1}),
         )
         .await;
-    assert_eq!(body["data"]["listings"], json!([]), "{body}");
+    assert_eq!(body["data"]["listings"]["nodes"], json!([]), "{body}");
     let body = app
         .gql(
             o,

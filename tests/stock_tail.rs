@@ -277,11 +277,11 @@ async fn with_the_tail_off_the_last_units_show_on_every_listing() {
     let body = app
         .gql(
             Some(&sh.s.token),
-            "query($s: ID!) { listings(storeId: $s) { externalSku pushQuantity stockSync { pushedQuantity inSync sellingOwnPart } } }",
+            "query($s: ID!) { listings(storeId: $s) { nodes { externalSku pushQuantity stockSync { pushedQuantity inSync sellingOwnPart } } } }",
             json!({ "s": stores["data"]["organization"]["stores"]["edges"][0]["node"]["id"] }),
         )
         .await;
-    let l = body["data"]["listings"]
+    let l = body["data"]["listings"]["nodes"]
         .as_array()
         .unwrap()
         .iter()

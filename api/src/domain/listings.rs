@@ -108,25 +108,28 @@ pub fn readable(c: &Ctx<'_>) -> AppResult<()> {
     c.access.org()?.require(Perm::StoresRead)
 }
 
-/// The listings of a store (the first 500), optionally only those in link state `link`.
+/// A page of a store's listings (oldest first), optionally only those in link state `link`.
 pub async fn of_store(
     c: &Ctx<'_>,
     store: StoreId,
     link: Option<LinkStatus>,
-) -> AppResult<Vec<ListingRow>> {
+    args: crate::domain::page::PageArgs,
+) -> AppResult<crate::domain::page::Page<ListingRow>> {
     readable(c)?;
-    Ok(ListingRow::find_by_statement(stmt(
+    crate::domain::page::fetch_sql(
+        c.tx,
         &format!(
             "SELECT {LISTING_COLUMNS} FROM listings WHERE store_id = $1 \
-               AND ($2::text IS NULL OR link_status = $2) ORDER BY id LIMIT 500"
+               AND ($2::text IS NULL OR link_status = $2)"
         ),
         vec![
             store.uuid().into(),
             link.map(|l| sea_orm::ActiveEnum::to_value(&l)).into(),
         ],
-    ))
-    .all(c.tx)
-    .await?)
+        args,
+        false,
+    )
+    .await
 }
 
 /// The quantity to push to the listing's store now (0 unless the listing is ACTIVE; none while

@@ -77,6 +77,25 @@ pub struct Page<T> {
     pub has_next: bool,
     /// More items precede.
     pub has_previous: bool,
+    /// The statement selecting every item of the list (all pages), for `totalCount`.
+    pub all: Option<sea_orm::Statement>,
+}
+
+/// How many rows `all` (a page's whole list) selects, under the caller's RLS context.
+pub async fn count<C: ConnectionTrait>(conn: &C, all: &sea_orm::Statement) -> AppResult<i64> {
+    #[derive(sea_orm::FromQueryResult)]
+    struct N {
+        n: i64,
+    }
+    let stmt = sea_orm::Statement {
+        sql: format!("SELECT count(*) AS n FROM ({}) AS list", all.sql),
+        values: all.values.clone(),
+        db_backend: all.db_backend,
+    };
+    Ok(<N as sea_orm::FromQueryResult>::find_by_statement(stmt)
+        .one(conn)
+        .await?
+        .map_or(0, |r| r.n))
 }
 
 impl<T> Page<T> {
@@ -86,6 +105,7 @@ impl<T> Page<T> {
             items: self.items.into_iter().map(f).collect(),
             has_next: self.has_next,
             has_previous: self.has_previous,
+            all: self.all,
         }
     }
 }
@@ -101,6 +121,7 @@ where
     E: EntityTrait,
     C: ConnectionTrait,
 {
+    let all = sea_orm::QueryTrait::build(&select, sea_orm::DbBackend::Postgres);
     let mut q = select;
     if let Some(a) = args.after {
         q = q.filter(key.gt(a));
@@ -114,7 +135,9 @@ where
         q.order_by_asc(key)
     };
     let rows = q.limit(args.size + 1).all(conn).await?;
-    Ok(into_page(rows, args))
+    let mut page = into_page(rows, args);
+    page.all = Some(all);
+    Ok(page)
 }
 
 /// Fetches one page of rows of a raw `select` (which must end in a WHERE clause and select an
@@ -131,6 +154,7 @@ where
     C: ConnectionTrait,
 {
     let (later, earlier) = if newest_first { ("<", ">") } else { (">", "<") };
+    let all = crate::domain::stmt(select, values.clone());
     let n = values.len();
     values.push(args.after.into());
     values.push(args.before.into());
@@ -147,7 +171,9 @@ where
     let rows = T::find_by_statement(crate::domain::stmt(&sql, values))
         .all(conn)
         .await?;
-    Ok(into_page(rows, args))
+    let mut page = into_page(rows, args);
+    page.all = Some(all);
+    Ok(page)
 }
 
 /// Turns `size + 1` rows read in walking order into a page in list order.
@@ -160,12 +186,14 @@ fn into_page<T>(mut rows: Vec<T>, args: PageArgs) -> Page<T> {
             has_previous: more,
             has_next: args.before.is_some(),
             items: rows,
+            all: None,
         }
     } else {
         Page {
             has_next: more,
             has_previous: args.after.is_some(),
             items: rows,
+            all: None,
         }
     }
 }

@@ -261,52 +261,71 @@ pub struct ProductFilter {
     pub sort: ProductSort,
     /// Descending.
     pub reverse: bool,
-    /// Page size (already checked).
-    pub first: u64,
-    /// Start after this cursor.
+    /// Page size (already checked): the first `size` after `after`, or with `backward` the last
+    /// `size` before `before`.
+    pub size: u64,
+    /// Page from the end (`last`).
+    pub backward: bool,
+    /// Only products after this cursor.
     pub after: Option<ProductCursor>,
+    /// Only products before this cursor.
+    pub before: Option<ProductCursor>,
 }
 
-/// Up to `first + 1` products (one more tells the caller there is a next page).
-pub async fn list(c: &Ctx<'_>, f: &ProductFilter) -> AppResult<Vec<ProductRow>> {
-    require_catalog_read(c)?;
+/// The list's filters (no cursor, no order), as SQL over `products p` with its values.
+fn filtered(f: &ProductFilter) -> (String, Vec<sea_orm::Value>) {
     let mut sql = format!("SELECT {PRODUCT_COLUMNS} FROM products p WHERE true");
     let mut values: Vec<sea_orm::Value> = Vec::new();
+    if let Some(q) = f.query.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        values.push(format!("%{}%", like_escape(q)).into());
+        values.push(format!("{}%", like_escape(q)).into());
+        let (contains, prefix) = (values.len() - 1, values.len());
+        sql.push_str(&format!(
+            " AND (p.name ILIKE ${contains} OR EXISTS (SELECT 1 FROM variants v WHERE v.product_id = p.id AND v.sku ILIKE ${prefix}))"
+        ));
+    }
+    if let Some(st) = f.status {
+        values.push(st.into());
+        sql.push_str(&format!(" AND p.status = ${}", values.len()));
+    }
+    if let Some(since) = f.updated_since {
+        values.push(since.into());
+        sql.push_str(&format!(" AND p.updated_at >= ${}", values.len()));
+    }
+    (sql, values)
+}
+
+/// Every product the filter selects, all pages (for `totalCount`).
+pub fn all(f: &ProductFilter) -> sea_orm::Statement {
+    let (sql, values) = filtered(f);
+    stmt(&sql, values)
+}
+
+/// Up to `size + 1` products in list order (one more tells the caller there is another page:
+/// the next one, or with `backward` the previous one).
+pub async fn list(c: &Ctx<'_>, f: &ProductFilter) -> AppResult<Vec<ProductRow>> {
+    require_catalog_read(c)?;
+    let (mut sql, mut values) = filtered(f);
     let arg = |v: sea_orm::Value, values: &mut Vec<sea_orm::Value>| {
         values.push(v);
         format!("${}", values.len())
     };
-    if let Some(q) = f.query.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        let contains = arg(format!("%{}%", like_escape(q)).into(), &mut values);
-        let prefix = arg(format!("{}%", like_escape(q)).into(), &mut values);
-        sql.push_str(&format!(
-            " AND (p.name ILIKE {contains} OR EXISTS (SELECT 1 FROM variants v WHERE v.product_id = p.id AND v.sku ILIKE {prefix}))"
-        ));
-    }
-    if let Some(st) = f.status {
-        let a = arg(st.into(), &mut values);
-        sql.push_str(&format!(" AND p.status = {a}"));
-    }
-    if let Some(since) = f.updated_since {
-        let a = arg(since.into(), &mut values);
-        sql.push_str(&format!(" AND p.updated_at >= {a}"));
-    }
-    let (expr, cmp, dir) = match (f.sort, f.reverse) {
-        (ProductSort::CreatedAt, false) => ("", ">", "ASC"),
-        (ProductSort::CreatedAt, true) => ("", "<", "DESC"),
-        (ProductSort::UpdatedAt, false) => ("p.updated_at", ">", "ASC"),
-        (ProductSort::UpdatedAt, true) => ("p.updated_at", "<", "DESC"),
-        (ProductSort::Name, false) => ("lower(p.name)", ">", "ASC"),
-        (ProductSort::Name, true) => ("lower(p.name)", "<", "DESC"),
+    let (expr, ascending) = match (f.sort, f.reverse) {
+        (ProductSort::CreatedAt, r) => ("", !r),
+        (ProductSort::UpdatedAt, r) => ("p.updated_at", !r),
+        (ProductSort::Name, r) => ("lower(p.name)", !r),
     };
-    if let Some(cur) = &f.after {
+    for (cursor, later) in [(&f.after, true), (&f.before, false)] {
+        let Some(cur) = cursor else { continue };
+        // After the cursor in list order: greater when ascending; before it: the opposite.
+        let cmp = if later == ascending { ">" } else { "<" };
         let id = arg(cur.id.into(), &mut values);
         if expr.is_empty() {
             sql.push_str(&format!(" AND p.id {cmp} {id}"));
         } else {
             let k: sea_orm::Value = if f.sort == ProductSort::UpdatedAt {
                 DateTime::parse_from_rfc3339(&cur.k)
-                    .map_err(|_| AppError::invalid("after", "invalid cursor"))?
+                    .map_err(|_| AppError::invalid("cursor", "invalid cursor"))?
                     .with_timezone(&Utc)
                     .into()
             } else {
@@ -316,19 +335,29 @@ pub async fn list(c: &Ctx<'_>, f: &ProductFilter) -> AppResult<Vec<ProductRow>> 
             sql.push_str(&format!(" AND ({expr}, p.id) {cmp} ({k}, {id})"));
         }
     }
+    // Walking backwards reads from the end of the list, then restores list order.
+    let dir = if ascending != f.backward {
+        "ASC"
+    } else {
+        "DESC"
+    };
     if expr.is_empty() {
         sql.push_str(&format!(" ORDER BY p.id {dir}"));
     } else {
         sql.push_str(&format!(" ORDER BY {expr} {dir}, p.id {dir}"));
     }
-    let limit = arg(
-        i64::try_from(f.first + 1).unwrap_or(101).into(),
-        &mut values,
-    );
+    let limit = arg(i64::try_from(f.size + 1).unwrap_or(101).into(), &mut values);
     sql.push_str(&format!(" LIMIT {limit}"));
-    Ok(ProductRow::find_by_statement(stmt(&sql, values))
+    let mut rows = ProductRow::find_by_statement(stmt(&sql, values))
         .all(c.tx)
-        .await?)
+        .await?;
+    if f.backward {
+        // Keep the extra row (it tells of a previous page) at the end, as forwards.
+        let extra = (rows.len() as u64 > f.size).then(|| rows.pop()).flatten();
+        rows.reverse();
+        rows.extend(extra);
+    }
+    Ok(rows)
 }
 
 /// A product (NOT_FOUND unless visible).

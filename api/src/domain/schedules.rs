@@ -276,15 +276,21 @@ pub async fn chain_next(c: &Ctx<'_>, job: &JobRow) -> AppResult<()> {
 }
 
 /// The schedules of `store` (NOT_FOUND unless the store is visible).
-pub async fn list(c: &Ctx<'_>, store: StoreId) -> AppResult<Vec<ScheduleRow>> {
+pub async fn list(
+    c: &Ctx<'_>,
+    store: StoreId,
+    args: crate::domain::page::PageArgs,
+) -> AppResult<crate::domain::page::Page<ScheduleRow>> {
     c.access.org()?.require(Perm::SyncRead)?;
     crate::domain::require_visible(c.tx, "stores", store.uuid(), "Store").await?;
-    Ok(ScheduleRow::find_by_statement(stmt(
-        &format!("SELECT {COLUMNS} FROM sync_schedules WHERE store_id = $1 ORDER BY kind"),
+    crate::domain::page::fetch_sql(
+        c.tx,
+        &format!("SELECT {COLUMNS} FROM sync_schedules WHERE store_id = $1"),
         vec![store.uuid().into()],
-    ))
-    .all(c.tx)
-    .await?)
+        args,
+        false,
+    )
+    .await
 }
 
 /// A schedule (NOT_FOUND unless its store is visible).

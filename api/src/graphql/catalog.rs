@@ -5,7 +5,7 @@ use crate::domain::products::{
     self, ProductCursor, ProductFilter, ProductRow, ProductSort, VariantRow,
 };
 use crate::error::AppError;
-use crate::graphql::relay::{product_gid, product_id, variant_gid, variant_id};
+use crate::graphql::relay::{Conn, Counted, product_gid, product_id, variant_gid, variant_id};
 use crate::graphql::scalars::{Money, MoneyInput};
 use crate::graphql::stock::StockLevel;
 use crate::graphql::user_errors::UserError;
@@ -323,27 +323,47 @@ pub struct CatalogQuery;
 #[Object]
 impl CatalogQuery {
     /// The catalog: search by name (contains) or SKU (prefix), filter by status and update time,
-    /// sort, and page forwards with `first`/`after` (at most 100 per page). Variants, prices and
-    /// stock levels of a whole page load in one statement each.
+    /// sort, and page with `first`/`after` or `last`/`before` (at most 100 per page). Variants,
+    /// prices and stock levels of a whole page load in one statement each.
     #[allow(clippy::too_many_arguments)]
     async fn products(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
         query: Option<String>,
         status: Option<ProductStatus>,
         updated_since: Option<DateTime<Utc>>,
         sort_key: Option<ProductSortKey>,
         reverse: Option<bool>,
-    ) -> Result<Connection<String, Product>> {
+    ) -> Result<Conn<Product>> {
         let sort_key = sort_key.unwrap_or_default();
         let reverse = reverse.unwrap_or(false);
-        let first = crate::domain::page::page_size("first", first.unwrap_or(20))?;
+        let (size, backward) = match (first, last) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    AppError::invalid("last", "pass either first or last, not both").into(),
+                );
+            }
+            (None, Some(n)) => (crate::domain::page::page_size("last", n)?, true),
+            (n, None) => (
+                crate::domain::page::page_size("first", n.unwrap_or(20))?,
+                false,
+            ),
+        };
         let sort = match sort_key {
             ProductSortKey::CreatedAt => ProductSort::CreatedAt,
             ProductSortKey::UpdatedAt => ProductSort::UpdatedAt,
             ProductSortKey::Name => ProductSort::Name,
+        };
+        let cursor = |name: &str, c: Option<String>| {
+            c.as_deref()
+                .map(|c| {
+                    ProductCursor::decode(c).map_err(|_| AppError::invalid(name, "invalid cursor"))
+                })
+                .transpose()
         };
         let filter = ProductFilter {
             query,
@@ -351,16 +371,27 @@ impl CatalogQuery {
             updated_since,
             sort,
             reverse,
-            first,
-            after: after.as_deref().map(ProductCursor::decode).transpose()?,
+            size,
+            backward,
+            after: cursor("after", after)?,
+            before: cursor("before", before)?,
         };
         let rows = read(ctx, async |c| products::list(&c, &filter).await).await?;
         prefetch(ctx, &rows).await;
-        let has_next = rows.len() as u64 > first;
-        let mut conn = Connection::new(filter.after.is_some(), has_next);
+        let more = rows.len() as u64 > size;
+        let (has_previous, has_next) = if backward {
+            (more, filter.before.is_some())
+        } else {
+            (filter.after.is_some(), more)
+        };
+        let mut conn = Connection::with_additional_fields(
+            has_previous,
+            has_next,
+            Counted::new(Some(products::all(&filter))),
+        );
         conn.edges.extend(
             rows.into_iter()
-                .take(usize::try_from(first).unwrap_or(100))
+                .take(usize::try_from(size).unwrap_or(100))
                 .map(|r| Edge::new(ProductCursor::encode(sort, &r), Product(r))),
         );
         Ok(conn)

@@ -474,22 +474,33 @@ pub struct ListingQuery;
 impl ListingQuery {
     /// The listings of a store (the first 500), optionally only those in one link state (e.g.
     /// UNLINKED and AMBIGUOUS ones to resolve).
+    #[allow(clippy::too_many_arguments)]
     async fn listings(
         &self,
         ctx: &Context<'_>,
         store_id: ID,
         link_status: Option<LinkStatus>,
-    ) -> Result<Vec<Listing>> {
-        read(ctx, async |c| {
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<crate::graphql::relay::Conn<Listing>> {
+        let args = crate::graphql::relay::page_args(after, before, first, last)?;
+        let page = read(ctx, async |c| {
             let Ok(store) = crate::graphql::relay::store_id(&store_id) else {
                 c.access
                     .org()?
                     .require(crate::auth::permissions::Perm::StoresRead)?;
-                return Ok(Vec::new());
+                return Ok(crate::domain::page::Page {
+                    items: Vec::new(),
+                    has_next: false,
+                    has_previous: false,
+                    all: None,
+                });
             };
-            let rows = listings::of_store(&c, store, link_status.map(Into::into)).await?;
-            Ok(rows.into_iter().map(Listing).collect())
+            listings::of_store(&c, store, link_status.map(Into::into), args).await
         })
-        .await
+        .await?;
+        Ok(crate::graphql::relay::connection(page, |l| l.id, Listing))
     }
 }

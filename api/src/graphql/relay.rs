@@ -106,15 +106,42 @@ pub fn forward_args(after: Option<String>, first: Option<i32>) -> AppResult<Page
     page_args(after, None, first, None)
 }
 
-/// A Relay connection of `T`.
-pub type Conn<T> = Connection<String, T>;
+/// A Relay connection of `T`, with `totalCount`.
+pub type Conn<T> = Connection<String, T, Counted>;
+
+/// The connection's own fields beyond Relay's: `totalCount`, counted only when asked for.
+pub struct Counted {
+    all: Option<sea_orm::Statement>,
+}
+
+impl Counted {
+    /// Counts the rows `all` selects (the whole list) when `totalCount` is asked for.
+    pub fn new(all: Option<sea_orm::Statement>) -> Self {
+        Self { all }
+    }
+}
+
+#[Object]
+impl Counted {
+    /// Items in the whole list, all pages (one count query, run only when asked for).
+    async fn total_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        let Some(all) = &self.all else {
+            return Ok(0);
+        };
+        crate::graphql::read(ctx, async |c| domain::page::count(c.tx, all).await).await
+    }
+}
 
 /// Builds a connection from a page; `key` gives each row's cursor key.
 pub fn connection<M, T>(page: Page<M>, key: impl Fn(&M) -> Uuid, to: impl Fn(M) -> T) -> Conn<T>
 where
     T: async_graphql::OutputType,
 {
-    let mut c = Connection::new(page.has_previous, page.has_next);
+    let mut c = Connection::with_additional_fields(
+        page.has_previous,
+        page.has_next,
+        Counted::new(page.all),
+    );
     c.edges.extend(
         page.items
             .into_iter()

@@ -351,6 +351,13 @@ pub struct ReservationPayload {
     pub user_errors: Vec<UserError>,
 }
 
+/// Input of `releaseReservation` and `commitReservation`.
+#[derive(InputObject)]
+pub struct ReservationInput {
+    /// The reservation.
+    pub id: ID,
+}
+
 /// Stock queries.
 #[derive(Default)]
 pub struct StockQuery;
@@ -373,21 +380,25 @@ impl StockQuery {
     }
 
     /// How a stock level came to be: its ledger rows, oldest first.
+    #[allow(clippy::too_many_arguments)]
     async fn stock_history(
         &self,
         ctx: &Context<'_>,
         variant_id: ID,
         location_id: ID,
-        #[graphql(default = 100)] first: i32,
-    ) -> Result<Vec<StockMovement>> {
-        let limit = crate::domain::page::page_size("first", first)?;
-        read(ctx, async |c| {
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<relay::Conn<StockMovement>> {
+        let args = relay::page_args(after, before, first, last)?;
+        let page = read(ctx, async |c| {
             let v = field_id("variantId", relay::variant_id(&variant_id))?;
             let l = field_id("locationId", relay::location_id(&location_id))?;
-            let rows = inventory::history(&c, v, l, limit).await?;
-            Ok(rows.into_iter().map(StockMovement::from).collect())
+            inventory::history(&c, v, l, args).await
         })
-        .await
+        .await?;
+        Ok(relay::connection(page, |m| m.id, StockMovement::from))
     }
 }
 
@@ -562,11 +573,11 @@ impl StockMutation {
     async fn release_reservation(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        input: ReservationInput,
     ) -> Result<Option<ReservationPayload>> {
         some(async {
             let (reservation, user_errors) = mutate(ctx, async |c| {
-                let rid: ReservationId = reservation_id(&id)?;
+                let rid: ReservationId = field_id("input.id", reservation_id(&input.id))?;
                 Ok(inventory::release(&c, rid).await?.into())
             })
             .await?;
@@ -582,11 +593,11 @@ impl StockMutation {
     async fn commit_reservation(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        input: ReservationInput,
     ) -> Result<Option<ReservationPayload>> {
         some(async {
             let (reservation, user_errors) = mutate(ctx, async |c| {
-                let rid: ReservationId = reservation_id(&id)?;
+                let rid: ReservationId = field_id("input.id", reservation_id(&input.id))?;
                 Ok(inventory::commit(&c, rid).await?.into())
             })
             .await?;

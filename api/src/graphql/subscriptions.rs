@@ -125,7 +125,8 @@ impl From<inventory::AlertKind> for AlertKind {
 /// selling a seller SKU the catalog does not have.
 #[derive(SimpleObject, Clone)]
 pub struct InventoryAlert {
-    /// The alert.
+    /// Global id of the alert: the same while it is open and when it resolves, so a client
+    /// cache updates one object.
     pub id: ID,
     /// LOW_STOCK or UNLINKED_SKU.
     pub kind: AlertKind,
@@ -210,7 +211,7 @@ async fn open_alerts(
     Ok(rows
         .into_iter()
         .map(|r| InventoryAlert {
-            id: ID(r.id.to_string()),
+            id: crate::graphql::relay::encode_id("InventoryAlert", r.id),
             kind: if r.kind == "UNLINKED_SKU" {
                 AlertKind::UnlinkedSku
             } else {
@@ -442,7 +443,7 @@ impl Subscription {
                     if !sees(&access, alert.branch_id) {
                         continue;
                     }
-                    let id = ID(alert.alert_id.to_string());
+                    let id = crate::graphql::relay::encode_id("InventoryAlert", alert.alert_id);
                     if alert.state == inventory::AlertState::Open && opened.contains(&id) {
                         continue;
                     }

@@ -222,27 +222,31 @@ impl SyncRun {
         Ok(Job(read(ctx, async |c| sync::job(&c, id).await).await?))
     }
     /// Per-entity results (what was created, updated, skipped, and what failed and why).
-    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    #[graphql(complexity = "first.or(last).unwrap_or(20).max(1) as usize * child_complexity")]
     async fn items(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> Result<Conn<SyncItem>> {
-        let args = page_args(after, None, first, None)?;
+        let args = page_args(after, before, first, last)?;
         let run = self.0.id;
         let page = read(ctx, async |c| sync::items(&c, run, args).await).await?;
         Ok(connection(page, |i| i.id, SyncItem))
     }
     /// Log lines, oldest first (each attempt's start, failure and retry).
-    #[graphql(complexity = "first.unwrap_or(20).max(1) as usize * child_complexity")]
+    #[graphql(complexity = "first.or(last).unwrap_or(20).max(1) as usize * child_complexity")]
     async fn logs(
         &self,
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> Result<Conn<SyncLog>> {
-        let args = page_args(after, None, first, None)?;
+        let args = page_args(after, before, first, last)?;
         let run = self.0.id;
         let page = read(ctx, async |c| sync::logs(&c, run, args).await).await?;
         Ok(connection(page, |l| l.id, SyncLog))
@@ -496,10 +500,19 @@ impl SyncQuery {
     }
 
     /// A store's sync schedules.
-    async fn sync_schedules(&self, ctx: &Context<'_>, store_id: ID) -> Result<Vec<SyncSchedule>> {
+    async fn sync_schedules(
+        &self,
+        ctx: &Context<'_>,
+        store_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Conn<SyncSchedule>> {
+        let args = page_args(after, before, first, last)?;
         let store = store_id_of(&store_id)?;
-        let rows = read(ctx, async |c| schedule::list(&c, store).await).await?;
-        Ok(rows.into_iter().map(SyncSchedule).collect())
+        let page = read(ctx, async |c| schedule::list(&c, store, args).await).await?;
+        Ok(connection(page, |r| r.id, SyncSchedule))
     }
 }
 
@@ -528,60 +541,18 @@ pub struct StartSyncInput {
 #[derive(SimpleObject)]
 pub struct JobPayload {
     /// The job.
-    pub job: Option<JobView>,
+    pub job: Option<Job>,
     /// Its sync run (subscribe with `syncRunUpdated(id)`).
-    pub sync_run: Option<SyncRunState>,
+    pub sync_run: Option<SyncRun>,
     /// Problems with the input (nothing was queued).
     pub user_errors: Vec<UserError>,
-}
-
-/// A job's state (as a plain object in payloads).
-#[derive(SimpleObject, Clone)]
-pub struct JobView {
-    /// Global id.
-    pub id: ID,
-    /// What it does.
-    pub kind: SyncKind,
-    /// Lifecycle.
-    pub status: JobStatus,
-    /// Attempts started.
-    pub attempts: i32,
-    /// Attempts allowed.
-    pub max_attempts: i32,
-    /// Not before.
-    pub run_at: DateTime<Utc>,
-    /// Last error.
-    pub last_error: Option<String>,
-    /// Cancellation asked for.
-    pub cancel_requested: bool,
-    /// Queued at.
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<&JobRow> for JobView {
-    fn from(j: &JobRow) -> Self {
-        Self {
-            id: job_gid(JobId(j.id)),
-            kind: j.kind.into(),
-            status: j.status.into(),
-            attempts: j.attempts,
-            max_attempts: j.max_attempts,
-            run_at: j.run_at,
-            last_error: j.last_error.clone(),
-            cancel_requested: j.cancel_requested,
-            created_at: j.created_at,
-        }
-    }
 }
 
 /// Builds the payload of a mutation that queued a job.
 pub fn queued_payload(q: Option<Queued>, user_errors: Vec<UserError>) -> JobPayload {
     JobPayload {
-        job: q.as_ref().map(|q| JobView::from(&q.job)),
-        sync_run: q
-            .as_ref()
-            .and_then(|q| q.run.as_ref())
-            .map(SyncRunState::from),
+        job: q.as_ref().map(|q| Job(q.job.clone())),
+        sync_run: q.and_then(|q| q.run).map(SyncRun),
         user_errors,
     }
 }
@@ -712,7 +683,7 @@ impl SyncMutation {
 
 fn job_payload(job: Option<JobRow>, user_errors: Vec<UserError>) -> JobPayload {
     JobPayload {
-        job: job.as_ref().map(JobView::from),
+        job: job.map(Job),
         sync_run: None,
         user_errors,
     }

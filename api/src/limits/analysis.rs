@@ -7,7 +7,7 @@
 //!   line, a page info…) costs only its selection, as Shopify's scalars for money and quantities
 //!   do: it comes with the row that holds it;
 //! - a connection field costs 2 plus its length times its node (`edges { node }` or `nodes`),
-//!   the length being `first`/`last` (default 20);
+//!   each at least 1, the length being `first`/`last` (default 20);
 //! - a list the client sizes with `first` (a history, `variants`) costs `first` (or its default)
 //!   times its item, and each item at least 1;
 //! - a list the client cannot size belongs to its parent (a variant's prices and stock levels,
@@ -237,7 +237,8 @@ impl<'a> Walk<'a> {
             inner_lists,
             &mut children,
         );
-        let sized = is_list && own_len.is_some();
+        // Lists the client sizes (`first`, or a connection's page) cost at least 1 per item.
+        let sized = is_list && (own_len.is_some() || list_len.is_some());
         let mut one = child.saturating_add(own);
         if sized {
             one = one.max(1);

@@ -311,6 +311,8 @@ pub async fn stock_at(c: &Ctx<'_>, v: VariantId, l: LocationId) -> AppResult<Lev
 /// One ledger row.
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct MovementRow {
+    /// Id (UUID v7: ledger order).
+    pub id: Uuid,
     /// Kind.
     pub kind: MovementKind,
     /// Change of on hand.
@@ -331,26 +333,24 @@ pub struct MovementRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// How a level came to be: its first `limit` ledger rows, oldest first (NOT_FOUND when there is
-/// no visible level).
+/// How a level came to be: a page of its ledger rows, oldest first (NOT_FOUND when there is no
+/// visible level).
 pub async fn history(
     c: &Ctx<'_>,
     v: VariantId,
     l: LocationId,
-    limit: u64,
-) -> AppResult<Vec<MovementRow>> {
+    args: crate::domain::page::PageArgs,
+) -> AppResult<crate::domain::page::Page<MovementRow>> {
     c.access.org()?.require(Perm::InventoryRead)?;
     level(c, v, l).await?;
-    Ok(MovementRow::find_by_statement(stmt(
-        "SELECT kind, on_hand_delta, reserved_delta, on_hand_after, reserved_after, reason, \
+    crate::domain::page::fetch_sql(
+        c.tx,
+        "SELECT id, kind, on_hand_delta, reserved_delta, on_hand_after, reserved_after, reason, \
          document_type, document_id, created_at FROM stock_movements \
-         WHERE variant_id = $1 AND location_id = $2 ORDER BY created_at, id LIMIT $3",
-        vec![
-            v.uuid().into(),
-            l.uuid().into(),
-            i64::try_from(limit).unwrap_or(i64::MAX).into(),
-        ],
-    ))
-    .all(c.tx)
-    .await?)
+         WHERE variant_id = $1 AND location_id = $2",
+        vec![v.uuid().into(), l.uuid().into()],
+        args,
+        false,
+    )
+    .await
 }
