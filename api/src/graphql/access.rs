@@ -54,6 +54,7 @@ pub enum ScopeGql {
 /// A partner API token. The secret itself is only ever returned by `createApiToken`.
 pub struct ApiToken(pub token_entity::Model);
 
+/// A partner API token. The secret itself is only ever returned by `createApiToken`.
 #[Object]
 impl ApiToken {
     /// Global id.
@@ -219,7 +220,7 @@ impl AccessMutation {
     async fn add_member(
         &self,
         ctx: &Context<'_>,
-        input: AddMemberInput,
+        #[graphql(desc = "The mutation's input.")] input: AddMemberInput,
     ) -> Result<Option<MemberPayload>> {
         some(async {
             let (m, user_errors) = mutate(ctx, async |c| {
@@ -252,7 +253,7 @@ impl AccessMutation {
     async fn change_member_role(
         &self,
         ctx: &Context<'_>,
-        input: ChangeMemberRoleInput,
+        #[graphql(desc = "The mutation's input.")] input: ChangeMemberRoleInput,
     ) -> Result<Option<MemberPayload>> {
         some(async {
             let (m, user_errors) = mutate(ctx, async |c| {
@@ -272,7 +273,7 @@ impl AccessMutation {
     async fn remove_member(
         &self,
         ctx: &Context<'_>,
-        input: RemoveMemberInput,
+        #[graphql(desc = "The mutation's input.")] input: RemoveMemberInput,
     ) -> Result<Option<MemberPayload>> {
         some(async {
             let (u, user_errors) = mutate(ctx, async |c| {
@@ -292,7 +293,7 @@ impl AccessMutation {
     async fn set_branch_role(
         &self,
         ctx: &Context<'_>,
-        input: SetBranchRoleInput,
+        #[graphql(desc = "The mutation's input.")] input: SetBranchRoleInput,
     ) -> Result<Option<MemberPayload>> {
         some(async {
             let (m, user_errors) = mutate(ctx, async |c| {
@@ -315,7 +316,7 @@ impl AccessMutation {
     async fn create_api_token(
         &self,
         ctx: &Context<'_>,
-        input: CreateApiTokenInput,
+        #[graphql(desc = "The mutation's input.")] input: CreateApiTokenInput,
     ) -> Result<Option<CreateApiTokenPayload>> {
         some(async {
             let (created, user_errors) = mutate(ctx, async |c| {
@@ -357,7 +358,7 @@ impl AccessMutation {
     async fn revoke_api_token(
         &self,
         ctx: &Context<'_>,
-        input: RevokeApiTokenInput,
+        #[graphql(desc = "The mutation's input.")] input: RevokeApiTokenInput,
     ) -> Result<Option<RevokeApiTokenPayload>> {
         some(async {
             let (t, user_errors) = mutate(ctx, async |c| {

@@ -17,6 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 /// A person who can log in.
 pub struct User(pub users::Model);
 
+/// A person who can log in.
 #[Object]
 impl User {
     /// Global id.
@@ -53,6 +54,7 @@ pub struct Viewer {
     memberships: Vec<(entity::organizations::Model, entity::enums::OrgRole)>,
 }
 
+/// The authenticated user and their current organization.
 #[Object]
 impl Viewer {
     /// The user.
@@ -216,7 +218,11 @@ pub struct AccountsMutation;
 #[Object]
 impl AccountsMutation {
     /// Creates an account (and optionally an organization) and logs in.
-    async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<Option<AuthPayload>> {
+    async fn sign_up(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mutation's input.")] input: SignUpInput,
+    ) -> Result<Option<AuthPayload>> {
         some(async {
             let ttl = rc(ctx)?.state.config.limits.refresh_token_ttl;
             let input = sign_in::SignUp {
@@ -232,7 +238,11 @@ impl AccountsMutation {
     }
 
     /// Logs in with e-mail and password. Wrong e-mail and wrong password are the same error.
-    async fn log_in(&self, ctx: &Context<'_>, input: LogInInput) -> Result<Option<AuthPayload>> {
+    async fn log_in(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mutation's input.")] input: LogInInput,
+    ) -> Result<Option<AuthPayload>> {
         some(async {
             let rc = rc(ctx)?;
             login_attempt(rc, &input.email).await?;
@@ -252,7 +262,7 @@ impl AccountsMutation {
     async fn switch_organization(
         &self,
         ctx: &Context<'_>,
-        input: SwitchOrganizationInput,
+        #[graphql(desc = "The mutation's input.")] input: SwitchOrganizationInput,
     ) -> Result<Option<AuthPayload>> {
         some(async {
             let result = mutate(ctx, async |c| {
@@ -272,7 +282,7 @@ impl AccountsMutation {
     async fn refresh_session(
         &self,
         ctx: &Context<'_>,
-        input: RefreshSessionInput,
+        #[graphql(desc = "The mutation's input.")] input: RefreshSessionInput,
     ) -> Result<Option<AuthPayload>> {
         some(async {
             let ttl = rc(ctx)?.state.config.limits.refresh_token_ttl;
@@ -297,7 +307,7 @@ impl AccountsMutation {
     async fn log_out(
         &self,
         ctx: &Context<'_>,
-        input: LogOutInput,
+        #[graphql(desc = "The mutation's input.")] input: LogOutInput,
     ) -> Result<Option<LogOutPayload>> {
         some(async {
             let (revoked, user_errors) = mutate(ctx, async |c| {

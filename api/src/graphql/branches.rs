@@ -14,6 +14,7 @@ use entity::branches as branch_entity;
 #[derive(Clone)]
 pub struct Branch(pub branch_entity::Model);
 
+/// A business unit of an organization.
 #[Object]
 impl Branch {
     /// Global id.
@@ -37,9 +38,21 @@ impl Branch {
     async fn stores(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "At most this many items from the start of the list (0 to 100, default 20)."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "Only items after this cursor (an edge's `cursor`, or `pageInfo.endCursor`)."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "At most this many items from the end of the list (0 to 100); not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(
+            desc = "Only items before this cursor (an edge's `cursor`, or `pageInfo.startCursor`)."
+        )]
         before: Option<String>,
     ) -> Result<Conn<Store>> {
         let args = page_args(after, before, first, last)?;
@@ -103,7 +116,7 @@ impl BranchesMutation {
     async fn create_branch(
         &self,
         ctx: &Context<'_>,
-        input: CreateBranchInput,
+        #[graphql(desc = "The mutation's input.")] input: CreateBranchInput,
     ) -> Result<Option<BranchPayload>> {
         some(async {
             let (branch, user_errors) =
@@ -120,7 +133,7 @@ impl BranchesMutation {
     async fn update_branch(
         &self,
         ctx: &Context<'_>,
-        input: UpdateBranchInput,
+        #[graphql(desc = "The mutation's input.")] input: UpdateBranchInput,
     ) -> Result<Option<BranchPayload>> {
         some(async {
             let (branch, user_errors) = mutate(ctx, async |c| match branch_id(&input.id) {
@@ -140,7 +153,7 @@ impl BranchesMutation {
     async fn delete_branch(
         &self,
         ctx: &Context<'_>,
-        input: DeleteBranchInput,
+        #[graphql(desc = "The mutation's input.")] input: DeleteBranchInput,
     ) -> Result<Option<DeleteBranchPayload>> {
         some(async {
             let (deleted, user_errors) = mutate(ctx, async |c| match branch_id(&input.id) {

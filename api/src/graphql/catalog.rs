@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 #[derive(Clone, Debug)]
 pub struct Product(pub ProductRow);
 
+/// A product of the master catalog.
 #[Object]
 impl Product {
     /// Global id.
@@ -59,7 +60,12 @@ impl Product {
     async fn variants(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 100, validator(minimum = 0, maximum = 250))] first: i32,
+        #[graphql(
+            desc = "At most this many variants, oldest first (0 to 250, default 100); fewer lowers the query's cost estimate.",
+            default = 100,
+            validator(minimum = 0, maximum = 250)
+        )]
+        first: i32,
     ) -> Result<Vec<Variant>> {
         let rows = rc(ctx)?
             .variants
@@ -75,6 +81,7 @@ impl Product {
 #[derive(Clone, Debug)]
 pub struct Variant(pub VariantRow);
 
+/// A sellable SKU.
 #[Object]
 impl Variant {
     /// Global id.
@@ -174,6 +181,7 @@ pub struct SetVariantCostInput {
 
 /// A variant to create.
 #[derive(InputObject)]
+#[graphql(name = "VariantInput")]
 pub struct VariantInputGql {
     /// SKU.
     pub sku: String,
@@ -329,15 +337,29 @@ impl CatalogQuery {
     async fn products(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "At most this many items from the start of the list (0 to 100, default 20)."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "Only items after this cursor (an edge's `cursor`, or `pageInfo.endCursor`)."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "At most this many items from the end of the list (0 to 100); not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(
+            desc = "Only items before this cursor (an edge's `cursor`, or `pageInfo.startCursor`)."
+        )]
         before: Option<String>,
-        query: Option<String>,
-        status: Option<ProductStatus>,
-        updated_since: Option<DateTime<Utc>>,
-        sort_key: Option<ProductSortKey>,
-        reverse: Option<bool>,
+        #[graphql(desc = "Name contains, or a SKU starts with, this text.")] query: Option<String>,
+        #[graphql(desc = "Only items in this state.")] status: Option<ProductStatus>,
+        #[graphql(desc = "Only products changed at or after this time.")] updated_since: Option<
+            DateTime<Utc>,
+        >,
+        #[graphql(desc = "Sort order.")] sort_key: Option<ProductSortKey>,
+        #[graphql(desc = "Reverse the sort order.")] reverse: Option<bool>,
     ) -> Result<Conn<Product>> {
         let sort_key = sort_key.unwrap_or_default();
         let reverse = reverse.unwrap_or(false);
@@ -398,7 +420,11 @@ impl CatalogQuery {
     }
 
     /// A product with its variants and prices.
-    async fn product(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Product>> {
+    async fn product(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id.")] id: ID,
+    ) -> Result<Option<Product>> {
         read(ctx, async |c| {
             crate::domain::require_catalog_read(&c)?;
             let Ok(pid) = product_id(&id) else {
@@ -424,7 +450,7 @@ impl CatalogMutation {
     async fn create_product(
         &self,
         ctx: &Context<'_>,
-        input: CreateProductInput,
+        #[graphql(desc = "The mutation's input.")] input: CreateProductInput,
     ) -> Result<Option<ProductPayload>> {
         some(async {
             let (product, user_errors) = mutate(ctx, async |c| {
@@ -452,7 +478,7 @@ impl CatalogMutation {
     async fn set_variant_cost(
         &self,
         ctx: &Context<'_>,
-        input: SetVariantCostInput,
+        #[graphql(desc = "The mutation's input.")] input: SetVariantCostInput,
     ) -> Result<Option<VariantPayload>> {
         some(async {
             let (variant, user_errors) = mutate(ctx, async |c| {
@@ -480,7 +506,7 @@ impl CatalogMutation {
     async fn create_bundle(
         &self,
         ctx: &Context<'_>,
-        input: CreateBundleInput,
+        #[graphql(desc = "The mutation's input.")] input: CreateBundleInput,
     ) -> Result<Option<VariantPayload>> {
         some(async {
             let (variant, user_errors) = mutate(ctx, async |c| {

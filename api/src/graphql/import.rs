@@ -17,8 +17,8 @@ pub struct CatalogImportRowInput {
     pub product_key: Option<String>,
     /// Product name.
     pub product_name: String,
-    /// DRAFT, ACTIVE or ARCHIVED (new products: DRAFT; absent keeps an existing product's).
-    pub status: Option<String>,
+    /// Lifecycle (new products: DRAFT; absent keeps an existing product's).
+    pub status: Option<crate::graphql::catalog::ProductStatus>,
     /// Product description (absent keeps the existing one).
     pub description: Option<String>,
     /// Product image URLs (absent keeps the existing ones).
@@ -111,7 +111,15 @@ fn rows_from_json(rows: Vec<CatalogImportRowInput>) -> Vec<RawRow> {
         .map(|r| RawRow {
             product_key: r.product_key,
             product_name: Some(r.product_name),
-            status: r.status,
+            // The CSV path reads the same names; the import parses both alike.
+            status: r.status.map(|st| {
+                match st {
+                    crate::graphql::catalog::ProductStatus::Draft => "DRAFT",
+                    crate::graphql::catalog::ProductStatus::Active => "ACTIVE",
+                    crate::graphql::catalog::ProductStatus::Archived => "ARCHIVED",
+                }
+                .to_owned()
+            }),
             description: r.description,
             image_urls: r.image_urls,
             sku: Some(r.sku),
@@ -173,7 +181,7 @@ impl ImportMutation {
     async fn start_catalog_import(
         &self,
         ctx: &Context<'_>,
-        input: StartCatalogImportInput,
+        #[graphql(desc = "The mutation's input.")] input: StartCatalogImportInput,
     ) -> Result<Option<crate::graphql::sync::JobPayload>> {
         crate::graphql::some(async {
             let parsed = parse_input(ctx, input.rows, input.csv.as_ref());
@@ -198,7 +206,7 @@ impl ImportMutation {
     async fn import_catalog(
         &self,
         ctx: &Context<'_>,
-        input: ImportCatalogInput,
+        #[graphql(desc = "The mutation's input.")] input: ImportCatalogInput,
     ) -> Result<Option<ImportCatalogPayload>> {
         some(async {
             let parsed = parse_input(ctx, input.rows, input.csv.as_ref());

@@ -76,6 +76,7 @@ pub struct Allocation {
 #[derive(Clone, Debug)]
 pub struct Listing(pub ListingRow);
 
+/// A variant as it appears in one store.
 #[Object]
 impl Listing {
     /// Global id.
@@ -259,7 +260,7 @@ impl ListingMutation {
     async fn create_listing(
         &self,
         ctx: &Context<'_>,
-        input: CreateListingInput,
+        #[graphql(desc = "The mutation's input.")] input: CreateListingInput,
     ) -> Result<Option<ListingPayload>> {
         some(async {
             let (listing, user_errors) = mutate(ctx, async |c| {
@@ -301,7 +302,7 @@ impl ListingMutation {
     async fn update_listing(
         &self,
         ctx: &Context<'_>,
-        input: UpdateListingInput,
+        #[graphql(desc = "The mutation's input.")] input: UpdateListingInput,
     ) -> Result<Option<ListingPayload>> {
         some(async {
             let (listing, user_errors) = mutate(ctx, async |c| {
@@ -380,7 +381,7 @@ impl ListingLinkMutation {
     async fn link_listing(
         &self,
         ctx: &Context<'_>,
-        input: LinkListingInput,
+        #[graphql(desc = "The mutation's input.")] input: LinkListingInput,
     ) -> Result<Option<ListingPayload>> {
         some(async {
             let (listing, user_errors) = mutate(ctx, async |c| {
@@ -403,7 +404,7 @@ impl ListingLinkMutation {
     async fn unlink_listing(
         &self,
         ctx: &Context<'_>,
-        input: UnlinkListingInput,
+        #[graphql(desc = "The mutation's input.")] input: UnlinkListingInput,
     ) -> Result<Option<ListingPayload>> {
         some(async {
             let (listing, user_errors) = mutate(ctx, async |c| {
@@ -425,7 +426,7 @@ impl ListingLinkMutation {
     async fn push_stock(
         &self,
         ctx: &Context<'_>,
-        input: PushStockInput,
+        #[graphql(desc = "The mutation's input.")] input: PushStockInput,
     ) -> Result<Option<PushStockPayload>> {
         some(async {
             let (out, user_errors) = mutate(ctx, async |c| {
@@ -478,11 +479,23 @@ impl ListingQuery {
     async fn listings(
         &self,
         ctx: &Context<'_>,
-        store_id: ID,
-        link_status: Option<LinkStatus>,
+        #[graphql(desc = "The store (global id).")] store_id: ID,
+        #[graphql(desc = "Only listings in this link state.")] link_status: Option<LinkStatus>,
+        #[graphql(
+            desc = "At most this many items from the start of the list (0 to 100, default 20)."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "Only items after this cursor (an edge's `cursor`, or `pageInfo.endCursor`)."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "At most this many items from the end of the list (0 to 100); not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(
+            desc = "Only items before this cursor (an edge's `cursor`, or `pageInfo.startCursor`)."
+        )]
         before: Option<String>,
     ) -> Result<crate::graphql::relay::Conn<Listing>> {
         let args = crate::graphql::relay::page_args(after, before, first, last)?;

@@ -91,7 +91,24 @@ pub fn build_schema(state: Option<AppState>) -> MercatoSchema {
         max_selections: limits.max_selections,
         private_schema: !limits.introspection,
     })
-    .extension(nulls::NullPropagation);
+    .extension(nulls::NullPropagation)
+    // Descriptions async-graphql does not take from our doc comments: built-in scalars (its own
+    // text names Rust types) and the generated connection types.
+    .override_output_type_description::<chrono::DateTime<chrono::Utc>>(
+        "A point in time: an RFC 3339 string in UTC with up to microseconds, e.g. \
+         `2026-11-30T16:05:00.123456Z` (input may carry any offset).",
+    )
+    .override_input_type_description::<chrono::DateTime<chrono::Utc>>(
+        "A point in time: an RFC 3339 string in UTC with up to microseconds, e.g. \
+         `2026-11-30T16:05:00.123456Z` (input may carry any offset).",
+    )
+    .override_output_type_description::<async_graphql::Json<serde_json::Value>>(
+        "Any JSON value (objects for attributes and raw marketplace payloads).",
+    )
+    .override_input_type_description::<async_graphql::Upload>(
+        "A file sent with the GraphQL multipart request spec (`multipart/form-data`).",
+    );
+    builder = connection_descriptions(builder);
     if !limits.introspection {
         builder = builder.disable_introspection();
     }
@@ -102,6 +119,36 @@ pub fn build_schema(state: Option<AppState>) -> MercatoSchema {
         builder = builder.data(state);
     }
     builder.finish()
+}
+
+/// Describes each connection type (async-graphql generates them without a description).
+fn connection_descriptions(
+    b: async_graphql::SchemaBuilder<Query, Mutation, subscriptions::Subscription>,
+) -> async_graphql::SchemaBuilder<Query, Mutation, subscriptions::Subscription> {
+    use relay::Conn;
+    macro_rules! describe {
+        ($b:expr, $($t:ty => $what:literal),* $(,)?) => {
+            $b$(.override_output_type_description::<$t>(concat!(
+                "A page of ", $what, " (Relay connection): `edges` with cursors or `nodes`, ",
+                "`pageInfo`, and `totalCount` for the whole list."
+            )))*
+        };
+    }
+    describe!(b,
+        Conn<access::ApiToken> => "API tokens",
+        Conn<branches::Branch> => "branches",
+        Conn<sync::Job> => "jobs",
+        Conn<listings::Listing> => "listings",
+        Conn<organizations::Member> => "members",
+        Conn<catalog::Product> => "products",
+        Conn<stock::StockMovement> => "ledger rows",
+        Conn<stores::Store> => "stores",
+        Conn<sync::SyncItem> => "sync items",
+        Conn<sync::SyncLog> => "sync log lines",
+        Conn<sync::SyncRun> => "sync runs",
+        Conn<sync::SyncSchedule> => "sync schedules",
+        async_graphql::connection::Connection<String, orders::Order, orders::OrderPageInfo> => "orders",
+    )
 }
 
 /// The schema in SDL, as committed in `schema.graphql`.

@@ -180,6 +180,7 @@ pub struct OrderTotals {
 #[derive(Clone)]
 pub struct Order(pub OrderRow);
 
+/// An order from any channel.
 #[Object]
 impl Order {
     /// Global id.
@@ -253,8 +254,12 @@ impl Order {
         self.0.is_cod
     }
     /// SELLER or MARKETPLACE.
-    async fn fulfilled_by(&self) -> &str {
-        &self.0.fulfilled_by
+    async fn fulfilled_by(&self) -> FulfilledBy {
+        if self.0.fulfilled_by == "MARKETPLACE" {
+            FulfilledBy::Marketplace
+        } else {
+            FulfilledBy::Seller
+        }
     }
     /// Placed.
     async fn placed_at(&self) -> DateTime<Utc> {
@@ -328,6 +333,7 @@ impl Order {
 #[derive(Clone)]
 pub struct OrderItem(pub OrderItemRow, String);
 
+/// An order line.
 #[Object]
 impl OrderItem {
     /// Position in the order.
@@ -400,6 +406,7 @@ async fn allows(ctx: &Context<'_>, perm: Perm) -> Result<bool> {
 #[derive(Clone)]
 pub struct OrderEvent(pub OrderEventRow);
 
+/// One change of an order's status.
 #[Object]
 impl OrderEvent {
     /// Status before (null: the order was new).
@@ -445,6 +452,15 @@ impl OrderPageInfo {
     }
 }
 
+/// Who ships an order.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FulfilledBy {
+    /// The seller, from its own stock (Mercato reserves and ships it).
+    Seller,
+    /// The marketplace, from its own warehouse (no stock of the seller's moves).
+    Marketplace,
+}
+
 /// Order queries.
 #[derive(Default)]
 pub struct OrderQuery;
@@ -457,10 +473,16 @@ impl OrderQuery {
     async fn orders(
         &self,
         ctx: &Context<'_>,
-        filter: Option<OrderFilterInput>,
-        sort_key: Option<OrderSortKey>,
-        reverse: Option<bool>,
+        #[graphql(desc = "Which items (all when absent).")] filter: Option<OrderFilterInput>,
+        #[graphql(desc = "Sort order.")] sort_key: Option<OrderSortKey>,
+        #[graphql(desc = "Reverse the sort order.")] reverse: Option<bool>,
+        #[graphql(
+            desc = "At most this many items from the start of the list (0 to 100, default 20)."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "Only items after this cursor (an edge's `cursor`, or `pageInfo.endCursor`)."
+        )]
         after: Option<String>,
     ) -> Result<Connection<String, Order, OrderPageInfo>> {
         let first = crate::domain::page::page_size("first", first.unwrap_or(20))?;
@@ -491,7 +513,11 @@ impl OrderQuery {
     }
 
     /// One order (null when it does not exist or is not visible).
-    async fn order(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Order>> {
+    async fn order(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id.")] id: ID,
+    ) -> Result<Option<Order>> {
         read(ctx, async |c| {
             reads::readable(&c)?;
             let Ok(oid) = crate::graphql::relay::order_id(&id) else {
@@ -535,7 +561,7 @@ impl OrderMutation {
     async fn import_marketplace_orders(
         &self,
         ctx: &Context<'_>,
-        input: ImportMarketplaceOrdersInput,
+        #[graphql(desc = "The mutation's input.")] input: ImportMarketplaceOrdersInput,
     ) -> Result<Option<crate::graphql::sync::JobPayload>> {
         crate::graphql::some(async {
             let file = input

@@ -57,6 +57,7 @@ pub struct StoreFilterInput {
     pub status: Option<StoreStatusGql>,
 }
 
+/// A tenant: a seller's business.
 #[Object]
 impl Organization {
     /// Global id.
@@ -87,9 +88,21 @@ impl Organization {
     async fn branches(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "At most this many items from the start of the list (0 to 100, default 20)."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "Only items after this cursor (an edge's `cursor`, or `pageInfo.endCursor`)."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "At most this many items from the end of the list (0 to 100); not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(
+            desc = "Only items before this cursor (an edge's `cursor`, or `pageInfo.startCursor`)."
+        )]
         before: Option<String>,
     ) -> Result<Conn<Branch>> {
         self.ensure_current(ctx)?;
@@ -103,11 +116,23 @@ impl Organization {
     async fn stores(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "At most this many items from the start of the list (0 to 100, default 20)."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "Only items after this cursor (an edge's `cursor`, or `pageInfo.endCursor`)."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "At most this many items from the end of the list (0 to 100); not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(
+            desc = "Only items before this cursor (an edge's `cursor`, or `pageInfo.startCursor`)."
+        )]
         before: Option<String>,
-        filter: Option<StoreFilterInput>,
+        #[graphql(desc = "Which items (all when absent).")] filter: Option<StoreFilterInput>,
     ) -> Result<Conn<Store>> {
         self.ensure_current(ctx)?;
         let args = page_args(after, before, first, last)?;
@@ -131,9 +156,21 @@ impl Organization {
     async fn api_tokens(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "At most this many items from the start of the list (0 to 100, default 20)."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "Only items after this cursor (an edge's `cursor`, or `pageInfo.endCursor`)."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "At most this many items from the end of the list (0 to 100); not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(
+            desc = "Only items before this cursor (an edge's `cursor`, or `pageInfo.startCursor`)."
+        )]
         before: Option<String>,
     ) -> Result<Conn<ApiToken>> {
         self.ensure_current(ctx)?;
@@ -147,9 +184,21 @@ impl Organization {
     async fn members(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "At most this many items from the start of the list (0 to 100, default 20)."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "Only items after this cursor (an edge's `cursor`, or `pageInfo.endCursor`)."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "At most this many items from the end of the list (0 to 100); not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(
+            desc = "Only items before this cursor (an edge's `cursor`, or `pageInfo.startCursor`)."
+        )]
         before: Option<String>,
     ) -> Result<Conn<Member>> {
         self.ensure_current(ctx)?;
@@ -162,6 +211,7 @@ impl Organization {
 /// A user's membership in the organization.
 pub struct Member(pub org_members::Model);
 
+/// A user's membership in the organization.
 #[Object]
 impl Member {
     /// The user.
@@ -254,7 +304,7 @@ impl OrganizationsMutation {
     async fn create_organization(
         &self,
         ctx: &Context<'_>,
-        input: CreateOrganizationInput,
+        #[graphql(desc = "The mutation's input.")] input: CreateOrganizationInput,
     ) -> Result<Option<OrganizationPayload>> {
         some(async {
             let (org, user_errors) =
@@ -271,7 +321,7 @@ impl OrganizationsMutation {
     async fn update_organization(
         &self,
         ctx: &Context<'_>,
-        input: UpdateOrganizationInput,
+        #[graphql(desc = "The mutation's input.")] input: UpdateOrganizationInput,
     ) -> Result<Option<OrganizationPayload>> {
         some(async {
             let (org, user_errors) = mutate(ctx, async |c| {

@@ -196,7 +196,11 @@ pub struct NodeQuery;
 impl NodeQuery {
     /// Fetches any object by global id. Ids of other tenants, of the wrong type, or of nothing
     /// all give the same `null`.
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id.")] id: ID,
+    ) -> async_graphql::Result<Option<Node>> {
         let Ok((type_name, uuid)) = decode_any(&id) else {
             return Ok(None);
         };

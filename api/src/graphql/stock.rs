@@ -368,8 +368,8 @@ impl StockQuery {
     async fn stock_level(
         &self,
         ctx: &Context<'_>,
-        variant_id: ID,
-        location_id: ID,
+        #[graphql(desc = "The variant (global id).")] variant_id: ID,
+        #[graphql(desc = "The location (global id).")] location_id: ID,
     ) -> Result<StockLevel> {
         read(ctx, async |c| {
             let v = field_id("variantId", relay::variant_id(&variant_id))?;
@@ -384,11 +384,21 @@ impl StockQuery {
     async fn stock_history(
         &self,
         ctx: &Context<'_>,
-        variant_id: ID,
-        location_id: ID,
+        #[graphql(desc = "The variant (global id).")] variant_id: ID,
+        #[graphql(desc = "The location (global id).")] location_id: ID,
+        #[graphql(desc = "At most this many ledger rows from the oldest (0 to 100, default 20).")]
         first: Option<i32>,
+        #[graphql(
+            desc = "Only items after this cursor (an edge's `cursor`, or `pageInfo.endCursor`)."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "At most this many items from the end of the list (0 to 100); not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(
+            desc = "Only items before this cursor (an edge's `cursor`, or `pageInfo.startCursor`)."
+        )]
         before: Option<String>,
     ) -> Result<relay::Conn<StockMovement>> {
         let args = relay::page_args(after, before, first, last)?;
@@ -412,7 +422,7 @@ impl StockMutation {
     async fn create_location(
         &self,
         ctx: &Context<'_>,
-        input: CreateLocationInput,
+        #[graphql(desc = "The mutation's input.")] input: CreateLocationInput,
     ) -> Result<Option<LocationPayload>> {
         some(async {
             let (location, user_errors) = mutate(ctx, async |c| {
@@ -439,7 +449,7 @@ impl StockMutation {
     async fn set_stock_thresholds(
         &self,
         ctx: &Context<'_>,
-        input: SetStockThresholdsInput,
+        #[graphql(desc = "The mutation's input.")] input: SetStockThresholdsInput,
     ) -> Result<Option<StockLevelPayload>> {
         some(async {
             let (stock_level, user_errors) = mutate(ctx, async |c| {
@@ -462,7 +472,7 @@ impl StockMutation {
     async fn adjust_stock(
         &self,
         ctx: &Context<'_>,
-        input: AdjustStockInput,
+        #[graphql(desc = "The mutation's input.")] input: AdjustStockInput,
     ) -> Result<Option<StockLevelPayload>> {
         some(async {
             let (stock_level, user_errors) = mutate(ctx, async |c| {
@@ -508,7 +518,7 @@ impl StockMutation {
     async fn transfer_stock(
         &self,
         ctx: &Context<'_>,
-        input: TransferStockInput,
+        #[graphql(desc = "The mutation's input.")] input: TransferStockInput,
     ) -> Result<Option<TransferPayload>> {
         some(async {
             let (moved, user_errors) = mutate(ctx, async |c| {
@@ -541,7 +551,7 @@ impl StockMutation {
     async fn reserve_stock(
         &self,
         ctx: &Context<'_>,
-        input: ReserveStockInput,
+        #[graphql(desc = "The mutation's input.")] input: ReserveStockInput,
     ) -> Result<Option<ReservationPayload>> {
         some(async {
             let (reservation, user_errors) = mutate(ctx, async |c| {
@@ -573,7 +583,7 @@ impl StockMutation {
     async fn release_reservation(
         &self,
         ctx: &Context<'_>,
-        input: ReservationInput,
+        #[graphql(desc = "The mutation's input.")] input: ReservationInput,
     ) -> Result<Option<ReservationPayload>> {
         some(async {
             let (reservation, user_errors) = mutate(ctx, async |c| {
@@ -593,7 +603,7 @@ impl StockMutation {
     async fn commit_reservation(
         &self,
         ctx: &Context<'_>,
-        input: ReservationInput,
+        #[graphql(desc = "The mutation's input.")] input: ReservationInput,
     ) -> Result<Option<ReservationPayload>> {
         some(async {
             let (reservation, user_errors) = mutate(ctx, async |c| {

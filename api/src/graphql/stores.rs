@@ -113,6 +113,7 @@ pub struct StoreHealth {
 #[derive(Clone)]
 pub struct Store(pub store_entity::Model);
 
+/// A connected marketplace account.
 #[Object]
 impl Store {
     /// Global id.
@@ -310,7 +311,7 @@ impl StoresMutation {
     async fn connect_store(
         &self,
         ctx: &Context<'_>,
-        input: ConnectStoreInput,
+        #[graphql(desc = "The mutation's input.")] input: ConnectStoreInput,
     ) -> Result<Option<StorePayload>> {
         some(async {
             let state = rc(ctx)?.state.clone();
@@ -343,7 +344,7 @@ impl StoresMutation {
     async fn update_store(
         &self,
         ctx: &Context<'_>,
-        input: UpdateStoreInput,
+        #[graphql(desc = "The mutation's input.")] input: UpdateStoreInput,
     ) -> Result<Option<StorePayload>> {
         some(async {
             let cipher = rc(ctx)?.state.cipher.clone();
@@ -378,7 +379,7 @@ impl StoresMutation {
     async fn begin_store_connection(
         &self,
         ctx: &Context<'_>,
-        input: BeginStoreConnectionInput,
+        #[graphql(desc = "The mutation's input.")] input: BeginStoreConnectionInput,
     ) -> Result<Option<BeginStoreConnectionPayload>> {
         some(async {
             let state = rc(ctx)?.state.clone();
@@ -413,7 +414,7 @@ impl StoresMutation {
     async fn disconnect_store(
         &self,
         ctx: &Context<'_>,
-        input: DisconnectStoreInput,
+        #[graphql(desc = "The mutation's input.")] input: DisconnectStoreInput,
     ) -> Result<Option<StorePayload>> {
         some(async {
             let (store, user_errors) = mutate(ctx, async |c| match store_id(&input.id) {
@@ -433,7 +434,7 @@ impl StoresMutation {
     async fn archive_store(
         &self,
         ctx: &Context<'_>,
-        input: ArchiveStoreInput,
+        #[graphql(desc = "The mutation's input.")] input: ArchiveStoreInput,
     ) -> Result<Option<StorePayload>> {
         some(async {
             let (store, user_errors) = mutate(ctx, async |c| match store_id(&input.id) {

@@ -391,6 +391,7 @@ pub struct OrderChange {
 /// Root subscription.
 pub struct Subscription;
 
+/// Root subscription.
 #[Subscription]
 impl Subscription {
     /// Inventory alerts of the caller's organization (low stock, and order lines selling a
@@ -400,7 +401,7 @@ impl Subscription {
     async fn inventory_alerts(
         &self,
         ctx: &Context<'_>,
-        branch_id: Option<ID>,
+        #[graphql(desc = "Only this branch (global id).")] branch_id: Option<ID>,
     ) -> Result<impl Stream<Item = InventoryAlert> + use<>> {
         let (principal, state, access, org_id) = subscriber(ctx, Perm::InventoryRead).await?;
         let only = match &branch_id {
@@ -472,7 +473,7 @@ impl Subscription {
     async fn sync_run_updated(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "Global id.")] id: ID,
     ) -> Result<impl Stream<Item = SyncRunState> + use<>> {
         let (principal, state, access, org_id) = sync_subscriber(ctx).await?;
         let run = crate::graphql::relay::sync_run_id(&id)?.uuid();
@@ -499,7 +500,7 @@ impl Subscription {
     async fn sync_runs(
         &self,
         ctx: &Context<'_>,
-        store_id: ID,
+        #[graphql(desc = "The store (global id).")] store_id: ID,
     ) -> Result<impl Stream<Item = SyncRunState> + use<>> {
         let (principal, state, access, org_id) = sync_subscriber(ctx).await?;
         let store = crate::graphql::relay::store_id(&store_id)?;
@@ -524,7 +525,12 @@ impl Subscription {
     async fn heartbeat(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 5, validator(minimum = 1, maximum = 60))] interval_seconds: i32,
+        #[graphql(
+            desc = "Seconds between ticks (1 to 60).",
+            default = 5,
+            validator(minimum = 1, maximum = 60)
+        )]
+        interval_seconds: i32,
     ) -> Result<impl Stream<Item = Heartbeat> + use<>> {
         let principal = ctx
             .data::<Principal>()
@@ -563,7 +569,7 @@ impl Subscription {
     async fn store_alerts(
         &self,
         ctx: &Context<'_>,
-        store_id: Option<ID>,
+        #[graphql(desc = "The store (global id).")] store_id: Option<ID>,
     ) -> Result<impl Stream<Item = StoreAlert> + use<>> {
         let (principal, state, access, org_id) = subscriber(ctx, Perm::StoresRead).await?;
         let only = store_id
@@ -610,7 +616,7 @@ impl Subscription {
     async fn order_events(
         &self,
         ctx: &Context<'_>,
-        store_id: ID,
+        #[graphql(desc = "The store (global id).")] store_id: ID,
     ) -> Result<impl Stream<Item = OrderChange> + use<>> {
         let (principal, state, access, org_id) = subscriber(ctx, Perm::OrdersRead).await?;
         let store =

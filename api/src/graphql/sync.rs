@@ -190,6 +190,7 @@ impl From<&SyncRunRow> for SyncRunState {
 /// A sync run: one job's work as sellers see it.
 pub struct SyncRun(pub SyncRunRow);
 
+/// A sync run: one job's work as sellers see it.
 #[Object]
 impl SyncRun {
     /// Global id.
@@ -226,9 +227,21 @@ impl SyncRun {
     async fn items(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "At most this many items from the start of the list (0 to 100, default 20)."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "Only items after this cursor (an edge's `cursor`, or `pageInfo.endCursor`)."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "At most this many items from the end of the list (0 to 100); not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(
+            desc = "Only items before this cursor (an edge's `cursor`, or `pageInfo.startCursor`)."
+        )]
         before: Option<String>,
     ) -> Result<Conn<SyncItem>> {
         let args = page_args(after, before, first, last)?;
@@ -241,9 +254,21 @@ impl SyncRun {
     async fn logs(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "At most this many items from the start of the list (0 to 100, default 20)."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "Only items after this cursor (an edge's `cursor`, or `pageInfo.endCursor`)."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "At most this many items from the end of the list (0 to 100); not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(
+            desc = "Only items before this cursor (an edge's `cursor`, or `pageInfo.startCursor`)."
+        )]
         before: Option<String>,
     ) -> Result<Conn<SyncLog>> {
         let args = page_args(after, before, first, last)?;
@@ -253,18 +278,45 @@ impl SyncRun {
     }
 }
 
+/// What a sync item is about (a job that records a new kind of item adds it here).
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SyncEntity {
+    /// A row of a catalog import (`key`: its row number).
+    CatalogRow,
+    /// A marketplace product read into a listing (`key`: its item id).
+    Listing,
+    /// A listing's stock push or drift check (`key`: its item/model id).
+    ListingStock,
+    /// A row of an order file import (`key`: its row number).
+    OrderRow,
+    /// A time window of an order sync (`key`: `from..to` in Unix seconds).
+    OrderWindow,
+}
+
 /// One entity a run handled.
 pub struct SyncItem(pub SyncItemRow);
 
+/// One entity a run handled.
 #[Object]
 impl SyncItem {
     /// Id.
     async fn id(&self) -> ID {
         encode_id("SyncItem", self.0.id)
     }
-    /// Entity type (e.g. CATALOG_ROW, ORDER).
-    async fn entity(&self) -> &str {
-        &self.0.entity
+    /// What kind of thing it is.
+    async fn entity(&self) -> Result<SyncEntity> {
+        Ok(match self.0.entity.as_str() {
+            "CATALOG_ROW" => SyncEntity::CatalogRow,
+            "LISTING" => SyncEntity::Listing,
+            "LISTING_STOCK" => SyncEntity::ListingStock,
+            "ORDER_ROW" => SyncEntity::OrderRow,
+            "ORDER_WINDOW" => SyncEntity::OrderWindow,
+            other => {
+                return Err(
+                    AppError::internal(format!("sync item of unknown entity {other}")).into(),
+                );
+            }
+        })
     }
     /// Its key (external id, SKU or row).
     async fn key(&self) -> &str {
@@ -287,6 +339,7 @@ impl SyncItem {
 /// A log line of a run.
 pub struct SyncLog(pub SyncLogRow);
 
+/// A log line of a run.
 #[Object]
 impl SyncLog {
     /// Id.
@@ -314,6 +367,7 @@ impl SyncLog {
 /// A background job.
 pub struct Job(pub JobRow);
 
+/// A background job.
 #[Object]
 impl Job {
     /// Global id.
@@ -389,6 +443,7 @@ fn found<T>(r: Result<T, AppError>) -> Result<Option<T>, AppError> {
 /// When a store syncs one kind of data.
 pub struct SyncSchedule(pub ScheduleRow);
 
+/// When a store syncs one kind of data.
 #[Object]
 impl SyncSchedule {
     /// Global id.
@@ -437,12 +492,24 @@ impl SyncQuery {
     async fn sync_runs(
         &self,
         ctx: &Context<'_>,
-        store_id: Option<ID>,
-        kind: Option<SyncKind>,
-        status: Option<SyncRunStatus>,
+        #[graphql(desc = "The store (global id).")] store_id: Option<ID>,
+        #[graphql(desc = "Only runs of this kind.")] kind: Option<SyncKind>,
+        #[graphql(desc = "Only items in this state.")] status: Option<SyncRunStatus>,
+        #[graphql(
+            desc = "At most this many items from the start of the list (0 to 100, default 20)."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "Only items after this cursor (an edge's `cursor`, or `pageInfo.endCursor`)."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "At most this many items from the end of the list (0 to 100); not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(
+            desc = "Only items before this cursor (an edge's `cursor`, or `pageInfo.startCursor`)."
+        )]
         before: Option<String>,
     ) -> Result<Conn<SyncRun>> {
         let args = page_args(after, before, first, last)?;
@@ -460,7 +527,11 @@ impl SyncQuery {
     }
 
     /// One sync run, or null when none with this id is visible to the caller.
-    async fn sync_run(&self, ctx: &Context<'_>, id: ID) -> Result<Option<SyncRun>> {
+    async fn sync_run(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id.")] id: ID,
+    ) -> Result<Option<SyncRun>> {
         let Ok(id) = sync_run_id(&id) else {
             return Ok(None);
         };
@@ -475,11 +546,23 @@ impl SyncQuery {
     async fn jobs(
         &self,
         ctx: &Context<'_>,
-        status: Option<JobStatus>,
-        store_id: Option<ID>,
+        #[graphql(desc = "Only items in this state.")] status: Option<JobStatus>,
+        #[graphql(desc = "The store (global id).")] store_id: Option<ID>,
+        #[graphql(
+            desc = "At most this many items from the start of the list (0 to 100, default 20)."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "Only items after this cursor (an edge's `cursor`, or `pageInfo.endCursor`)."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "At most this many items from the end of the list (0 to 100); not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(
+            desc = "Only items before this cursor (an edge's `cursor`, or `pageInfo.startCursor`)."
+        )]
         before: Option<String>,
     ) -> Result<Conn<Job>> {
         let args = page_args(after, before, first, last)?;
@@ -490,7 +573,11 @@ impl SyncQuery {
     }
 
     /// One job, or null when none with this id is visible to the caller.
-    async fn job(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Job>> {
+    async fn job(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Global id.")] id: ID,
+    ) -> Result<Option<Job>> {
         let Ok(id) = job_id(&id) else {
             return Ok(None);
         };
@@ -503,10 +590,22 @@ impl SyncQuery {
     async fn sync_schedules(
         &self,
         ctx: &Context<'_>,
-        store_id: ID,
+        #[graphql(desc = "The store (global id).")] store_id: ID,
+        #[graphql(
+            desc = "At most this many items from the start of the list (0 to 100, default 20)."
+        )]
         first: Option<i32>,
+        #[graphql(
+            desc = "Only items after this cursor (an edge's `cursor`, or `pageInfo.endCursor`)."
+        )]
         after: Option<String>,
+        #[graphql(
+            desc = "At most this many items from the end of the list (0 to 100); not with `first`."
+        )]
         last: Option<i32>,
+        #[graphql(
+            desc = "Only items before this cursor (an edge's `cursor`, or `pageInfo.startCursor`)."
+        )]
         before: Option<String>,
     ) -> Result<Conn<SyncSchedule>> {
         let args = page_args(after, before, first, last)?;
@@ -598,7 +697,7 @@ impl SyncMutation {
     async fn start_sync(
         &self,
         ctx: &Context<'_>,
-        input: StartSyncInput,
+        #[graphql(desc = "The mutation's input.")] input: StartSyncInput,
     ) -> Result<Option<JobPayload>> {
         some(async {
             let (q, errs) = mutate(ctx, async |c| {
@@ -621,7 +720,11 @@ impl SyncMutation {
 
     /// Cancels a queued job at once, or a running one at its next lease renewal (its work is
     /// rolled back).
-    async fn cancel_job(&self, ctx: &Context<'_>, input: JobInput) -> Result<Option<JobPayload>> {
+    async fn cancel_job(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mutation's input.")] input: JobInput,
+    ) -> Result<Option<JobPayload>> {
         some(async {
             let (job, errs) = mutate(ctx, async |c| {
                 let id = job_id(&input.id)?;
@@ -634,7 +737,11 @@ impl SyncMutation {
     }
 
     /// Runs a DEAD or CANCELLED job again from its first attempt.
-    async fn retry_job(&self, ctx: &Context<'_>, input: JobInput) -> Result<Option<JobPayload>> {
+    async fn retry_job(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mutation's input.")] input: JobInput,
+    ) -> Result<Option<JobPayload>> {
         some(async {
             let (job, errs) = mutate(ctx, async |c| {
                 let id = job_id(&input.id)?;
@@ -651,7 +758,7 @@ impl SyncMutation {
     async fn update_sync_schedule(
         &self,
         ctx: &Context<'_>,
-        input: UpdateSyncScheduleInput,
+        #[graphql(desc = "The mutation's input.")] input: UpdateSyncScheduleInput,
     ) -> Result<Option<SyncSchedulePayload>> {
         some(async {
             let min = ctx.data::<AppState>()?.config.jobs.schedule_min_interval;
