@@ -21,18 +21,33 @@
     return sockets[key];
   }
 
-  function operationOf(params, opts) {
-    var doc = opts && opts.documentAST;
-    if (doc && doc.definitions) {
-      for (var i = 0; i < doc.definitions.length; i++) {
-        var d = doc.definitions[i];
-        if (d.kind !== 'OperationDefinition') continue;
-        if (!params.operationName || (d.name && d.name.value === params.operationName)) {
-          return d.operation;
-        }
+  // The type of the operation about to run, read from the text sent (GraphiQL's parsed document
+  // can lag behind the editor): the keyword of the named operation, or of the first one at the top
+  // level (`{` alone is a query).
+  function operationOf(params) {
+    var text = (params.query || '').replace(/#[^\n\r]*/g, '').replace(/"(?:\\.|[^"\\])*"/g, '""');
+    if (params.operationName) {
+      var named = new RegExp('\\b(query|mutation|subscription)\\s+' + params.operationName + '\\b').exec(text);
+      if (named) return named[1];
+    }
+    var depth = 0;
+    var fragment = false;
+    var re = /[{}]|\b(query|mutation|subscription|fragment)\b/g;
+    var m;
+    while ((m = re.exec(text))) {
+      if (m[0] === '{') {
+        if (depth === 0 && !fragment) return 'query';
+        fragment = false;
+        depth++;
+      } else if (m[0] === '}') {
+        depth--;
+      } else if (depth === 0 && m[1] === 'fragment') {
+        fragment = true;
+      } else if (depth === 0) {
+        return m[1];
       }
     }
-    return /^\s*subscription\b/.test(params.query || '') ? 'subscription' : 'query';
+    return 'query';
   }
 
   function header(headers, name) {
@@ -44,7 +59,7 @@
   }
 
   function fetcher(params, opts) {
-    if (operationOf(params, opts) !== 'subscription') {
+    if (operationOf(params) !== 'subscription') {
       return http(params, opts);
     }
     var client = socket(header(opts && opts.headers, 'authorization'));

@@ -46,7 +46,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 ];
 
 /// Our setup script's name (bump the number when the script changes).
-const MERCATO_JS: &str = "mercato-graphiql-1.js";
+const MERCATO_JS: &str = "mercato-graphiql-2.js";
 
 /// Where the assets are served.
 pub const ASSET_PREFIX: &str = "/graphql/assets";
