@@ -643,3 +643,36 @@ async fn connections_page_both_ways_and_count_their_items() {
         .await;
     assert_eq!(body["data"]["node"]["__typename"], "Product", "{body}");
 }
+
+#[tokio::test]
+async fn every_request_leaves_one_info_line_with_status_latency_and_request_id() {
+    let app = TestApp::spawn().await;
+    let server = mercato_tests::procs::server(&app, &[("MERCATO_LOG_FORMAT", "json")]).await;
+    let addr = server.addr.clone().unwrap();
+    let rid = uuid::Uuid::new_v4().to_string();
+    let resp = app
+        .client
+        .post(format!("http://{addr}/graphql"))
+        .header("x-request-id", &rid)
+        .json(&json!({"query": "{ __typename }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    server
+        .wait_for_log(&rid, std::time::Duration::from_secs(10))
+        .await;
+    // The default filter (`info`) keeps it: one line per request, at INFO.
+    let line = server
+        .logs()
+        .lines()
+        .find(|l| l.contains(&rid) && l.contains("finished processing request"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no request line for {rid}:\n{}", server.logs()));
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["level"], "INFO", "{line}");
+    assert_eq!(v["fields"]["status"], 200, "{line}");
+    assert!(v["fields"]["latency"].is_string(), "{line}");
+    assert_eq!(v["span"]["path"], "/graphql", "{line}");
+    assert_eq!(v["span"]["method"], "POST", "{line}");
+}

@@ -204,6 +204,14 @@ async fn production_profile_hides_introspection_and_suggestions() {
         .await;
     // async-graphql answers a disabled introspection with null, not with the schema.
     assert!(intro["data"]["__schema"].is_null(), "{intro}");
+    // Nor is the SDL served.
+    let sdl = app
+        .client
+        .get(format!("{}/graphql/schema.graphql", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sdl.status(), 404);
     let typo = app.gql(None, "{ viewr { user { id } } }", json!({})).await;
     assert!(!typo.to_string().contains("Did you mean"), "{typo}");
 
