@@ -67,6 +67,54 @@ async fn every_global_id_resolves_through_node_and_only_for_its_tenant() {
     let (token_id, _) = app
         .create_api_token(&a.s, "node", &["CATALOG_READ"], None)
         .await;
+    // A run's item and log line (written as a worker would), and a low-stock alert.
+    let (item, log) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let (org, run_uuid, branch) = (&a.org, gid_uuid(&run), gid_uuid(&a.branch));
+    owner_exec(
+        &app,
+        org,
+        &format!(
+            "INSERT INTO sync_items (org_id, id, run_id, branch_id, entity, external_key, action, message) \
+             VALUES ('{org}', '{item}', '{run_uuid}', '{branch}', 'CATALOG_ROW', 'row 2', 'FAILED', 'bad price')"
+        ),
+    )
+    .await;
+    owner_exec(
+        &app,
+        org,
+        &format!(
+            "INSERT INTO sync_logs (org_id, id, run_id, branch_id, attempt, level, message) \
+             VALUES ('{org}', '{log}', '{run_uuid}', '{branch}', 1, 'INFO', 'started')"
+        ),
+    )
+    .await;
+    let body = app
+        .gql(
+            Some(t),
+            "mutation($i: SetStockThresholdsInput!) { setStockThresholds(input: $i) { userErrors { code } } }",
+            json!({"i": {"variantId": variant, "locationId": a.location, "reorderPoint": 10}}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["setStockThresholds"]["userErrors"],
+        json!([]),
+        "{body}"
+    );
+    // The next change at or below the reorder point opens the alert.
+    let body = app
+        .gql(
+            Some(t),
+            mercato_tests::stock::ADJUST,
+            json!({"i": {"variantId": variant, "locationId": a.location, "kind": "ADJUST", "quantity": -1, "reason": "r"}}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["adjustStock"]["userErrors"],
+        json!([]),
+        "{body}"
+    );
+    let alert = owner_rows(&app, &a.org, "SELECT id::text FROM stock_alerts").await;
+    assert_eq!(alert.len(), 1, "an alert opened: {alert:?}");
 
     let ids = [
         ("Organization", a.s.org_id.clone().unwrap()),
@@ -82,6 +130,9 @@ async fn every_global_id_resolves_through_node_and_only_for_its_tenant() {
         ("Job", job),
         ("SyncRun", run),
         ("SyncSchedule", schedule),
+        ("SyncItem", gid("SyncItem", &item.to_string())),
+        ("SyncLog", gid("SyncLog", &log.to_string())),
+        ("InventoryAlert", gid("InventoryAlert", &alert[0])),
     ];
     for (type_name, id) in &ids {
         let found = node(&app, t, id).await;

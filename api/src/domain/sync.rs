@@ -113,6 +113,30 @@ pub async fn items(c: &Ctx<'_>, run: Uuid, args: PageArgs) -> AppResult<Page<Syn
     .await
 }
 
+/// One item of a run (NOT_FOUND unless visible), for `node(id:)`.
+pub async fn item(c: &Ctx<'_>, id: Uuid) -> AppResult<SyncItemRow> {
+    read(c)?;
+    SyncItemRow::find_by_statement(stmt(
+        "SELECT id, entity, external_key, action, message, created_at FROM sync_items WHERE id = $1",
+        vec![id.into()],
+    ))
+    .one(c.tx)
+    .await?
+    .ok_or(AppError::NotFound("SyncItem"))
+}
+
+/// One log line of a run (NOT_FOUND unless visible), for `node(id:)`.
+pub async fn log(c: &Ctx<'_>, id: Uuid) -> AppResult<SyncLogRow> {
+    read(c)?;
+    SyncLogRow::find_by_statement(stmt(
+        "SELECT id, attempt, level, message, created_at FROM sync_logs WHERE id = $1",
+        vec![id.into()],
+    ))
+    .one(c.tx)
+    .await?
+    .ok_or(AppError::NotFound("SyncLog"))
+}
+
 /// Log lines of a run, oldest first.
 pub async fn logs(c: &Ctx<'_>, run: Uuid, args: PageArgs) -> AppResult<Page<SyncLogRow>> {
     read(c)?;

@@ -186,6 +186,12 @@ pub enum Node {
     SyncRun(SyncRun),
     /// A store's sync schedule.
     SyncSchedule(SyncSchedule),
+    /// What a sync run did to one entity.
+    SyncItem(crate::graphql::sync::SyncItem),
+    /// A sync run's log line.
+    SyncLog(crate::graphql::sync::SyncLog),
+    /// A low-stock or unlinked-SKU alert.
+    InventoryAlert(crate::graphql::subscriptions::InventoryAlert),
 }
 
 /// `node(id:)`.
@@ -264,6 +270,19 @@ impl NodeQuery {
             SyncScheduleId::TYPE_NAME => domain::schedules::get(&c, SyncScheduleId(uuid))
                 .await
                 .map(|r| Node::SyncSchedule(SyncSchedule(r))),
+            "SyncItem" => domain::sync::item(&c, uuid)
+                .await
+                .map(|r| Node::SyncItem(crate::graphql::sync::SyncItem(r))),
+            "SyncLog" => domain::sync::log(&c, uuid)
+                .await
+                .map(|r| Node::SyncLog(crate::graphql::sync::SyncLog(r))),
+            "InventoryAlert" => domain::inventory::alert(&c, uuid)
+                .await
+                .map(|(r, resolved)| {
+                    Node::InventoryAlert(crate::graphql::subscriptions::InventoryAlert::from_row(
+                        r, resolved,
+                    ))
+                }),
             _ => Err(AppError::NotFound("object")),
         };
         match found {

@@ -126,7 +126,8 @@ impl From<inventory::AlertKind> for AlertKind {
 #[derive(SimpleObject, Clone)]
 pub struct InventoryAlert {
     /// Global id of the alert: the same while it is open and when it resolves, so a client
-    /// cache updates one object.
+    /// cache updates one object (`node(id:)` gives its state now).
+    #[graphql(owned)]
     pub id: ID,
     /// LOW_STOCK or UNLINKED_SKU.
     pub kind: AlertKind,
@@ -210,23 +211,37 @@ async fn open_alerts(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|r| InventoryAlert {
+        .map(|r| InventoryAlert::from_row(r, None))
+        .collect())
+}
+
+impl InventoryAlert {
+    /// An alert row as the API shows it: OPEN, or RESOLVED at `resolved_at`.
+    pub fn from_row(
+        r: crate::domain::inventory::OpenAlert,
+        resolved_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Self {
+        InventoryAlert {
             id: crate::graphql::relay::encode_id("InventoryAlert", r.id),
             kind: if r.kind == "UNLINKED_SKU" {
                 AlertKind::UnlinkedSku
             } else {
                 AlertKind::LowStock
             },
-            state: AlertState::Open,
+            state: if resolved_at.is_some() {
+                AlertState::Resolved
+            } else {
+                AlertState::Open
+            },
             variant_id: r.variant_id.map(|v| variant_gid(VariantId(v))),
             location_id: r.location_id.map(|l| location_gid(LocationId(l))),
             seller_sku: r.seller_sku,
             branch_id: branch_gid(BranchId(r.branch_id)),
             available: r.available,
             reorder_point: r.reorder_point,
-            at: r.created_at,
-        })
-        .collect())
+            at: resolved_at.unwrap_or(r.created_at),
+        }
+    }
 }
 
 /// May this access see inventory of `branch`?

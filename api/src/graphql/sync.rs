@@ -300,7 +300,7 @@ pub struct SyncItem(pub SyncItemRow);
 #[Object]
 impl SyncItem {
     /// Id.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode_id("SyncItem", self.0.id)
     }
     /// What kind of thing it is.
@@ -343,7 +343,7 @@ pub struct SyncLog(pub SyncLogRow);
 #[Object]
 impl SyncLog {
     /// Id.
-    async fn id(&self) -> ID {
+    pub async fn id(&self) -> ID {
         encode_id("SyncLog", self.0.id)
     }
     /// Attempt.

@@ -237,6 +237,50 @@ pub struct OpenAlert {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// One alert, open or resolved (NOT_FOUND unless visible), with when it resolved; for
+/// `node(id:)`.
+pub async fn alert(
+    c: &Ctx<'_>,
+    id: Uuid,
+) -> AppResult<(OpenAlert, Option<chrono::DateTime<chrono::Utc>>)> {
+    c.access
+        .org()?
+        .require(crate::auth::permissions::Perm::InventoryRead)?;
+    #[derive(FromQueryResult)]
+    struct Row {
+        id: Uuid,
+        kind: String,
+        variant_id: Option<Uuid>,
+        location_id: Option<Uuid>,
+        seller_sku: Option<String>,
+        branch_id: Uuid,
+        available: Option<i64>,
+        reorder_point: Option<i64>,
+        created_at: chrono::DateTime<chrono::Utc>,
+        resolved_at: Option<chrono::DateTime<chrono::Utc>>,
+    }
+    let r = Row::find_by_statement(stmt(
+        "SELECT id, kind, variant_id, location_id, seller_sku, branch_id, available, reorder_point, created_at, resolved_at \
+         FROM stock_alerts WHERE id = $1",
+        vec![id.into()],
+    ))
+    .one(c.tx)
+    .await?
+    .ok_or(AppError::NotFound("InventoryAlert"))?;
+    let alert = OpenAlert {
+        id: r.id,
+        kind: r.kind,
+        variant_id: r.variant_id,
+        location_id: r.location_id,
+        seller_sku: r.seller_sku,
+        branch_id: r.branch_id,
+        available: r.available,
+        reorder_point: r.reorder_point,
+        created_at: r.created_at,
+    };
+    Ok((alert, r.resolved_at))
+}
+
 /// Alerts open now (the first 1,000) in the branches the caller sees, or in `only` (NOT_FOUND
 /// unless visible: row-level security decides, as in queries).
 pub async fn open_alerts(c: &Ctx<'_>, only: Option<BranchId>) -> AppResult<Vec<OpenAlert>> {

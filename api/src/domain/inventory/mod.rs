@@ -24,7 +24,9 @@ mod order_lines;
 mod reservations;
 
 pub(crate) use alerts::alerts_after;
-pub use alerts::{AlertKind, AlertState, OpenAlert, StockAlertEvent, UnlinkedAlert, open_alerts};
+pub use alerts::{
+    AlertKind, AlertState, OpenAlert, StockAlertEvent, UnlinkedAlert, alert, open_alerts,
+};
 pub(crate) use alerts::{linked_skus, unlinked_opened};
 use idempotency::idempotent;
 pub use movements::{AdjustStock, TransferStock, adjust, transfer};
