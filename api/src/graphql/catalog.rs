@@ -363,18 +363,9 @@ impl CatalogQuery {
     ) -> Result<Conn<Product>> {
         let sort_key = sort_key.unwrap_or_default();
         let reverse = reverse.unwrap_or(false);
-        let (size, backward) = match (first, last) {
-            (Some(_), Some(_)) => {
-                return Err(
-                    AppError::invalid("last", "pass either first or last, not both").into(),
-                );
-            }
-            (None, Some(n)) => (crate::domain::page::page_size("last", n)?, true),
-            (n, None) => (
-                crate::domain::page::page_size("first", n.unwrap_or(20))?,
-                false,
-            ),
-        };
+        // Relay's rules for first/last (at most one, 0 to 100), as for every connection.
+        let crate::domain::page::PageArgs { size, backward, .. } =
+            crate::domain::page::PageArgs::new(None, None, first, last)?;
         let sort = match sort_key {
             ProductSortKey::CreatedAt => ProductSort::CreatedAt,
             ProductSortKey::UpdatedAt => ProductSort::UpdatedAt,

@@ -112,14 +112,9 @@ fn rows_from_json(rows: Vec<CatalogImportRowInput>) -> Vec<RawRow> {
             product_key: r.product_key,
             product_name: Some(r.product_name),
             // The CSV path reads the same names; the import parses both alike.
-            status: r.status.map(|st| {
-                match st {
-                    crate::graphql::catalog::ProductStatus::Draft => "DRAFT",
-                    crate::graphql::catalog::ProductStatus::Active => "ACTIVE",
-                    crate::graphql::catalog::ProductStatus::Archived => "ARCHIVED",
-                }
-                .to_owned()
-            }),
+            status: r
+                .status
+                .map(|st| sea_orm::ActiveEnum::to_value(&entity::enums::ProductStatus::from(st))),
             description: r.description,
             image_urls: r.image_urls,
             sku: Some(r.sku),

@@ -64,6 +64,10 @@ pub struct Mutation(
 /// The schema type.
 pub type MercatoSchema = Schema<Query, Mutation, subscriptions::Subscription>;
 
+/// The `DateTime` scalar's description (it is both an input and an output type).
+const DATE_TIME: &str = "A point in time: an RFC 3339 string in UTC with up to microseconds, e.g. \
+     `2026-11-30T16:05:00.123456Z` (input may carry any offset).";
+
 /// The schema with its limits, without per-request data.
 pub fn build_schema(state: Option<AppState>) -> MercatoSchema {
     let limits = state
@@ -94,14 +98,8 @@ pub fn build_schema(state: Option<AppState>) -> MercatoSchema {
     .extension(nulls::NullPropagation)
     // Descriptions async-graphql does not take from our doc comments: built-in scalars (its own
     // text names Rust types) and the generated connection types.
-    .override_output_type_description::<chrono::DateTime<chrono::Utc>>(
-        "A point in time: an RFC 3339 string in UTC with up to microseconds, e.g. \
-         `2026-11-30T16:05:00.123456Z` (input may carry any offset).",
-    )
-    .override_input_type_description::<chrono::DateTime<chrono::Utc>>(
-        "A point in time: an RFC 3339 string in UTC with up to microseconds, e.g. \
-         `2026-11-30T16:05:00.123456Z` (input may carry any offset).",
-    )
+    .override_output_type_description::<chrono::DateTime<chrono::Utc>>(DATE_TIME)
+    .override_input_type_description::<chrono::DateTime<chrono::Utc>>(DATE_TIME)
     .override_output_type_description::<async_graphql::Json<serde_json::Value>>(
         "Any JSON value (objects for attributes and raw marketplace payloads).",
     )

@@ -6,12 +6,13 @@
 //!
 //! Each failed field is noted with its parent's path as it fails; the parent, when it finishes,
 //! writes the `null` into its own value (or becomes `null` itself and notes that for its parent).
-//! Fields that do not fail cost one check of an empty list.
+//! Fields that do not fail cost one atomic load.
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextResolve, ResolveInfo,
 };
 use async_graphql::{Name, QueryPathNode, QueryPathSegment, Response, ServerResult, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,12 +37,15 @@ impl ExtensionFactory for NullPropagation {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(Run {
             failed: Mutex::new(Vec::new()),
+            noted: AtomicBool::new(false),
         })
     }
 }
 
 struct Run {
     failed: Mutex<Vec<Failed>>,
+    /// Set by the first failure: until then no field takes the lock.
+    noted: AtomicBool,
 }
 
 fn path_of(node: &QueryPathNode<'_>) -> Vec<Seg> {
@@ -140,11 +144,12 @@ impl Run {
     fn note(&self, f: Failed) {
         if let Ok(mut failed) = self.failed.lock() {
             failed.push(f);
+            self.noted.store(true, Ordering::Release);
         }
     }
 
     fn any(&self) -> bool {
-        self.failed.lock().is_ok_and(|f| !f.is_empty())
+        self.noted.load(Ordering::Acquire) && self.failed.lock().is_ok_and(|f| !f.is_empty())
     }
 }
 
