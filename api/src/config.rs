@@ -199,6 +199,27 @@ pub struct ConfigArgs {
     /// Log-in attempts at once per client IP.
     #[arg(long, env = "MERCATO_LOGIN_IP_ATTEMPTS_BURST", default_value_t = 10)]
     pub login_ip_attempts_burst: u32,
+    /// Largest marketplace push body accepted on `/webhooks/{platform}` (bytes); larger: 413.
+    #[arg(
+        long,
+        env = "MERCATO_WEBHOOK_MAX_BODY_BYTES",
+        default_value_t = 262_144
+    )]
+    pub webhook_max_body_bytes: u64,
+    /// How far a push's timestamp may be from now (seconds, at most 300).
+    #[arg(long, env = "MERCATO_WEBHOOK_WINDOW_SECS", default_value_t = 300)]
+    pub webhook_window_secs: u64,
+    /// Refused pushes (bad signature, stale, unknown shop) per minute per client IP before
+    /// further refusals get 429.
+    #[arg(
+        long,
+        env = "MERCATO_WEBHOOK_REFUSALS_PER_MINUTE",
+        default_value_t = 30
+    )]
+    pub webhook_refusals_per_minute: u32,
+    /// Refused pushes at once per client IP.
+    #[arg(long, env = "MERCATO_WEBHOOK_REFUSALS_BURST", default_value_t = 10)]
+    pub webhook_refusals_burst: u32,
     /// Deadline of one Redis call on the request path (rate, cost, cache, post-commit effects),
     /// in milliseconds; past it the call is abandoned and the local fallback stands.
     #[arg(long, env = "MERCATO_REDIS_DEADLINE_MS", default_value_t = 100)]
@@ -348,6 +369,12 @@ pub struct Limits {
     pub login_per_account: (u32, u32),
     /// Log-in attempts per client IP: sustained per minute and burst.
     pub login_per_ip: (u32, u32),
+    /// Largest push body on `/webhooks/{platform}`.
+    pub webhook_max_body: usize,
+    /// How far a push's timestamp may be from now.
+    pub webhook_window: Duration,
+    /// Refused pushes per client IP: sustained per minute and burst.
+    pub webhook_refusals: (u32, u32),
     /// Deadline of one request-path Redis call.
     pub redis_deadline: Duration,
     /// Longest wait for a pooled Postgres connection.
@@ -389,6 +416,9 @@ impl Default for Limits {
             allowed_origins: Vec::new(),
             login_per_account: (10, 5),
             login_per_ip: (30, 10),
+            webhook_max_body: 262_144,
+            webhook_window: Duration::from_secs(300),
+            webhook_refusals: (30, 10),
             redis_deadline: Duration::from_millis(100),
             db_acquire_timeout: Duration::from_secs(3),
             max_batch: 10,
@@ -1020,6 +1050,30 @@ impl ConfigArgs {
                 positive(
                     "MERCATO_LOGIN_IP_ATTEMPTS_BURST",
                     self.login_ip_attempts_burst.into(),
+                )? as u32,
+            ),
+            webhook_max_body: usize::try_from(positive(
+                "MERCATO_WEBHOOK_MAX_BODY_BYTES",
+                self.webhook_max_body_bytes,
+            )?)
+            .unwrap_or(usize::MAX),
+            webhook_window: match self.webhook_window_secs {
+                1..=300 => Duration::from_secs(self.webhook_window_secs),
+                _ => {
+                    return Err(invalid(
+                        "MERCATO_WEBHOOK_WINDOW_SECS",
+                        "must be between 1 and 300",
+                    ));
+                }
+            },
+            webhook_refusals: (
+                positive(
+                    "MERCATO_WEBHOOK_REFUSALS_PER_MINUTE",
+                    self.webhook_refusals_per_minute.into(),
+                )? as u32,
+                positive(
+                    "MERCATO_WEBHOOK_REFUSALS_BURST",
+                    self.webhook_refusals_burst.into(),
                 )? as u32,
             ),
             redis_deadline: Duration::from_millis(positive(

@@ -42,6 +42,8 @@ pub enum RateFamily {
     Requests,
     /// Log-in attempts (per account and per client IP).
     Login,
+    /// Refused marketplace pushes (per client IP).
+    WebhookRefusals,
 }
 
 /// The subject a rate limit counts.
@@ -118,6 +120,7 @@ impl Keys {
         let family = match family {
             RateFamily::Requests => "",
             RateFamily::Login => ":login",
+            RateFamily::WebhookRefusals => ":webhook",
         };
         match subject {
             RateSubject::Principal(p) => format!("{}{family}:rl:p:{p}", self.prefix),

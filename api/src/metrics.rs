@@ -75,6 +75,14 @@ pub struct TopicLabels {
     pub topic: &'static str,
 }
 
+/// A marketplace push delivery.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabels {
+    /// `STORED`, `DUPLICATE`, or the refusal code (`BAD_SIGNATURE`, `STALE`, `UNKNOWN_SHOP`,
+    /// `MALFORMED`, `NOT_FOUND`, `RATE_LIMITED`).
+    pub outcome: &'static str,
+}
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency() -> Histogram {
@@ -124,6 +132,8 @@ pub struct Metrics {
     pub ws_sockets: Gauge,
     /// Subscription events delivered to clients, by topic.
     pub events_delivered: Family<TopicLabels, Counter>,
+    /// Marketplace push deliveries by outcome.
+    pub webhooks: Family<WebhookLabels, Counter>,
 }
 
 impl Metrics {
@@ -146,6 +156,7 @@ impl Metrics {
         let ws_subscriptions = Gauge::default();
         let ws_sockets = Gauge::default();
         let events_delivered = Family::default();
+        let webhooks = Family::default();
         let r = &mut registry;
         r.register(
             "graphql_operations",
@@ -224,6 +235,20 @@ impl Metrics {
             "Subscription events delivered to clients, by topic",
             events_delivered.clone(),
         );
+        r.register(
+            "webhooks",
+            "Marketplace push deliveries by outcome",
+            webhooks.clone(),
+        );
+        for outcome in [
+            "STORED",
+            "DUPLICATE",
+            "BAD_SIGNATURE",
+            "STALE",
+            "UNKNOWN_SHOP",
+        ] {
+            let _ = webhooks.get_or_create(&WebhookLabels { outcome });
+        }
         // Known label sets start at 0, so every series is visible before its first event.
         for user in ["rate", "cost", "cache", "effects"] {
             let _ = redis_errors.get_or_create(&RedisLabels { user });
@@ -258,6 +283,7 @@ impl Metrics {
             ws_subscriptions,
             ws_sockets,
             events_delivered,
+            webhooks,
         }
     }
 

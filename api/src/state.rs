@@ -47,6 +47,8 @@ pub struct AppState {
     pub rate: Arc<RateLimiter>,
     /// Log-in attempt limits: per account (as a principal key) and per client IP.
     pub login: Arc<RateLimiter>,
+    /// Refused marketplace pushes per client IP.
+    pub webhook_refusals: Arc<RateLimiter>,
     /// Query cost buckets.
     pub cost: Arc<CostLimiter>,
     /// Tenant transactions opened so far (tests and metrics).
@@ -128,6 +130,17 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
             burst: l.login_per_ip.1,
         },
     );
+    let refusals = Rate {
+        per_minute: l.webhook_refusals.0,
+        burst: l.webhook_refusals.1,
+    };
+    let webhook_refusals = RateLimiter::new(
+        redis_guard.clone(),
+        keys.clone(),
+        crate::keys::RateFamily::WebhookRefusals,
+        refusals,
+        refusals,
+    );
     let cost = CostLimiter::new(
         redis_guard.clone(),
         keys.clone(),
@@ -160,6 +173,7 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
         api_tokens: Arc::new(ApiTokenAuth::new(db.clone())),
         rate: Arc::new(rate),
         login: Arc::new(login),
+        webhook_refusals: Arc::new(webhook_refusals),
         tenant_tx_opened: Arc::default(),
         db_statements,
         cost: Arc::new(cost),

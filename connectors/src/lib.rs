@@ -15,6 +15,7 @@ pub mod jumia;
 pub mod lazada;
 pub mod model;
 pub mod money;
+pub mod push;
 pub mod resilience;
 pub mod shopee;
 pub mod simulator;

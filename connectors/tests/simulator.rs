@@ -1101,14 +1101,14 @@ async fn the_simulator_sends_pushes_signed_as_each_platform_does() {
         let order = run.sim.world(p).orders[0].id.clone();
         let status = run
             .sim
-            .push(&connectors::simulator::PushRequest {
-                platform: p,
-                url: url.clone(),
-                order_id: order,
-            })
+            .push(&connectors::simulator::PushRequest::order(
+                p,
+                url.clone(),
+                order,
+            ))
             .await
             .unwrap();
-        assert_eq!(status, 200);
+        assert_eq!(status, Some(200));
     }
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 3);

@@ -162,6 +162,9 @@ pub enum JobKind {
     /// Compares a store's marketplace stock with what was pushed and corrects it (scheduled).
     #[sea_orm(string_value = "STOCK_DRIFT")]
     StockDrift,
+    /// Processes one marketplace push from the webhook inbox (queued when it arrives).
+    #[sea_orm(string_value = "WEBHOOK")]
+    Webhook,
 }
 
 impl JobKind {
@@ -190,6 +193,7 @@ impl JobKind {
             Self::Products => "PRODUCTS",
             Self::StockPush => "STOCK_PUSH",
             Self::StockDrift => "STOCK_DRIFT",
+            Self::Webhook => "WEBHOOK",
         }
     }
 
@@ -198,9 +202,10 @@ impl JobKind {
         Self::SCHEDULED.contains(&self)
     }
 
-    /// Does a job of this kind keep a sync run sellers can watch?
+    /// Does a job of this kind keep a sync run sellers can watch? (A push's job does not: its
+    /// inbox event is what sellers watch.)
     pub fn records_run(self) -> bool {
-        self != Self::Noop
+        !matches!(self, Self::Noop | Self::Webhook)
     }
 }
 

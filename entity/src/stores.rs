@@ -56,6 +56,8 @@ pub struct Model {
     pub circuit_open_until: Option<DateTimeWithTimeZone>,
     /// The incremental ORDERS sync's watermark (marketplace update time).
     pub orders_synced_to: Option<DateTimeWithTimeZone>,
+    /// When the platform said the seller's authorization ends (its expiry notice push).
+    pub authorization_expires_at: Option<DateTimeWithTimeZone>,
 }
 
 /// No ORM relations.

@@ -101,6 +101,13 @@ pub struct OrderImportPayload {
     pub csv: String,
 }
 
+/// Input of a WEBHOOK job: the inbox row to process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookPayload {
+    /// `webhook_inbox.id`.
+    pub event: Uuid,
+}
+
 /// A job's input, typed by its kind.
 #[derive(Debug)]
 pub enum JobInput {
@@ -120,6 +127,8 @@ pub enum JobInput {
     OrderImport(OrderImportPayload),
     /// STOCK_PUSH.
     StockPush(StockPushPayload),
+    /// WEBHOOK.
+    Webhook(WebhookPayload),
 }
 
 impl JobInput {
@@ -134,6 +143,7 @@ impl JobInput {
             Self::Orders(_) => JobKind::Orders,
             Self::OrderImport(_) => JobKind::OrderImport,
             Self::StockPush(_) => JobKind::StockPush,
+            Self::Webhook(_) => JobKind::Webhook,
         }
     }
 
@@ -158,6 +168,9 @@ impl JobInput {
             JobKind::StockPush => {
                 Self::StockPush(serde_json::from_value(payload.clone()).map_err(bad)?)
             }
+            JobKind::Webhook => {
+                Self::Webhook(serde_json::from_value(payload.clone()).map_err(bad)?)
+            }
             k => Self::Scheduled(k),
         })
     }
@@ -170,6 +183,7 @@ impl JobInput {
             Self::Orders(p) => serde_json::to_value(p),
             Self::OrderImport(p) => serde_json::to_value(p),
             Self::StockPush(p) => serde_json::to_value(p),
+            Self::Webhook(p) => serde_json::to_value(p),
             Self::Scheduled(_) | Self::Noop => Ok(serde_json::json!({})),
         };
         json.unwrap_or_default()

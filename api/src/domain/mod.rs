@@ -27,6 +27,7 @@ pub mod stock_push;
 pub mod stores;
 pub mod sync;
 pub mod token_auth;
+pub mod webhooks;
 
 use crate::error::{AppError, AppResult};
 use crate::tenant::Access;

@@ -279,6 +279,7 @@ pub async fn connect(
         circuit: Set(entity::enums::CircuitState::Closed),
         circuit_open_until: Set(None),
         orders_synced_to: Set(None),
+        authorization_expires_at: Set(None),
     }
     .insert(ctx.tx)
     .await

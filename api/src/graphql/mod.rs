@@ -20,6 +20,7 @@ pub mod stores;
 pub mod subscriptions;
 pub mod sync;
 pub mod user_errors;
+pub mod webhooks;
 
 use crate::domain::Ctx;
 use crate::error::AppError;
@@ -42,6 +43,7 @@ pub struct Query(
     listings::ListingQuery,
     orders::OrderQuery,
     sync::SyncQuery,
+    webhooks::WebhookQuery,
 );
 
 /// Root mutation.
@@ -59,6 +61,7 @@ pub struct Mutation(
     orders::OrderMutation,
     import::ImportMutation,
     sync::SyncMutation,
+    webhooks::WebhookMutation,
 );
 
 /// The schema type.
@@ -145,6 +148,7 @@ fn connection_descriptions(
         Conn<sync::SyncLog> => "sync log lines",
         Conn<sync::SyncRun> => "sync runs",
         Conn<sync::SyncSchedule> => "sync schedules",
+        Conn<webhooks::WebhookEvent> => "marketplace pushes",
         async_graphql::connection::Connection<String, orders::Order, orders::OrderPageInfo> => "orders",
     )
 }

@@ -192,6 +192,8 @@ pub enum Node {
     SyncLog(crate::graphql::sync::SyncLog),
     /// A low-stock or unlinked-SKU alert.
     InventoryAlert(crate::graphql::subscriptions::InventoryAlert),
+    /// A marketplace push.
+    WebhookEvent(crate::graphql::webhooks::WebhookEvent),
 }
 
 /// `node(id:)`.
@@ -283,6 +285,9 @@ impl NodeQuery {
                         r, resolved,
                     ))
                 }),
+            crate::graphql::webhooks::TYPE_NAME => domain::webhooks::event(&c, uuid)
+                .await
+                .map(|r| Node::WebhookEvent(crate::graphql::webhooks::WebhookEvent(r))),
             _ => Err(AppError::NotFound("object")),
         };
         match found {

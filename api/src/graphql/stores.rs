@@ -89,7 +89,10 @@ pub struct StoreError {
 
 /// How a store's connection to its platform is doing.
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
 pub struct StoreHealth {
+    #[graphql(skip)]
+    store: StoreId,
     /// Whether Mercato can call the platform.
     pub status: ConnectionStatusGql,
     /// When the current access token expires (TOKEN_REFRESH renews it 15 minutes ahead).
@@ -107,6 +110,18 @@ pub struct StoreHealth {
     pub circuit: CircuitStateGql,
     /// Until when an open breaker holds calls back.
     pub circuit_open_until: Option<DateTime<Utc>>,
+    /// When the seller's authorization ends, as the platform announced in an expiry notice
+    /// (reconnect the store before then).
+    pub authorization_expires_at: Option<DateTime<Utc>>,
+}
+
+#[async_graphql::ComplexObject]
+impl StoreHealth {
+    /// The store's marketplace pushes over the last 7 days: arrived, duplicates, stale, failed,
+    /// dead, and the last arrival.
+    async fn webhooks(&self, ctx: &Context<'_>) -> Result<crate::graphql::webhooks::WebhookHealth> {
+        crate::graphql::webhooks::health(ctx, self.store).await
+    }
 }
 
 /// A connected marketplace account.
@@ -161,6 +176,8 @@ impl Store {
             _ => None,
         };
         Ok(StoreHealth {
+            store: StoreId(s.id),
+            authorization_expires_at: s.authorization_expires_at.map(|t| t.to_utc()),
             status: s.connection.into(),
             access_token_expires_at: expiry.map(|e| e.0),
             refresh_token_expires_at: expiry.and_then(|e| e.1),

@@ -43,6 +43,8 @@ pub enum SyncKind {
     StockPush,
     /// Comparison of a store's marketplace stock with what was pushed, correcting differences.
     StockDrift,
+    /// Processing of one marketplace push (queued when it arrives; see `webhookEvents`).
+    Webhook,
 }
 
 /// What a sync did to one entity.

@@ -1,6 +1,7 @@
 //! The HTTP surface: `/graphql` (POST; GET for queries, or GraphiQL without one), `/graphql/ws`,
 //! GraphiQL's assets and the SDL, `/healthz`, `/readyz`, `/metrics`,
 //! `/connect/{platform}/callback` (marketplace authorization redirects), `/connect/done`,
+//! `/webhooks/{platform}` (marketplace pushes),
 //! with a request id on every request, in logs and in error responses; CORS for the configured
 //! origins; responses over 1 KiB compressed (gzip or brotli) when the client accepts it.
 
@@ -9,6 +10,7 @@ mod connect;
 mod graphiql;
 mod graphql;
 mod health;
+mod webhooks;
 mod ws;
 
 use crate::graphql::{MercatoSchema, build_schema};
@@ -39,6 +41,7 @@ pub const COMPRESS_ABOVE_BYTES: u16 = 1024;
 pub fn build_router(app: AppState) -> Router {
     let schema = build_schema(Some(app.clone()));
     let max_body = app.config.max_body_bytes;
+    let webhook_body = app.config.limits.webhook_max_body;
     let request_timeout = app.config.limits.request_timeout;
     let apq = std::sync::Arc::new(apq::Apq::new(app.redis_guard.clone(), app.keys.clone()));
     let cors = cors(&app.config.limits.allowed_origins);
@@ -56,6 +59,10 @@ pub fn build_router(app: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/connect/{platform}/callback", get(connect::callback_route))
         .route("/connect/done", get(connect::done))
+        .route(
+            "/webhooks/{platform}",
+            axum::routing::post(webhooks::receive).layer(DefaultBodyLimit::max(webhook_body)),
+        )
         .route_layer(axum::middleware::from_fn(count_requests))
         .with_state(state)
         // The GraphQL handler reads its body itself with its own limits (JSON or upload); this

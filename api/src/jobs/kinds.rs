@@ -24,6 +24,7 @@ pub async fn run(jc: &JobCtx<'_>) -> Result<Outcome, JobError> {
         JobInput::Scheduled(JobKind::Products) => super::stock::products(jc).await,
         JobInput::Scheduled(JobKind::StockDrift) => super::stock::drift(jc).await,
         JobInput::StockPush(p) => super::stock::push(jc, p).await,
+        JobInput::Webhook(p) => super::webhooks::run(jc, p).await,
         JobInput::Scheduled(k) => Ok(not_connected_yet(k)),
         JobInput::Probe(p) if test => probe(jc, p).await,
         JobInput::Calls(p) if test => calls(jc, p).await,

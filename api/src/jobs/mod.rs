@@ -20,6 +20,7 @@ pub mod pushes;
 pub mod runner;
 pub mod stock;
 pub mod sweep;
+pub mod webhooks;
 
 pub use crate::domain::jobs::{NewJob, Queued};
 

@@ -229,7 +229,7 @@ fn order_json(w: &super::world::World, o: &super::world::SimOrder, now: i64) -> 
 }
 
 fn data(st: &SimState, path: &str, get: &dyn Fn(&str) -> Option<String>) -> Response {
-    let now = st.now();
+    let now = st.read_now(P);
     let quirks = st.quirks(P);
     let num = |k: &str| get(k).and_then(|v| v.parse::<i64>().ok());
     match path {

@@ -7,15 +7,19 @@
 //! Data is seeded and deterministic ([`world::World`]); orders move through their statuses as
 //! time passes (real time plus an adjustable offset). Faults can be queued per platform (429 with
 //! retry-after, 5xx, slow responses, token expiry mid-run, malformed JSON) and listings can
-//! duplicate items across pages and return them out of order. [`Simulator::push`] sends signed
-//! push events to a URL. `POST /_sim/faults`, `POST /_sim/quirks`, `POST /_sim/advance` and
+//! duplicate items across pages and return them out of order. [`push`] sends signed pushes (on
+//! request, and for every order placed once a platform has a subscription), loses some on purpose
+//! and lags reads behind them. `POST /_sim/faults`, `POST /_sim/quirks`, `POST /_sim/advance` and
 //! `POST /_sim/push` expose the same controls over HTTP for `mercato simulator`.
 
 mod jumia;
 mod lazada;
+mod push;
 mod shopee;
 mod tiktok;
 pub mod world;
+
+pub use push::{PushRequest, PushTopic, SignedPush};
 
 use crate::{Endpoints, Platform};
 use axum::Router;
@@ -288,6 +292,8 @@ pub(crate) struct SimState {
     data_times: Mutex<HashMap<Platform, Vec<i64>>>,
     /// Every data request: platform, path and query, in arrival order.
     data_log: Mutex<Vec<LoggedRequest>>,
+    /// Webhook subscriptions, suppressed pushes and lagging reads ([`push`]).
+    pub(crate) pushes: Mutex<push::PushState>,
     http: reqwest::Client,
 }
 
@@ -486,17 +492,6 @@ impl Running {
     }
 }
 
-/// Which platform's pushes [`Simulator::push`] sends.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct PushRequest {
-    /// Platform.
-    pub platform: Platform,
-    /// Where to POST.
-    pub url: String,
-    /// Order to announce (its current status is sent).
-    pub order_id: String,
-}
-
 impl Simulator {
     /// A simulator with `config`; data is generated now.
     pub fn new(config: SimConfig) -> Self {
@@ -540,6 +535,7 @@ impl Simulator {
                 tiktok_redirect: Mutex::new(tiktok_redirect),
                 data_times: Mutex::new(HashMap::new()),
                 data_log: Mutex::new(Vec::new()),
+                pushes: Mutex::new(push::PushState::default()),
                 http: reqwest::Client::new(),
             }),
         }
@@ -705,7 +701,7 @@ impl Simulator {
     pub fn place_order(&self, platform: Platform, sku_id: u64, quantity: u32) -> Option<String> {
         let now = self.state.now();
         let prefix = 25_000_000 + self.state.config.seed % 1000 + platform_index(platform);
-        self.state.world(platform, |w| {
+        let placed = self.state.world(platform, |w| {
             let i = w.sku_index(sku_id)?;
             let raw = format!("{prefix}{:06}", w.orders.len());
             let id = if platform == Platform::Jumia {
@@ -714,7 +710,9 @@ impl Simulator {
                 raw
             };
             w.place(i, quantity, now, id)
-        })
+        })?;
+        self.announce(platform, &placed);
+        Some(placed)
     }
 
     /// Simulated buyers: on each of `listings` (platform, SKU id), one-unit orders arrive as a
@@ -780,54 +778,6 @@ impl Simulator {
     pub fn world(&self, platform: Platform) -> World {
         self.state.world(platform, |w| w.clone())
     }
-
-    /// The access token currently issued for Jumia's seeded refresh token, etc. is not exposed;
-    /// tests connect through the OAuth endpoints like a seller would.
-    ///
-    /// Sends one signed push for `order_id` to `url` as `platform` does; returns the HTTP status.
-    pub async fn push(&self, req: &PushRequest) -> Result<u16, String> {
-        let st = &self.state;
-        let now = st.now();
-        let (stage, updated) = st
-            .world(req.platform, |w| {
-                w.order(&req.order_id).map(|o| o.stage_at(now))
-            })
-            .ok_or_else(|| format!("no order {}", req.order_id))?;
-        let (body, auth) = match req.platform {
-            Platform::Shopee => {
-                let (pid, key, shop) = &st.config.shopee;
-                let _ = pid;
-                let body = serde_json::json!({"data": {"items": [], "ordersn": req.order_id, "status": shopee::status(stage), "completed_scenario": "", "update_time": updated}, "shop_id": shop, "code": 3, "timestamp": now}).to_string();
-                let sig = crate::shopee::push_signature(key, &req.url, body.as_bytes());
-                (body, sig)
-            }
-            Platform::TiktokShop => {
-                let (key, secret, shop, _) = &st.config.tiktok;
-                let body = serde_json::json!({"type": 1, "tts_notification_id": format!("{}{}", now, req.order_id), "shop_id": shop, "timestamp": now, "data": {"order_id": req.order_id, "order_status": tiktok::status(stage), "is_on_hold_order": false, "update_time": updated}}).to_string();
-                let sig = crate::tiktok::webhook_signature(key, secret, body.as_bytes());
-                (body, sig)
-            }
-            Platform::Lazada => {
-                let (key, secret, seller) = &st.config.lazada;
-                let body = serde_json::json!({"seller_id": seller, "message_type": 0, "data": {"order_status": lazada::status(stage), "trade_order_id": req.order_id, "trade_order_line_id": format!("{}01", req.order_id), "status_update_time": updated}, "timestamp": now * 1000, "site": "lazada_ph"}).to_string();
-                let sig = crate::lazada::push_signature(key, secret, body.as_bytes());
-                (body, sig)
-            }
-            Platform::Jumia | Platform::Kilimall => {
-                return Err("this platform has no push mechanism".into());
-            }
-        };
-        let resp = st
-            .http
-            .post(&req.url)
-            .header("content-type", "application/json")
-            .header("authorization", auth)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(resp.status().as_u16())
-    }
 }
 
 #[derive(serde::Deserialize)]
@@ -883,7 +833,7 @@ async fn admin_push(
     match sim.push(&b).await {
         Ok(status) => (
             StatusCode::OK,
-            axum::Json(serde_json::json!({"status": status})),
+            axum::Json(serde_json::json!({"status": status, "suppressed": status.is_none()})),
         )
             .into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),

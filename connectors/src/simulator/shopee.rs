@@ -232,7 +232,7 @@ fn page_size(r: &Req) -> Result<usize, Response> {
 }
 
 async fn data(st: &SimState, r: &Req) -> Response {
-    let now = st.now();
+    let now = st.read_now(P);
     let quirks = st.quirks(P);
     match r.path.as_str() {
         "/api/v2/shop/get_shop_info" => reply(

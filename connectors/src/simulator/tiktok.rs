@@ -228,7 +228,7 @@ fn paged(list: &[Value], key: &str, size: usize, offset: usize, st: &SimState) -
 }
 
 fn data(st: &SimState, method: &Method, r: &Req, shop_id: &str, cipher: &str) -> Response {
-    let now = st.now();
+    let now = st.read_now(P);
     let b = r.json();
     let range = |ge: &str, lt: &str| {
         (
