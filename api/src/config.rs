@@ -220,6 +220,10 @@ pub struct ConfigArgs {
     /// Refused pushes at once per client IP.
     #[arg(long, env = "MERCATO_WEBHOOK_REFUSALS_BURST", default_value_t = 10)]
     pub webhook_refusals_burst: u32,
+    /// Tests only: after a push is committed, wait this long (ms) before handing its job to the
+    /// workers and answering, so a crash test can kill the process in between. 0 (default): off.
+    #[arg(long, env = "MERCATO_TEST_WEBHOOK_PAUSE_MS", default_value_t = 0)]
+    pub test_webhook_pause_ms: u64,
     /// Deadline of one Redis call on the request path (rate, cost, cache, post-commit effects),
     /// in milliseconds; past it the call is abandoned and the local fallback stands.
     #[arg(long, env = "MERCATO_REDIS_DEADLINE_MS", default_value_t = 100)]
@@ -375,6 +379,8 @@ pub struct Limits {
     pub webhook_window: Duration,
     /// Refused pushes per client IP: sustained per minute and burst.
     pub webhook_refusals: (u32, u32),
+    /// Tests only: a pause between a push's commit and its answer.
+    pub test_webhook_pause: Duration,
     /// Deadline of one request-path Redis call.
     pub redis_deadline: Duration,
     /// Longest wait for a pooled Postgres connection.
@@ -419,6 +425,7 @@ impl Default for Limits {
             webhook_max_body: 262_144,
             webhook_window: Duration::from_secs(300),
             webhook_refusals: (30, 10),
+            test_webhook_pause: Duration::ZERO,
             redis_deadline: Duration::from_millis(100),
             db_acquire_timeout: Duration::from_secs(3),
             max_batch: 10,
@@ -1066,6 +1073,7 @@ impl ConfigArgs {
                     ));
                 }
             },
+            test_webhook_pause: Duration::from_millis(self.test_webhook_pause_ms),
             webhook_refusals: (
                 positive(
                     "MERCATO_WEBHOOK_REFUSALS_PER_MINUTE",

@@ -194,6 +194,7 @@ pub fn test_config(db: &str) -> Config {
             cost_restore_rate: 10_000,
             login_per_account: (100_000, 10_000),
             login_per_ip: (100_000, 10_000),
+            webhook_refusals: (100_000, 10_000),
             ..mercato::config::Limits::default()
         },
         // No marketplace app unless a test points them at its simulator; callbacks on the test

@@ -158,6 +158,11 @@ pub fn env_of(app: &TestApp) -> Vec<(String, String)> {
         ("MERCATO_RESERVATION_SWEEP_MS".into(), "1000".into()),
         ("MERCATO_RATE_LIMIT_PER_MINUTE".into(), "100000".into()),
         ("MERCATO_RATE_LIMIT_BURST".into(), "10000".into()),
+        (
+            "MERCATO_WEBHOOK_REFUSALS_PER_MINUTE".into(),
+            "100000".into(),
+        ),
+        ("MERCATO_WEBHOOK_REFUSALS_BURST".into(), "10000".into()),
         ("MERCATO_AUTH_RATE_LIMIT_PER_MINUTE".into(), "100000".into()),
         ("MERCATO_AUTH_RATE_LIMIT_BURST".into(), "10000".into()),
         ("MERCATO_COST_BUCKET_MAX".into(), "100000".into()),

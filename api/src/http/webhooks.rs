@@ -225,6 +225,14 @@ async fn store_one(
     };
     let stored = webhooks::store(&c, platform, shop, event, body).await?;
     tx.commit().await?;
+    let pause = app.config.limits.test_webhook_pause;
+    if !pause.is_zero() {
+        tracing::info!(
+            event = ?stored.map(|s| s.event),
+            "webhook committed; pausing before the hand-off (test)"
+        );
+        tokio::time::sleep(pause).await;
+    }
     crate::after_commit::run(app, effects.take()).await;
     match stored {
         Some(s) => {
