@@ -47,7 +47,7 @@ async fn every_table_has_forced_rls_and_tenant_tables_have_full_policies() {
            -- registry only (platform, shop id, organization) so one shop belongs to one
            -- organization, and the stock push queue only (organization, store, listing, times)
            -- for the push dispatcher; all are closed to the runtime role entirely (asserted below).
-           AND t.table_name NOT IN ('job_dispatch', 'shop_claims', 'stock_push_queue')
+           AND t.table_name NOT IN ('job_dispatch', 'shop_claims', 'stock_push_queue', 'webhook_dispatch')
            AND NOT EXISTS (SELECT 1 FROM pg_policies p
                            WHERE p.schemaname = 'public' AND p.tablename = t.table_name AND p.cmd = 'ALL'
                              AND p.qual LIKE '%app_org_id()%' AND p.with_check LIKE '%app_org_id()%')",
@@ -287,7 +287,7 @@ async fn every_tenant_table_has_a_restrictive_tenant_guard() {
         &owner,
         &[],
         "SELECT DISTINCT table_name::text FROM information_schema.columns
-         WHERE table_schema = 'public' AND column_name = 'org_id' AND table_name NOT IN ('job_dispatch', 'shop_claims', 'stock_push_queue') ORDER BY 1",
+         WHERE table_schema = 'public' AND column_name = 'org_id' AND table_name NOT IN ('job_dispatch', 'shop_claims', 'stock_push_queue', 'webhook_dispatch') ORDER BY 1",
     )
     .await
     .unwrap();

@@ -740,10 +740,28 @@ async fn pushes_stay_in_their_tenant_and_payloads_are_for_owners_and_admins() {
     .await
     .unwrap();
     assert_eq!(mine, vec!["1"]);
-    // The cross-tenant lookup yields an organization id and nothing else; the inbox table itself
-    // cannot be read without a tenant.
+    // Without a tenant the inbox shows nothing; the cross-tenant dispatch index is closed to the
+    // runtime role, which reaches it only through the functions that return ids.
     let none = rows_as(&runtime, &[], "SELECT count(*)::text FROM webhook_inbox").await;
-    assert!(none.is_err() || none.unwrap() == vec!["0"]);
+    assert_eq!(none.unwrap(), vec!["0"]);
+    for sql in [
+        "SELECT count(*)::text FROM webhook_dispatch",
+        "DELETE FROM webhook_dispatch RETURNING event_id::text",
+    ] {
+        let refused = rows_as(&runtime, &[], sql).await;
+        assert!(refused.unwrap_err().contains("permission denied"), "{sql}");
+    }
+    let org = rows_as(
+        &runtime,
+        &[],
+        &format!(
+            "SELECT webhook_shop_org('TIKTOK_SHOP', '{}')::text",
+            sim.sim.config().tiktok.2
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(org, vec![sh.org.clone()]);
 }
 
 #[tokio::test]

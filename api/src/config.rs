@@ -96,6 +96,10 @@ pub struct ConfigArgs {
     /// Pending stock pushes handed out this long ago (ms) and still queued are handed out again.
     #[arg(long, env = "MERCATO_PUSH_REDISPATCH_MS", default_value_t = 60_000)]
     pub push_redispatch_ms: u64,
+    /// How often each worker queues the jobs of newly received marketplace pushes, in
+    /// milliseconds (the pushes of one period are queued in one transaction per organization).
+    #[arg(long, env = "MERCATO_WEBHOOK_DISPATCH_MS", default_value_t = 100)]
+    pub webhook_dispatch_ms: u64,
     /// Jobs one store may run at once (across all workers).
     #[arg(long, env = "MERCATO_JOB_STORE_CONCURRENCY", default_value_t = 2)]
     pub job_store_concurrency: u32,
@@ -818,6 +822,8 @@ pub struct JobsConfig {
     pub push_dispatch_interval: Duration,
     /// Hand out again pending pushes handed out this long ago.
     pub push_redispatch_after: Duration,
+    /// Webhook job dispatcher period.
+    pub webhook_dispatch_interval: Duration,
     /// Jobs per store at once.
     pub store_concurrency: u32,
     /// Jobs per worker process at once.
@@ -842,6 +848,7 @@ impl Default for JobsConfig {
             redispatch_after: Duration::from_secs(30),
             push_dispatch_interval: Duration::from_millis(100),
             push_redispatch_after: Duration::from_secs(60),
+            webhook_dispatch_interval: Duration::from_millis(100),
             store_concurrency: 2,
             worker_concurrency: 8,
             schedule_min_interval: Duration::from_secs(60),
@@ -1155,6 +1162,10 @@ impl ConfigArgs {
                 push_redispatch_after: Duration::from_millis(positive(
                     "MERCATO_PUSH_REDISPATCH_MS",
                     self.push_redispatch_ms,
+                )?),
+                webhook_dispatch_interval: Duration::from_millis(positive(
+                    "MERCATO_WEBHOOK_DISPATCH_MS",
+                    self.webhook_dispatch_ms,
                 )?),
                 store_concurrency: u32::try_from(positive(
                     "MERCATO_JOB_STORE_CONCURRENCY",

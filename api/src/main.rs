@@ -208,6 +208,19 @@ async fn run_dev(mut args: ConfigArgs) -> Result<(), AppError> {
         println!(
             "  To connect one yourself: beginStoreConnection with returnUrl \"{public}/connect/done\", then open its authorizationUrl."
         );
+        // The simulator pushes every order a buyer places, as the platforms do once an app's
+        // push URL is registered.
+        for (platform, path) in [
+            (connectors::Platform::Shopee, "shopee"),
+            (connectors::Platform::TiktokShop, "tiktok"),
+            (connectors::Platform::Lazada, "lazada"),
+        ] {
+            sim.sim
+                .subscribe(platform, format!("{public}/webhooks/{path}"));
+        }
+        println!(
+            "  Marketplace pushes: the simulator sends new orders to {public}/webhooks/{{shopee,tiktok,lazada}}"
+        );
     }
     println!();
     let served = server.await.map_err(AppError::from_error)?;

@@ -14,10 +14,14 @@
 //!   (`push.rs`).
 //! - flash: a 100-unit flash sale on three simulated platforms; the cross-channel oversell against
 //!   the loop latency (`flash.rs`).
+//! - ingest (W2): signed marketplace pushes into `/webhooks/tiktok` at 16 and 64 senders, next to
+//!   pgbench inserting the same inbox row as the runtime role; every acknowledged event counted
+//!   in the inbox (`ingest.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod backfill;
 mod flash;
+mod ingest;
 mod jobs;
 mod orders;
 mod push;
@@ -552,6 +556,10 @@ async fn main() {
     }
     if which == "flash" {
         flash::flash().await;
+        return;
+    }
+    if which == "ingest" {
+        ingest::ingest().await;
         return;
     }
     let db = fresh_database().await;

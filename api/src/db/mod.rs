@@ -26,6 +26,10 @@ pub async fn connect_with(
         .min_connections(0)
         .connect_timeout(acquire_timeout.min(Duration::from_secs(5)))
         .acquire_timeout(acquire_timeout)
+        // sqlx pings every connection it hands out by default: one more round trip per request.
+        // Only a connection idle long enough to have been dropped (by the server, a proxy or a
+        // firewall) is pinged; a hot one that broke fails its statement and is discarded.
+        .test_before_acquire_if_idle_for(Duration::from_secs(5))
         // Statements would be logged with their SQL; keep logs for what we decide to log.
         .sqlx_logging(false);
     Database::connect(opts).await.map_err(AppError::from_error)

@@ -11,7 +11,7 @@ use crate::domain::page::{Page, PageArgs, fetch_sql};
 use crate::domain::{Ctx, stmt};
 use crate::effects::Effect;
 use crate::error::{AppError, AppResult};
-use crate::ids::{BranchId, OrgId, StoreId};
+use crate::ids::{BranchId, StoreId};
 use chrono::{DateTime, Utc};
 use connectors::push::{PushEvent, PushKind};
 use entity::enums::Platform;
@@ -20,26 +20,6 @@ use uuid::Uuid;
 
 /// Attempts a push gets (1 + retries after 60 s, 5 min, 15 min, 1 h and 3 h), then DEAD.
 pub const MAX_ATTEMPTS: i32 = crate::domain::jobs::DEFAULT_MAX_ATTEMPTS;
-
-/// The organization holding the connected shop `shop` of `platform`, if any: the one read across
-/// tenants a push needs (through `webhook_shop_org`, which returns nothing but the id).
-pub async fn shop_org(
-    db: &impl ConnectionTrait,
-    platform: Platform,
-    shop: &str,
-) -> AppResult<Option<OrgId>> {
-    let row = db
-        .query_one_raw(stmt(
-            "SELECT webhook_shop_org($1, $2) AS org",
-            vec![platform.into(), shop.to_owned().into()],
-        ))
-        .await?;
-    Ok(row
-        .map(|r| r.try_get::<Option<Uuid>>("", "org"))
-        .transpose()?
-        .flatten()
-        .map(OrgId))
-}
 
 /// The inbox's name of a push kind.
 pub fn kind_name(kind: PushKind) -> &'static str {
@@ -55,57 +35,37 @@ pub fn kind_name(kind: PushKind) -> &'static str {
 }
 
 /// What storing one delivery did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromQueryResult)]
 pub struct Stored {
+    /// The organization holding the shop.
+    pub org_id: Uuid,
     /// The inbox row.
-    pub event: Uuid,
+    pub event_id: Uuid,
     /// Its store.
-    pub store: StoreId,
-    /// First delivery (a job was queued); false for a duplicate.
+    pub store_id: Uuid,
+    /// First delivery; false for a duplicate.
     pub fresh: bool,
-}
-
-#[derive(FromQueryResult)]
-struct StoredRow {
-    id: Uuid,
-    store_id: Uuid,
-    job_id: Uuid,
-    fresh: bool,
 }
 
 fn at(secs: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(secs, 0)
 }
 
-/// Stores a verified delivery for the active store of `shop` in the caller's tenant transaction
-/// and queues its WEBHOOK job, in one statement: a duplicate (same delivery key) only counts as
-/// one and queues nothing. `None` when this organization has no active store of that shop.
-pub async fn store(
-    c: &Ctx<'_>,
+/// Stores a verified delivery for the connected store of `shop`, in one statement that is its own
+/// transaction (`webhook_accept`: the organization holding the shop, its tenant context and the
+/// inbox row, under RLS as the runtime role). A duplicate (same delivery key) only counts. `None`
+/// when no organization has an active store of that shop. On return it is committed; a worker's
+/// dispatcher ([`queue_jobs`]) gives it its job.
+pub async fn accept(
+    db: &impl ConnectionTrait,
     platform: Platform,
     shop: &str,
     event: &PushEvent,
     body: &str,
 ) -> AppResult<Option<Stored>> {
-    let row = StoredRow::find_by_statement(stmt(
-        "WITH s AS ( \
-           SELECT id, branch_id FROM stores \
-           WHERE platform = $1 AND external_shop_id = $2 AND status = 'ACTIVE' \
-         ), i AS ( \
-           INSERT INTO webhook_inbox (org_id, id, store_id, branch_id, platform, delivery_key, kind, topic, \
-                                      subject, announced_status, subject_updated_at, sent_at, body, job_id) \
-           SELECT (SELECT app_org_id()), $3, s.id, s.branch_id, $1, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM s \
-           ON CONFLICT (org_id, platform, delivery_key) DO UPDATE \
-             SET duplicates = webhook_inbox.duplicates + 1, last_duplicate_at = now() \
-           RETURNING id, store_id, branch_id, job_id, (xmax::text = '0') AS fresh \
-         ), j AS ( \
-           INSERT INTO jobs (org_id, id, branch_id, store_id, kind, payload, max_attempts) \
-           SELECT (SELECT app_org_id()), i.job_id, i.branch_id, i.store_id, 'WEBHOOK', \
-                  jsonb_build_object('event', i.id), $13 \
-           FROM i WHERE i.fresh \
-           RETURNING id \
-         ) \
-         SELECT i.id, i.store_id, i.job_id, i.fresh FROM i",
+    Ok(Stored::find_by_statement(stmt(
+        "SELECT org_id, event_id, store_id, fresh \
+         FROM webhook_accept($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         vec![
             platform.into(),
             shop.to_owned().into(),
@@ -118,38 +78,67 @@ pub async fn store(
             event.updated_at.and_then(at).into(),
             at(event.sent_at).into(),
             body.to_owned().into(),
-            Uuid::now_v7().into(),
-            MAX_ATTEMPTS.into(),
         ],
     ))
-    .one(c.tx)
-    .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    if row.fresh {
-        c.effects.push(Effect::JobQueued {
-            org: c.access.org()?.org_id,
-            job: row.job_id,
-        });
-    }
-    Ok(Some(Stored {
-        event: row.id,
-        store: StoreId(row.store_id),
-        fresh: row.fresh,
-    }))
+    .one(db)
+    .await?)
+}
+
+/// Events without a job, across organizations, locked for the caller's transaction (at most
+/// `max`): (organization, event).
+pub async fn claim(tx: &impl ConnectionTrait, max: i32) -> AppResult<Vec<(Uuid, Uuid)>> {
+    let rows = tx
+        .query_all_raw(stmt(
+            "SELECT org_id, event_id FROM claim_webhook_events($1)",
+            vec![max.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<Uuid>("", "org_id")?,
+                r.try_get::<Uuid>("", "event_id")?,
+            ))
+        })
+        .collect()
+}
+
+/// Queues a WEBHOOK job for each of `events` still without one, in the caller's tenant
+/// transaction (the organization's); the jobs queued.
+pub async fn queue_jobs(tx: &impl ConnectionTrait, events: &[Uuid]) -> AppResult<Vec<Uuid>> {
+    let jobs: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+    let rows = tx
+        .query_all_raw(stmt(
+            "WITH c AS ( \
+               UPDATE webhook_inbox w SET job_id = x.job \
+               FROM unnest($1::uuid[], $2::uuid[]) AS x(event, job) \
+               WHERE w.id = x.event AND w.job_id IS NULL \
+               RETURNING w.id, w.job_id, w.store_id, w.branch_id \
+             ) \
+             INSERT INTO jobs (org_id, id, branch_id, store_id, kind, payload, max_attempts) \
+             SELECT (SELECT app_org_id()), c.job_id, c.branch_id, c.store_id, 'WEBHOOK', \
+                    jsonb_build_object('event', c.id), $3 \
+             FROM c ORDER BY c.id \
+             RETURNING id",
+            vec![events.to_vec().into(), jobs.into(), MAX_ATTEMPTS.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get::<Uuid>("", "id").map_err(AppError::from))
+        .collect()
 }
 
 /// Columns of an event as [`EventRow`] reads them, with its state derived from its job.
 const EVENT_SELECT: &str = "SELECT * FROM ( \
    SELECT w.id, w.org_id, w.store_id, w.branch_id, w.platform, w.delivery_key, w.kind, w.topic, w.subject, \
           w.announced_status, w.subject_updated_at, w.sent_at, w.body, w.outcome, w.duplicates, \
-          w.job_id, w.received_at, w.last_duplicate_at, w.processed_at, j.attempts, j.last_error, \
+          w.job_id, w.received_at, w.last_duplicate_at, w.processed_at, \
+          coalesce(j.attempts, 0) AS attempts, j.last_error, \
           CASE WHEN w.status <> 'RECEIVED' THEN w.status \
                WHEN j.status IN ('DEAD', 'CANCELLED') THEN 'DEAD' \
                WHEN j.attempts > 0 AND j.last_error IS NOT NULL THEN 'RETRYING' \
                ELSE 'PENDING' END AS state \
-   FROM webhook_inbox w JOIN jobs j ON j.id = w.job_id) e WHERE true";
+   FROM webhook_inbox w LEFT JOIN jobs j ON j.id = w.job_id) e WHERE true";
 
 /// One inbox event.
 #[derive(Debug, Clone, FromQueryResult)]
@@ -184,8 +173,8 @@ pub struct EventRow {
     pub outcome: Option<String>,
     /// Extra deliveries.
     pub duplicates: i32,
-    /// Its (latest) job.
-    pub job_id: Uuid,
+    /// Its (latest) job; none until the dispatcher queued it.
+    pub job_id: Option<Uuid>,
     /// First arrival.
     pub received_at: DateTime<Utc>,
     /// Last duplicate arrival.
@@ -367,8 +356,8 @@ pub async fn replay(c: &Ctx<'_>, id: Uuid) -> AppResult<EventRow> {
         .require(Perm::SyncWrite(BranchId(ev.branch_id)))?;
     let locked =
         c.tx.query_one_raw(stmt(
-            "SELECT j.status FROM webhook_inbox w JOIN jobs j ON j.id = w.job_id \
-             WHERE w.id = $1 FOR UPDATE OF w",
+            "SELECT coalesce(j.status, 'QUEUED') AS status FROM webhook_inbox w \
+             LEFT JOIN jobs j ON j.id = w.job_id WHERE w.id = $1 FOR UPDATE OF w",
             vec![id.into()],
         ))
         .await?

@@ -71,7 +71,7 @@ impl WebhookEventKind {
 /// Where a push stands.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 pub enum WebhookEventStatus {
-    /// Stored; its job has not finished a first attempt.
+    /// Stored; its job is to be queued, queued, or running its first attempt.
     Pending,
     /// An attempt failed (`lastError`); another is due (after 60 s, 5 min, 15 min, 1 h, 3 h).
     Retrying,
@@ -181,9 +181,12 @@ impl WebhookEvent {
     async fn processed_at(&self) -> Option<DateTime<Utc>> {
         self.0.processed_at
     }
-    /// The job processing it (the latest one when replayed).
+    /// The job processing it (the latest one when replayed); null for the moment between its
+    /// arrival and a worker queuing its job.
     async fn job(&self, ctx: &Context<'_>) -> Result<Option<Job>> {
-        let id = JobId(self.0.job_id);
+        let Some(id) = self.0.job_id.map(JobId) else {
+            return Ok(None);
+        };
         let r = read(ctx, async |c| crate::domain::sync::job(&c, id).await).await;
         Ok(r.ok().map(Job))
     }

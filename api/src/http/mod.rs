@@ -148,6 +148,7 @@ async fn count_requests(
         Some("/metrics") => "/metrics",
         Some("/connect/{platform}/callback") => "/connect/{platform}/callback",
         Some("/connect/done") => "/connect/done",
+        Some("/webhooks/{platform}") => "/webhooks/{platform}",
         _ => "other",
     };
     let started = std::time::Instant::now();

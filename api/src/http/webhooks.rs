@@ -2,9 +2,11 @@
 //!
 //! The only work before the answer: verify the platform's signature over the raw body bytes (and,
 //! for Shopee, over this server's public URL of the request) in constant time, check the push's
-//! timestamp is within the window, find the organization and store of the verified shop, and store
-//! the event with its processing job in one statement, committed. Then 200 with an empty body
-//! (what every platform expects). A duplicate is 200 too and queues nothing.
+//! timestamp is within the window, then store the event for the verified shop's store in one
+//! statement that is its own transaction (`webhook_accept`: it finds the organization holding the
+//! shop and sets its tenant context, so RLS applies), committed. Then 200 with an empty body (what
+//! every platform expects). A duplicate is 200 too. A worker's dispatcher queues the event's job
+//! (`crate::jobs::webhooks::dispatch_once`) within its period (100 ms).
 //!
 //! Refusals store nothing: a bad or missing signature, another app's key or a stale timestamp is
 //! 401, an unknown shop 404, a body over the limit 413, a signed body that is not the platform's
@@ -14,7 +16,6 @@
 use super::{HttpState, client_ip};
 use crate::domain::webhooks;
 use crate::error::AppResult;
-use crate::ids::OrgId;
 use crate::limits::rate::{LimitKey, retry_after_secs};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, OriginalUri, Path, State};
@@ -196,49 +197,16 @@ async fn store_all(
 ) -> AppResult<bool> {
     let mut any = false;
     for shop in &event.shops {
-        let Some(org) = webhooks::shop_org(&app.db, platform, shop).await? else {
+        let Some(stored) = webhooks::accept(&app.db, platform, shop, event, body).await? else {
             continue;
         };
-        if store_one(app, org, platform, shop, event, body).await? {
-            any = true;
+        any = true;
+        let pause = app.config.limits.test_webhook_pause;
+        if !pause.is_zero() {
+            tracing::info!(event = %stored.event_id, "webhook committed; pausing before the hand-off (test)");
+            tokio::time::sleep(pause).await;
         }
+        count(if stored.fresh { "STORED" } else { "DUPLICATE" });
     }
     Ok(any)
-}
-
-async fn store_one(
-    app: &crate::state::AppState,
-    org: OrgId,
-    platform: Platform,
-    shop: &str,
-    event: &PushEvent,
-    body: &str,
-) -> AppResult<bool> {
-    let access = crate::domain::jobs::system_access(org);
-    let tx = crate::domain::jobs::org_tx(&app.db, org).await?;
-    let effects = crate::effects::Effects::default();
-    let c = crate::domain::Ctx {
-        tx: &tx,
-        access: &access,
-        request_id: None,
-        effects: &effects,
-    };
-    let stored = webhooks::store(&c, platform, shop, event, body).await?;
-    tx.commit().await?;
-    let pause = app.config.limits.test_webhook_pause;
-    if !pause.is_zero() {
-        tracing::info!(
-            event = ?stored.map(|s| s.event),
-            "webhook committed; pausing before the hand-off (test)"
-        );
-        tokio::time::sleep(pause).await;
-    }
-    crate::after_commit::run(app, effects.take()).await;
-    match stored {
-        Some(s) => {
-            count(if s.fresh { "STORED" } else { "DUPLICATE" });
-            Ok(true)
-        }
-        None => Ok(false),
-    }
 }

@@ -7,7 +7,8 @@
 //!   ended, deferred jobs, jobs whose worker died (lease expired) and jobs whose hand-off Redis
 //!   lost (flush, restart);
 //! - the reservation expiry sweep ([`sweep`]);
-//! - the stock push dispatcher ([`pushes`]).
+//! - the stock push dispatcher ([`pushes`]);
+//! - the webhook dispatcher, which queues the jobs of newly received pushes ([`webhooks`]).
 //!
 //! Entries are acknowledged as soon as they are read: Postgres, not the stream's pending list, is
 //! the record, and a job whose entry was read by a worker that died before claiming it is found
@@ -90,7 +91,8 @@ pub async fn run_worker(state: AppState, shutdown: impl Future<Output = ()>) -> 
     ));
     let reconciler = tokio::spawn(reconcile_loop(state.clone(), stop_rx.clone()));
     let sweeper = tokio::spawn(sweep_loop(state.clone(), stop_rx.clone()));
-    let pusher = tokio::spawn(push_loop(state.clone(), stop_rx));
+    let pusher = tokio::spawn(push_loop(state.clone(), stop_rx.clone()));
+    let hooks = tokio::spawn(webhook_loop(state.clone(), stop_rx));
     shutdown.await;
     tracing::info!("worker stopping: finishing running jobs");
     let _ = stop_tx.send(true);
@@ -98,6 +100,7 @@ pub async fn run_worker(state: AppState, shutdown: impl Future<Output = ()>) -> 
     let _ = reconciler.await;
     let _ = sweeper.await;
     let _ = pusher.await;
+    let _ = hooks.await;
     // Every permit back = every running job finished (bounded by one lease: after that the job is
     // someone else's anyway).
     let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
@@ -139,6 +142,21 @@ async fn push_loop(state: AppState, mut stop: watch::Receiver<bool>) {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(jobs = n, "stock pushes handed out"),
                 Err(e) => tracing::warn!(error = ?e, "stock push dispatch failed"),
+            },
+        }
+    }
+}
+
+async fn webhook_loop(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(state.config.jobs.webhook_dispatch_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stopped(&mut stop) => break,
+            _ = tick.tick() => match webhooks::dispatch_once(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(jobs = n, "webhook jobs queued"),
+                Err(e) => tracing::warn!(error = ?e, "webhook dispatch failed"),
             },
         }
     }

@@ -1,4 +1,13 @@
-//! WEBHOOK: processes one marketplace push from the inbox, in the job's fenced transaction (what
+//! Marketplace pushes after they were acknowledged: the dispatcher that queues each new event's
+//! WEBHOOK job ([`dispatch_once`]), and the job itself.
+//!
+//! The dispatcher (every worker, every `MERCATO_WEBHOOK_DISPATCH_MS`) claims events without a job
+//! across organizations (`claim_webhook_events`, locked for its transaction, so two workers never
+//! take the same one), queues their jobs organization by organization in that one transaction,
+//! commits, and hands the jobs to Redis. An event whose API process died right after its commit is
+//! found the same way.
+//!
+//! WEBHOOK processes one marketplace push from the inbox, in the job's fenced transaction (what
 //! it writes, the outcome included, commits only if the attempt still holds the lease, so a
 //! worker killed mid-way leaves nothing and the next one processes the event once).
 //!
@@ -24,12 +33,47 @@ use crate::jobs::runner::{Counts, JobCtx, JobError, Outcome};
 use chrono::{DateTime, Utc};
 use entity::enums::OrderEventSource;
 
+/// Most events one dispatch queues.
+const DISPATCH_BATCH: i32 = 1000;
+
+/// Queues the jobs of events that have none yet; how many.
+pub async fn dispatch_once(state: &crate::state::AppState) -> crate::error::AppResult<usize> {
+    use sea_orm::TransactionTrait;
+    let tx = state.db.begin().await?;
+    let claimed = inbox::claim(&tx, DISPATCH_BATCH).await?;
+    if claimed.is_empty() {
+        tx.rollback().await?;
+        return Ok(0);
+    }
+    let mut by_org: std::collections::BTreeMap<uuid::Uuid, Vec<uuid::Uuid>> =
+        std::collections::BTreeMap::new();
+    for (org, event) in claimed {
+        by_org.entry(org).or_default().push(event);
+    }
+    let mut effects = Vec::new();
+    for (org, events) in by_org {
+        let org = crate::ids::OrgId(org);
+        crate::db::rls::apply_settings(
+            &tx,
+            &crate::tenant::settings_for(&crate::domain::jobs::system_access(org)),
+        )
+        .await?;
+        for job in inbox::queue_jobs(&tx, &events).await? {
+            effects.push(crate::effects::Effect::JobQueued { org, job });
+        }
+    }
+    tx.commit().await?;
+    let n = effects.len();
+    crate::after_commit::run(state, effects).await;
+    Ok(n)
+}
+
 /// Runs a WEBHOOK job.
 pub async fn run(jc: &JobCtx<'_>, p: WebhookPayload) -> Result<Outcome, JobError> {
     let Some(ev) = inbox::load(jc.c.tx, p.event).await? else {
         return Err(JobError::Permanent("the event is gone".into()));
     };
-    if ev.job_id != jc.job.id || ev.state == "PROCESSED" || ev.state == "STALE" {
+    if ev.job_id != Some(jc.job.id) || ev.state == "PROCESSED" || ev.state == "STALE" {
         // Replayed since (another job owns it now), or already handled by an attempt that
         // committed: processing it again here would apply it twice.
         return Ok(done("SKIPPED", "already handled by another job".into()));

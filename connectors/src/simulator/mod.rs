@@ -10,7 +10,8 @@
 //! duplicate items across pages and return them out of order. [`push`] sends signed pushes (on
 //! request, and for every order placed once a platform has a subscription), loses some on purpose
 //! and lags reads behind them. `POST /_sim/faults`, `POST /_sim/quirks`, `POST /_sim/advance` and
-//! `POST /_sim/push` expose the same controls over HTTP for `mercato simulator`.
+//! `POST /_sim/push` and `POST /_sim/subscribe` expose the same controls over HTTP for
+//! `mercato simulator`.
 
 mod jumia;
 mod lazada;
@@ -557,6 +558,7 @@ impl Simulator {
             .route("/_sim/quirks", post(admin_quirks))
             .route("/_sim/advance", post(admin_advance))
             .route("/_sim/push", post(admin_push))
+            .route("/_sim/subscribe", post(admin_subscribe))
             .with_state(self.state.clone())
     }
 
@@ -838,6 +840,20 @@ async fn admin_push(
             .into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
     }
+}
+
+#[derive(serde::Deserialize)]
+struct SubscribeBody {
+    platform: Platform,
+    url: String,
+}
+
+async fn admin_subscribe(
+    State(st): State<Arc<SimState>>,
+    axum::Json(b): axum::Json<SubscribeBody>,
+) -> StatusCode {
+    Simulator { state: st }.subscribe(b.platform, b.url);
+    StatusCode::NO_CONTENT
 }
 
 /// A data request as the log keeps it: platform, path, query pairs.
