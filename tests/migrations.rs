@@ -56,7 +56,9 @@ async fn migrations_go_down_to_zero_and_up_again() {
             "users",
             "variant_costs",
             "variant_prices",
-            "variants"
+            "variants",
+            "webhook_dispatch",
+            "webhook_inbox"
         ]
     );
 

@@ -1,9 +1,11 @@
-//! Store connections over the connectors: the OAuth callback ([`callback`]), the database token
+//! Store connections over the connectors: the OAuth callback ([`callback`]), marketplace pushes
+//! in ([`pushes`]), the database token
 //! vault the connectors read and refresh through ([`vault::DbTokenStore`]), and the store context
 //! a job calls a platform with (its tokens, the shared quota governor, its breaker), with the
 //! outcome written to the store's health.
 
 pub mod callback;
+pub mod pushes;
 pub mod vault;
 
 use crate::domain::connections::{self, CallOutcome};

@@ -14,24 +14,13 @@
 //! without the body.
 
 use super::{HttpState, client_ip};
-use crate::domain::webhooks;
-use crate::error::AppResult;
+use crate::connect::pushes::{self, Received, Refusal};
 use crate::limits::rate::{LimitKey, retry_after_secs};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use connectors::push::{PushError, PushEvent, PushKeys};
-use entity::enums::Platform;
 use std::net::SocketAddr;
-
-/// What became of one delivery.
-enum Answer {
-    /// Stored (or a duplicate of a stored event).
-    Stored,
-    /// Refused: status, machine code, message.
-    Refused(StatusCode, &'static str, String),
-}
 
 /// Receives one push.
 pub async fn receive(
@@ -43,7 +32,11 @@ pub async fn receive(
     body: Bytes,
 ) -> Response {
     let ip = client_ip(&s.app.config.limits.trusted_proxies, peer.ip(), &headers);
-    let answer = match accept(&s, &platform, &uri, &headers, body).await {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let answer = match pushes::receive(&s.app, &platform, path, authorization, &body).await {
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = ?e, platform, "webhook not stored");
@@ -56,8 +49,13 @@ pub async fn receive(
         }
     };
     match answer {
-        Answer::Stored => StatusCode::OK.into_response(),
-        Answer::Refused(status, code, message) => {
+        Received::Stored => StatusCode::OK.into_response(),
+        Received::Refused(why, code, message) => {
+            let status = match why {
+                Refusal::Unauthorized => StatusCode::UNAUTHORIZED,
+                Refusal::NotFound => StatusCode::NOT_FOUND,
+                Refusal::BadRequest => StatusCode::BAD_REQUEST,
+            };
             if let Err(wait) = s.app.webhook_refusals.check(&LimitKey::Ip(ip)).await {
                 count("RATE_LIMITED");
                 let secs = retry_after_secs(wait);
@@ -84,129 +82,4 @@ fn count(outcome: &'static str) {
         .webhooks
         .get_or_create(&crate::metrics::WebhookLabels { outcome })
         .inc();
-}
-
-fn refused(status: StatusCode, code: &'static str, message: impl Into<String>) -> Answer {
-    Answer::Refused(status, code, message.into())
-}
-
-async fn accept(
-    s: &HttpState,
-    platform: &str,
-    uri: &axum::http::Uri,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> AppResult<Answer> {
-    let config = &s.app.config;
-    let m = &config.marketplaces;
-    // Shopee signs the callback URL as registered: this server's public URL of this request.
-    let url = format!(
-        "{}{}",
-        m.public_url.trim_end_matches('/'),
-        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-    );
-    let (entity, keys) = match platform {
-        "shopee" => (
-            Platform::Shopee,
-            m.shopee.as_ref().map(|a| PushKeys::Shopee {
-                partner_key: &a.partner_key,
-                callback_url: &url,
-            }),
-        ),
-        "tiktok" => (
-            Platform::TiktokShop,
-            m.tiktok.as_ref().map(|a| PushKeys::Tiktok {
-                app_key: &a.app_key,
-                app_secret: &a.app_secret,
-            }),
-        ),
-        "lazada" => (
-            Platform::Lazada,
-            m.lazada.as_ref().map(|a| PushKeys::Lazada {
-                app_key: &a.app_key,
-                app_secret: &a.app_secret,
-            }),
-        ),
-        _ => {
-            return Ok(refused(
-                StatusCode::NOT_FOUND,
-                "NOT_FOUND",
-                "no such platform",
-            ));
-        }
-    };
-    let Some(keys) = keys else {
-        return Ok(refused(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            "this platform has no app configured here",
-        ));
-    };
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let now = chrono::Utc::now().timestamp();
-    let window = i64::try_from(config.limits.webhook_window.as_secs()).unwrap_or(300);
-    let event = match connectors::push::verify(keys, &body, authorization, now, window) {
-        Ok(e) => e,
-        Err(PushError::BadSignature) => {
-            return Ok(refused(
-                StatusCode::UNAUTHORIZED,
-                "BAD_SIGNATURE",
-                "the signature does not match this app and body",
-            ));
-        }
-        Err(e @ PushError::Stale { .. }) => {
-            return Ok(refused(StatusCode::UNAUTHORIZED, "STALE", e.to_string()));
-        }
-        Err(PushError::Malformed(why)) => {
-            return Ok(refused(StatusCode::BAD_REQUEST, "MALFORMED", why));
-        }
-    };
-    // The signature covered these bytes; JSON is UTF-8, so this only refuses a forged encoding.
-    let Ok(text) = String::from_utf8(body.to_vec()) else {
-        return Ok(refused(
-            StatusCode::BAD_REQUEST,
-            "MALFORMED",
-            "the body is not UTF-8",
-        ));
-    };
-    // Stored in a task of its own: a platform that hangs up mid-way must not cancel the commit
-    // half-done (the transaction either commits whole or, on error, rolls back).
-    let app = s.app.clone();
-    let stored = tokio::spawn(async move { store_all(&app, entity, &event, &text).await })
-        .await
-        .map_err(crate::error::AppError::internal)??;
-    Ok(if stored {
-        Answer::Stored
-    } else {
-        refused(
-            StatusCode::NOT_FOUND,
-            "UNKNOWN_SHOP",
-            "no connected store of this shop",
-        )
-    })
-}
-
-/// Stores `event` for each connected shop it names; false when none is known.
-async fn store_all(
-    app: &crate::state::AppState,
-    platform: Platform,
-    event: &PushEvent,
-    body: &str,
-) -> AppResult<bool> {
-    let mut any = false;
-    for shop in &event.shops {
-        let Some(stored) = webhooks::accept(&app.db, platform, shop, event, body).await? else {
-            continue;
-        };
-        any = true;
-        let pause = app.config.limits.test_webhook_pause;
-        if !pause.is_zero() {
-            tracing::info!(event = %stored.event_id, "webhook committed; pausing before the hand-off (test)");
-            tokio::time::sleep(pause).await;
-        }
-        count(if stored.fresh { "STORED" } else { "DUPLICATE" });
-    }
-    Ok(any)
 }

@@ -1,0 +1,152 @@
+//! Marketplace pushes in, below the HTTP transport: verify a delivery with this deployment's app
+//! keys (Shopee's signature also binds this server's public URL of the request), check its
+//! timestamp window, and store it for the connected store of the shop it names
+//! (`domain::webhooks::accept`: one statement that is its own transaction, under RLS). See
+//! `http::webhooks` for the answers and `docs/webhooks.md`.
+
+use crate::domain::webhooks;
+use crate::error::AppResult;
+use crate::state::AppState;
+use connectors::push::{PushError, PushEvent, PushKeys};
+use entity::enums::Platform;
+
+/// Why a delivery was refused (nothing was stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Bad or missing signature, another app's key, a stale timestamp (HTTP 401).
+    Unauthorized,
+    /// No such platform here, or no connected store of the shop (HTTP 404).
+    NotFound,
+    /// Signed, but not the platform's format (HTTP 400).
+    BadRequest,
+}
+
+/// What became of one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// Stored (or a duplicate of a stored event): acknowledge it.
+    Stored,
+    /// Refused: why, a machine code, a message.
+    Refused(Refusal, &'static str, String),
+}
+
+fn refused(why: Refusal, code: &'static str, message: impl Into<String>) -> Received {
+    Received::Refused(why, code, message.into())
+}
+
+/// Verifies and stores one delivery to `/webhooks/{platform}` whose path and query are
+/// `path_and_query`; what became of it. An error is a failure to store (the platform retries).
+pub async fn receive(
+    app: &AppState,
+    platform: &str,
+    path_and_query: &str,
+    authorization: Option<&str>,
+    body: &[u8],
+) -> AppResult<Received> {
+    let config = &app.config;
+    let m = &config.marketplaces;
+    // Shopee signs the callback URL as registered: this server's public URL of this request.
+    let url = format!("{}{path_and_query}", m.public_url.trim_end_matches('/'));
+    let (entity, keys) = match platform {
+        "shopee" => (
+            Platform::Shopee,
+            m.shopee.as_ref().map(|a| PushKeys::Shopee {
+                partner_key: &a.partner_key,
+                callback_url: &url,
+            }),
+        ),
+        "tiktok" => (
+            Platform::TiktokShop,
+            m.tiktok.as_ref().map(|a| PushKeys::Tiktok {
+                app_key: &a.app_key,
+                app_secret: &a.app_secret,
+            }),
+        ),
+        "lazada" => (
+            Platform::Lazada,
+            m.lazada.as_ref().map(|a| PushKeys::Lazada {
+                app_key: &a.app_key,
+                app_secret: &a.app_secret,
+            }),
+        ),
+        _ => {
+            return Ok(refused(Refusal::NotFound, "NOT_FOUND", "no such platform"));
+        }
+    };
+    let Some(keys) = keys else {
+        return Ok(refused(
+            Refusal::NotFound,
+            "NOT_FOUND",
+            "this platform has no app configured here",
+        ));
+    };
+    let now = chrono::Utc::now().timestamp();
+    let window = i64::try_from(config.limits.webhook_window.as_secs()).unwrap_or(300);
+    let event = match connectors::push::verify(keys, body, authorization, now, window) {
+        Ok(e) => e,
+        Err(PushError::BadSignature) => {
+            return Ok(refused(
+                Refusal::Unauthorized,
+                "BAD_SIGNATURE",
+                "the signature does not match this app and body",
+            ));
+        }
+        Err(e @ PushError::Stale { .. }) => {
+            return Ok(refused(Refusal::Unauthorized, "STALE", e.to_string()));
+        }
+        Err(PushError::Malformed(why)) => {
+            return Ok(refused(Refusal::BadRequest, "MALFORMED", why));
+        }
+    };
+    // The signature covered these bytes; JSON is UTF-8, so this only refuses a forged encoding.
+    let Ok(text) = String::from_utf8(body.to_vec()) else {
+        return Ok(refused(
+            Refusal::BadRequest,
+            "MALFORMED",
+            "the body is not UTF-8",
+        ));
+    };
+    // Stored in a task of its own: a platform that hangs up mid-way must not cancel the commit
+    // half-done (the transaction either commits whole or, on error, rolls back).
+    let app = app.clone();
+    let stored = tokio::spawn(async move { store_all(&app, entity, &event, &text).await })
+        .await
+        .map_err(crate::error::AppError::internal)??;
+    Ok(if stored {
+        Received::Stored
+    } else {
+        refused(
+            Refusal::NotFound,
+            "UNKNOWN_SHOP",
+            "no connected store of this shop",
+        )
+    })
+}
+
+/// Stores `event` for each connected shop it names; false when none is known.
+async fn store_all(
+    app: &AppState,
+    platform: Platform,
+    event: &PushEvent,
+    body: &str,
+) -> AppResult<bool> {
+    let mut any = false;
+    for shop in &event.shops {
+        let Some(stored) = webhooks::accept(&app.db, platform, shop, event, body).await? else {
+            continue;
+        };
+        any = true;
+        let pause = app.config.limits.test_webhook_pause;
+        if !pause.is_zero() {
+            tracing::info!(event = %stored.event_id, "webhook committed; pausing before the hand-off (test)");
+            tokio::time::sleep(pause).await;
+        }
+        crate::metrics::get()
+            .webhooks
+            .get_or_create(&crate::metrics::WebhookLabels {
+                outcome: if stored.fresh { "STORED" } else { "DUPLICATE" },
+            })
+            .inc();
+    }
+    Ok(any)
+}
