@@ -123,6 +123,19 @@ pub async fn receive(
     })
 }
 
+/// `event` as stored for `shop`: a notice naming several shops (Shopee's expiry notice) is one
+/// event per store, each with its own key (else the second store of one organization would look
+/// like a duplicate of the first).
+fn for_shop<'a>(event: &'a PushEvent, shop: &str) -> std::borrow::Cow<'a, PushEvent> {
+    if event.shops.len() > 1 {
+        let mut own = event.clone();
+        own.delivery_key = format!("{}:{shop}", event.delivery_key);
+        std::borrow::Cow::Owned(own)
+    } else {
+        std::borrow::Cow::Borrowed(event)
+    }
+}
+
 /// Stores `event` for each connected shop it names; false when none is known.
 async fn store_all(
     app: &AppState,
@@ -132,7 +145,8 @@ async fn store_all(
 ) -> AppResult<bool> {
     let mut any = false;
     for shop in &event.shops {
-        let Some(stored) = webhooks::accept(&app.db, platform, shop, event, body).await? else {
+        let event = for_shop(event, shop);
+        let Some(stored) = webhooks::accept(&app.db, platform, shop, &event, body).await? else {
             continue;
         };
         any = true;
@@ -149,4 +163,29 @@ async fn store_all(
             .inc();
     }
     Ok(any)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notice_naming_several_shops_is_one_event_per_shop() {
+        let body =
+            br#"{"data":{"shop_expire_soon":[11,22],"expire_before":1},"code":12,"timestamp":1}"#;
+        let ev = connectors::push::parse(connectors::Platform::Shopee, body).unwrap();
+        assert_eq!(ev.shops, vec!["11", "22"]);
+        let a = for_shop(&ev, "11").delivery_key.clone();
+        let b = for_shop(&ev, "22").delivery_key.clone();
+        assert_ne!(a, b);
+        assert_eq!(
+            a,
+            for_shop(&ev, "11").delivery_key,
+            "a redelivery keeps its key"
+        );
+        let one =
+            br#"{"data":{"ordersn":"X","update_time":1},"shop_id":11,"code":3,"timestamp":1}"#;
+        let ev = connectors::push::parse(connectors::Platform::Shopee, one).unwrap();
+        assert_eq!(for_shop(&ev, "11").delivery_key, ev.delivery_key);
+    }
 }
