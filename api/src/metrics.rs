@@ -83,6 +83,14 @@ pub struct WebhookLabels {
     pub outcome: &'static str,
 }
 
+/// Counts one push delivery by `outcome` ([`WebhookLabels`]).
+pub fn webhook(outcome: &'static str) {
+    get()
+        .webhooks
+        .get_or_create(&WebhookLabels { outcome })
+        .inc();
+}
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency() -> Histogram {

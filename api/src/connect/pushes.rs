@@ -47,31 +47,24 @@ pub async fn receive(
     let m = &config.marketplaces;
     // Shopee signs the callback URL as registered: this server's public URL of this request.
     let url = format!("{}{path_and_query}", m.public_url.trim_end_matches('/'));
-    let (entity, keys) = match platform {
-        "shopee" => (
-            Platform::Shopee,
-            m.shopee.as_ref().map(|a| PushKeys::Shopee {
-                partner_key: &a.partner_key,
-                callback_url: &url,
-            }),
-        ),
-        "tiktok" => (
-            Platform::TiktokShop,
-            m.tiktok.as_ref().map(|a| PushKeys::Tiktok {
-                app_key: &a.app_key,
-                app_secret: &a.app_secret,
-            }),
-        ),
-        "lazada" => (
-            Platform::Lazada,
-            m.lazada.as_ref().map(|a| PushKeys::Lazada {
-                app_key: &a.app_key,
-                app_secret: &a.app_secret,
-            }),
-        ),
-        _ => {
-            return Ok(refused(Refusal::NotFound, "NOT_FOUND", "no such platform"));
-        }
+    let Some(entity) = crate::marketplaces::from_path(platform) else {
+        return Ok(refused(Refusal::NotFound, "NOT_FOUND", "no such platform"));
+    };
+    let keys = match entity {
+        Platform::Shopee => m.shopee.as_ref().map(|a| PushKeys::Shopee {
+            partner_key: &a.partner_key,
+            callback_url: &url,
+        }),
+        Platform::TiktokShop => m.tiktok.as_ref().map(|a| PushKeys::Tiktok {
+            app_key: &a.app_key,
+            app_secret: &a.app_secret,
+        }),
+        Platform::Lazada => m.lazada.as_ref().map(|a| PushKeys::Lazada {
+            app_key: &a.app_key,
+            app_secret: &a.app_secret,
+        }),
+        // Jumia and the file-only platforms send no pushes.
+        _ => return Ok(refused(Refusal::NotFound, "NOT_FOUND", "no such platform")),
     };
     let Some(keys) = keys else {
         return Ok(refused(
@@ -155,12 +148,7 @@ async fn store_all(
             tracing::info!(event = %stored.event_id, "webhook committed; pausing before the hand-off (test)");
             tokio::time::sleep(pause).await;
         }
-        crate::metrics::get()
-            .webhooks
-            .get_or_create(&crate::metrics::WebhookLabels {
-                outcome: if stored.fresh { "STORED" } else { "DUPLICATE" },
-            })
-            .inc();
+        crate::metrics::webhook(if stored.fresh { "STORED" } else { "DUPLICATE" });
     }
     Ok(any)
 }

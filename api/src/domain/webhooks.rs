@@ -21,6 +21,25 @@ use uuid::Uuid;
 /// Attempts a push gets (1 + retries after 60 s, 5 min, 15 min, 1 h and 3 h), then DEAD.
 pub const MAX_ATTEMPTS: i32 = crate::domain::jobs::DEFAULT_MAX_ATTEMPTS;
 
+/// Every push kind, in the order of [`kind_name`].
+const KINDS: [PushKind; 7] = [
+    PushKind::OrderStatus,
+    PushKind::OrderCancellation,
+    PushKind::AuthorizationExpiring,
+    PushKind::Deauthorized,
+    PushKind::StockChange,
+    PushKind::ProductChange,
+    PushKind::Other,
+];
+
+/// The push kind stored as `name` (OTHER for anything unknown).
+pub fn kind_of(name: &str) -> PushKind {
+    KINDS
+        .into_iter()
+        .find(|k| kind_name(*k) == name)
+        .unwrap_or(PushKind::Other)
+}
+
 /// The inbox's name of a push kind.
 pub fn kind_name(kind: PushKind) -> &'static str {
     match kind {

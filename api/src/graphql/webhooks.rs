@@ -23,6 +23,7 @@ pub fn webhook_event_gid(id: uuid::Uuid) -> ID {
 
 /// What a push is about.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "connectors::push::PushKind")]
 pub enum WebhookEventKind {
     /// An order was created or changed status.
     OrderStatus,
@@ -38,34 +39,6 @@ pub enum WebhookEventKind {
     ProductChange,
     /// Anything else: kept, not acted on.
     Other,
-}
-
-impl WebhookEventKind {
-    fn name(self) -> &'static str {
-        match self {
-            Self::OrderStatus => "ORDER_STATUS",
-            Self::OrderCancellation => "ORDER_CANCELLATION",
-            Self::AuthorizationExpiring => "AUTHORIZATION_EXPIRING",
-            Self::Deauthorized => "DEAUTHORIZED",
-            Self::StockChange => "STOCK_CHANGE",
-            Self::ProductChange => "PRODUCT_CHANGE",
-            Self::Other => "OTHER",
-        }
-    }
-
-    fn of(name: &str) -> Self {
-        [
-            Self::OrderStatus,
-            Self::OrderCancellation,
-            Self::AuthorizationExpiring,
-            Self::Deauthorized,
-            Self::StockChange,
-            Self::ProductChange,
-        ]
-        .into_iter()
-        .find(|k| k.name() == name)
-        .unwrap_or(Self::Other)
-    }
 }
 
 /// Where a push stands.
@@ -131,7 +104,7 @@ impl WebhookEvent {
     }
     /// What it is about.
     async fn kind(&self) -> WebhookEventKind {
-        WebhookEventKind::of(&self.0.kind)
+        inbox::kind_of(&self.0.kind).into()
     }
     /// The platform's own code or type (Shopee `code`, TikTok `type`, Lazada `message_type`).
     async fn topic(&self) -> &str {
@@ -306,7 +279,7 @@ impl WebhookQuery {
         let range = f.received_between;
         let filter = EventFilter {
             state: f.status.map(|s| s.name().to_owned()),
-            kind: f.kind.map(|k| k.name().to_owned()),
+            kind: f.kind.map(|k| inbox::kind_name(k.into()).to_owned()),
             received_from: range.and_then(|r| r.from),
             received_to: range.and_then(|r| r.to),
         };

@@ -57,7 +57,7 @@ pub async fn receive(
                 Refusal::BadRequest => StatusCode::BAD_REQUEST,
             };
             if let Err(wait) = s.app.webhook_refusals.check(&LimitKey::Ip(ip)).await {
-                count("RATE_LIMITED");
+                crate::metrics::webhook("RATE_LIMITED");
                 let secs = retry_after_secs(wait);
                 return (
                     StatusCode::TOO_MANY_REQUESTS,
@@ -67,7 +67,7 @@ pub async fn receive(
                     .into_response();
             }
             tracing::warn!(platform, %ip, code, reason = %message, "webhook refused");
-            count(code);
+            crate::metrics::webhook(code);
             (
                 status,
                 axum::Json(serde_json::json!({"error": {"code": code, "message": message}})),
@@ -75,11 +75,4 @@ pub async fn receive(
                 .into_response()
         }
     }
-}
-
-fn count(outcome: &'static str) {
-    crate::metrics::get()
-        .webhooks
-        .get_or_create(&crate::metrics::WebhookLabels { outcome })
-        .inc();
 }

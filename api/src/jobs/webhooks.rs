@@ -235,10 +235,8 @@ async fn order(
 }
 
 fn status_name(s: entity::enums::OrderStatus) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+    use sea_orm::ActiveEnum as _;
+    s.to_value()
 }
 
 /// When the announced authorization ends: the date in the push where the platform gives one,

@@ -200,7 +200,7 @@ impl Simulator {
                     }
                 };
                 // One id per notification: the same announcement sent again keeps it.
-                let id = format!("7{:018}", fxhash(&format!("{ty}{data}")) % 10u64.pow(18));
+                let id = notification_id(&format!("{ty}{data}"));
                 let body = json!({"type": ty, "tts_notification_id": id, "shop_id": shop, "timestamp": sent, "data": data}).to_string();
                 let sig = crate::tiktok::webhook_signature(key, secret, body.as_bytes());
                 (body, sig)
@@ -284,9 +284,10 @@ impl Simulator {
     }
 }
 
-/// A small stable hash (FNV-1a), for ids derived from content.
-fn fxhash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+/// A TikTok-shaped notification id (19 digits) derived from the announcement's content.
+fn notification_id(content: &str) -> String {
+    use sha2::Digest as _;
+    let d = sha2::Sha256::digest(content.as_bytes());
+    let n = u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]);
+    format!("7{:018}", n % 10u64.pow(18))
 }
