@@ -20,10 +20,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod backfill;
+mod client;
 mod flash;
 mod ingest;
 mod jobs;
 mod orders;
+mod peer;
 mod push;
 mod stockbench;
 
@@ -87,42 +89,36 @@ async fn drive(
     ok: fn(&[u8]) -> bool,
     run: Duration,
 ) -> Figures {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(conc)
-        .build()
-        .unwrap();
+    let auths: Arc<Vec<String>> = Arc::new(tokens.iter().map(|t| format!("Bearer {t}")).collect());
     let seq = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + run;
     let mut tasks = Vec::new();
     for _ in 0..conc {
-        let (client, url, tokens, body, seq) = (
-            client.clone(),
-            url.to_owned(),
-            tokens.clone(),
-            body.clone(),
-            seq.clone(),
-        );
+        let (url, auths, body, seq) = (url.to_owned(), auths.clone(), body.clone(), seq.clone());
         tasks.push(tokio::spawn(async move {
             let (mut good, mut bad, mut lat) = (0u64, 0u64, Vec::new());
+            let mut conn = client::Conn::open(&url).await.ok();
+            let mut answer = Vec::with_capacity(64 * 1024);
             while Instant::now() < deadline {
                 let n = seq.fetch_add(1, Ordering::Relaxed) as usize;
-                let token = &tokens[rand::random_range(0..tokens.len())];
+                let auth = &auths[rand::random_range(0..auths.len())];
+                let payload = serde_json::to_vec(&body(n)).unwrap();
                 let t = Instant::now();
-                let resp = client
-                    .post(&url)
-                    .bearer_auth(token)
-                    .json(&body(n))
-                    .send()
-                    .await;
+                if conn.is_none() {
+                    conn = client::Conn::open(&url).await.ok();
+                }
+                let status = match conn.as_mut() {
+                    Some(c) => c.post(auth, &payload, &mut answer).await.unwrap_or(0),
+                    None => 0,
+                };
+                if status == 0 {
+                    conn = None;
+                }
+                lat.push(t.elapsed().as_micros() as u64);
                 // Checked on the bytes: parsing every response would charge the client's work to
                 // the server (both share this machine's two cores).
-                let body = match resp {
-                    Ok(r) if r.status() == 200 => r.bytes().await.unwrap_or_default(),
-                    _ => Default::default(),
-                };
-                lat.push(t.elapsed().as_micros() as u64);
-                if ok(&body) {
+                if status == 200 && ok(&answer) {
                     good += 1;
                 } else {
                     bad += 1;
@@ -207,29 +203,47 @@ async fn seed_catalog(owner: &sea_orm::DatabaseConnection, sh: &Shop) {
     owner_tx_exec(owner, org, &sqls).await;
 }
 
-fn pgbench_script(dir: &std::path::Path) -> std::path::PathBuf {
-    // The statements one `products(first: 50)` request runs on its tenant transaction: resolve the
-    // caller's access, the page, then variants, prices and levels of the page (one each).
-    let script = r"\set n random(1, 100)
-BEGIN READ ONLY;
-SELECT org_id::text AS org, user_id::text AS uid FROM bench_orgs WHERE n = :n \gset
-SELECT set_config('app.org_id', :org, true), set_config('app.user_id', :uid, true), set_config('app.branch_ids', '{}', true);
-SELECT m.role, COALESCE((SELECT array_agg(b.branch_id::text || ':' || b.role) FROM branch_members b WHERE b.org_id = m.org_id AND b.user_id = m.user_id), '{}') AS branches FROM org_members m WHERE m.org_id = :org::uuid AND m.user_id = :uid::uuid;
-SELECT set_config('app.org_id', :org, true), set_config('app.user_id', :uid, true), set_config('app.branch_ids', '*', true);
-SELECT array_agg(id) AS ids, json_agg(p) AS page FROM (SELECT p.id, p.name, p.status, p.description, p.image_urls, p.attributes, p.created_at, p.updated_at FROM products p WHERE true ORDER BY p.id ASC LIMIT 51) p \gset
-SELECT array_agg(id) AS vids, json_agg(v) AS vrows FROM (SELECT id, product_id, sku, name, is_bundle, attributes FROM variants WHERE product_id = ANY(:ids::uuid[]) ORDER BY id) v \gset
-SELECT variant_id, currency, amount_minor FROM variant_prices WHERE variant_id = ANY(:vids::uuid[]) ORDER BY currency;
-SELECT variant_id, location_id, branch_id, on_hand, reserved, safety_stock, reorder_point FROM inventory_levels WHERE variant_id = ANY(:vids::uuid[]) ORDER BY location_id;
-ROLLBACK;
-";
-    let path = dir.join("catalog_page.sql");
-    std::fs::write(&path, script).unwrap();
-    path
+/// PostGraphile's single statement for the catalog page (`bench/peer/pgbench/`), as one pgbench
+/// script per organization with its tenant settings inlined (pgbench picks a script at random per
+/// transaction): `BEGIN; set_config ×3; the page; COMMIT` as the runtime role — the database
+/// limit for that page, with no extra statement to choose the organization.
+fn pgbench_scripts(dir: &std::path::Path, shops: &[Shop]) -> Vec<std::path::PathBuf> {
+    let page = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("peer/pgbench/postgraphile-page.sql"),
+    )
+    .unwrap();
+    let page: String = page
+        .lines()
+        .filter(|l| !l.starts_with("--"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    shops
+        .iter()
+        .enumerate()
+        .map(|(i, sh)| {
+            let path = dir.join(format!("catalog_{i}.sql"));
+            std::fs::write(
+                &path,
+                format!(
+                    "BEGIN;\nSELECT set_config('app.org_id', '{}', true), set_config('app.user_id', '{}', true), set_config('app.branch_ids', '*', true);\n{page}\nCOMMIT;\n",
+                    sh.org,
+                    gid_uuid(&sh.s.user_id)
+                ),
+            )
+            .unwrap();
+            path
+        })
+        .collect()
 }
 
 /// Runs pgbench at `conc` clients for `RUN`; returns (tps, p50 ms, p99 ms).
 fn pgbench(db: &str, script: &std::path::Path, conc: usize) -> (f64, f64, f64) {
-    let dir = script.parent().unwrap();
+    pgbench_mix(db, std::slice::from_ref(&script.to_path_buf()), conc)
+}
+
+/// [`pgbench`] over several scripts, one picked at random per transaction.
+fn pgbench_mix(db: &str, scripts: &[std::path::PathBuf], conc: usize) -> (f64, f64, f64) {
+    let dir = scripts[0].parent().unwrap();
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         if e.file_name().to_string_lossy().starts_with("pgbench_log") {
             std::fs::remove_file(e.path()).unwrap();
@@ -250,8 +264,11 @@ fn pgbench(db: &str, script: &std::path::Path, conc: usize) -> (f64, f64, f64) {
         ])
         .arg(format!("-c{conc}"))
         .arg(format!("-T{}", RUN.as_secs()))
-        .arg("-f")
-        .arg(script)
+        .args(
+            scripts
+                .iter()
+                .flat_map(|s| [std::ffi::OsStr::new("-f"), s.as_os_str()]),
+        )
         .arg(runtime_url(db))
         .output()
         .expect("pgbench runs");
@@ -285,84 +302,128 @@ fn pgbench(db: &str, script: &std::path::Path, conc: usize) -> (f64, f64, f64) {
     (tps, percentile(&lat, 0.5), percentile(&lat, 0.99))
 }
 
-async fn catalog(app: &TestApp, shops: &[Shop], owner: &sea_orm::DatabaseConnection) {
+/// PostGraphile's query for the same page (its inflection; the README of `bench/peer`).
+const PEER_PAGE: &str = "{ allProducts(first: 50) { edges { node { id name variantsByOrgIdAndProductId { nodes { id sku \
+     variantPricesByOrgIdAndVariantId { nodes { amountMinor currency } } \
+     inventoryLevelsByOrgIdAndVariantId { nodes { onHand reserved safetyStock } } } } } } } }";
+
+/// One measured pass of a server: warm-up, then `RUN`; with its RSS at the end (MiB).
+async fn pass(
+    url: &str,
+    conc: usize,
+    tokens: &Arc<Vec<String>>,
+    query: &'static str,
+    ok: fn(&[u8]) -> bool,
+    pid: Option<u32>,
+) -> (Figures, f64) {
+    let body: Arc<dyn Fn(usize) -> Value + Send + Sync> =
+        Arc::new(move |_| json!({ "query": query }));
+    drive(
+        url,
+        conc,
+        tokens.clone(),
+        body.clone(),
+        ok,
+        Duration::from_secs(2),
+    )
+    .await;
+    let f = drive(url, conc, tokens.clone(), body, ok, *RUN).await;
+    (f, pid.map_or(0.0, peer::rss_mib))
+}
+
+/// The catalog page: Mercato (`mercato serve`, release, cache off and on) vs PostGraphile v5 vs
+/// pgbench running PostGraphile's single statement, all as the runtime role under the same RLS,
+/// alternated in one run.
+async fn catalog(app: &TestApp, shops: &[Shop], db: &str) {
     println!("\n## Catalog read: products(first: 50) with variants, prices and stock levels");
     println!(
-        "{ORGS} orgs × {PRODUCTS} products × 3 variants; {}s per run",
+        "{ORGS} orgs × {PRODUCTS} products × 3 variants; a random organization per request; {}s per pass",
         RUN.as_secs()
     );
-    // The page SQL under RLS, as the runtime role, for pgbench.
-    let mut sqls = vec![
-        "CREATE TABLE IF NOT EXISTS bench_orgs (n int PRIMARY KEY, org_id uuid NOT NULL, user_id uuid NOT NULL)".to_owned(),
-        "GRANT SELECT ON bench_orgs TO mercato_app".to_owned(),
-    ];
-    for (i, sh) in shops.iter().enumerate() {
-        sqls.push(format!(
-            "INSERT INTO bench_orgs VALUES ({}, '{}', '{}') ON CONFLICT DO NOTHING",
-            i + 1,
-            sh.org,
-            gid_uuid(&sh.s.user_id)
-        ));
-    }
-    for sql in sqls {
-        owner
-            .execute_raw(Statement::from_string(DbBackend::Postgres, sql))
-            .await
-            .unwrap();
-    }
     let dir = std::env::temp_dir().join(format!("mercato-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let script = pgbench_script(&dir);
+    let scripts = pgbench_scripts(&dir, shops);
     let tokens = Arc::new(shops.iter().map(|s| s.s.token.clone()).collect::<Vec<_>>());
-    let url = format!("{}/graphql", app.base);
-    let uncached = {
-        let mut config = app.state.config.as_ref().clone();
-        config.catalog_cache_ttl = Duration::ZERO;
-        TestApp::spawn_with(config, app.db_name.clone()).await
-    };
-    let uncached_url = format!("{}/graphql", uncached.base);
+    let unlimited = [
+        ("MERCATO_RATE_LIMIT_PER_MINUTE", "100000000"),
+        ("MERCATO_RATE_LIMIT_BURST", "10000000"),
+        ("MERCATO_COST_BUCKET_MAX", "100000000"),
+        ("MERCATO_COST_RESTORE_RATE", "10000000"),
+        ("MERCATO_DATABASE_POOL_MAX", "20"),
+        ("RUST_LOG", "warn"),
+    ];
+    let mut off_env = unlimited.to_vec();
+    off_env.push(("MERCATO_CATALOG_CACHE_TTL_SECS", "0"));
+    let off = procs::server(app, &off_env).await;
+    let on = procs::server(app, &unlimited).await;
+    let peer = peer::Peer::start(app, db, &tokens[0], PEER_PAGE).await;
     let page_ok: fn(&[u8]) -> bool = |b| {
         b.starts_with(br#"{"data":{"products":{"edges":["#)
             && count(b, br#""errors""#) == 0
             && count(b, br#""name":"#) == 50
             && count(b, br#""sku":"#) == 150
     };
+    let peer_ok: fn(&[u8]) -> bool = |b| {
+        b.starts_with(br#"{"data":{"allProducts":"#)
+            && count(b, br#""errors""#) == 0
+            && count(b, br#""sku":"#) == 150
+    };
     println!(
-        "\n| concurrency | server | req/s | p50 ms | p99 ms | failed | pgbench tps | pgbench p50 ms | pgbench p99 ms | server / pgbench |"
+        "\n| concurrency | server | req/s | p50 ms | p99 ms | failed | RSS MiB | vs PostGraphile | vs pgbench |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for conc in [16, 64] {
-        let (tps, pg50, pg99) = pgbench(&app.db_name, &script, conc);
-        for (label, target) in [("cache on", &url), ("cache off", &uncached_url)] {
-            // Warm up connections and (for the cached server) the cache.
-            drive(
-                target,
-                conc,
-                tokens.clone(),
-                Arc::new(|_| json!({"query": PAGE})),
-                page_ok,
-                Duration::from_secs(2),
+        let (tps, pg50, pg99) = pgbench_mix(db, &scripts, conc);
+        let url = |p: &procs::Proc| format!("http://{}/graphql", p.addr.as_deref().unwrap());
+        let (m_off, rss_off) =
+            pass(&url(&off), conc, &tokens, PAGE, page_ok, Some(off.pid())).await;
+        let theirs = match &peer {
+            Some(p) => Some(
+                pass(&p.url, conc, &tokens, PEER_PAGE, peer_ok, None)
+                    .await
+                    .0,
             )
-            .await;
-            let f = drive(
-                target,
-                conc,
-                tokens.clone(),
-                Arc::new(|_| json!({"query": PAGE})),
-                page_ok,
-                *RUN,
-            )
-            .await;
+            .map(|f| (f, p.rss_mib())),
+            None => None,
+        };
+        let (m_on, rss_on) = pass(&url(&on), conc, &tokens, PAGE, page_ok, Some(on.pid())).await;
+        let peer_rate = theirs.as_ref().map_or(0.0, |(f, _)| f.rate());
+        let ratio = |r: f64| {
+            if peer_rate > 0.0 {
+                format!("{:.2}×", r / peer_rate)
+            } else {
+                "-".into()
+            }
+        };
+        println!(
+            "| {conc} | pgbench: PostGraphile's single SQL | {tps:.0} | {pg50:.1} | {pg99:.1} | 0 | - | - | 100% |"
+        );
+        if let Some((p, rss)) = &theirs {
             println!(
-                "| {conc} | {label} | {:.0} | {:.1} | {:.1} | {} | {tps:.0} | {pg50:.1} | {pg99:.1} | {:.0}% |",
+                "| {conc} | PostGraphile 5 (one Node process) | {:.0} | {:.1} | {:.1} | {} | {rss:.0} | 1.00× | {:.0}% |",
+                p.rate(),
+                p.pct(0.5),
+                p.pct(0.99),
+                p.failed,
+                100.0 * p.rate() / tps
+            );
+        }
+        for (label, f, rss) in [
+            ("Mercato, cache off", &m_off, rss_off),
+            ("Mercato, cache on", &m_on, rss_on),
+        ] {
+            println!(
+                "| {conc} | {label} | {:.0} | {:.1} | {:.1} | {} | {rss:.0} | {} | {:.0}% |",
                 f.rate(),
                 f.pct(0.5),
                 f.pct(0.99),
                 f.failed,
+                ratio(f.rate()),
                 100.0 * f.rate() / tps
             );
         }
     }
+    drop(peer);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -635,7 +696,7 @@ async fn main() {
         );
     }
     if which == "all" || which == "catalog" {
-        catalog(&app, &shops, &owner).await;
+        catalog(&app, &shops, &db).await;
     }
     if which == "all" || which == "orders" {
         orders::seed(&app, &owner, &shops).await;

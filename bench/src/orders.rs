@@ -1,7 +1,7 @@
 //! W1, orders read: `orders(first: 50) { … items { … } store { name } }` over 100 organizations ×
 //! 10,000 orders × 3 items, at c=16 and c=64, next to (a) pgbench running the best single SQL
 //! for the same page under the same RLS as the runtime role and (b) PostGraphile v5 serving the
-//! same database as the runtime role (`../shared/peer`, or `MERCATO_PEER_DIR`), in one run.
+//! same database as the runtime role (`bench/peer`, or `MERCATO_PEER_DIR`), in one run.
 
 use super::{RUN, count, drive, owner_tx_exec, pgbench};
 use mercato_tests::stock::Shop;
@@ -104,44 +104,6 @@ COMMIT;
     path
 }
 
-/// PostGraphile v5 from the peer directory, as the runtime role on `db`; `None` when it is not
-/// installed (run its `install.sh`).
-fn start_peer(app: &TestApp, db: &str, port: u16) -> Option<std::process::Child> {
-    let dir = std::env::var("MERCATO_PEER_DIR").unwrap_or_else(|_| "../shared/peer".into());
-    let dir = std::path::Path::new(&dir)
-        .canonicalize()
-        .unwrap_or_else(|_| std::path::PathBuf::from(&dir));
-    let dir = dir.as_path();
-    if !dir.join("node_modules").exists() {
-        println!(
-            "PostGraphile peer not installed in {} (run its install.sh): its column is empty",
-            dir.display()
-        );
-        return None;
-    }
-    let c = &app.state.config;
-    let child = std::process::Command::new(dir.join("node.sh"))
-        .arg("server.mjs")
-        .current_dir(dir)
-        .env("DATABASE_URL", runtime_url(db))
-        .env("PEER_PORT", port.to_string())
-        .env("POOL_MAX", "20")
-        .env(
-            "MERCATO_JWT_SIGNING_KEY",
-            mercato_tests::procs::keyed(&c.jwt_signing_key),
-        )
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .spawn();
-    match child {
-        Ok(c) => Some(c),
-        Err(e) => {
-            println!("PostGraphile peer did not start ({e}): its column is empty");
-            None
-        }
-    }
-}
-
 /// W1.
 pub async fn orders(app: &TestApp, db: &str, shops: &[Shop], owner: &sea_orm::DatabaseConnection) {
     println!("\n## W1 orders read: orders(first: 50) with items and store name");
@@ -177,36 +139,7 @@ pub async fn orders(app: &TestApp, db: &str, shops: &[Shop], owner: &sea_orm::Da
     let script = pgbench_script(&dir);
     let tokens = Arc::new(shops.iter().map(|s| s.s.token.clone()).collect::<Vec<_>>());
     let url = format!("{}/graphql", app.base);
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut peer = start_peer(app, db, port);
-    let peer_url = format!("http://127.0.0.1:{port}/graphql");
-    if peer.is_some() {
-        // Wait for it to answer.
-        let client = reqwest::Client::new();
-        let end = Instant::now() + Duration::from_secs(60);
-        loop {
-            let r = client
-                .post(&peer_url)
-                .bearer_auth(&tokens[0])
-                .json(&json!({"query": PEER_PAGE}))
-                .send()
-                .await;
-            if let Ok(r) = r {
-                let body = r.text().await.unwrap_or_default();
-                assert!(
-                    body.contains("\"allOrders\"") && !body.contains("\"errors\""),
-                    "PostGraphile answered: {}",
-                    &body[..body.len().min(600)]
-                );
-                break;
-            }
-            assert!(Instant::now() < end, "PostGraphile did not start");
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    }
+    let peer = crate::peer::Peer::start(app, db, &tokens[0], PEER_PAGE).await;
     let ours: fn(&[u8]) -> bool = |b| {
         b.starts_with(br#"{"data":{"orders":{"edges":["#)
             && count(b, br#""errors""#) == 0
@@ -243,9 +176,9 @@ pub async fn orders(app: &TestApp, db: &str, shops: &[Shop], owner: &sea_orm::Da
             *RUN,
         )
         .await;
-        let p = if peer.is_some() {
+        let p = if let Some(peer) = &peer {
             drive(
-                &peer_url,
+                &peer.url,
                 conc,
                 tokens.clone(),
                 Arc::new(|_| json!({"query": PEER_PAGE})),
@@ -255,7 +188,7 @@ pub async fn orders(app: &TestApp, db: &str, shops: &[Shop], owner: &sea_orm::Da
             .await;
             Some(
                 drive(
-                    &peer_url,
+                    &peer.url,
                     conc,
                     tokens.clone(),
                     Arc::new(|_| json!({"query": PEER_PAGE})),
@@ -291,8 +224,5 @@ pub async fn orders(app: &TestApp, db: &str, shops: &[Shop], owner: &sea_orm::Da
             100.0 * m.rate() / tps
         );
     }
-    if let Some(p) = peer.as_mut() {
-        let _ = p.kill();
-        let _ = p.wait();
-    }
+    drop(peer);
 }
