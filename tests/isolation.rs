@@ -400,3 +400,103 @@ async fn query_transactions_are_read_only_and_mutation_transactions_are_not() {
         }
     }
 }
+
+/// `tenant_open` decides the branch visibility in SQL; `tenant::access` decides it again in Rust
+/// from the rows it returns. Both must agree for every kind of caller, or code and RLS would see
+/// different things.
+#[tokio::test]
+async fn the_one_round_trip_opening_sets_exactly_the_context_rust_resolves() {
+    use mercato::auth::Principal;
+    use mercato::ids::{OrgId, UserId};
+    use mercato::tenant::{Outcome, TenantTx, settings_for};
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let app = TestApp::spawn().await;
+    let owner = app.sign_up("open-owner", Some("Open Co")).await;
+    let org = owner.org_id.clone().unwrap();
+    let x = app.create_branch(&owner, "X").await;
+    let y = app.create_branch(&owner, "Y").await;
+    let mut callers = vec![("owner", owner.user_id.clone())];
+    for (tag, role, branches) in [
+        ("admin", "ADMIN", json!([])),
+        (
+            "two-branch member",
+            "MEMBER",
+            json!([{"branchId": x, "role": "MANAGER"}, {"branchId": y, "role": "VIEWER"}]),
+        ),
+        (
+            "one-branch member",
+            "MEMBER",
+            json!([{"branchId": y, "role": "OPERATOR"}]),
+        ),
+        ("member of no branch", "MEMBER", json!([])),
+    ] {
+        let email = unique_email("open");
+        let m = app.sign_up_email(&email).await;
+        let added = app
+            .add_member_by_email(&owner, &email, role, branches)
+            .await;
+        assert!(
+            added["userErrors"].as_array().is_some_and(Vec::is_empty),
+            "{added}"
+        );
+        callers.push((tag, m.user_id));
+    }
+    let outsider = app.sign_up("open-outsider", Some("Elsewhere Co")).await;
+    callers.push(("non-member", outsider.user_id.clone()));
+    let org_id = OrgId(gid_uuid(&org).parse().unwrap());
+    for (tag, user) in callers {
+        let principal = Principal::User {
+            user_id: UserId(gid_uuid(&user).parse().unwrap()),
+            org_id: Some(org_id),
+        };
+        let tx = TenantTx::new(app.state.db.clone(), Some(principal), true);
+        let guard = tx.lock().await.unwrap();
+        let row = guard
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT current_setting('app.org_id') AS org, current_setting('app.user_id') AS uid, \
+                        current_setting('app.branch_ids') AS branches, \
+                        (SELECT count(*) FROM branches) AS visible",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let want = settings_for(&guard.access);
+        let got_org: String = row.try_get("", "org").unwrap();
+        let got_user: String = row.try_get("", "uid").unwrap();
+        let got_branches: String = row.try_get("", "branches").unwrap();
+        let visible: i64 = row.try_get("", "visible").unwrap();
+        assert_eq!(
+            got_org,
+            want.org_id.map(|o| o.to_string()).unwrap_or_default(),
+            "{tag}"
+        );
+        assert_eq!(
+            got_user,
+            want.user_id.map(|u| u.to_string()).unwrap_or_default(),
+            "{tag}"
+        );
+        let parse = |s: &str| -> Option<std::collections::BTreeSet<String>> {
+            (s != "*").then(|| {
+                s.trim_matches(|c| c == '{' || c == '}')
+                    .split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+        };
+        let want_branches = want
+            .branches
+            .as_ref()
+            .map(|ids| ids.iter().map(ToString::to_string).collect());
+        assert_eq!(parse(&got_branches), want_branches, "{tag}: {got_branches}");
+        let expected_visible = match tag {
+            "owner" | "admin" | "two-branch member" => 2,
+            "one-branch member" => 1,
+            _ => 0,
+        };
+        assert_eq!(visible, expected_visible, "{tag}");
+        drop(guard);
+        tx.finish(Outcome::Rollback).await.unwrap();
+    }
+}

@@ -21,6 +21,7 @@ mod m20261130_000012_unlinked_alerts;
 mod m20261201_000013_stock_out;
 mod m20261202_000014_stock_tail;
 mod m20261203_000015_webhooks;
+mod m20261204_000016_tenant_open;
 mod sql;
 
 /// Name of the login role that `serve` and `worker` connect as.
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_stock_out::Migration),
             Box::new(m20261202_000014_stock_tail::Migration),
             Box::new(m20261203_000015_webhooks::Migration),
+            Box::new(m20261204_000016_tenant_open::Migration),
         ]
     }
 }

@@ -103,21 +103,31 @@ pub async fn with_settings<C: ConnectionTrait, T>(
     }
 }
 
-/// A user's membership of an organization as the rows say: their organization role and their
-/// branch roles (raw stored names). Visible once `app.org_id` and `app.user_id` are set (the
-/// membership tables' self-read policies); `None` for a non-member.
-pub async fn membership<C: ConnectionTrait>(
+/// Opens a signed-in member's tenant transaction in one statement (`tenant_open`, see the
+/// migration): the org and user settings, the timeout and read-only mode, the membership read
+/// under RLS and the branch visibility it gives. Returns the member's organization role and
+/// branch roles (raw stored names), or `None` for a non-member, whose context then holds no
+/// organization.
+pub async fn open_member<C: ConnectionTrait>(
     conn: &C,
     org: Uuid,
     user: Uuid,
+    timeout: Option<std::time::Duration>,
+    read_only: bool,
 ) -> AppResult<Option<(String, Vec<(Uuid, String)>)>> {
     let row = conn
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
-            "SELECT m.role, COALESCE((SELECT array_agg(b.branch_id::text || ':' || b.role) \
-                    FROM branch_members b WHERE b.org_id = m.org_id AND b.user_id = m.user_id), '{}') AS branches \
-             FROM org_members m WHERE m.org_id = $1 AND m.user_id = $2",
-            [org.into(), user.into()],
+            "SELECT role, branches FROM tenant_open($1, $2, $3, $4)",
+            [
+                org.into(),
+                user.into(),
+                timeout
+                    .map(|t| format!("{}ms", t.as_millis()))
+                    .unwrap_or_default()
+                    .into(),
+                read_only.into(),
+            ],
         ))
         .await?;
     let Some(row) = row else { return Ok(None) };

@@ -4,7 +4,7 @@
 
 use crate::auth::permissions::{self, Perm};
 use crate::auth::{ApiTokenGrant, Principal};
-use crate::db::rls::{Settings, apply_opening, apply_settings};
+use crate::db::rls::{Settings, apply_opening};
 use crate::error::{AppError, AppResult};
 use crate::ids::{ApiTokenId, BranchId, OrgId, UserId};
 use entity::enums::{BranchRole, OrgRole};
@@ -185,21 +185,11 @@ pub(crate) async fn resolve_access(
         apply_opening(tx, &settings_for(&access), timeout, read_only).await?;
         return Ok(access);
     };
-    // Set org + user first: the membership rows are then visible through the self_read policies.
-    apply_opening(
-        tx,
-        &Settings {
-            org_id: Some(org_id),
-            user_id: Some(user_id),
-            branches: Some(Vec::new()),
-            auth_email: None,
-            token_hash: None,
-        },
-        timeout,
-        read_only,
-    )
-    .await?;
-    if let Some((role, raw)) = crate::db::rls::membership(tx, org_id.uuid(), user_id.uuid()).await?
+    // One round trip: `tenant_open` sets org + user (the membership rows are then visible
+    // through their self-read policies), reads the roles, and sets the branches they give.
+    // Non-members end with no org in the context: they see nothing of it.
+    if let Some((role, raw)) =
+        crate::db::rls::open_member(tx, org_id.uuid(), user_id.uuid(), timeout, read_only).await?
     {
         let role = OrgRole::try_from_value(&role).map_err(AppError::from_error)?;
         let mut branches = HashMap::new();
@@ -209,7 +199,5 @@ pub(crate) async fn resolve_access(
         }
         access.org = Some(OrgAccess::member(org_id, role, branches));
     }
-    // Non-members end with no org in the context: they see nothing of it.
-    apply_settings(tx, &settings_for(&access)).await?;
     Ok(access)
 }
