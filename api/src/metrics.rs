@@ -91,6 +91,14 @@ pub fn webhook(outcome: &'static str) {
         .inc();
 }
 
+impl Metrics {
+    /// Records the size of one reservation group commit.
+    pub fn reservation_group(&self, size: usize) {
+        #[allow(clippy::cast_precision_loss)]
+        self.reservation_groups.observe(size as f64);
+    }
+}
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency() -> Histogram {
@@ -142,6 +150,8 @@ pub struct Metrics {
     pub events_delivered: Family<TopicLabels, Counter>,
     /// Marketplace push deliveries by outcome.
     pub webhooks: Family<WebhookLabels, Counter>,
+    /// Reservations written per group commit.
+    pub reservation_groups: Histogram,
 }
 
 impl Metrics {
@@ -165,6 +175,7 @@ impl Metrics {
         let ws_sockets = Gauge::default();
         let events_delivered = Family::default();
         let webhooks = Family::default();
+        let reservation_groups = Histogram::new(exponential_buckets(1.0, 2.0, 9));
         let r = &mut registry;
         r.register(
             "graphql_operations",
@@ -248,6 +259,11 @@ impl Metrics {
             "Marketplace push deliveries by outcome",
             webhooks.clone(),
         );
+        r.register(
+            "reservation_group_size",
+            "Reservations written per group commit",
+            reservation_groups.clone(),
+        );
         for outcome in [
             "STORED",
             "DUPLICATE",
@@ -292,6 +308,7 @@ impl Metrics {
             ws_sockets,
             events_delivered,
             webhooks,
+            reservation_groups,
         }
     }
 

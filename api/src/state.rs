@@ -33,6 +33,8 @@ pub struct AppState {
     pub redis_guard: crate::breaker::GuardedRedis,
     /// Breaker fed by Postgres connection failures of request transactions.
     pub pg_breaker: Arc<crate::breaker::Breaker>,
+    /// Group commit of `reserveStock` (see `domain::inventory::group`).
+    pub reservations: Arc<crate::domain::inventory::ReservationGroups>,
     /// Every Redis key and channel.
     pub keys: crate::keys::Keys,
     /// Validated configuration.
@@ -163,6 +165,16 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
         keys.clone(),
         config.marketplaces.quotas.clone(),
     );
+    let pg_breaker = Arc::new(crate::breaker::Breaker::new(
+        "postgres",
+        PG_BREAKER_THRESHOLD,
+        PG_BREAKER_COOL_DOWN,
+    ));
+    let reservations = crate::domain::inventory::ReservationGroups::new(
+        db.clone(),
+        pg_breaker.clone(),
+        config.limits.statement_timeout,
+    );
     Ok(AppState {
         marketplaces: crate::marketplaces::Registry::from_config(&config.marketplaces),
         quota: Arc::new(quota),
@@ -180,11 +192,8 @@ pub async fn build_state(config: Config) -> AppResult<AppState> {
         db,
         redis,
         redis_guard,
-        pg_breaker: Arc::new(crate::breaker::Breaker::new(
-            "postgres",
-            PG_BREAKER_THRESHOLD,
-            PG_BREAKER_COOL_DOWN,
-        )),
+        reservations,
+        pg_breaker,
         jwt: Arc::new(JwtKeys::from_config(&config)),
         cipher: Arc::new(CredentialCipher::from_config(&config)),
         config: Arc::new(config),

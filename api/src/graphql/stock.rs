@@ -554,23 +554,40 @@ impl StockMutation {
         #[graphql(desc = "The mutation's input.")] input: ReserveStockInput,
     ) -> Result<Option<ReservationPayload>> {
         some(async {
-            let (reservation, user_errors) = mutate(ctx, async |c| {
-                let r = Reserve {
-                    variant_id: variant_id(&input.variant_id)?,
-                    location_id: location_id(&input.location_id)?,
-                    quantity: input.quantity,
-                    reference_type: match input.reference_type {
-                        ReservationReference::OrderLine => "ORDER_LINE",
-                        ReservationReference::Cart => "CART",
-                        ReservationReference::Promotion => "PROMOTION",
+            let r = Reserve {
+                variant_id: variant_id(&input.variant_id)?,
+                location_id: location_id(&input.location_id)?,
+                quantity: input.quantity,
+                reference_type: match input.reference_type {
+                    ReservationReference::OrderLine => "ORDER_LINE",
+                    ReservationReference::Cart => "CART",
+                    ReservationReference::Promotion => "PROMOTION",
+                }
+                .into(),
+                reference_id: input.reference_id,
+                expires_at: input.expires_at,
+            };
+            // Group commit when nothing of this operation is uncommitted (an earlier field of the
+            // same mutation may hold the level's lock in the operation's own transaction).
+            let rc = super::rc(ctx)?;
+            if let Some(principal) = rc.tenant.principal()
+                && rc.tenant.is_idle().await
+            {
+                match rc.state.reservations.reserve(principal, r.clone()).await {
+                    inventory::Grouped::Done(result, effects) => {
+                        crate::after_commit::run(&rc.state, effects).await;
+                        let (reservation, user_errors) =
+                            super::user_errors::split(result.map(Into::into))?;
+                        return Ok(ReservationPayload {
+                            reservation,
+                            user_errors,
+                        });
                     }
-                    .into(),
-                    reference_id: input.reference_id,
-                    expires_at: input.expires_at,
-                };
-                Ok(inventory::reserve(&c, r).await?.into())
-            })
-            .await?;
+                    inventory::Grouped::Bundle => {}
+                }
+            }
+            let (reservation, user_errors) =
+                mutate(ctx, async |c| Ok(inventory::reserve(&c, r).await?.into())).await?;
             Ok(ReservationPayload {
                 reservation,
                 user_errors,

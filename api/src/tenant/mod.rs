@@ -127,6 +127,11 @@ impl TenantTx {
         self.read_only
     }
 
+    /// Not opened yet: nothing of this operation is uncommitted.
+    pub async fn is_idle(&self) -> bool {
+        matches!(*self.slot.lock().await, Slot::Idle)
+    }
+
     /// The principal this transaction acts for.
     pub fn principal(&self) -> Option<&Principal> {
         self.principal.as_ref()

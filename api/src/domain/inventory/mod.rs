@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 mod alerts;
+mod group;
 mod idempotency;
 mod movements;
 mod order_lines;
@@ -28,6 +29,7 @@ pub use alerts::{
     AlertKind, AlertState, OpenAlert, StockAlertEvent, UnlinkedAlert, alert, open_alerts,
 };
 pub(crate) use alerts::{linked_skus, unlinked_opened};
+pub use group::{Grouped, ReservationGroups, reserve_group};
 use idempotency::idempotent;
 pub use movements::{AdjustStock, TransferStock, adjust, transfer};
 pub use order_lines::{locations_for, restock_return};

@@ -46,10 +46,8 @@ pub struct Reserve {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-/// Reserves stock, or fails with INSUFFICIENT_STOCK having changed nothing. A bundle reserves
-/// `quantity × component quantity` of every component in one transaction (components in id
-/// order, so two bundles sharing components cannot deadlock).
-pub async fn reserve(c: &Ctx<'_>, input: Reserve) -> AppResult<Reservation> {
+/// The checks of a reservation's input that need no database; its cleaned reference.
+pub(super) fn checked_reference(input: &Reserve) -> AppResult<String> {
     if input.quantity <= 0 || input.quantity > 1_000_000 {
         return Err(AppError::invalid(
             "input.quantity",
@@ -72,6 +70,14 @@ pub async fn reserve(c: &Ctx<'_>, input: Reserve) -> AppResult<Reservation> {
             "must be in the future",
         ));
     }
+    Ok(reference)
+}
+
+/// Reserves stock, or fails with INSUFFICIENT_STOCK having changed nothing. A bundle reserves
+/// `quantity × component quantity` of every component in one transaction (components in id
+/// order, so two bundles sharing components cannot deadlock).
+pub async fn reserve(c: &Ctx<'_>, input: Reserve) -> AppResult<Reservation> {
+    let reference = checked_reference(&input)?;
     let branch = writable_location(c, input.location_id).await?;
     let is_bundle = variant(c, input.variant_id).await?;
     let id = ReservationId::new_v7();
