@@ -6,7 +6,7 @@
 use mercato::domain::jobs::JobKind;
 use mercato::ids::OrgId;
 use mercato::jobs::{NewJob, submit};
-use mercato_tests::stock::shop;
+use mercato_tests::stock::{product, receive, reserve, shop};
 use mercato_tests::*;
 use serde_json::json;
 use std::collections::HashMap;
@@ -57,6 +57,10 @@ async fn metrics_show_requests_transactions_limits_jobs_and_pools() {
         )
         .await;
     assert!(body["errors"].is_null(), "{body}");
+    // A reservation: written by a group commit.
+    let v = product(&app, &sh, &["METRIC-1"]).await.remove(0);
+    receive(&app, &sh, &v, 3).await;
+    reserve(&app, &sh, &v, 1, "metrics-cart", None).await;
     let deep = format!("{{ viewer {}{} }}", "{ user ".repeat(14), "}".repeat(14));
     let body = app.gql(t, &deep, json!({})).await;
     assert_eq!(first_error_code(&body), "MAX_DEPTH_EXCEEDED", "{body}");
@@ -135,6 +139,7 @@ async fn metrics_show_requests_transactions_limits_jobs_and_pools() {
         r#"mercato_tenant_transactions_total{mode="read",outcome="rollback"}"#,
         1.0,
     );
+    at_least("mercato_reservation_group_size_count", 1.0);
     at_least("mercato_db_pool_connections", 1.0);
     at_least("mercato_db_pool_in_use", 0.0);
     at_least("mercato_db_pool_waiting", 0.0);

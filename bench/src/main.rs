@@ -453,8 +453,10 @@ async fn reservations(app: &TestApp, shops: &[Shop]) {
         "\n## Reservations (reserveStock through GraphQL, 1 unit each), {}s per run",
         RUN.as_secs()
     );
-    println!("\n| case | concurrency | reservations/s | p50 ms | p99 ms | refused | check |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "\n| case | concurrency | reservations/s | p50 ms | p99 ms | refused | groups | mean group | check |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
     let url = format!("{}/graphql", app.base);
     let ok: fn(&[u8]) -> bool =
         |b| b.starts_with(br#"{"data":{"reserveStock":{"reservation":{"id":"#);
@@ -476,6 +478,7 @@ async fn reservations(app: &TestApp, shops: &[Shop]) {
         let location = sh.location.clone();
         for conc in [16, 64] {
             let (before, _, _, _) = reserved_and_ledger(app, &sh.org).await;
+            let groups_before = group_counts(app).await;
             let (vs, loc) = (variants.clone(), location.clone());
             let f = drive(
                 &url,
@@ -499,12 +502,18 @@ async fn reservations(app: &TestApp, shops: &[Shop]) {
                     f.ok
                 )
             };
+            let groups_after = group_counts(app).await;
+            let (groups, written) = (
+                groups_after.0 - groups_before.0,
+                groups_after.1 - groups_before.1,
+            );
             println!(
-                "| {case} | {conc} | {:.0} | {:.1} | {:.1} | {} | {check} |",
+                "| {case} | {conc} | {:.0} | {:.1} | {:.1} | {} | {groups:.0} | {:.1} | {check} |",
                 f.rate(),
                 f.pct(0.5),
                 f.pct(0.99),
-                f.failed
+                f.failed,
+                if groups > 0.0 { written / groups } else { 0.0 }
             );
         }
     }
@@ -540,6 +549,27 @@ async fn reservations(app: &TestApp, shops: &[Shop]) {
             " (OVERSOLD OR LOST)"
         }
     );
+}
+
+/// Group commits so far and the reservations they wrote, from the app's `/metrics`.
+async fn group_counts(app: &TestApp) -> (f64, f64) {
+    let text = reqwest::get(format!("{}/metrics", app.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (
+        value("mercato_reservation_group_size_count"),
+        value("mercato_reservation_group_size_sum"),
+    )
 }
 
 /// Sets a variant's on-hand at the shop's warehouse to `qty` through a COUNT (adjustStock).
