@@ -317,3 +317,104 @@ async fn a_catalog_import_runs_as_a_job_with_progress_and_per_row_results() {
     .await;
     assert_eq!(jobs, vec!["1"]);
 }
+
+/// Live run events are rendered once per selection and shared by the subscriptions that asked
+/// for exactly the same thing (same principal, operation, fragments and variables); every
+/// subscriber still gets exactly its own selection — a different field list, or the same text
+/// with other variables, is rendered for itself.
+#[tokio::test]
+async fn shared_rendering_gives_every_subscriber_exactly_its_own_selection() {
+    use mercato::keys::Topic;
+    let app = TestApp::spawn().await;
+    let a = shop(&app, "shared-render").await;
+    let org = OrgId(a.org.parse().unwrap());
+    let queued = submit(
+        &app.state,
+        org,
+        NewJob::new(JobKind::TestProbe, json!({"marker": "shared"})),
+    )
+    .await
+    .unwrap();
+    let row = queued.run.unwrap();
+    let run = gid("SyncRun", &row.id.to_string());
+    let progress = "subscription($id: ID!) { syncRunUpdated(id: $id) { version progress } }";
+    let message = "subscription($id: ID!) { syncRunUpdated(id: $id) { version message } }";
+    let maybe = "subscription($id: ID!, $p: Boolean!) { syncRunUpdated(id: $id) { version progress @include(if: $p) } }";
+    let mut subs = Vec::new();
+    for (query, vars, keys) in [
+        (progress, json!({"id": run}), vec!["version", "progress"]),
+        (progress, json!({"id": run}), vec!["version", "progress"]),
+        (message, json!({"id": run}), vec!["version", "message"]),
+        (maybe, json!({"id": run, "p": false}), vec!["version"]),
+        (
+            maybe,
+            json!({"id": run, "p": true}),
+            vec!["version", "progress"],
+        ),
+    ] {
+        let mut ws = subscribe(&app, &a.s.token, query, vars).await;
+        let first = next_json(&mut ws).await;
+        assert_eq!(
+            first["payload"]["data"]["syncRunUpdated"]["version"], row.version,
+            "{first}"
+        );
+        subs.push((ws, keys));
+    }
+    let renders = async || {
+        let text = reqwest::get(format!("{}/metrics", app.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let count = |how: &str| {
+            let key = format!("mercato_subscription_renders_total{{how=\"{how}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(&key))
+                .map_or(0, |v| v.trim().parse::<u64>().unwrap())
+        };
+        (count("rendered"), count("shared"))
+    };
+    let before = renders().await;
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let channel = app.state.keys.channel(Topic::SyncRuns(org));
+    let mut live = row.clone();
+    for i in 1..=3i64 {
+        live.version = row.version + i;
+        live.status = mercato::domain::jobs::SyncRunStatus::Running;
+        live.progress = i16::try_from(i * 10).unwrap();
+        live.message = Some(format!("step {i}"));
+        let _: () = redis::cmd("PUBLISH")
+            .arg(&channel)
+            .arg(serde_json::to_string(&live).unwrap())
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    for (ws, keys) in &mut subs {
+        for i in 1..=3i64 {
+            let m = next_json(ws).await;
+            let ev = m["payload"]["data"]["syncRunUpdated"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{m}"))
+                .clone();
+            let mut got: Vec<&str> = ev.keys().map(String::as_str).collect();
+            let mut want = keys.clone();
+            got.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(got, want, "{m}");
+            assert_eq!(ev["version"], row.version + i, "{m}");
+            if keys.contains(&"progress") {
+                assert_eq!(ev["progress"], i * 10, "{m}");
+            }
+            if keys.contains(&"message") {
+                assert_eq!(ev["message"], format!("step {i}"), "{m}");
+            }
+        }
+    }
+    // Four distinct shapes (the two identical subscriptions are one) × 3 events rendered; the
+    // identical one shared each of its 3.
+    let after = renders().await;
+    assert_eq!((after.0 - before.0, after.1 - before.1), (12, 3));
+}

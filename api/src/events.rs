@@ -8,17 +8,74 @@
 
 use crate::error::{AppError, AppResult};
 use futures::StreamExt;
-use std::sync::Arc;
+use std::any::Any;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::{OnceCell, broadcast};
 
 /// A message from Redis.
-#[derive(Debug, Clone)]
 pub struct Event {
+    /// This process's sequence number of the event (from 1, in arrival order).
+    pub seq: u64,
     /// Channel it was published on.
     pub channel: String,
     /// Body (JSON).
     pub payload: String,
+    /// The body parsed, once per process: by the first subscription that reads it.
+    parsed: OnceLock<Option<serde_json::Value>>,
+    /// The body as the first type it was read as (`Option<Arc<T>>`), shared by every subscription
+    /// reading it as that type.
+    typed: OnceLock<Arc<dyn Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Event")
+            .field("seq", &self.seq)
+            .field("channel", &self.channel)
+            .field("payload", &self.payload)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Event {
+    /// An event as received.
+    pub fn new(seq: u64, channel: String, payload: String) -> Self {
+        Self {
+            seq,
+            channel,
+            payload,
+            parsed: OnceLock::new(),
+            typed: OnceLock::new(),
+        }
+    }
+
+    fn json(&self) -> Option<&serde_json::Value> {
+        self.parsed
+            .get_or_init(|| serde_json::from_str(&self.payload).ok())
+            .as_ref()
+    }
+
+    /// The body as `T` (`None` when the body is not JSON, or not a `T`): the body is parsed once
+    /// per process, and decoded into `T` once for all the subscriptions that read it as `T`.
+    pub fn read<T: serde::de::DeserializeOwned + Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        let shared = self.typed.get_or_init(|| {
+            let decoded: Option<Arc<T>> = self
+                .json()
+                .and_then(|v| T::deserialize(v).ok())
+                .map(Arc::new);
+            Arc::new(decoded)
+        });
+        match shared.downcast_ref::<Option<Arc<T>>>() {
+            Some(decoded) => decoded.clone(),
+            // Read first as another type: decode from the parsed body.
+            None => self
+                .json()
+                .and_then(|v| T::deserialize(v).ok())
+                .map(Arc::new),
+        }
+    }
 }
 
 /// The per-process subscriber of Redis pub/sub.
@@ -27,6 +84,7 @@ pub struct EventHub {
     pattern: String,
     tx: broadcast::Sender<Arc<Event>>,
     started: OnceCell<()>,
+    seq: AtomicU64,
 }
 
 impl EventHub {
@@ -40,6 +98,7 @@ impl EventHub {
             pattern: keys.org_channels_pattern(),
             tx,
             started: OnceCell::new(),
+            seq: AtomicU64::new(0),
         })
     }
 
@@ -80,10 +139,12 @@ impl EventHub {
                         continue;
                     };
                     // No receivers is fine: nobody is watching right now.
-                    let _ = self.tx.send(Arc::new(Event {
-                        channel: msg.get_channel_name().to_owned(),
+                    let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+                    let _ = self.tx.send(Arc::new(Event::new(
+                        seq,
+                        msg.get_channel_name().to_owned(),
                         payload,
-                    }));
+                    )));
                 }
             }
             tracing::warn!("Redis pub/sub connection lost; reconnecting");

@@ -75,6 +75,23 @@ pub struct TopicLabels {
     pub topic: &'static str,
 }
 
+/// A subscriber that fell behind its event buffer, and what was done.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LagLabels {
+    /// The subscription (`syncRuns`, `inventoryAlerts`, `storeAlerts`, `orderEvents`).
+    pub subscription: &'static str,
+    /// `collapsed` (progress skipped to its newest states) or `ended` (SUBSCRIBER_LAGGED).
+    pub action: &'static str,
+}
+
+/// How a live subscription result was produced.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RenderLabels {
+    /// `rendered` (this subscription evaluated its selection) or `shared` (another
+    /// subscription's rendering of the same event and selection was reused).
+    pub how: &'static str,
+}
+
 /// A marketplace push delivery.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WebhookLabels {
@@ -92,6 +109,17 @@ pub fn webhook(outcome: &'static str) {
 }
 
 impl Metrics {
+    /// Counts a subscriber of `subscription` falling behind: `collapsed` or ended.
+    pub fn subscriber_lagged(&self, subscription: &'static str, collapsed: bool) {
+        let action = if collapsed { "collapsed" } else { "ended" };
+        self.subscriber_lags
+            .get_or_create(&LagLabels {
+                subscription,
+                action,
+            })
+            .inc();
+    }
+
     /// Records the size of one reservation group commit.
     pub fn reservation_group(&self, size: usize) {
         #[allow(clippy::cast_precision_loss)]
@@ -152,6 +180,10 @@ pub struct Metrics {
     pub webhooks: Family<WebhookLabels, Counter>,
     /// Reservations written per group commit.
     pub reservation_groups: Histogram,
+    /// Subscribers that fell behind their event buffer.
+    pub subscriber_lags: Family<LagLabels, Counter>,
+    /// Live subscription results rendered, or shared from another subscription's rendering.
+    pub subscription_renders: Family<RenderLabels, Counter>,
 }
 
 impl Metrics {
@@ -176,6 +208,8 @@ impl Metrics {
         let events_delivered = Family::default();
         let webhooks = Family::default();
         let reservation_groups = Histogram::new(exponential_buckets(1.0, 2.0, 9));
+        let subscriber_lags = Family::default();
+        let subscription_renders = Family::default();
         let r = &mut registry;
         r.register(
             "graphql_operations",
@@ -260,6 +294,16 @@ impl Metrics {
             webhooks.clone(),
         );
         r.register(
+            "subscription_renders",
+            "Live subscription results rendered, or shared from another subscription's rendering",
+            subscription_renders.clone(),
+        );
+        r.register(
+            "subscriber_lags",
+            "Subscribers that fell behind their event buffer: progress collapsed, or the subscription ended",
+            subscriber_lags.clone(),
+        );
+        r.register(
             "reservation_group_size",
             "Reservations written per group commit",
             reservation_groups.clone(),
@@ -309,6 +353,8 @@ impl Metrics {
             events_delivered,
             webhooks,
             reservation_groups,
+            subscriber_lags,
+            subscription_renders,
         }
     }
 

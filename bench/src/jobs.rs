@@ -153,6 +153,8 @@ pub async fn fanout(app: &TestApp, sh: &Shop) {
         &[
             ("MERCATO_AUTH_RATE_LIMIT_PER_MINUTE", "1000000"),
             ("MERCATO_AUTH_RATE_LIMIT_BURST", "100000"),
+            // Every socket is the same principal's here.
+            ("MERCATO_WS_MAX_SOCKETS_PER_PRINCIPAL", "100000"),
         ],
     )
     .await;

@@ -19,6 +19,7 @@ use crate::tenant::{Access, Outcome, TenantTx};
 use async_graphql::{Context, Enum, ID, Result, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures::Stream;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -158,17 +159,45 @@ async fn current_access(state: &AppState, principal: &Principal) -> Result<Arc<A
     Ok(access)
 }
 
+/// What a subscription does when it falls behind the process's event buffer (the broadcast ring
+/// of [`crate::events`], `EVENT_BUFFER` events): its bounded queue overflowed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnLag {
+    /// Progress: each event carries the whole state, so skipping to the newest ones collapses a
+    /// burst into its latest state (every run's last state still arrives).
+    Collapse,
+    /// Anything else: end the subscription with the error SUBSCRIBER_LAGGED (never a silent
+    /// gap); resubscribing starts again from the current state.
+    End,
+}
+
+/// Resolves the subscriber's access again (see [`rechecks`]).
+type Recheck = Box<dyn Fn() -> futures::future::BoxFuture<'static, Result<Arc<Access>>> + Send>;
+
+/// The subscriber's access resolved again as for a request.
+fn rechecks(state: AppState, principal: Principal) -> Recheck {
+    Box::new(move || {
+        let (state, principal) = (state.clone(), principal.clone());
+        Box::pin(async move { current_access(&state, &principal).await })
+    })
+}
+
+/// A channel event as `T` (shared by every subscription reading it), with the subscriber's access
+/// as of then and the event's sequence number.
+type Delivered<T> = (Arc<T>, Arc<Access>, u64);
+
 /// The events of one organization channel as `T`, each with the subscriber's access as of then
 /// (re-checked every 30 seconds, so a removed member stops receiving): ends when the access is
-/// lost or the hub closes. Unparsable payloads and other channels are skipped.
-fn channel_events<T: serde::de::DeserializeOwned + Send + 'static>(
-    state: AppState,
-    principal: Principal,
+/// lost or the hub closes, or with SUBSCRIBER_LAGGED (see [`OnLag`]). Unparsable payloads and
+/// other channels are skipped.
+fn channel_events<T: serde::de::DeserializeOwned + Send + Sync + 'static>(
+    recheck: Recheck,
     access: Arc<Access>,
     mut rx: broadcast::Receiver<Arc<crate::events::Event>>,
     channel: String,
     what: &'static str,
-) -> impl Stream<Item = (T, Arc<Access>)> {
+    on_lag: OnLag,
+) -> impl Stream<Item = std::result::Result<Delivered<T>, AppError>> {
     async_stream::stream! {
         let mut access = access;
         let mut checked = tokio::time::Instant::now();
@@ -176,25 +205,36 @@ fn channel_events<T: serde::de::DeserializeOwned + Send + 'static>(
             let event = match rx.recv().await {
                 Ok(e) => e,
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, subscription = what, "subscriber lagged");
-                    continue;
+                    crate::metrics::get().subscriber_lagged(what, on_lag == OnLag::Collapse);
+                    if on_lag == OnLag::Collapse {
+                        tracing::debug!(skipped = n, subscription = what, "subscriber collapsed a burst");
+                        continue;
+                    }
+                    tracing::warn!(missed = n, subscription = what, "subscriber lagged; ending it");
+                    yield Err(AppError::Limit {
+                        code: "SUBSCRIBER_LAGGED",
+                        message: format!(
+                            "this subscription fell {n} events behind and was ended so that no event goes missing unnoticed; subscribe again (it starts from the current state)"
+                        ),
+                    });
+                    break;
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             };
             if event.channel != channel {
                 continue;
             }
-            let Ok(item) = serde_json::from_str::<T>(&event.payload) else {
+            let Some(item) = event.read::<T>() else {
                 continue;
             };
             if checked.elapsed() > Duration::from_secs(30) {
-                match current_access(&state, &principal).await {
+                match recheck().await {
                     Ok(a) => access = a,
                     Err(_) => break,
                 }
                 checked = tokio::time::Instant::now();
             }
-            yield (item, access.clone());
+            yield Ok((item, access.clone(), event.seq));
         }
     }
 }
@@ -316,6 +356,119 @@ async fn sync_subscriber(
     subscriber(ctx, Perm::SyncRead).await
 }
 
+/// Rendered results of live events, shared by the subscriptions that asked for the same thing:
+/// keyed by the event and the subscription's [`Shape`], the most recent [`MEMO_ENTRIES`] kept.
+/// The first subscription to reach a key renders it while the others wait for that result, so
+/// each (event, shape) is rendered once however the subscriptions interleave.
+struct Memo {
+    cells: HashMap<MemoKey, Arc<tokio::sync::OnceCell<async_graphql::Value>>>,
+    order: std::collections::VecDeque<MemoKey>,
+}
+
+/// (event sequence number, shape).
+type MemoKey = (u64, [u8; 16]);
+
+/// Rendered results kept (a few seconds of a busy process's events × distinct selections).
+const MEMO_ENTRIES: usize = 4096;
+
+static MEMO: std::sync::LazyLock<std::sync::Mutex<Memo>> = std::sync::LazyLock::new(|| {
+    std::sync::Mutex::new(Memo {
+        cells: HashMap::new(),
+        order: std::collections::VecDeque::new(),
+    })
+});
+
+/// The cell of `key`, created if new (and the oldest dropped past [`MEMO_ENTRIES`]).
+fn memo_cell(key: MemoKey) -> Arc<tokio::sync::OnceCell<async_graphql::Value>> {
+    let mut m = MEMO
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(cell) = m.cells.get(&key) {
+        return cell.clone();
+    }
+    let cell = Arc::new(tokio::sync::OnceCell::new());
+    m.cells.insert(key, cell.clone());
+    m.order.push_back(key);
+    while m.order.len() > MEMO_ENTRIES {
+        if let Some(old) = m.order.pop_front() {
+            m.cells.remove(&old);
+        }
+    }
+    cell
+}
+
+/// What makes two subscriptions' results for the same event identical: the same principal (so
+/// the same access, which any resolver may consult) and the same operation — its parsed
+/// definition, fragments and variables, compared through a SHA-256 of them (truncated to 128
+/// bits). Computed once per subscription.
+#[derive(Clone, Copy)]
+struct Shape([u8; 16]);
+
+impl Shape {
+    fn of(ctx: &Context<'_>, principal: &Principal) -> Self {
+        use sha2::{Digest, Sha256};
+        let env = &ctx.query_env;
+        let mut fragments: Vec<_> = env.fragments.iter().collect();
+        fragments.sort_by(|a, b| a.0.cmp(b.0));
+        let mut h = Sha256::new();
+        h.update(principal.limit_key().as_bytes());
+        h.update([0]);
+        h.update(format!("{:?}", env.operation).as_bytes());
+        h.update([0]);
+        h.update(format!("{fragments:?}").as_bytes());
+        h.update([0]);
+        h.update(format!("{:?}", env.variables).as_bytes());
+        let mut out = [0; 16];
+        out.copy_from_slice(&h.finalize()[..16]);
+        Self(out)
+    }
+}
+
+/// A sync run's state as a subscription delivers it: rendered (the subscriber's selection over
+/// [`SyncRunState`]) once per live event and [`Shape`], then shared by every subscription of that
+/// shape. The states a subscription starts with are rendered for it alone.
+pub struct RunUpdate {
+    row: Arc<SyncRunRow>,
+    /// (event, shape) for a live event.
+    memo: Option<(u64, [u8; 16])>,
+}
+
+impl async_graphql::OutputType for RunUpdate {
+    fn type_name() -> std::borrow::Cow<'static, str> {
+        SyncRunState::type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        SyncRunState::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &async_graphql::ContextSelectionSet<'_>,
+        field: &async_graphql::Positioned<async_graphql::parser::types::Field>,
+    ) -> async_graphql::ServerResult<async_graphql::Value> {
+        let Some(key) = self.memo else {
+            return SyncRunState::from(&*self.row).resolve(ctx, field).await;
+        };
+        let renders = &crate::metrics::get().subscription_renders;
+        let mut rendered = false;
+        let value = memo_cell(key)
+            .get_or_try_init(|| {
+                rendered = true;
+                let state = SyncRunState::from(&*self.row);
+                async move { state.resolve(ctx, field).await }
+            })
+            .await?
+            .clone();
+        renders
+            .get_or_create(&crate::metrics::RenderLabels {
+                how: if rendered { "rendered" } else { "shared" },
+            })
+            .inc();
+        Ok(value)
+    }
+}
+
 /// Live sync run changes matching `wanted`, after `current`; each run's changes in version order
 /// (an event older than what was sent is dropped).
 #[allow(clippy::too_many_arguments)]
@@ -329,10 +482,18 @@ fn run_stream(
     permit: Slot,
     wanted: impl Fn(&SyncRunRow) -> bool + Send + 'static,
     end_when_finished: bool,
-) -> impl Stream<Item = SyncRunState> {
+    shape: Shape,
+) -> impl Stream<Item = RunUpdate> {
     use futures::StreamExt as _;
     let channel = state.keys.channel(Topic::SyncRuns(org_id));
-    let events = channel_events::<SyncRunRow>(state, principal, access, rx, channel, "syncRuns");
+    let events = channel_events::<SyncRunRow>(
+        rechecks(state, principal),
+        access,
+        rx,
+        channel,
+        "syncRuns",
+        OnLag::Collapse,
+    );
     counted(
         "sync_runs",
         async_stream::stream! {
@@ -340,13 +501,14 @@ fn run_stream(
             let mut seen: std::collections::HashMap<uuid::Uuid, i64> = std::collections::HashMap::new();
             for run in current {
                 seen.insert(run.id, run.version);
-                yield SyncRunState::from(&run);
-                if end_when_finished && finished(run.status) {
+                let status = run.status;
+                yield RunUpdate { row: Arc::new(run), memo: None };
+                if end_when_finished && finished(status) {
                     return;
                 }
             }
             futures::pin_mut!(events);
-            while let Some((run, access)) = events.next().await {
+            while let Some(Ok((run, access, seq))) = events.next().await {
                 if run.org_id != org_id.uuid() || !wanted(&run) {
                     continue;
                 }
@@ -357,8 +519,9 @@ fn run_stream(
                     continue;
                 }
                 seen.insert(run.id, run.version);
-                yield SyncRunState::from(&run);
-                if end_when_finished && finished(run.status) {
+                let status = run.status;
+                yield RunUpdate { row: run, memo: Some((seq, shape.0)) };
+                if end_when_finished && finished(status) {
                     return;
                 }
             }
@@ -417,7 +580,7 @@ impl Subscription {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only this branch (global id).")] branch_id: Option<ID>,
-    ) -> Result<impl Stream<Item = InventoryAlert> + use<>> {
+    ) -> Result<impl Stream<Item = Result<InventoryAlert>> + use<>> {
         let (principal, state, access, org_id) = subscriber(ctx, Perm::InventoryRead).await?;
         let only = match &branch_id {
             Some(id) => {
@@ -435,12 +598,12 @@ impl Subscription {
         let rx = state.events.subscribe().await?;
         let current = open_alerts(&state, &principal, only).await?;
         let events = channel_events::<StockAlertEvent>(
-            state,
-            principal,
+            rechecks(state, principal),
             access,
             rx,
             channel,
             "inventoryAlerts",
+            OnLag::End,
         );
         Ok(counted(
             "inventory_alerts",
@@ -449,10 +612,17 @@ impl Subscription {
                 let _permit = permit;
                 let opened: std::collections::HashSet<ID> = current.iter().map(|a| a.id.clone()).collect();
                 for alert in current {
-                    yield alert;
+                    yield Ok(alert);
                 }
                 futures::pin_mut!(events);
-                while let Some((alert, access)) = events.next().await {
+                while let Some(next) = events.next().await {
+                    let (alert, access, _) = match next {
+                        Ok(d) => d,
+                        Err(e) => {
+                            yield Err(e.into());
+                            return;
+                        }
+                    };
                     if alert.org_id != org_id || only.is_some_and(|b| b != alert.branch_id) {
                         continue;
                     }
@@ -463,18 +633,18 @@ impl Subscription {
                     if alert.state == inventory::AlertState::Open && opened.contains(&id) {
                         continue;
                     }
-                    yield InventoryAlert {
+                    yield Ok(InventoryAlert {
                         id,
                         kind: alert.kind.into(),
                         state: alert.state.into(),
                         variant_id: alert.variant_id.map(|v| variant_gid(VariantId(v))),
                         location_id: alert.location_id.map(|l| location_gid(LocationId(l))),
-                        seller_sku: alert.seller_sku,
+                        seller_sku: alert.seller_sku.clone(),
                         branch_id: branch_gid(alert.branch_id),
                         available: alert.available,
                         reorder_point: alert.reorder_point,
                         at: alert.at,
-                    };
+                    });
                 }
             },
         ))
@@ -489,8 +659,9 @@ impl Subscription {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Global id.")] id: ID,
-    ) -> Result<impl Stream<Item = SyncRunState> + use<>> {
+    ) -> Result<impl Stream<Item = RunUpdate> + use<>> {
         let (principal, state, access, org_id) = sync_subscriber(ctx).await?;
+        let shape = Shape::of(ctx, &principal);
         let run = crate::graphql::relay::sync_run_id(&id)?.uuid();
         let permit = acquire_slot(ctx)?;
         // Listen first, then read the state: nothing falls between the two.
@@ -506,6 +677,7 @@ impl Subscription {
             permit,
             move |r| r.id == run,
             true,
+            shape,
         ))
     }
 
@@ -516,8 +688,9 @@ impl Subscription {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The store (global id).")] store_id: ID,
-    ) -> Result<impl Stream<Item = SyncRunState> + use<>> {
+    ) -> Result<impl Stream<Item = RunUpdate> + use<>> {
         let (principal, state, access, org_id) = sync_subscriber(ctx).await?;
+        let shape = Shape::of(ctx, &principal);
         let store = crate::graphql::relay::store_id(&store_id)?;
         let permit = acquire_slot(ctx)?;
         let rx = state.events.subscribe().await?;
@@ -533,6 +706,7 @@ impl Subscription {
             permit,
             move |r| r.store_id == Some(wanted),
             false,
+            shape,
         ))
     }
 
@@ -585,7 +759,7 @@ impl Subscription {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The store (global id).")] store_id: Option<ID>,
-    ) -> Result<impl Stream<Item = StoreAlert> + use<>> {
+    ) -> Result<impl Stream<Item = Result<StoreAlert>> + use<>> {
         let (principal, state, access, org_id) = subscriber(ctx, Perm::StoresRead).await?;
         let only = store_id
             .as_ref()
@@ -594,15 +768,28 @@ impl Subscription {
         let permit = acquire_slot(ctx)?;
         let channel = state.keys.channel(Topic::StoreAlerts(org_id));
         let rx = state.events.subscribe().await?;
-        let events =
-            channel_events::<StoreAlertEvent>(state, principal, access, rx, channel, "storeAlerts");
+        let events = channel_events::<StoreAlertEvent>(
+            rechecks(state, principal),
+            access,
+            rx,
+            channel,
+            "storeAlerts",
+            OnLag::End,
+        );
         Ok(counted(
             "store_alerts",
             async_stream::stream! {
                 use futures::StreamExt as _;
                 let _permit = permit;
                 futures::pin_mut!(events);
-                while let Some((alert, access)) = events.next().await {
+                while let Some(next) = events.next().await {
+                    let (alert, access, _) = match next {
+                        Ok(d) => d,
+                        Err(e) => {
+                            yield Err(e.into());
+                            return;
+                        }
+                    };
                     if alert.org_id != org_id.uuid() || only.is_some_and(|s| s.uuid() != alert.store_id) {
                         continue;
                     }
@@ -613,13 +800,13 @@ impl Subscription {
                     if !visible {
                         continue;
                     }
-                    yield StoreAlert {
+                    yield Ok(StoreAlert {
                         store_id: crate::graphql::relay::store_gid(StoreId(alert.store_id)),
                         connection: alert.connection.into(),
-                        code: alert.code,
-                        message: alert.message,
+                        code: alert.code.clone(),
+                        message: alert.message.clone(),
                         at: alert.at,
-                    };
+                    });
                 }
             },
         ))
@@ -632,7 +819,7 @@ impl Subscription {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The store (global id).")] store_id: ID,
-    ) -> Result<impl Stream<Item = OrderChange> + use<>> {
+    ) -> Result<impl Stream<Item = Result<OrderChange>> + use<>> {
         let (principal, state, access, org_id) = subscriber(ctx, Perm::OrdersRead).await?;
         let store =
             crate::graphql::relay::store_id(&store_id).map_err(|_| AppError::NotFound("Store"))?;
@@ -644,12 +831,12 @@ impl Subscription {
         let channel = state.keys.channel(Topic::Orders(org_id));
         let rx = state.events.subscribe().await?;
         let events = channel_events::<crate::domain::orders::OrderChangeEvent>(
-            state,
-            principal,
+            rechecks(state, principal),
             access,
             rx,
             channel,
             "orderEvents",
+            OnLag::End,
         );
         Ok(counted(
             "order_events",
@@ -657,7 +844,14 @@ impl Subscription {
                 use futures::StreamExt as _;
                 let _permit = permit;
                 futures::pin_mut!(events);
-                while let Some((e, access)) = events.next().await {
+                while let Some(next) = events.next().await {
+                    let (e, access, _) = match next {
+                        Ok(d) => d,
+                        Err(e) => {
+                            yield Err(e.into());
+                            return;
+                        }
+                    };
                     if e.org_id != org_id.uuid() || e.store_id != store.uuid() {
                         continue;
                     }
@@ -668,17 +862,62 @@ impl Subscription {
                     if !visible {
                         continue;
                     }
-                    yield OrderChange {
+                    yield Ok(OrderChange {
                         kind: if e.from.is_none() { OrderChangeKind::Created } else { OrderChangeKind::StatusChanged },
                         order_id: crate::graphql::relay::order_gid(crate::ids::OrderId(e.order_id)),
                         store_id: crate::graphql::relay::store_gid(StoreId(e.store_id)),
-                        external_id: e.external_id,
+                        external_id: e.external_id.clone(),
                         from_status: e.from.map(Into::into),
                         to_status: e.to.into(),
                         marketplace_updated_at: e.marketplace_updated_at,
-                    };
+                    });
                 }
             },
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt as _;
+
+    /// Five events into a buffer of two, before the subscriber reads any: it has lagged.
+    async fn lagging(on_lag: OnLag) -> Vec<std::result::Result<u64, String>> {
+        let (tx, rx) = broadcast::channel(2);
+        for seq in 1..=5 {
+            let body = format!(r#"{{"n": {seq}}}"#);
+            tx.send(Arc::new(crate::events::Event::new(seq, "c".into(), body)))
+                .unwrap();
+        }
+        drop(tx);
+        let recheck: Recheck = Box::new(|| Box::pin(async { Ok(Arc::new(Access::default())) }));
+        let events = channel_events::<serde_json::Value>(
+            recheck,
+            Arc::new(Access::default()),
+            rx,
+            "c".into(),
+            "test",
+            on_lag,
+        );
+        events
+            .map(|e| match e {
+                Ok((v, _, seq)) => {
+                    assert_eq!(v["n"], seq);
+                    Ok(seq)
+                }
+                Err(e) => Err(e.code().to_owned()),
+            })
+            .collect()
+            .await
+    }
+
+    #[tokio::test]
+    async fn progress_collapses_to_its_newest_states_and_anything_else_ends_with_an_error() {
+        assert_eq!(lagging(OnLag::Collapse).await, [Ok(4), Ok(5)]);
+        assert_eq!(
+            lagging(OnLag::End).await,
+            [Err("SUBSCRIBER_LAGGED".to_owned())]
+        );
     }
 }

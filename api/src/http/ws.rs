@@ -71,6 +71,12 @@ pub(super) fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
     host.is_some() && origin_host == host.as_deref()
 }
 
+/// Bytes read from a socket at a time.
+const WS_READ_BUFFER: usize = 4096;
+/// Bytes of messages gathered before they are written out (the writer flushes whatever is queued
+/// once it has nothing more at hand).
+const WS_WRITE_BUFFER: usize = 8192;
+
 /// Upgrades to a GraphQL WebSocket (upgrades count against the client IP's anonymous quota).
 pub async fn graphql_ws(
     State(s): State<HttpState>,
@@ -97,6 +103,10 @@ pub async fn graphql_ws(
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(max)
         .max_frame_size(max)
+        // tungstenite's default read buffer is 128 KiB, zero-filled up front: most of an idle
+        // socket's memory. Messages larger than a chunk are still read whole (up to `max`).
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(WS_WRITE_BUFFER)
         .on_upgrade(move |socket| serve_socket(s, socket, protocol))
 }
 
@@ -112,6 +122,11 @@ fn kind_and_id(text: &str) -> Option<(String, Option<String>)> {
     let kind = v.get("type")?.as_str()?.to_owned();
     let id = v.get("id").and_then(|i| i.as_str()).map(str::to_owned);
     Some((kind, id))
+}
+
+/// A server message carrying a result (`next`, or legacy `data`).
+fn is_result(text: &str) -> bool {
+    text.starts_with(r#"{"type":"next""#) || text.starts_with(r#"{"type":"data""#)
 }
 
 async fn serve_socket(s: HttpState, mut socket: WebSocket, protocol: GraphQLProtocol) {
@@ -152,10 +167,20 @@ async fn serve_socket(s: HttpState, mut socket: WebSocket, protocol: GraphQLProt
     // Everything sent to the client goes through one channel, so the server can close the socket
     // itself (expiry, duplicate id) while async-graphql owns the other end.
     let (out_tx, mut out_rx) = futures::channel::mpsc::channel::<Message>(32);
+    // Messages already queued go out in one write: a burst to a slow client costs one flush.
     let writer = tokio::spawn(async move {
-        while let Some(m) = out_rx.next().await {
-            let closing = matches!(m, Message::Close(_));
-            if sink.send(m).await.is_err() || closing {
+        'socket: while let Some(m) = out_rx.next().await {
+            let mut closing = matches!(m, Message::Close(_));
+            if sink.feed(m).await.is_err() {
+                break;
+            }
+            while !closing && let Ok(m) = out_rx.try_recv() {
+                closing = matches!(m, Message::Close(_));
+                if sink.feed(m).await.is_err() {
+                    break 'socket;
+                }
+            }
+            if sink.flush().await.is_err() || closing {
                 break;
             }
         }
@@ -207,8 +232,11 @@ async fn serve_socket(s: HttpState, mut socket: WebSocket, protocol: GraphQLProt
             .clone()
             .sink_map_err(|_| axum::Error::new("socket closed"))
             .with(move |m: Message| {
-                // An operation the server finished frees its id.
+                // An operation the server finished frees its id. Results (`next`, legacy `data`)
+                // are by far the most messages: they are told by their first bytes (async-graphql
+                // writes the type first) and not parsed.
                 if let Message::Text(t) = &m
+                    && !is_result(t.as_str())
                     && let Some((kind, Some(id))) = kind_and_id(t.as_str())
                     && matches!(kind.as_str(), "complete" | "error")
                 {
