@@ -450,7 +450,15 @@ impl async_graphql::OutputType for RunUpdate {
         let Some(key) = self.memo else {
             return SyncRunState::from(&*self.row).resolve(ctx, field).await;
         };
-        let renders = &crate::metrics::get().subscription_renders;
+        static COUNTERS: std::sync::LazyLock<[prometheus_client::metrics::counter::Counter; 2]> =
+            std::sync::LazyLock::new(|| {
+                let renders = &crate::metrics::get().subscription_renders;
+                ["rendered", "shared"].map(|how| {
+                    renders
+                        .get_or_create(&crate::metrics::RenderLabels { how })
+                        .clone()
+                })
+            });
         let mut rendered = false;
         let value = memo_cell(key)
             .get_or_try_init(|| {
@@ -460,11 +468,7 @@ impl async_graphql::OutputType for RunUpdate {
             })
             .await?
             .clone();
-        renders
-            .get_or_create(&crate::metrics::RenderLabels {
-                how: if rendered { "rendered" } else { "shared" },
-            })
-            .inc();
+        COUNTERS[usize::from(!rendered)].inc();
         Ok(value)
     }
 }
