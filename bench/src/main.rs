@@ -307,6 +307,17 @@ const PEER_PAGE: &str = "{ allProducts(first: 50) { edges { node { id name varia
      variantPricesByOrgIdAndVariantId { nodes { amountMinor currency } } \
      inventoryLevelsByOrgIdAndVariantId { nodes { onHand reserved safetyStock } } } } } } } }";
 
+/// A read benchmark's `mercato serve` settings: the server measured, not its abuse limits (rate
+/// and cost), with PostGraphile's pool size.
+const UNLIMITED: &[(&str, &str)] = &[
+    ("MERCATO_RATE_LIMIT_PER_MINUTE", "100000000"),
+    ("MERCATO_RATE_LIMIT_BURST", "10000000"),
+    ("MERCATO_COST_BUCKET_MAX", "100000000"),
+    ("MERCATO_COST_RESTORE_RATE", "10000000"),
+    ("MERCATO_DATABASE_POOL_MAX", "20"),
+    ("RUST_LOG", "warn"),
+];
+
 /// One measured pass of a server: warm-up, then `RUN`; with its RSS at the end (MiB).
 async fn pass(
     url: &str,
@@ -344,18 +355,10 @@ async fn catalog(app: &TestApp, shops: &[Shop], db: &str) {
     std::fs::create_dir_all(&dir).unwrap();
     let scripts = pgbench_scripts(&dir, shops);
     let tokens = Arc::new(shops.iter().map(|s| s.s.token.clone()).collect::<Vec<_>>());
-    let unlimited = [
-        ("MERCATO_RATE_LIMIT_PER_MINUTE", "100000000"),
-        ("MERCATO_RATE_LIMIT_BURST", "10000000"),
-        ("MERCATO_COST_BUCKET_MAX", "100000000"),
-        ("MERCATO_COST_RESTORE_RATE", "10000000"),
-        ("MERCATO_DATABASE_POOL_MAX", "20"),
-        ("RUST_LOG", "warn"),
-    ];
-    let mut off_env = unlimited.to_vec();
+    let mut off_env = UNLIMITED.to_vec();
     off_env.push(("MERCATO_CATALOG_CACHE_TTL_SECS", "0"));
     let off = procs::server(app, &off_env).await;
-    let on = procs::server(app, &unlimited).await;
+    let on = procs::server(app, UNLIMITED).await;
     let peer = peer::Peer::start(app, db, &tokens[0], PEER_PAGE).await;
     let page_ok: fn(&[u8]) -> bool = |b| {
         b.starts_with(br#"{"data":{"products":{"edges":["#)

@@ -138,7 +138,9 @@ pub async fn orders(app: &TestApp, db: &str, shops: &[Shop], owner: &sea_orm::Da
     std::fs::create_dir_all(&dir).unwrap();
     let script = pgbench_script(&dir);
     let tokens = Arc::new(shops.iter().map(|s| s.s.token.clone()).collect::<Vec<_>>());
-    let url = format!("{}/graphql", app.base);
+    // A separate release `mercato serve`, as PostGraphile is a process of its own.
+    let server = procs::server(app, crate::UNLIMITED).await;
+    let url = format!("http://{}/graphql", server.addr.as_deref().unwrap());
     let peer = crate::peer::Peer::start(app, db, &tokens[0], PEER_PAGE).await;
     let ours: fn(&[u8]) -> bool = |b| {
         b.starts_with(br#"{"data":{"orders":{"edges":["#)
@@ -225,4 +227,5 @@ pub async fn orders(app: &TestApp, db: &str, shops: &[Shop], owner: &sea_orm::Da
         );
     }
     drop(peer);
+    drop(server);
 }
