@@ -1101,3 +1101,74 @@ async fn a_reservation_after_an_adjustment_in_one_mutation_sees_it_and_does_not_
     );
     assert_ledger_equals_levels(&app, &sh.org).await;
 }
+
+/// A reservation handed to a group commit is written by a transaction of its own: when its
+/// request times out meanwhile (here: the level is locked elsewhere), the answer says the
+/// reservation may still be made instead of claiming everything was rolled back — and once the
+/// lock goes, it is made, whole, with its ledger row.
+#[tokio::test]
+async fn a_timed_out_grouped_reservation_is_reported_as_possibly_made_and_is_made_whole() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+    let db = fresh_database().await;
+    let mut config = test_config(&db);
+    config.limits.request_timeout = std::time::Duration::from_secs(1);
+    let app = TestApp::spawn_with(config, db.clone()).await;
+    let sh = shop(&app, "timeout").await;
+    let v = product(&app, &sh, &["SLOW-1"]).await.remove(0);
+    receive(&app, &sh, &v, 5).await;
+    // Another transaction holds the level's row lock.
+    let owner = connect(&owner_url(&db), 1).await;
+    let holder = owner.begin().await.unwrap();
+    holder
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT set_config('app.org_id', $1, true), set_config('app.branch_ids', '*', true)",
+            [sh.org.clone().into()],
+        ))
+        .await
+        .unwrap();
+    let locked = holder
+        .execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT 1 FROM inventory_levels WHERE variant_id = $1 FOR UPDATE",
+            [gid_uuid(&v).parse::<uuid::Uuid>().unwrap().into()],
+        ))
+        .await
+        .unwrap();
+    assert_eq!(locked.rows_affected(), 1);
+    let (status, body) = app
+        .post(
+            Some(&sh.s.token),
+            json!({"query": RESERVE, "variables": {"i": {"variantId": v, "locationId": sh.location, "quantity": 2, "referenceType": "CART", "referenceId": "slow-cart"}}}),
+        )
+        .await;
+    assert_eq!(status, 408, "{body}");
+    assert_eq!(first_error_code(&body), "REQUEST_TIMEOUT", "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("may have been made"), "{message}");
+    holder.rollback().await.unwrap();
+    // The group goes on once the lock is released: the reservation is made, with its ledger row.
+    let end = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let rows = owner_rows(
+            &app,
+            &sh.org,
+            "SELECT reference_id || ' ' || quantity FROM reservations",
+        )
+        .await;
+        if !rows.is_empty() {
+            assert_eq!(rows, ["slow-cart 2"]);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "the grouped reservation never landed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        level(&app, &sh, &v).await,
+        json!({"onHand": 5, "reserved": 2, "safetyStock": 0, "available": 3})
+    );
+    assert_ledger_equals_levels(&app, &sh.org).await;
+}

@@ -573,6 +573,7 @@ impl StockMutation {
             if let Some(principal) = rc.tenant.principal()
                 && rc.tenant.is_idle().await
             {
+                rc.tenant.note_outside_write();
                 match rc.state.reservations.reserve(principal, r.clone()).await {
                     inventory::Grouped::Done(result, effects) => {
                         crate::after_commit::run(&rc.state, effects).await;

@@ -513,24 +513,33 @@ async fn execute(
     let mut ctx = RequestCtx::new(s.app.clone(), tenant.clone(), request_id, limit_key);
     ctx.client_ip = Some(ip);
     let deadline = s.app.config.limits.request_timeout;
-    let (mut resp, outcome) =
-        match tokio::time::timeout(deadline, s.schema.execute(req.data(ctx))).await {
-            // Mutations commit: each mutation field ran in its own savepoint, so a failed one
-            // left nothing.
-            Ok(resp) if is_mutation => (resp, Outcome::Commit),
-            Ok(resp) => (resp, Outcome::Rollback),
-            Err(_) => {
-                let err = AppError::Limit {
-                    code: "REQUEST_TIMEOUT",
-                    message: format!(
-                        "the operation did not finish within {} s and was rolled back",
-                        deadline.as_secs()
-                    ),
-                };
-                let err = crate::error::operation_error(err);
-                (GqlResponse::from_errors(vec![err]), Outcome::Rollback)
-            }
-        };
+    let (mut resp, outcome) = match tokio::time::timeout(deadline, s.schema.execute(req.data(ctx)))
+        .await
+    {
+        // Mutations commit: each mutation field ran in its own savepoint, so a failed one
+        // left nothing.
+        Ok(resp) if is_mutation => (resp, Outcome::Commit),
+        Ok(resp) => (resp, Outcome::Rollback),
+        Err(_) => {
+            let message = if tenant.wrote_outside() {
+                format!(
+                    "the operation did not finish within {} s and its transaction was rolled back, but a reservation of it was already being written by a group commit and may have been made: look it up by its referenceId before retrying",
+                    deadline.as_secs()
+                )
+            } else {
+                format!(
+                    "the operation did not finish within {} s and was rolled back",
+                    deadline.as_secs()
+                )
+            };
+            let err = AppError::Limit {
+                code: "REQUEST_TIMEOUT",
+                message,
+            };
+            let err = crate::error::operation_error(err);
+            (GqlResponse::from_errors(vec![err]), Outcome::Rollback)
+        }
+    };
     failpoint(&s, is_mutation, "commit:before");
     match tenant.finish(outcome).await {
         Ok(effects) => {

@@ -64,6 +64,8 @@ pub struct TenantTx {
     breaker: Option<Arc<crate::breaker::Breaker>>,
     slot: Mutex<Slot>,
     effects: Effects,
+    /// Work of this operation was handed to a transaction of its own (a reservation group).
+    outside: std::sync::atomic::AtomicBool,
 }
 
 /// Exclusive use of the open transaction, with the caller's access.
@@ -92,6 +94,7 @@ impl TenantTx {
             breaker: None,
             slot: Mutex::new(Slot::Idle),
             effects: Effects::default(),
+            outside: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -125,6 +128,18 @@ impl TenantTx {
     /// A read-only (query) transaction?
     pub fn is_read_only(&self) -> bool {
         self.read_only
+    }
+
+    /// Notes that work of this operation is being written by a transaction of its own (a
+    /// reservation group), which rolling this one back does not undo.
+    pub fn note_outside_write(&self) {
+        self.outside
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Was work of this operation handed to a transaction of its own?
+    pub fn wrote_outside(&self) -> bool {
+        self.outside.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Not opened yet: nothing of this operation is uncommitted.

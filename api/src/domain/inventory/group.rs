@@ -124,7 +124,12 @@ impl ReservationGroups {
                     Err(_) => break,
                 }
             }
+            // A caller already gone (its request timed out or was cancelled) is not written for.
+            group.retain(|p| !p.reply.is_closed());
             if group.is_empty() {
+                if !inbox.is_empty() {
+                    continue;
+                }
                 let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
                 // Senders only send while holding this lock: empty now means empty for good.
                 if inbox.is_empty() {
