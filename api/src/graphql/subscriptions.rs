@@ -611,22 +611,16 @@ impl Subscription {
         );
         Ok(counted(
             "inventory_alerts",
-            async_stream::stream! {
+            async_stream::try_stream! {
                 use futures::StreamExt as _;
                 let _permit = permit;
                 let opened: std::collections::HashSet<ID> = current.iter().map(|a| a.id.clone()).collect();
                 for alert in current {
-                    yield Ok(alert);
+                    yield alert;
                 }
                 futures::pin_mut!(events);
                 while let Some(next) = events.next().await {
-                    let (alert, access, _) = match next {
-                        Ok(d) => d,
-                        Err(e) => {
-                            yield Err(e.into());
-                            return;
-                        }
-                    };
+                    let (alert, access, _) = next?;
                     if alert.org_id != org_id || only.is_some_and(|b| b != alert.branch_id) {
                         continue;
                     }
@@ -637,7 +631,7 @@ impl Subscription {
                     if alert.state == inventory::AlertState::Open && opened.contains(&id) {
                         continue;
                     }
-                    yield Ok(InventoryAlert {
+                    yield InventoryAlert {
                         id,
                         kind: alert.kind.into(),
                         state: alert.state.into(),
@@ -648,7 +642,7 @@ impl Subscription {
                         available: alert.available,
                         reorder_point: alert.reorder_point,
                         at: alert.at,
-                    });
+                    };
                 }
             },
         ))
@@ -782,18 +776,12 @@ impl Subscription {
         );
         Ok(counted(
             "store_alerts",
-            async_stream::stream! {
+            async_stream::try_stream! {
                 use futures::StreamExt as _;
                 let _permit = permit;
                 futures::pin_mut!(events);
                 while let Some(next) = events.next().await {
-                    let (alert, access, _) = match next {
-                        Ok(d) => d,
-                        Err(e) => {
-                            yield Err(e.into());
-                            return;
-                        }
-                    };
+                    let (alert, access, _) = next?;
                     if alert.org_id != org_id.uuid() || only.is_some_and(|s| s.uuid() != alert.store_id) {
                         continue;
                     }
@@ -804,13 +792,13 @@ impl Subscription {
                     if !visible {
                         continue;
                     }
-                    yield Ok(StoreAlert {
+                    yield StoreAlert {
                         store_id: crate::graphql::relay::store_gid(StoreId(alert.store_id)),
                         connection: alert.connection.into(),
                         code: alert.code.clone(),
                         message: alert.message.clone(),
                         at: alert.at,
-                    });
+                    };
                 }
             },
         ))
@@ -844,18 +832,12 @@ impl Subscription {
         );
         Ok(counted(
             "order_events",
-            async_stream::stream! {
+            async_stream::try_stream! {
                 use futures::StreamExt as _;
                 let _permit = permit;
                 futures::pin_mut!(events);
                 while let Some(next) = events.next().await {
-                    let (e, access, _) = match next {
-                        Ok(d) => d,
-                        Err(e) => {
-                            yield Err(e.into());
-                            return;
-                        }
-                    };
+                    let (e, access, _) = next?;
                     if e.org_id != org_id.uuid() || e.store_id != store.uuid() {
                         continue;
                     }
@@ -866,7 +848,7 @@ impl Subscription {
                     if !visible {
                         continue;
                     }
-                    yield Ok(OrderChange {
+                    yield OrderChange {
                         kind: if e.from.is_none() { OrderChangeKind::Created } else { OrderChangeKind::StatusChanged },
                         order_id: crate::graphql::relay::order_gid(crate::ids::OrderId(e.order_id)),
                         store_id: crate::graphql::relay::store_gid(StoreId(e.store_id)),
@@ -874,7 +856,7 @@ impl Subscription {
                         from_status: e.from.map(Into::into),
                         to_status: e.to.into(),
                         marketplace_updated_at: e.marketplace_updated_at,
-                    });
+                    };
                 }
             },
         ))
