@@ -190,14 +190,15 @@ pub async fn fanout(app: &TestApp, sh: &Shop) {
         rss_after / 1024,
         (rss_after.saturating_sub(rss_before)) as f64 / SUBSCRIBERS as f64
     );
-    // Receivers: each socket records the delay of every event (updatedAt = publish time).
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, f64)>();
+    // Receivers: each socket records the delay of every event (updatedAt = publish time) in a list
+    // of its own, handed back at the end (one shared channel would be a point of contention).
     let total = (RATE * SECONDS) as usize;
+    let mut receivers = Vec::with_capacity(SUBSCRIBERS);
     for ws in sockets {
-        let tx = tx.clone();
-        tokio::spawn(async move {
+        receivers.push(tokio::spawn(async move {
             let mut ws = ws;
             let mut got = 0;
+            let mut delays = Vec::with_capacity(total);
             while got < total {
                 let Ok(Some(Ok(msg))) =
                     tokio::time::timeout(Duration::from_secs(15), ws.next()).await
@@ -217,14 +218,11 @@ pub async fn fanout(app: &TestApp, sh: &Shop) {
                 };
                 let at = chrono::DateTime::parse_from_rfc3339(at).unwrap();
                 got += 1;
-                let _ = tx.send((
-                    got,
-                    (now - at.with_timezone(&chrono::Utc)).as_seconds_f64() * 1000.0,
-                ));
+                delays.push((now - at.with_timezone(&chrono::Utc)).as_seconds_f64() * 1000.0);
             }
-        });
+            delays
+        }));
     }
-    drop(tx);
     let client = redis::Client::open(mercato_tests::redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let channel = app.state.keys.channel(Topic::SyncRuns(org));
@@ -246,8 +244,8 @@ pub async fn fanout(app: &TestApp, sh: &Shop) {
     }
     let publish_secs = started.elapsed().as_secs_f64();
     let mut delays = Vec::with_capacity(total * SUBSCRIBERS);
-    while let Some((_, d)) = rx.recv().await {
-        delays.push(d);
+    for r in receivers {
+        delays.extend(r.await.unwrap());
     }
     delays.sort_by(f64::total_cmp);
     let expected = total * SUBSCRIBERS;
