@@ -89,10 +89,14 @@ impl SimConfig {
 
 impl Default for SimConfig {
     fn default() -> Self {
-        let now = chrono::Utc::now().timestamp();
+        // Twelve hours ago, on the hour: the newest generated orders (up to two hours after the
+        // epoch) are then always 10-12 hours old, whatever the time of day. A midnight epoch made
+        // the shop depend on the clock: in the first hours of a UTC day its newest orders were
+        // minutes old, or not placed yet, and appeared during a run.
+        let at = chrono::Utc::now().timestamp() - 12 * 3600;
         Self {
             seed: 42,
-            epoch: now - now.rem_euclid(86_400),
+            epoch: at - at.rem_euclid(3600),
             products: 40,
             orders: 260,
             shopee: (
