@@ -986,6 +986,7 @@ async fn a_reservation_group_decides_each_reservation_alone_in_arrival_order() {
         reference_type: "CART".into(),
         reference_id: r.into(),
         expires_at: None,
+        idempotency_key: None,
     };
     let (own, theirs) = (sh.location.as_str(), other.location.as_str());
     let inputs = vec![
@@ -1014,7 +1015,7 @@ async fn a_reservation_group_decides_each_reservation_alone_in_arrival_order() {
         .map(|o| match o {
             Grouped::Done(Ok(r), _) => format!("OK {}", r.quantity),
             Grouped::Done(Err(e), _) => format!("{} {}", e.code(), e.public_message()),
-            Grouped::Bundle => "BUNDLE".into(),
+            Grouped::Alone => "ALONE".into(),
         })
         .collect();
     assert_eq!(
@@ -1028,7 +1029,7 @@ async fn a_reservation_group_decides_each_reservation_alone_in_arrival_order() {
             "NOT_FOUND Location not found",
             "NOT_FOUND Location not found",
             "NOT_FOUND Variant not found",
-            "BUNDLE",
+            "ALONE",
         ],
         "{summary:?}"
     );
@@ -1169,6 +1170,183 @@ async fn a_timed_out_grouped_reservation_is_reported_as_possibly_made_and_is_mad
     assert_eq!(
         level(&app, &sh, &v).await,
         json!({"onHand": 5, "reserved": 2, "safetyStock": 0, "available": 3})
+    );
+    assert_ledger_equals_levels(&app, &sh.org).await;
+}
+
+/// `reserveStock` with an idempotency key reserves once, however many times and however
+/// concurrently it is sent (through group commits or not): every answer names the same
+/// reservation; the same key for another request is a CONFLICT; a refusal is not recorded, so
+/// the key can be retried once stock arrives.
+#[tokio::test]
+async fn a_keyed_reservation_is_made_once_however_often_and_concurrently_it_is_sent() {
+    let app = TestApp::spawn().await;
+    let sh = shop(&app, "keyed").await;
+    let v = product(&app, &sh, &["KEY-1"]).await.remove(0);
+    receive(&app, &sh, &v, 10).await;
+    let body = |key: &str, qty: i64| {
+        json!({"query": RESERVE, "variables": {"i": {"variantId": v, "locationId": sh.location, "quantity": qty,
+            "referenceType": "CART", "referenceId": "cart-7", "idempotencyKey": key}}})
+    };
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (client, url, token, b) = (
+            reqwest::Client::new(),
+            format!("{}/graphql", app.base),
+            sh.s.token.clone(),
+            body("checkout-7", 2),
+        );
+        tasks.push(tokio::spawn(async move {
+            let r: Value = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&b)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            r
+        }));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        let id = r["data"]["reserveStock"]["reservation"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{r}"))
+            .to_owned();
+        ids.insert(id);
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let (_, again) = app.post(Some(&sh.s.token), body("checkout-7", 2)).await;
+    assert_eq!(
+        again["data"]["reserveStock"]["reservation"]["id"].as_str(),
+        ids.first().map(String::as_str),
+        "{again}"
+    );
+    assert_eq!(
+        level(&app, &sh, &v).await,
+        json!({"onHand": 10, "reserved": 2, "safetyStock": 0, "available": 8})
+    );
+    assert_eq!(
+        owner_rows(&app, &sh.org, "SELECT count(*)::text FROM reservations").await,
+        ["1"]
+    );
+    assert_ledger_equals_levels(&app, &sh.org).await;
+    // The same key for another request.
+    let (_, other) = app.post(Some(&sh.s.token), body("checkout-7", 3)).await;
+    assert_eq!(
+        other["data"]["reserveStock"]["userErrors"][0]["code"], "CONFLICT",
+        "{other}"
+    );
+    // A refusal is not recorded: the key works once there is stock.
+    let (_, short) = app.post(Some(&sh.s.token), body("checkout-8", 9)).await;
+    assert_eq!(
+        short["data"]["reserveStock"]["userErrors"][0]["code"], "INSUFFICIENT_STOCK",
+        "{short}"
+    );
+    receive(&app, &sh, &v, 1).await;
+    let (_, later) = app.post(Some(&sh.s.token), body("checkout-8", 9)).await;
+    assert_eq!(
+        later["data"]["reserveStock"]["reservation"]["status"], "ACTIVE",
+        "{later}"
+    );
+    assert_eq!(
+        level(&app, &sh, &v).await,
+        json!({"onHand": 11, "reserved": 11, "safetyStock": 0, "available": 0})
+    );
+    assert_ledger_equals_levels(&app, &sh.org).await;
+}
+
+/// In a group, keys are claimed before anything is locked: admitted reservations record their
+/// result under them, refused ones leave their claim without a result (a retry runs again); a
+/// key repeated in the group or already used is left to the request's own transaction
+/// (`ALONE`), which returns the first result.
+#[tokio::test]
+async fn a_reservation_group_records_results_under_keys_and_leaves_repeats_alone() {
+    use mercato::auth::Principal;
+    use mercato::domain::inventory::{Grouped, Reserve, reserve_group};
+    use mercato::ids::{LocationId, OrgId, UserId, VariantId};
+    use mercato::tenant::{Outcome, TenantTx};
+    let app = TestApp::spawn().await;
+    let sh = shop(&app, "group-keys").await;
+    let a = product(&app, &sh, &["GK-A"]).await.remove(0);
+    receive(&app, &sh, &a, 5).await;
+    let (_, first) = app
+        .post(
+            Some(&sh.s.token),
+            json!({"query": RESERVE, "variables": {"i": {"variantId": a, "locationId": sh.location, "quantity": 1,
+                "referenceType": "CART", "referenceId": "k0", "idempotencyKey": "k0"}}}),
+        )
+        .await;
+    assert_eq!(
+        first["data"]["reserveStock"]["reservation"]["status"], "ACTIVE",
+        "{first}"
+    );
+    let uuid = |g: &str| gid_uuid(g).parse::<uuid::Uuid>().unwrap();
+    let input = |q: i64, r: &str, key: Option<&str>| Reserve {
+        variant_id: VariantId(uuid(&a)),
+        location_id: LocationId(uuid(&sh.location)),
+        quantity: q,
+        reference_type: "CART".into(),
+        reference_id: r.into(),
+        expires_at: None,
+        idempotency_key: key.map(str::to_owned),
+    };
+    let inputs = vec![
+        input(1, "k1", Some("k1")),
+        input(1, "k1", Some("k1")),
+        input(100, "k2", Some("k2")),
+        input(1, "k0", Some("k0")),
+        input(1, "plain", None),
+    ];
+    let principal = Principal::User {
+        user_id: UserId(uuid(&sh.s.user_id)),
+        org_id: Some(OrgId(sh.org.parse().unwrap())),
+    };
+    let tx = TenantTx::new(app.state.db.clone(), Some(principal), false);
+    let outcomes = {
+        let guard = tx.lock().await.unwrap();
+        reserve_group(&guard, &guard.access, &inputs).await.unwrap()
+    };
+    tx.finish(Outcome::Commit).await.unwrap();
+    let mut first_id = String::new();
+    let summary: Vec<String> = outcomes
+        .iter()
+        .map(|o| match o {
+            Grouped::Done(Ok(r), _) => {
+                if first_id.is_empty() {
+                    first_id = r.id.0.to_string();
+                }
+                format!("OK {}", r.quantity)
+            }
+            Grouped::Done(Err(e), _) => e.code().to_owned(),
+            Grouped::Alone => "ALONE".into(),
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        ["OK 1", "ALONE", "INSUFFICIENT_STOCK", "ALONE", "OK 1"]
+    );
+    let keys = owner_rows(
+        &app,
+        &sh.org,
+        "SELECT idempotency_key || ' ' || COALESCE(response->>'id', 'no result') FROM stock_requests ORDER BY idempotency_key",
+    )
+    .await;
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(
+        keys[0].starts_with("k0 ") && keys[0] != "k0 no result",
+        "{keys:?}"
+    );
+    assert_eq!(keys[1], format!("k1 {first_id}"));
+    // The refused one's claim holds no result: a retry under it runs again.
+    assert_eq!(keys[2], "k2 no result");
+    assert_eq!(
+        level(&app, &sh, &a).await,
+        json!({"onHand": 5, "reserved": 3, "safetyStock": 0, "available": 2})
     );
     assert_ledger_equals_levels(&app, &sh.org).await;
 }

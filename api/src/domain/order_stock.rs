@@ -152,6 +152,7 @@ async fn allocate(c: &Ctx<'_>, l: &Line, variant: VariantId, branch: BranchId) -
                 reference_type: "ORDER_LINE".into(),
                 reference_id: l.id.to_string(),
                 expires_at: None,
+                idempotency_key: None,
             },
         )
         .await;

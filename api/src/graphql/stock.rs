@@ -311,6 +311,9 @@ pub struct ReserveStockInput {
     pub reference_id: String,
     /// Lapses at this time.
     pub expires_at: Option<DateTime<Utc>>,
+    /// A retry with the same key reserves once and returns the first reservation; the same key
+    /// with a different request is a CONFLICT.
+    pub idempotency_key: Option<String>,
 }
 
 /// Result of `createLocation`.
@@ -566,6 +569,7 @@ impl StockMutation {
                 .into(),
                 reference_id: input.reference_id,
                 expires_at: input.expires_at,
+                idempotency_key: input.idempotency_key,
             };
             // Group commit when nothing of this operation is uncommitted (an earlier field of the
             // same mutation may hold the level's lock in the operation's own transaction).
@@ -584,7 +588,7 @@ impl StockMutation {
                             user_errors,
                         });
                     }
-                    inventory::Grouped::Bundle => {}
+                    inventory::Grouped::Alone => {}
                 }
             }
             let (reservation, user_errors) =

@@ -11,9 +11,13 @@
 //! values after it, and one that does not fit fails alone with INSUFFICIENT_STOCK while the others
 //! in its group succeed. If the group's transaction fails, every reservation in it fails with that
 //! error and nothing is written. Bundles are not grouped: the caller reserves them on its own
-//! transaction ([`Grouped::Bundle`]).
+//! transaction ([`Grouped::Alone`]), and so is a reservation whose idempotency key is already
+//! taken or repeated in its group.
 
-use super::reservations::{Reservation, ReservationStatus, Reserve, checked_reference};
+use super::idempotency::keyed;
+use super::reservations::{
+    RESERVE_OPERATION, Reservation, ReservationStatus, Reserve, checked_reference,
+};
 use super::{Level, LocationKind, alerts_after, level_columns};
 use crate::auth::Principal;
 use crate::auth::permissions::Perm;
@@ -38,8 +42,10 @@ const MAX_GROUP: usize = 256;
 pub enum Grouped {
     /// Reserved (its effects to run after commit) or refused.
     Done(AppResult<Reservation>, Vec<Effect>),
-    /// A bundle: reserve it with [`super::reserve`] on the caller's own transaction.
-    Bundle,
+    /// Reserve it with [`super::reserve`] on the caller's own transaction: a bundle, or a
+    /// reservation whose idempotency key is already taken or repeated in its group (that
+    /// transaction returns the first result, or CONFLICT for another request under the key).
+    Alone,
 }
 
 struct Pending {
@@ -266,20 +272,51 @@ pub async fn reserve_group(
         }
         match variants.get(&input.variant_id.uuid()) {
             None => outcomes[i] = refuse(AppError::NotFound("Variant")),
-            Some(true) => outcomes[i] = Some(Grouped::Bundle),
+            Some(true) => outcomes[i] = Some(Grouped::Alone),
             Some(false) => branches[i] = branch,
         }
     }
+    // Idempotency keys, checked and hashed as `idempotent` does, are claimed before any level is
+    // locked (the order of `idempotent` too, so the two paths cannot deadlock on each other). A
+    // key repeated in the group, or already claimed, is left to the request's own transaction
+    // (`Alone`), which waits for the first and returns its result. The claims of reservations
+    // refused below stay without a result: a retry under the key runs again.
+    let mut keys: Vec<Option<(String, Vec<u8>)>> = vec![None; inputs.len()];
+    let mut seen_keys = std::collections::HashSet::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let Some(raw) = input.idempotency_key.as_deref() else {
+            continue;
+        };
+        if outcomes[i].is_some() {
+            continue;
+        }
+        match keyed(raw, RESERVE_OPERATION, input) {
+            Ok(k) if seen_keys.insert(k.0.clone()) => keys[i] = Some(k),
+            Ok(_) => outcomes[i] = Some(Grouped::Alone),
+            Err(e) => outcomes[i] = refuse(e),
+        }
+    }
+    let to_claim: Vec<usize> = (0..inputs.len())
+        .filter(|&i| outcomes[i].is_none() && keys[i].is_some())
+        .collect();
+    if !to_claim.is_empty() {
+        let won = claim(tx, &to_claim, &keys).await?;
+        for i in to_claim {
+            if !keys[i].as_ref().is_some_and(|(k, _)| won.contains(k)) {
+                outcomes[i] = Some(Grouped::Alone);
+            }
+        }
+    }
     // The levels touched, locked in key order (two groups cannot deadlock on each other).
-    let mut keys: Vec<(Uuid, Uuid)> = (0..inputs.len())
+    let mut touched: Vec<(Uuid, Uuid)> = (0..inputs.len())
         .filter(|&i| outcomes[i].is_none())
         .map(|i| (inputs[i].variant_id.uuid(), inputs[i].location_id.uuid()))
         .collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let mut levels: BTreeMap<(Uuid, Uuid), Level> = BTreeMap::new();
-    if !keys.is_empty() {
-        let (vs, ls): (Vec<Uuid>, Vec<Uuid>) = keys.iter().copied().unzip();
+    touched.sort_unstable();
+    touched.dedup();
+    let mut levels = Levels::new();
+    if !touched.is_empty() {
+        let (vs, ls): (Vec<Uuid>, Vec<Uuid>) = touched.iter().copied().unzip();
         for l in Level::find_by_statement(stmt(
             concat!(
                 "SELECT ",
@@ -297,37 +334,12 @@ pub async fn reserve_group(
         }
     }
     // Admission in arrival order, each against the level as the ones before it left it.
-    let mut rows = Vec::new();
-    for (i, input) in inputs.iter().enumerate() {
-        if outcomes[i].is_some() {
-            continue;
-        }
-        let key = (input.variant_id.uuid(), input.location_id.uuid());
-        let units = input.quantity;
-        let fits = levels.get(&key).is_some_and(|l| {
-            l.reserved + units <= l.on_hand
-                && l.on_hand - (l.reserved + units) - l.safety_stock >= 0
-        });
-        if !fits {
-            let available = levels.get(&key).map_or(0, |l| l.available().max(0));
-            outcomes[i] = refuse(AppError::InsufficientStock(format!(
-                "only {available} available of {units} requested"
-            )));
-            continue;
-        }
-        let Some(level) = levels.get_mut(&key) else {
-            continue;
-        };
-        level.reserved += units;
-        rows.push(Row {
-            index: i,
-            id: ReservationId::new_v7(),
-            branch: branches[i],
-            level_branch: level.branch_id,
-            reference: std::mem::take(&mut references[i]),
-            on_hand_after: level.on_hand,
-            reserved_after: level.reserved,
-        });
+    let (rows, refusals, levels) = admit(inputs, &outcomes, &levels, &branches, &references);
+    for (i, available) in refusals {
+        outcomes[i] = refuse(AppError::InsufficientStock(format!(
+            "only {available} available of {} requested",
+            inputs[i].quantity
+        )));
     }
     if !rows.is_empty() {
         write_rows(tx, access, inputs, &rows).await?;
@@ -355,6 +367,7 @@ pub async fn reserve_group(
             alerts_after(&c, level).await?;
         }
     }
+    let mut responses: Vec<(String, String)> = Vec::new();
     for row in rows {
         let input = &inputs[row.index];
         let fx = effects.remove(&row.index).unwrap_or_default();
@@ -364,17 +377,32 @@ pub async fn reserve_group(
                 at,
             });
         }
-        outcomes[row.index] = Some(Grouped::Done(
-            Ok(Reservation {
-                id: row.id,
-                variant_id: input.variant_id,
-                location_id: input.location_id,
-                quantity: input.quantity,
-                status: ReservationStatus::Active,
-                expires_at: input.expires_at,
-            }),
-            fx.take(),
-        ));
+        let reservation = Reservation {
+            id: row.id,
+            variant_id: input.variant_id,
+            location_id: input.location_id,
+            quantity: input.quantity,
+            status: ReservationStatus::Active,
+            expires_at: input.expires_at,
+        };
+        if let Some((key, _)) = &keys[row.index] {
+            responses.push((
+                key.clone(),
+                serde_json::to_string(&reservation).map_err(AppError::from_error)?,
+            ));
+        }
+        outcomes[row.index] = Some(Grouped::Done(Ok(reservation), fx.take()));
+    }
+    // The first result of each claimed key, as `idempotent` records it.
+    if !responses.is_empty() {
+        let (ks, rs): (Vec<String>, Vec<String>) = responses.into_iter().unzip();
+        tx.execute_raw(stmt(
+            "UPDATE stock_requests s SET response = v.response::jsonb \
+             FROM unnest($1::text[], $2::text[]) AS v(idempotency_key, response) \
+             WHERE s.idempotency_key = v.idempotency_key",
+            vec![ks.into(), rs.into()],
+        ))
+        .await?;
     }
     Ok(outcomes
         .into_iter()
@@ -387,6 +415,80 @@ pub async fn reserve_group(
             })
         })
         .collect())
+}
+
+/// Levels by (variant, location).
+type Levels = BTreeMap<(Uuid, Uuid), Level>;
+
+/// Admission of the undecided reservations in arrival order against `initial` levels: the rows
+/// to write, the refused (index, available then) and the levels after.
+fn admit(
+    inputs: &[Reserve],
+    outcomes: &[Option<Grouped>],
+    initial: &Levels,
+    branches: &[BranchId],
+    references: &[String],
+) -> (Vec<Row>, Vec<(usize, i64)>, Levels) {
+    let mut levels = initial.clone();
+    let (mut rows, mut refused) = (Vec::new(), Vec::new());
+    for (i, input) in inputs.iter().enumerate() {
+        if outcomes[i].is_some() {
+            continue;
+        }
+        let key = (input.variant_id.uuid(), input.location_id.uuid());
+        let units = input.quantity;
+        let Some(level) = levels.get_mut(&key).filter(|l| {
+            l.reserved + units <= l.on_hand
+                && l.on_hand - (l.reserved + units) - l.safety_stock >= 0
+        }) else {
+            refused.push((i, levels.get(&key).map_or(0, |l| l.available().max(0))));
+            continue;
+        };
+        level.reserved += units;
+        rows.push(Row {
+            index: i,
+            id: ReservationId::new_v7(),
+            branch: branches[i],
+            level_branch: level.branch_id,
+            reference: references[i].clone(),
+            on_hand_after: level.on_hand,
+            reserved_after: level.reserved,
+        });
+    }
+    (rows, refused, levels)
+}
+
+/// Claims the idempotency keys of `indexes` without a result yet (a key another transaction
+/// holds is waited for, then not claimed): the keys won.
+async fn claim(
+    tx: &DatabaseTransaction,
+    indexes: &[usize],
+    keys: &[Option<(String, Vec<u8>)>],
+) -> AppResult<std::collections::HashSet<String>> {
+    #[derive(FromQueryResult)]
+    struct Won {
+        idempotency_key: String,
+    }
+    // In key order: two transactions claiming overlapping keys wait, never deadlock.
+    let mut claims: Vec<(String, String)> = indexes
+        .iter()
+        .filter_map(|i| keys[*i].as_ref())
+        .map(|(k, h)| (k.clone(), hex::encode(h)))
+        .collect();
+    claims.sort_unstable();
+    let (ks, hs): (Vec<String>, Vec<String>) = claims.into_iter().unzip();
+    Ok(Won::find_by_statement(stmt(
+        "INSERT INTO stock_requests (org_id, idempotency_key, operation, request_hash, response) \
+         SELECT (SELECT app_org_id()), k, $3, decode(h, 'hex'), 'null' \
+         FROM unnest($1::text[], $2::text[]) AS v(k, h) \
+         ON CONFLICT DO NOTHING RETURNING idempotency_key",
+        vec![ks.into(), hs.into(), RESERVE_OPERATION.into()],
+    ))
+    .all(tx)
+    .await?
+    .into_iter()
+    .map(|w| w.idempotency_key)
+    .collect())
 }
 
 /// The reservations, their ledger rows and the levels' new totals, in one statement.

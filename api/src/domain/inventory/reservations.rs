@@ -30,7 +30,7 @@ pub struct Reservation {
 }
 
 /// Input of [`reserve`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Reserve {
     /// Variant (a bundle reserves its components).
     pub variant_id: VariantId,
@@ -44,7 +44,14 @@ pub struct Reserve {
     pub reference_id: String,
     /// Lapses at this time (released by the sweep).
     pub expires_at: Option<DateTime<Utc>>,
+    /// A retry with the same key reserves once and returns the first reservation (not part of
+    /// the request it names).
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
 }
+
+/// The operation name reservations are recorded under in `stock_requests`.
+pub(super) const RESERVE_OPERATION: &str = "RESERVE";
 
 /// The checks of a reservation's input that need no database; its cleaned reference.
 pub(super) fn checked_reference(input: &Reserve) -> AppResult<String> {
@@ -77,6 +84,15 @@ pub(super) fn checked_reference(input: &Reserve) -> AppResult<String> {
 /// `quantity × component quantity` of every component in one transaction (components in id
 /// order, so two bundles sharing components cannot deadlock).
 pub async fn reserve(c: &Ctx<'_>, input: Reserve) -> AppResult<Reservation> {
+    let key = input.idempotency_key.clone();
+    idempotent(c, key.as_deref(), RESERVE_OPERATION, &input, async || {
+        reserve_once(c, input.clone()).await
+    })
+    .await
+}
+
+/// [`reserve`] without the idempotency key.
+async fn reserve_once(c: &Ctx<'_>, input: Reserve) -> AppResult<Reservation> {
     let reference = checked_reference(&input)?;
     let branch = writable_location(c, input.location_id).await?;
     let is_bundle = variant(c, input.variant_id).await?;
