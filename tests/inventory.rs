@@ -964,10 +964,8 @@ async fn bundle_of(app: &TestApp, sh: &Shop, sku: &str, components: Value) -> St
 /// not depend on timing.
 #[tokio::test]
 async fn a_reservation_group_decides_each_reservation_alone_in_arrival_order() {
-    use mercato::auth::Principal;
-    use mercato::domain::inventory::{Grouped, Reserve, reserve_group};
-    use mercato::ids::{LocationId, OrgId, UserId, VariantId};
-    use mercato::tenant::{Outcome, TenantTx};
+    use mercato::domain::inventory::{Grouped, Reserve};
+    use mercato::ids::{LocationId, VariantId};
     let app = TestApp::spawn().await;
     let sh = shop(&app, "group").await;
     let other = shop(&app, "group-other").await;
@@ -1000,16 +998,7 @@ async fn a_reservation_group_decides_each_reservation_alone_in_arrival_order() {
         input(&foreign, own, 1, "c7"),
         input(&set, own, 1, "c8"),
     ];
-    let principal = Principal::User {
-        user_id: UserId(uuid(&sh.s.user_id)),
-        org_id: Some(OrgId(sh.org.parse().unwrap())),
-    };
-    let tx = TenantTx::new(app.state.db.clone(), Some(principal), false);
-    let outcomes = {
-        let guard = tx.lock().await.unwrap();
-        reserve_group(&guard, &guard.access, &inputs).await.unwrap()
-    };
-    tx.finish(Outcome::Commit).await.unwrap();
+    let outcomes = run_group(&app, &sh, &inputs).await;
     let summary: Vec<String> = outcomes
         .iter()
         .map(|o| match o {
@@ -1266,10 +1255,8 @@ async fn a_keyed_reservation_is_made_once_however_often_and_concurrently_it_is_s
 /// (`ALONE`), which returns the first result.
 #[tokio::test]
 async fn a_reservation_group_records_results_under_keys_and_leaves_repeats_alone() {
-    use mercato::auth::Principal;
-    use mercato::domain::inventory::{Grouped, Reserve, reserve_group};
-    use mercato::ids::{LocationId, OrgId, UserId, VariantId};
-    use mercato::tenant::{Outcome, TenantTx};
+    use mercato::domain::inventory::{Grouped, Reserve};
+    use mercato::ids::{LocationId, VariantId};
     let app = TestApp::spawn().await;
     let sh = shop(&app, "group-keys").await;
     let a = product(&app, &sh, &["GK-A"]).await.remove(0);
@@ -1302,16 +1289,7 @@ async fn a_reservation_group_records_results_under_keys_and_leaves_repeats_alone
         input(1, "k0", Some("k0")),
         input(1, "plain", None),
     ];
-    let principal = Principal::User {
-        user_id: UserId(uuid(&sh.s.user_id)),
-        org_id: Some(OrgId(sh.org.parse().unwrap())),
-    };
-    let tx = TenantTx::new(app.state.db.clone(), Some(principal), false);
-    let outcomes = {
-        let guard = tx.lock().await.unwrap();
-        reserve_group(&guard, &guard.access, &inputs).await.unwrap()
-    };
-    tx.finish(Outcome::Commit).await.unwrap();
+    let outcomes = run_group(&app, &sh, &inputs).await;
     let mut first_id = String::new();
     let summary: Vec<String> = outcomes
         .iter()
@@ -1349,4 +1327,29 @@ async fn a_reservation_group_records_results_under_keys_and_leaves_repeats_alone
         json!({"onHand": 5, "reserved": 3, "safetyStock": 0, "available": 2})
     );
     assert_ledger_equals_levels(&app, &sh.org).await;
+}
+
+/// Writes `inputs` as one reservation group of the shop owner, in a tenant transaction of its
+/// own as the runtime role, and commits it.
+async fn run_group(
+    app: &TestApp,
+    sh: &Shop,
+    inputs: &[mercato::domain::inventory::Reserve],
+) -> Vec<mercato::domain::inventory::Grouped> {
+    use mercato::auth::Principal;
+    use mercato::ids::{OrgId, UserId};
+    use mercato::tenant::{Outcome, TenantTx};
+    let principal = Principal::User {
+        user_id: UserId(gid_uuid(&sh.s.user_id).parse().unwrap()),
+        org_id: Some(OrgId(sh.org.parse().unwrap())),
+    };
+    let tx = TenantTx::new(app.state.db.clone(), Some(principal), false);
+    let outcomes = {
+        let guard = tx.lock().await.unwrap();
+        mercato::domain::inventory::reserve_group(&guard, &guard.access, inputs)
+            .await
+            .unwrap()
+    };
+    tx.finish(Outcome::Commit).await.unwrap();
+    outcomes
 }
