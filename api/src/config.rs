@@ -119,6 +119,10 @@ pub struct ConfigArgs {
     /// Seconds cached catalog reads live in Redis (0 turns the cache off).
     #[arg(long, env = "MERCATO_CATALOG_CACHE_TTL_SECS", default_value_t = 300)]
     pub catalog_cache_ttl_secs: u64,
+    /// Render the `products` and `orders` pages straight from their rows instead of through the
+    /// per-field executor (the answer is the same; `false` is for comparing the two).
+    #[arg(long, env = "MERCATO_DIRECT_RENDER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub direct_render: bool,
     /// `development` or `production`. Production turns GraphiQL, introspection and field
     /// suggestions off unless they are explicitly enabled.
     #[arg(long, env = "MERCATO_PROFILE", default_value = "development")]
@@ -493,6 +497,8 @@ pub struct Config {
     pub max_upload_bytes: usize,
     /// Lifetime of cached catalog reads (zero: no cache).
     pub catalog_cache_ttl: Duration,
+    /// Render hot pages straight from their rows (see `graphql::direct`).
+    pub direct_render: bool,
     /// Period of the worker's reservation expiry sweep.
     pub reservation_sweep_interval: Duration,
     /// GraphiQL enabled.
@@ -1138,6 +1144,7 @@ impl ConfigArgs {
             max_body_bytes: self.max_body_bytes,
             max_upload_bytes: self.max_upload_bytes,
             catalog_cache_ttl: Duration::from_secs(self.catalog_cache_ttl_secs),
+            direct_render: self.direct_render,
             reservation_sweep_interval: Duration::from_millis(positive(
                 "MERCATO_RESERVATION_SWEEP_MS",
                 self.reservation_sweep_ms,

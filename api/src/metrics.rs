@@ -92,6 +92,15 @@ pub struct RenderLabels {
     pub how: &'static str,
 }
 
+/// How a read page was rendered.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PageRenderLabels {
+    /// `products` or `orders`.
+    pub page: &'static str,
+    /// `direct` (written from its rows) or `executor` (field by field by async-graphql).
+    pub how: &'static str,
+}
+
 /// A marketplace push delivery.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WebhookLabels {
@@ -184,6 +193,8 @@ pub struct Metrics {
     pub subscriber_lags: Family<LagLabels, Counter>,
     /// Live subscription results rendered, or shared from another subscription's rendering.
     pub subscription_renders: Family<RenderLabels, Counter>,
+    /// Read pages rendered straight from their rows, or by the executor.
+    pub page_renders: Family<PageRenderLabels, Counter>,
 }
 
 impl Metrics {
@@ -210,6 +221,7 @@ impl Metrics {
         let reservation_groups = Histogram::new(exponential_buckets(1.0, 2.0, 9));
         let subscriber_lags = Family::default();
         let subscription_renders = Family::default();
+        let page_renders = Family::default();
         let r = &mut registry;
         r.register(
             "graphql_operations",
@@ -299,6 +311,11 @@ impl Metrics {
             subscription_renders.clone(),
         );
         r.register(
+            "page_renders",
+            "Read pages (products, orders) rendered straight from their rows, or by the per-field executor",
+            page_renders.clone(),
+        );
+        r.register(
             "subscriber_lags",
             "Subscribers that fell behind their event buffer: progress collapsed, or the subscription ended",
             subscriber_lags.clone(),
@@ -355,6 +372,7 @@ impl Metrics {
             reservation_groups,
             subscriber_lags,
             subscription_renders,
+            page_renders,
         }
     }
 

@@ -172,6 +172,7 @@ pub fn test_config(db: &str) -> Config {
         max_body_bytes: 1024 * 1024,
         max_upload_bytes: 16 * 1024 * 1024,
         catalog_cache_ttl: Duration::from_secs(300),
+        direct_render: true,
         reservation_sweep_interval: Duration::from_millis(100),
         jobs: mercato::config::JobsConfig {
             lease: Duration::from_secs(2),

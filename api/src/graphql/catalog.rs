@@ -1,19 +1,26 @@
 //! The master catalog in GraphQL: products, variants with prices and costs, bundles.
 
+use crate::domain::catalog::format_money;
 use crate::domain::catalog::{self, CreateProduct, PriceInput, VariantInput};
 use crate::domain::products::{
     self, ProductCursor, ProductFilter, ProductRow, ProductSort, VariantRow,
 };
 use crate::error::AppError;
+use crate::graphql::direct::{self, Env, list, scalar};
+use crate::graphql::relay::location_gid;
 use crate::graphql::relay::{Conn, Counted, product_gid, product_id, variant_gid, variant_id};
 use crate::graphql::scalars::{Money, MoneyInput};
 use crate::graphql::stock::StockLevel;
 use crate::graphql::user_errors::UserError;
 use crate::graphql::{mutate, rc, read, some};
-use crate::ids::{ProductId, VariantId};
+use crate::ids::{LocationId, ProductId, VariantId};
 use async_graphql::connection::{Connection, Edge};
+use async_graphql::parser::types::Field;
+use async_graphql::resolver_utils::enum_value;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+use async_graphql::{Positioned, Value};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 /// A product of the master catalog.
 #[derive(Clone, Debug)]
@@ -293,35 +300,192 @@ pub enum ProductStatus {
     Archived,
 }
 
+/// What [`prefetch`] loaded below a page, each `None` when it was not selected or its load
+/// failed (the field's own resolver then meets the failure again, at its own path).
+#[derive(Default)]
+struct Loaded {
+    variants: Option<HashMap<ProductId, Vec<VariantRow>>>,
+    prices: Option<HashMap<VariantId, Vec<crate::domain::products::PriceRow>>>,
+    levels: Option<HashMap<VariantId, Vec<crate::domain::inventory::Level>>>,
+}
+
 /// Loads what the query selects below a page of products in one statement per level (variants,
 /// then prices and stock levels of all of them), so the count does not depend on the page size
-/// or on resolver timing; the field resolvers then read the request's loader cache. A failure
-/// here (a missing scope, say) is left to the field that needs the rows, which meets it again and
-/// reports it at its own path, instead of failing the whole page.
-async fn prefetch(ctx: &Context<'_>, rows: &[ProductRow]) {
-    let node = ctx.look_ahead().field("edges").field("node");
-    let variants = node.field("variants");
-    if !variants.exists() || rows.is_empty() {
-        return;
+/// or on resolver timing; the page is then rendered from these rows (see [`ProductPage`]), or
+/// the field resolvers read the request's loader cache.
+async fn prefetch(ctx: &Context<'_>, rows: &[ProductRow]) -> Loaded {
+    let mut out = Loaded::default();
+    let look = ctx.look_ahead();
+    let (edges, nodes) = (
+        look.field("edges").field("node").field("variants"),
+        look.field("nodes").field("variants"),
+    );
+    if !(edges.exists() || nodes.exists()) || rows.is_empty() {
+        return out;
     }
-    let Ok(rc) = rc(ctx) else { return };
+    let Ok(rc) = rc(ctx) else { return out };
     let Ok(loaded) = rc
         .variants
         .load_many(rows.iter().map(|r| ProductId(r.id)))
         .await
     else {
-        return;
+        return out;
     };
     let ids: Vec<VariantId> = loaded.values().flatten().map(|v| VariantId(v.id)).collect();
-    if ids.is_empty() {
-        return;
+    out.variants = Some(loaded);
+    let selected = |name: &str| edges.field(name).exists() || nodes.field(name).exists();
+    if selected("prices") {
+        out.prices = rc.prices.load_many(ids.iter().copied()).await.ok();
     }
-    if variants.field("prices").exists() {
-        let _ = rc.prices.load_many(ids.iter().copied()).await;
+    if selected("stockLevels") {
+        out.levels = rc.levels.load_many(ids.iter().copied()).await.ok();
     }
-    if variants.field("stockLevels").exists() {
-        let _ = rc.levels.load_many(ids.iter().copied()).await;
+    out
+}
+
+/// A page of `products`: rendered straight from its rows when the selection allows it (see
+/// [`crate::graphql::direct`]), else by the executor as a `ProductConnection`.
+pub struct ProductPage {
+    conn: Conn<Product>,
+    loaded: Loaded,
+}
+
+impl async_graphql::OutputType for ProductPage {
+    fn type_name() -> std::borrow::Cow<'static, str> {
+        Conn::<Product>::type_name()
     }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        Conn::<Product>::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &async_graphql::ContextSelectionSet<'_>,
+        field: &async_graphql::Positioned<async_graphql::parser::types::Field>,
+    ) -> async_graphql::ServerResult<async_graphql::Value> {
+        direct::resolve(ctx, field, "products", |env| self.render(env), &self.conn).await
+    }
+}
+
+type ProductEdge = Edge<String, Product, async_graphql::connection::EmptyFields>;
+
+impl ProductPage {
+    fn render(&self, env: Env<'_>) -> Option<Value> {
+        let edges = &self.conn.edges;
+        env.object::<Conn<Product>>(env.top(), |f| match f.node.name.node.as_str() {
+            "edges" => list(edges.iter().map(|e| {
+                env.object::<ProductEdge>(&f.node.selection_set.node, |g| {
+                    match g.node.name.node.as_str() {
+                        "cursor" => Some(Value::String(e.cursor.clone())),
+                        "node" => self.product(env, g, &e.node.0),
+                        _ => None,
+                    }
+                })
+            })),
+            "nodes" => list(edges.iter().map(|e| self.product(env, f, &e.node.0))),
+            "pageInfo" => direct::page_info(
+                env,
+                f,
+                self.conn.has_previous_page,
+                self.conn.has_next_page,
+                edges.first().map(|e| e.cursor.as_str()),
+                edges.last().map(|e| e.cursor.as_str()),
+            ),
+            _ => None,
+        })
+    }
+
+    fn product<'a>(
+        &self,
+        env: Env<'a>,
+        field: &'a Positioned<Field>,
+        p: &ProductRow,
+    ) -> Option<Value> {
+        env.object::<Product>(&field.node.selection_set.node, |f| {
+            Some(match f.node.name.node.as_str() {
+                "id" => scalar(&product_gid(ProductId(p.id))),
+                "name" => Value::String(p.name.clone()),
+                "status" => enum_value(ProductStatus::from(p.status)),
+                "description" => Value::String(p.description.clone()),
+                "imageUrls" => {
+                    Value::List(p.image_urls.iter().cloned().map(Value::String).collect())
+                }
+                "attributes" => async_graphql::to_value(&p.attributes).unwrap_or_default(),
+                "createdAt" => scalar(&p.created_at),
+                "updatedAt" => scalar(&p.updated_at),
+                "variants" => {
+                    let first = env.arg::<i32>(f, "first", || 100)?;
+                    if !(0..=250).contains(&first) {
+                        return None; // the argument's validator answers
+                    }
+                    let all = self.loaded.variants.as_ref()?;
+                    let rows = all.get(&ProductId(p.id)).map_or(&[][..], Vec::as_slice);
+                    let first = usize::try_from(first).unwrap_or(0);
+                    list(rows.iter().take(first).map(|v| self.variant(env, f, v)))?
+                }
+                _ => return None,
+            })
+        })
+    }
+
+    fn variant<'a>(
+        &self,
+        env: Env<'a>,
+        field: &'a Positioned<Field>,
+        v: &VariantRow,
+    ) -> Option<Value> {
+        let id = VariantId(v.id);
+        env.object::<Variant>(&field.node.selection_set.node, |f| {
+            Some(match f.node.name.node.as_str() {
+                "id" => scalar(&variant_gid(id)),
+                "sku" => Value::String(v.sku.clone()),
+                "name" => Value::String(v.name.clone()),
+                "isBundle" => Value::Boolean(v.is_bundle),
+                "attributes" => async_graphql::to_value(&v.attributes).unwrap_or_default(),
+                "prices" => {
+                    let rows = self.loaded.prices.as_ref()?.get(&id);
+                    list(rows.into_iter().flatten().map(|p| {
+                        env.object::<Money>(&f.node.selection_set.node, |g| {
+                            Some(match g.node.name.node.as_str() {
+                                "amount" => {
+                                    Value::String(format_money(p.amount_minor, &p.currency))
+                                }
+                                "currencyCode" => Value::String(p.currency.clone()),
+                                _ => return None,
+                            })
+                        })
+                    }))?
+                }
+                "stockLevels" => {
+                    let rows = self.loaded.levels.as_ref()?.get(&id);
+                    list(rows.into_iter().flatten().map(|l| stock_level(env, f, l)))?
+                }
+                _ => return None,
+            })
+        })
+    }
+}
+
+/// A variant's stock at one location, as [`StockLevel`] resolves it.
+fn stock_level<'a>(
+    env: Env<'a>,
+    field: &'a Positioned<Field>,
+    l: &crate::domain::inventory::Level,
+) -> Option<Value> {
+    let int = |n: i64| scalar(&n);
+    env.object::<StockLevel>(&field.node.selection_set.node, |f| {
+        Some(match f.node.name.node.as_str() {
+            "variantId" => scalar(&variant_gid(VariantId(l.variant_id))),
+            "locationId" => scalar(&location_gid(LocationId(l.location_id))),
+            "onHand" => int(l.on_hand),
+            "reserved" => int(l.reserved),
+            "safetyStock" => int(l.safety_stock),
+            "reorderPoint" => l.reorder_point.map_or(Value::Null, int),
+            "available" => int(l.available()),
+            _ => return None,
+        })
+    })
 }
 
 /// Catalog queries.
@@ -360,7 +524,7 @@ impl CatalogQuery {
         >,
         #[graphql(desc = "Sort order.")] sort_key: Option<ProductSortKey>,
         #[graphql(desc = "Reverse the sort order.")] reverse: Option<bool>,
-    ) -> Result<Conn<Product>> {
+    ) -> Result<ProductPage> {
         let sort_key = sort_key.unwrap_or_default();
         let reverse = reverse.unwrap_or(false);
         // Relay's rules for first/last (at most one, 0 to 100), as for every connection.
@@ -390,7 +554,7 @@ impl CatalogQuery {
             before: cursor("before", before)?,
         };
         let rows = read(ctx, async |c| products::list(&c, &filter).await).await?;
-        prefetch(ctx, &rows).await;
+        let loaded = prefetch(ctx, &rows).await;
         let more = rows.len() as u64 > size;
         let (has_previous, has_next) = if backward {
             (more, filter.before.is_some())
@@ -407,7 +571,7 @@ impl CatalogQuery {
                 .take(usize::try_from(size).unwrap_or(100))
                 .map(|r| Edge::new(ProductCursor::encode(sort, &r), Product(r))),
         );
-        Ok(conn)
+        Ok(ProductPage { conn, loaded })
     }
 
     /// A product with its variants and prices.

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod branches;
 pub mod catalog;
 pub mod cost;
+pub mod direct;
 pub mod import;
 pub mod listings;
 pub mod loaders;

@@ -1,0 +1,180 @@
+//! Direct rendering of the hottest read pages (`products`, `orders`): the page's value is written
+//! straight from the rows its statements loaded, following the validated selection, instead of
+//! by async-graphql's executor. The executor resolves every field through the extension chain
+//! (cost, guard, null propagation), with a future, a path node and a registry look-up each: on a
+//! catalog page of about 650 objects that was most of the server's CPU (docs/benchmarks.md).
+//!
+//! Only the page's own field runs through the executor, so validation, arguments, the cost
+//! charge and errors are exactly as before. Anything the renderer does not know sends the page to
+//! the executor instead: a field it has no rule for, a fragment on an interface, a response key
+//! selected twice (the executor merges those), a custom directive, a load that failed (the
+//! executor meets the error again and reports it at its own path). Either way the answer is the
+//! same; `tests/direct_render.rs` compares the two on the same rows.
+
+use async_graphql::parser::types::{Field, FragmentDefinition, Selection, SelectionSet};
+use async_graphql::{ContextSelectionSet, Name, OutputType, Positioned, ServerResult, Value};
+use std::collections::HashMap;
+
+type Fragments = HashMap<Name, Positioned<FragmentDefinition>>;
+
+/// The fields `set` selects on an object of type `ty`, fragments expanded, in selection order;
+/// `None` when the set is outside what is rendered directly.
+fn fields<'a>(
+    fragments: &'a Fragments,
+    set: &'a SelectionSet,
+    ty: &str,
+) -> Option<Vec<&'a Positioned<Field>>> {
+    fn collect<'a>(
+        fragments: &'a Fragments,
+        set: &'a SelectionSet,
+        ty: &str,
+        out: &mut Vec<&'a Positioned<Field>>,
+    ) -> Option<()> {
+        for selection in &set.items {
+            // `@skip` and `@include` are applied (and removed) before execution; any other
+            // directive is one the renderer does not know.
+            if !selection.node.directives().is_empty() {
+                return None;
+            }
+            match &selection.node {
+                Selection::Field(f) => out.push(f),
+                Selection::FragmentSpread(spread) => {
+                    let fragment = fragments.get(&spread.node.fragment_name.node)?;
+                    if fragment.node.type_condition.node.on.node != ty {
+                        return None;
+                    }
+                    collect(fragments, &fragment.node.selection_set.node, ty, out)?;
+                }
+                Selection::InlineFragment(inline) => {
+                    if let Some(on) = &inline.node.type_condition
+                        && on.node.on.node != ty
+                    {
+                        return None;
+                    }
+                    collect(fragments, &inline.node.selection_set.node, ty, out)?;
+                }
+            }
+        }
+        Some(())
+    }
+    let mut out = Vec::with_capacity(set.items.len());
+    collect(fragments, set, ty, &mut out)?;
+    let twice = out.iter().enumerate().any(|(i, f)| {
+        let key = &f.node.response_key().node;
+        out[..i].iter().any(|g| g.node.response_key().node == *key)
+    });
+    (!twice).then_some(out)
+}
+
+/// What a page renderer works with: the operation (for fragments and variables).
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    ctx: &'a ContextSelectionSet<'a>,
+}
+
+impl<'a> Env<'a> {
+    /// The selection set the page's field was resolved with.
+    pub fn top(&self) -> &'a SelectionSet {
+        &self.ctx.item.node
+    }
+
+    /// An object of type `T` (its GraphQL name) with the fields `set` selects, each given by
+    /// `field` (`None`: not rendered directly). `__typename` is answered here.
+    pub fn object<T: OutputType + ?Sized>(
+        &self,
+        set: &'a SelectionSet,
+        mut field: impl FnMut(&'a Positioned<Field>) -> Option<Value>,
+    ) -> Option<Value> {
+        let ty = T::type_name();
+        let selected = fields(&self.ctx.query_env.fragments, set, &ty)?;
+        let mut out = async_graphql::indexmap::IndexMap::with_capacity(selected.len());
+        for f in selected {
+            let value = if f.node.name.node == "__typename" {
+                Value::String(ty.clone().into_owned())
+            } else {
+                field(f)?
+            };
+            out.insert(f.node.response_key().node.clone(), value);
+        }
+        // As the executor answers an object whose fields were all skipped.
+        Some(if out.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(out)
+        })
+    }
+
+    /// The value of argument `name` of `field` (variables substituted), or `default` when it is
+    /// absent; `None` when it does not parse as `T`.
+    pub fn arg<T: async_graphql::InputType>(
+        &self,
+        field: &'a Positioned<Field>,
+        name: &str,
+        default: fn() -> T,
+    ) -> Option<T> {
+        self.ctx
+            .with_field(field)
+            .param_value(name, Some(default))
+            .ok()
+            .map(|(_, v)| v)
+    }
+}
+
+/// A list of rendered items; `None` when any is not rendered directly.
+pub fn list(items: impl Iterator<Item = Option<Value>>) -> Option<Value> {
+    items.collect::<Option<Vec<_>>>().map(Value::List)
+}
+
+/// A scalar's value, as the executor writes it.
+pub fn scalar<T: async_graphql::ScalarType>(v: &T) -> Value {
+    v.to_value()
+}
+
+/// A connection's `pageInfo` (async-graphql's `PageInfo`).
+pub fn page_info<'a>(
+    env: Env<'a>,
+    field: &'a Positioned<Field>,
+    has_previous: bool,
+    has_next: bool,
+    start: Option<&str>,
+    end: Option<&str>,
+) -> Option<Value> {
+    let cursor = |c: Option<&str>| c.map_or(Value::Null, |c| Value::String(c.to_owned()));
+    env.object::<async_graphql::connection::PageInfo>(&field.node.selection_set.node, |f| {
+        Some(match f.node.name.node.as_str() {
+            "hasPreviousPage" => Value::Boolean(has_previous),
+            "hasNextPage" => Value::Boolean(has_next),
+            "startCursor" => cursor(start),
+            "endCursor" => cursor(end),
+            _ => return None,
+        })
+    })
+}
+
+/// Renders `page` directly when the server renders pages directly and `render` knows the whole
+/// selection; otherwise resolves `executor` (the same page as async-graphql would).
+pub async fn resolve<E: OutputType>(
+    ctx: &ContextSelectionSet<'_>,
+    field: &Positioned<Field>,
+    page: &'static str,
+    render: impl FnOnce(Env<'_>) -> Option<Value>,
+    executor: &E,
+) -> ServerResult<Value> {
+    let enabled = ctx
+        .data_opt::<crate::graphql::RequestCtx>()
+        .is_some_and(|rc| rc.state.config.direct_render);
+    let rendered = if enabled { render(Env { ctx }) } else { None };
+    let how = if rendered.is_some() {
+        "direct"
+    } else {
+        "executor"
+    };
+    crate::metrics::get()
+        .page_renders
+        .get_or_create(&crate::metrics::PageRenderLabels { page, how })
+        .inc();
+    match rendered {
+        Some(v) => Ok(v),
+        None => executor.resolve(ctx, field).await,
+    }
+}
