@@ -276,3 +276,179 @@ async fn a_directly_rendered_page_shows_only_the_callers_tenant() {
     let body = direct.gql(Some(&mine.s.token), PAGE, json!({})).await;
     assert!(!body.to_string().contains("OTHER-1"), "{body}");
 }
+
+fn kes(minor: i64) -> connectors::Money {
+    connectors::Money {
+        minor,
+        currency: *b"KES",
+    }
+}
+
+fn line(sku: &str, quantity: u32, unit: i64) -> connectors::OrderLine {
+    connectors::OrderLine {
+        external_item_id: format!("item-{sku}"),
+        external_sku_id: format!("sku-{sku}"),
+        seller_sku: Some(sku.into()),
+        name: format!("Line {sku}"),
+        quantity,
+        unit_price: kes(unit),
+        external_line_ids: vec![],
+    }
+}
+
+/// A store with orders that show every field: linked and unlinked lines, COD, discounts, tax,
+/// cancelled and paid orders, ship-by in the past and in the future.
+async fn orders(app: &TestApp) -> Shop {
+    use connectors::status::OrderStatus as S;
+    let sh = shop(app, "orders").await;
+    product(app, &sh, &["TEE"]).await;
+    let store = app.connect_store(&sh.s, &sh.branch, "direct-a", None).await;
+    let store = mercato::domain::orders::OrderStore {
+        id: mercato::ids::StoreId(gid_uuid(&store).parse().unwrap()),
+        branch: mercato::ids::BranchId(gid_uuid(&sh.branch).parse().unwrap()),
+    };
+    let now = chrono::Utc::now().timestamp();
+    for (i, status) in [
+        S::AwaitingFulfillment,
+        S::Shipped,
+        S::Cancelled,
+        S::PendingPayment,
+        S::ReadyToShip,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let i = i as i64;
+        let placed = now - 86_400 * 3 + i * 3_600;
+        let terms = connectors::OrderTerms {
+            subtotal: Some(kes(20_000 + i)),
+            seller_discount: (i % 2 == 0).then(|| kes(150)),
+            tax: (i == 1).then(|| kes(1_600)),
+            payment_method: (i != 3).then(|| "M-Pesa".to_owned()),
+            cod: i == 4,
+            paid_time: (i != 3).then_some(placed + 60),
+            cancel_reason: (status == S::Cancelled).then(|| "buyer asked".to_owned()),
+            ..connectors::OrderTerms::default()
+        };
+        let o = connectors::Order {
+            external_id: format!("D-{i}"),
+            status,
+            raw_status: format!("{status:?}").to_uppercase(),
+            buyer: connectors::Buyer {
+                name: (i != 2).then(|| format!("Buyer {i}")),
+                ..connectors::Buyer::default()
+            },
+            total: kes(21_000 + i),
+            shipping_fee: (i != 0).then(|| kes(300)),
+            lines: vec![line("TEE", 2, 5_000), line(&format!("NOPE-{i}"), 1, 10_000)],
+            create_time: placed,
+            update_time: placed + 120,
+            // Orders 0 and 4 are late (ship-by a day ago); the others are due tomorrow.
+            ship_by: Some(if i % 4 == 0 {
+                now - 86_400
+            } else {
+                now + 86_400
+            }),
+            terms,
+        };
+        mercato_tests::orders::apply_as(app, &sh.org, store, &o, true).await;
+    }
+    sh
+}
+
+const ORDERS_PAGE: &str = "{ orders(first: 50) { edges { node { id externalId status placedAt \
+     totals { total { amount currencyCode } } items { sellerSku name quantity unitPrice { amount } } \
+     store { name } } } } }";
+
+const EVERY_ORDER_FIELD: &str = "query($n: Int!) { orders(first: $n, sortKey: PLACED_AT, reverse: true) {
+  __typename pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+  edges { cursor node { ...O } }
+}}
+fragment O on Order {
+  __typename id externalId storeId branchId status marketplaceStatus marketplaceUpdatedAt buyerName
+  shipCity currencyCode paymentMethod isCod fulfilledBy placedAt paidAt shipBy isLate shippedAt
+  deliveredAt cancelledAt cancelReason version unlinkedLines
+  totals { __typename subtotal { amount currencyCode } shippingFee { amount } sellerDiscount { amount }
+           platformDiscount { amount } tax { amount } total { amount currencyCode } codAmount { amount } }
+  items { __typename lineNo externalItemId externalSkuId sellerSku name quantity unitPrice { amount currencyCode }
+          discount { amount } stockState linked }
+  store { __typename id name platform externalShopId region currency status connection }
+}";
+
+#[tokio::test]
+async fn an_orders_page_rendered_from_its_rows_is_the_executors_page() {
+    let (direct, executor) = servers().await;
+    let sh = orders(&direct).await;
+    let t = sh.s.token.as_str();
+    let (d, e) = (&direct, &executor);
+
+    let (_, body) = same(d, e, t, "orders", "direct", ORDERS_PAGE, json!({})).await;
+    assert_eq!(
+        body["data"]["orders"]["edges"].as_array().unwrap().len(),
+        5,
+        "{body}"
+    );
+    for n in [1, 2, 5] {
+        let (_, body) = same(
+            d,
+            e,
+            t,
+            "orders",
+            "direct",
+            EVERY_ORDER_FIELD,
+            json!({"n": n}),
+        )
+        .await;
+        assert_eq!(
+            body["data"]["orders"]["edges"].as_array().unwrap().len(),
+            n as usize
+        );
+    }
+    let (_, body) = same(
+        d,
+        e,
+        t,
+        "orders",
+        "direct",
+        EVERY_ORDER_FIELD,
+        json!({"n": 5}),
+    )
+    .await;
+    let text = body.to_string();
+    assert!(
+        text.contains(r#""isLate":true"#) && text.contains(r#""isLate":false"#),
+        "{body}"
+    );
+    assert!(
+        text.contains(r#""unlinkedLines":1"#) && text.contains(r#""cancelReason":"buyer asked""#)
+    );
+
+    let (_, body) = same(
+        d,
+        e,
+        t,
+        "orders",
+        "direct",
+        "{ orders(first: 2) { pageInfo { endCursor } } }",
+        json!({}),
+    )
+    .await;
+    let cursor = body["data"]["orders"]["pageInfo"]["endCursor"].clone();
+    for q in [
+        "query($c: String) { orders(first: 2, after: $c) { pageInfo { hasNextPage hasPreviousPage endCursor } nodes { externalId o: items { n: lineNo } } } }",
+        "query($c: String) { orders(first: 5, after: $c, filter: { statuses: [CANCELLED] }) { nodes { externalId } edges { cursor } } }",
+        "query($c: String) { none: orders(first: 5, after: $c, filter: { query: \"no such order\" }) { nodes { id } pageInfo { startCursor } } }",
+    ] {
+        same(d, e, t, "orders", "direct", q, json!({"c": cursor})).await;
+    }
+
+    for q in [
+        "{ orders(first: 3) { totalCount } }",
+        "{ orders(first: 3) { nodes { events { toStatus } } } }",
+        "{ orders(first: 3) { nodes { items { variant { sku } } } } }",
+        "{ orders(first: 3) { nodes { store { health { status } } } } }",
+        "{ orders(first: 3) { nodes { ... on Node { id } } } }",
+    ] {
+        same(d, e, t, "orders", "executor", q, json!({})).await;
+    }
+}

@@ -1,6 +1,5 @@
 //! The master catalog in GraphQL: products, variants with prices and costs, bundles.
 
-use crate::domain::catalog::format_money;
 use crate::domain::catalog::{self, CreateProduct, PriceInput, VariantInput};
 use crate::domain::products::{
     self, ProductCursor, ProductFilter, ProductRow, ProductSort, VariantRow,
@@ -445,17 +444,11 @@ impl ProductPage {
                 "attributes" => async_graphql::to_value(&v.attributes).unwrap_or_default(),
                 "prices" => {
                     let rows = self.loaded.prices.as_ref()?.get(&id);
-                    list(rows.into_iter().flatten().map(|p| {
-                        env.object::<Money>(&f.node.selection_set.node, |g| {
-                            Some(match g.node.name.node.as_str() {
-                                "amount" => {
-                                    Value::String(format_money(p.amount_minor, &p.currency))
-                                }
-                                "currencyCode" => Value::String(p.currency.clone()),
-                                _ => return None,
-                            })
-                        })
-                    }))?
+                    list(
+                        rows.into_iter()
+                            .flatten()
+                            .map(|p| direct::money(env, f, p.amount_minor, &p.currency)),
+                    )?
                 }
                 "stockLevels" => {
                     let rows = self.loaded.levels.as_ref()?.get(&id);

@@ -178,3 +178,19 @@ pub async fn resolve<E: OutputType>(
         None => executor.resolve(ctx, field).await,
     }
 }
+
+/// A `Money` object: `minor` units of `currency`, as [`crate::graphql::scalars::Money`] resolves.
+pub fn money<'a>(
+    env: Env<'a>,
+    field: &'a Positioned<Field>,
+    minor: i64,
+    currency: &str,
+) -> Option<Value> {
+    env.object::<crate::graphql::scalars::Money>(&field.node.selection_set.node, |f| {
+        Some(match f.node.name.node.as_str() {
+            "amount" => Value::String(crate::domain::catalog::format_money(minor, currency)),
+            "currencyCode" => Value::String(currency.to_owned()),
+            _ => return None,
+        })
+    })
+}

@@ -8,6 +8,7 @@ use crate::domain::order_reads::{
 };
 use crate::error::AppError;
 use crate::graphql::catalog::Variant;
+use crate::graphql::direct::{self, Env, list, scalar};
 use crate::graphql::listings::Listing;
 use crate::graphql::relay::{branch_gid, branch_id, store_gid, store_id};
 use crate::graphql::scalars::Money;
@@ -15,8 +16,12 @@ use crate::graphql::stores::Store;
 use crate::graphql::{rc, read};
 use crate::ids::{OrderId, StoreId};
 use async_graphql::connection::{Connection, Edge};
+use async_graphql::parser::types::Field;
+use async_graphql::resolver_utils::enum_value;
 use async_graphql::{Context, Enum, ID, InputObject, Object, Result, SimpleObject};
+use async_graphql::{Positioned, Value};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 
 /// One status across every platform (the platform's own is kept beside it).
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -461,6 +466,202 @@ pub enum FulfilledBy {
     Marketplace,
 }
 
+type OrderConn = Connection<String, Order, OrderPageInfo>;
+type OrderEdge = Edge<String, Order, async_graphql::connection::EmptyFields>;
+
+/// What [`prefetch`] loaded below a page of orders, each `None` when it was not selected or its
+/// load failed (the field's own resolver then meets the failure again).
+#[derive(Default)]
+struct Loaded {
+    items: Option<HashMap<OrderId, Vec<OrderItemRow>>>,
+    stores: Option<HashMap<StoreId, entity::stores::Model>>,
+}
+
+/// Loads the lines and stores of a whole page when they are selected, one statement each (the
+/// loaders keep them, so the executor's resolvers find them too).
+async fn prefetch(ctx: &Context<'_>, conn: &OrderConn) -> Loaded {
+    let mut out = Loaded::default();
+    let look = ctx.look_ahead();
+    let (edges, nodes) = (look.field("edges").field("node"), look.field("nodes"));
+    let selected = |name: &str| edges.field(name).exists() || nodes.field(name).exists();
+    let Ok(rc) = rc(ctx) else { return out };
+    if conn.edges.is_empty() {
+        return out;
+    }
+    if selected("items") || selected("unlinkedLines") {
+        let ids = conn.edges.iter().map(|e| OrderId(e.node.0.id));
+        out.items = rc.order_items.load_many(ids).await.ok();
+    }
+    if selected("store") {
+        let ids = conn.edges.iter().map(|e| StoreId(e.node.0.store_id));
+        out.stores = rc.stores.load_many(ids).await.ok();
+    }
+    out
+}
+
+/// A page of `orders`: rendered straight from its rows when the selection allows it (see
+/// [`crate::graphql::direct`]), else by the executor as an `OrderConnection`.
+pub struct OrderPage {
+    conn: OrderConn,
+    loaded: Loaded,
+}
+
+impl async_graphql::OutputType for OrderPage {
+    fn type_name() -> std::borrow::Cow<'static, str> {
+        OrderConn::type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        OrderConn::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &async_graphql::ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> async_graphql::ServerResult<Value> {
+        direct::resolve(ctx, field, "orders", |env| self.render(env), &self.conn).await
+    }
+}
+
+impl OrderPage {
+    fn render(&self, env: Env<'_>) -> Option<Value> {
+        let edges = &self.conn.edges;
+        let now = Utc::now();
+        env.object::<OrderConn>(env.top(), |f| match f.node.name.node.as_str() {
+            "edges" => list(edges.iter().map(|e| {
+                env.object::<OrderEdge>(&f.node.selection_set.node, |g| {
+                    match g.node.name.node.as_str() {
+                        "cursor" => Some(Value::String(e.cursor.clone())),
+                        "node" => self.order(env, g, &e.node.0, now),
+                        _ => None,
+                    }
+                })
+            })),
+            "nodes" => list(edges.iter().map(|e| self.order(env, f, &e.node.0, now))),
+            "pageInfo" => direct::page_info(
+                env,
+                f,
+                self.conn.has_previous_page,
+                self.conn.has_next_page,
+                edges.first().map(|e| e.cursor.as_str()),
+                edges.last().map(|e| e.cursor.as_str()),
+            ),
+            _ => None,
+        })
+    }
+
+    fn order<'a>(
+        &self,
+        env: Env<'a>,
+        field: &'a Positioned<Field>,
+        o: &OrderRow,
+        now: DateTime<Utc>,
+    ) -> Option<Value> {
+        let text = |s: &str| Value::String(s.to_owned());
+        let opt_text = |s: &Option<String>| s.as_deref().map_or(Value::Null, text);
+        let time = |t: &Option<DateTime<Utc>>| t.as_ref().map_or(Value::Null, scalar);
+        env.object::<Order>(&field.node.selection_set.node, |f| {
+            Some(match f.node.name.node.as_str() {
+                "id" => scalar(&crate::graphql::relay::order_gid(OrderId(o.id))),
+                "externalId" => text(&o.external_id),
+                "store" => {
+                    let stores = self.loaded.stores.as_ref()?;
+                    match stores.get(&StoreId(o.store_id)) {
+                        Some(s) => Store(s.clone()).render(env, f)?,
+                        None => Value::Null,
+                    }
+                }
+                "storeId" => scalar(&store_gid(StoreId(o.store_id))),
+                "branchId" => scalar(&branch_gid(crate::ids::BranchId(o.branch_id))),
+                "status" => enum_value(OrderStatus::from(o.status)),
+                "marketplaceStatus" => text(&o.raw_status),
+                "marketplaceUpdatedAt" => scalar(&o.marketplace_updated_at),
+                "buyerName" => opt_text(&o.buyer_name),
+                "shipCity" => opt_text(&o.ship_city),
+                "currencyCode" => text(&o.currency),
+                "totals" => totals(env, f, o)?,
+                "paymentMethod" => opt_text(&o.payment_method),
+                "isCod" => Value::Boolean(o.is_cod),
+                "fulfilledBy" => enum_value(if o.fulfilled_by == "MARKETPLACE" {
+                    FulfilledBy::Marketplace
+                } else {
+                    FulfilledBy::Seller
+                }),
+                "placedAt" => scalar(&o.placed_at),
+                "paidAt" => time(&o.paid_at),
+                "shipBy" => time(&o.ship_by),
+                "isLate" => Value::Boolean(o.is_late(now)),
+                "shippedAt" => time(&o.shipped_at),
+                "deliveredAt" => time(&o.delivered_at),
+                "cancelledAt" => time(&o.cancelled_at),
+                "cancelReason" => opt_text(&o.cancel_reason),
+                "version" => scalar(&o.version),
+                "unlinkedLines" => {
+                    let items = self.loaded.items.as_ref()?.get(&OrderId(o.id));
+                    let n =
+                        items.map_or(0, |v| v.iter().filter(|i| i.variant_id.is_none()).count());
+                    scalar(&i64::try_from(n).unwrap_or(i64::MAX))
+                }
+                "items" => {
+                    let items = self.loaded.items.as_ref()?.get(&OrderId(o.id));
+                    list(
+                        items
+                            .into_iter()
+                            .flatten()
+                            .map(|i| item(env, f, i, &o.currency)),
+                    )?
+                }
+                _ => return None,
+            })
+        })
+    }
+}
+
+/// An order's `totals`, as [`Order::totals`] resolves them.
+fn totals<'a>(env: Env<'a>, field: &'a Positioned<Field>, o: &OrderRow) -> Option<Value> {
+    let m = |f: &'a Positioned<Field>, v: Option<i64>| match v {
+        Some(minor) => direct::money(env, f, minor, &o.currency),
+        None => Some(Value::Null),
+    };
+    env.object::<OrderTotals>(&field.node.selection_set.node, |f| {
+        match f.node.name.node.as_str() {
+            "subtotal" => m(f, o.subtotal_minor),
+            "shippingFee" => m(f, o.shipping_fee_minor),
+            "sellerDiscount" => m(f, o.seller_discount_minor),
+            "platformDiscount" => m(f, o.platform_discount_minor),
+            "tax" => m(f, o.tax_minor),
+            "total" => m(f, Some(o.total_minor)),
+            "codAmount" => m(f, o.cod_amount_minor),
+            _ => None,
+        }
+    })
+}
+
+/// An order line, as [`OrderItem`] resolves it (its variant and listing go to the executor).
+fn item<'a>(
+    env: Env<'a>,
+    field: &'a Positioned<Field>,
+    i: &OrderItemRow,
+    currency: &str,
+) -> Option<Value> {
+    env.object::<OrderItem>(&field.node.selection_set.node, |f| {
+        Some(match f.node.name.node.as_str() {
+            "lineNo" => scalar(&i.line_no),
+            "externalItemId" => Value::String(i.external_item_id.clone()),
+            "externalSkuId" => Value::String(i.external_sku_id.clone()),
+            "sellerSku" => i.seller_sku.clone().map_or(Value::Null, Value::String),
+            "name" => Value::String(i.name.clone()),
+            "quantity" => scalar(&i.quantity),
+            "unitPrice" => direct::money(env, f, i.unit_price_minor, currency)?,
+            "discount" => direct::money(env, f, i.discount_minor, currency)?,
+            "stockState" => enum_value(LineStockState::from(i.stock)),
+            "linked" => Value::Boolean(i.variant_id.is_some()),
+            _ => return None,
+        })
+    })
+}
+
 /// Order queries.
 #[derive(Default)]
 pub struct OrderQuery;
@@ -484,7 +685,7 @@ impl OrderQuery {
             desc = "Only items after this cursor (an edge's `cursor`, or `pageInfo.endCursor`)."
         )]
         after: Option<String>,
-    ) -> Result<Connection<String, Order, OrderPageInfo>> {
+    ) -> Result<OrderPage> {
         let first = crate::domain::page::page_size("first", first.unwrap_or(20))?;
         let sort = match sort_key.unwrap_or_default() {
             OrderSortKey::PlacedAt => OrderSort::PlacedAt,
@@ -509,7 +710,8 @@ impl OrderQuery {
                 .take(take)
                 .map(|r| Edge::new(OrderCursor::encode(sort, &r), Order(r))),
         );
-        Ok(conn)
+        let loaded = prefetch(ctx, &conn).await;
+        Ok(OrderPage { conn, loaded })
     }
 
     /// One order (null when it does not exist or is not visible).

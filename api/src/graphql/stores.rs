@@ -128,6 +128,34 @@ impl StoreHealth {
 #[derive(Clone)]
 pub struct Store(pub store_entity::Model);
 
+impl Store {
+    /// The store as a directly rendered page shows it (see [`crate::graphql::direct`]): its own
+    /// columns only; `health`, `branch` and the rest go to the executor.
+    pub(crate) fn render<'a>(
+        &self,
+        env: crate::graphql::direct::Env<'a>,
+        field: &'a async_graphql::Positioned<async_graphql::parser::types::Field>,
+    ) -> Option<async_graphql::Value> {
+        use crate::graphql::direct::scalar;
+        use async_graphql::Value;
+        use async_graphql::resolver_utils::enum_value;
+        let s = &self.0;
+        env.object::<Store>(&field.node.selection_set.node, |f| {
+            Some(match f.node.name.node.as_str() {
+                "id" => scalar(&store_gid(StoreId(s.id))),
+                "name" => Value::String(s.name.clone()),
+                "platform" => enum_value(PlatformGql::from(s.platform)),
+                "externalShopId" => Value::String(s.external_shop_id.clone()),
+                "region" => Value::String(s.region.clone()),
+                "currency" => Value::String(s.currency.clone()),
+                "status" => enum_value(StoreStatusGql::from(s.status)),
+                "connection" => enum_value(ConnectionStatusGql::from(s.connection)),
+                _ => return None,
+            })
+        })
+    }
+}
+
 /// A connected marketplace account.
 #[Object]
 impl Store {
