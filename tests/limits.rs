@@ -138,8 +138,13 @@ async fn an_empty_bucket_throttles_with_retry_after() {
     let q = "{ organization { branches(first: 40) { nodes { id } } } }"; // 43 requested
     let first = app.gql(Some(&s.token), q, json!({})).await;
     assert!(first["errors"].is_null(), "{first}");
-    // No branches exist: actual 3, so 40 points came back.
+    // No branches exist: actual 3, so 40 points came back (owed to the bucket until the next
+    // charge, and already in the balance shown).
     assert_eq!(cost(&first)["actualQueryCost"], 3);
+    let shown = cost(&first)["throttleStatus"]["currentlyAvailable"]
+        .as_u64()
+        .unwrap();
+    assert!((57..=60).contains(&shown), "{first}");
     let second = app.gql(Some(&s.token), q, json!({})).await;
     assert!(second["errors"].is_null(), "refund made room: {second}");
     let q_big = "{ organization { branches(first: 57) { nodes { id } } } }"; // 60 requested

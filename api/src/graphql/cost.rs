@@ -147,7 +147,7 @@ impl Extension for CostRun {
         }
         let key = rc.limit_key();
         let take = limiter
-            .take(&key, i64::try_from(a.cost).unwrap_or(i64::MAX))
+            .charge(&key, i64::try_from(a.cost).unwrap_or(i64::MAX))
             .await;
         self.with_state(|s| s.available = Some(take.available));
         if !take.admitted {
@@ -184,8 +184,8 @@ impl Extension for CostRun {
             let real = analysis::actual_cost(&a.plan, &resp.data, a.mutation).min(requested);
             actual = Some(real);
             let refund = i64::try_from(requested - real).unwrap_or(0);
-            if refund > 0 {
-                available = Some(limiter.take(&key, -refund).await.available);
+            if let Some(after_charge) = available {
+                available = Some(limiter.refund(&key, refund, after_charge));
             }
         }
         let cfg = limiter.config();

@@ -1,8 +1,9 @@
 //! Query cost, Shopify-style: every operation's requested cost is computed before it runs
 //! ([`super::analysis`]) by the GraphQL cost extension (`graphql::cost`); an operation above the bucket's maximum is refused, otherwise the cost is
 //! taken from the caller's bucket (refused with THROTTLED when it holds too little), and after
-//! execution the difference to the actual cost is given back. Every response carries
-//! `extensions.cost`. Buckets live in Redis (shared by all processes) with an in-process fallback.
+//! execution the difference to the actual cost is given back: not by a call of its own, but with
+//! the caller's next charge (one Redis call per operation instead of two; the response already
+//! shows the balance after the refund). Every response carries `extensions.cost`. Buckets live in Redis (shared by all processes) with an in-process fallback.
 
 use super::DegradedLog;
 use crate::breaker::GuardedRedis;
@@ -59,8 +60,14 @@ pub struct CostLimiter {
     keys: Keys,
     script: redis::Script,
     local: Mutex<HashMap<String, (f64, Instant)>>,
+    /// Points owed back to each bucket, given back with its next charge.
+    refunds: Mutex<HashMap<String, i64>>,
     degraded: DegradedLog,
 }
+
+/// Refunds owed to this many buckets at most; past it they are dropped (a bucket then refills
+/// at its restore rate, a little later than it would have).
+const MAX_OWED: usize = 100_000;
 
 impl CostLimiter {
     /// Buckets with `config`, shared through `redis` under `keys`.
@@ -71,6 +78,7 @@ impl CostLimiter {
             keys,
             script: redis::Script::new(BUCKET),
             local: Mutex::new(HashMap::new()),
+            refunds: Mutex::new(HashMap::new()),
             degraded: DegradedLog::new("cost"),
         }
     }
@@ -113,8 +121,41 @@ impl CostLimiter {
         }
     }
 
+    /// Owes `points` back to `key`'s bucket (given back with its next [`Self::charge`]);
+    /// returns the balance once they are, from `available` just after the charge.
+    pub fn refund(&self, key: &str, points: i64, available: f64) -> f64 {
+        if points <= 0 {
+            return available;
+        }
+        if let Ok(mut owed) = self.refunds.lock() {
+            if owed.len() >= MAX_OWED && !owed.contains_key(key) {
+                owed.clear();
+            }
+            *owed.entry(key.to_owned()).or_insert(0) += points;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let points = points as f64;
+        (available + points).min(f64::from(self.config.max))
+    }
+
+    /// Takes `amount` points from `key`'s bucket, after giving back what it is owed: one call.
+    /// When refused, the refund stays owed (the balance shown includes it).
+    pub async fn charge(&self, key: &str, amount: i64) -> Take {
+        let owed = self
+            .refunds
+            .lock()
+            .ok()
+            .and_then(|mut o| o.remove(key))
+            .unwrap_or(0);
+        let mut take = self.take(key, amount.saturating_sub(owed)).await;
+        if !take.admitted && owed > 0 {
+            take.available = self.refund(key, owed, take.available);
+        }
+        take
+    }
+
     /// Takes `amount` points from `key`'s bucket (a negative amount gives points back).
-    pub async fn take(&self, key: &str, amount: i64) -> Take {
+    async fn take(&self, key: &str, amount: i64) -> Take {
         let redis_key = self.keys.cost(key);
         let shared = self
             .redis
