@@ -323,21 +323,18 @@ async fn prefetch(ctx: &Context<'_>, rows: &[ProductRow]) -> Loaded {
         return out;
     }
     let Ok(rc) = rc(ctx) else { return out };
-    let Ok(loaded) = rc
-        .variants
-        .load_many(rows.iter().map(|r| ProductId(r.id)))
-        .await
-    else {
+    let products: Vec<ProductId> = rows.iter().map(|r| ProductId(r.id)).collect();
+    let Some(loaded) = direct::fetch(&rc.variants, &products).await else {
         return out;
     };
     let ids: Vec<VariantId> = loaded.values().flatten().map(|v| VariantId(v.id)).collect();
     out.variants = Some(loaded);
     let selected = |name: &str| edges.field(name).exists() || nodes.field(name).exists();
-    if selected("prices") {
-        out.prices = rc.prices.load_many(ids.iter().copied()).await.ok();
+    if selected("prices") && !ids.is_empty() {
+        out.prices = direct::fetch(&rc.prices, &ids).await;
     }
-    if selected("stockLevels") {
-        out.levels = rc.levels.load_many(ids.iter().copied()).await.ok();
+    if selected("stockLevels") && !ids.is_empty() {
+        out.levels = direct::fetch(&rc.levels, &ids).await;
     }
     out
 }
@@ -363,7 +360,22 @@ impl async_graphql::OutputType for ProductPage {
         ctx: &async_graphql::ContextSelectionSet<'_>,
         field: &async_graphql::Positioned<async_graphql::parser::types::Field>,
     ) -> async_graphql::ServerResult<async_graphql::Value> {
-        direct::resolve(ctx, field, "products", |env| self.render(env), &self.conn).await
+        let feed = async {
+            if let Ok(rc) = ctx.data::<crate::graphql::RequestCtx>() {
+                direct::feed(&rc.variants, self.loaded.variants.as_ref()).await;
+                direct::feed(&rc.prices, self.loaded.prices.as_ref()).await;
+                direct::feed(&rc.levels, self.loaded.levels.as_ref()).await;
+            }
+        };
+        direct::resolve(
+            ctx,
+            field,
+            "products",
+            |env| self.render(env),
+            feed,
+            &self.conn,
+        )
+        .await
     }
 }
 

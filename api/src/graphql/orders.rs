@@ -489,12 +489,18 @@ async fn prefetch(ctx: &Context<'_>, conn: &OrderConn) -> Loaded {
         return out;
     }
     if selected("items") || selected("unlinkedLines") {
-        let ids = conn.edges.iter().map(|e| OrderId(e.node.0.id));
-        out.items = rc.order_items.load_many(ids).await.ok();
+        let ids: Vec<OrderId> = conn.edges.iter().map(|e| OrderId(e.node.0.id)).collect();
+        out.items = direct::fetch(&rc.order_items, &ids).await;
     }
     if selected("store") {
-        let ids = conn.edges.iter().map(|e| StoreId(e.node.0.store_id));
-        out.stores = rc.stores.load_many(ids).await.ok();
+        let mut ids: Vec<StoreId> = conn
+            .edges
+            .iter()
+            .map(|e| StoreId(e.node.0.store_id))
+            .collect();
+        ids.sort_unstable_by_key(|s| s.0);
+        ids.dedup();
+        out.stores = direct::fetch(&rc.stores, &ids).await;
     }
     out
 }
@@ -520,7 +526,21 @@ impl async_graphql::OutputType for OrderPage {
         ctx: &async_graphql::ContextSelectionSet<'_>,
         field: &Positioned<Field>,
     ) -> async_graphql::ServerResult<Value> {
-        direct::resolve(ctx, field, "orders", |env| self.render(env), &self.conn).await
+        let feed = async {
+            if let Ok(rc) = ctx.data::<crate::graphql::RequestCtx>() {
+                direct::feed(&rc.order_items, self.loaded.items.as_ref()).await;
+                direct::feed(&rc.stores, self.loaded.stores.as_ref()).await;
+            }
+        };
+        direct::resolve(
+            ctx,
+            field,
+            "orders",
+            |env| self.render(env),
+            feed,
+            &self.conn,
+        )
+        .await
     }
 }
 
