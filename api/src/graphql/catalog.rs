@@ -379,32 +379,9 @@ impl async_graphql::OutputType for ProductPage {
     }
 }
 
-type ProductEdge = Edge<String, Product, async_graphql::connection::EmptyFields>;
-
 impl ProductPage {
     fn render(&self, env: Env<'_>) -> Option<Value> {
-        let edges = &self.conn.edges;
-        env.object::<Conn<Product>>(env.top(), |f| match f.node.name.node.as_str() {
-            "edges" => list(edges.iter().map(|e| {
-                env.object::<ProductEdge>(&f.node.selection_set.node, |g| {
-                    match g.node.name.node.as_str() {
-                        "cursor" => Some(Value::String(e.cursor.clone())),
-                        "node" => self.product(env, g, &e.node.0),
-                        _ => None,
-                    }
-                })
-            })),
-            "nodes" => list(edges.iter().map(|e| self.product(env, f, &e.node.0))),
-            "pageInfo" => direct::page_info(
-                env,
-                f,
-                self.conn.has_previous_page,
-                self.conn.has_next_page,
-                edges.first().map(|e| e.cursor.as_str()),
-                edges.last().map(|e| e.cursor.as_str()),
-            ),
-            _ => None,
-        })
+        direct::connection(env, &self.conn, |f, n| self.product(env, f, &n.0))
     }
 
     fn product<'a>(

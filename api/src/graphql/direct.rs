@@ -11,6 +11,7 @@
 //! executor meets the error again and reports it at its own path). Either way the answer is the
 //! same; `tests/direct_render.rs` compares the two on the same rows.
 
+use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::parser::types::{Field, FragmentDefinition, Selection, SelectionSet};
 use async_graphql::{ContextSelectionSet, Name, OutputType, Positioned, ServerResult, Value};
 use std::collections::HashMap;
@@ -162,8 +163,44 @@ pub fn scalar<T: async_graphql::ScalarType>(v: &T) -> Value {
     v.to_value()
 }
 
+/// A Relay connection (`edges { cursor node }`, `nodes`, `pageInfo`) with each node given by
+/// `node` (called with the field that selects it); its own extra fields (`totalCount`) go to
+/// the executor.
+pub fn connection<'a, N, F>(
+    env: Env<'a>,
+    conn: &Connection<String, N, F>,
+    node: impl Fn(&'a Positioned<Field>, &N) -> Option<Value>,
+) -> Option<Value>
+where
+    N: OutputType,
+    F: async_graphql::ObjectType,
+{
+    let edges = &conn.edges;
+    env.object::<Connection<String, N, F>>(env.top(), |f| match f.node.name.node.as_str() {
+        "edges" => list(edges.iter().map(|e| {
+            env.object::<Edge<String, N, EmptyFields>>(&f.node.selection_set.node, |g| {
+                match g.node.name.node.as_str() {
+                    "cursor" => Some(Value::String(e.cursor.clone())),
+                    "node" => node(g, &e.node),
+                    _ => None,
+                }
+            })
+        })),
+        "nodes" => list(edges.iter().map(|e| node(f, &e.node))),
+        "pageInfo" => page_info(
+            env,
+            f,
+            conn.has_previous_page,
+            conn.has_next_page,
+            edges.first().map(|e| e.cursor.as_str()),
+            edges.last().map(|e| e.cursor.as_str()),
+        ),
+        _ => None,
+    })
+}
+
 /// A connection's `pageInfo` (async-graphql's `PageInfo`).
-pub fn page_info<'a>(
+fn page_info<'a>(
     env: Env<'a>,
     field: &'a Positioned<Field>,
     has_previous: bool,

@@ -467,7 +467,6 @@ pub enum FulfilledBy {
 }
 
 type OrderConn = Connection<String, Order, OrderPageInfo>;
-type OrderEdge = Edge<String, Order, async_graphql::connection::EmptyFields>;
 
 /// What [`prefetch`] loaded below a page of orders, each `None` when it was not selected or its
 /// load failed (the field's own resolver then meets the failure again).
@@ -546,29 +545,8 @@ impl async_graphql::OutputType for OrderPage {
 
 impl OrderPage {
     fn render(&self, env: Env<'_>) -> Option<Value> {
-        let edges = &self.conn.edges;
         let now = Utc::now();
-        env.object::<OrderConn>(env.top(), |f| match f.node.name.node.as_str() {
-            "edges" => list(edges.iter().map(|e| {
-                env.object::<OrderEdge>(&f.node.selection_set.node, |g| {
-                    match g.node.name.node.as_str() {
-                        "cursor" => Some(Value::String(e.cursor.clone())),
-                        "node" => self.order(env, g, &e.node.0, now),
-                        _ => None,
-                    }
-                })
-            })),
-            "nodes" => list(edges.iter().map(|e| self.order(env, f, &e.node.0, now))),
-            "pageInfo" => direct::page_info(
-                env,
-                f,
-                self.conn.has_previous_page,
-                self.conn.has_next_page,
-                edges.first().map(|e| e.cursor.as_str()),
-                edges.last().map(|e| e.cursor.as_str()),
-            ),
-            _ => None,
-        })
+        direct::connection(env, &self.conn, |f, n| self.order(env, f, &n.0, now))
     }
 
     fn order<'a>(
