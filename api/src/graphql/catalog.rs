@@ -302,7 +302,7 @@ pub enum ProductStatus {
 /// What [`prefetch`] loaded below a page, each `None` when it was not selected or its load
 /// failed (the field's own resolver then meets the failure again, at its own path).
 #[derive(Default)]
-struct Loaded {
+pub struct Loaded {
     variants: Option<HashMap<ProductId, Vec<VariantRow>>>,
     prices: Option<HashMap<VariantId, Vec<crate::domain::products::PriceRow>>>,
     levels: Option<HashMap<VariantId, Vec<crate::domain::inventory::Level>>>,
@@ -341,49 +341,23 @@ async fn prefetch(ctx: &Context<'_>, rows: &[ProductRow]) -> Loaded {
 
 /// A page of `products`: rendered straight from its rows when the selection allows it (see
 /// [`crate::graphql::direct`]), else by the executor as a `ProductConnection`.
-pub struct ProductPage {
-    conn: Conn<Product>,
-    loaded: Loaded,
-}
+pub type ProductPage = direct::Page<Conn<Product>, Loaded>;
 
-impl async_graphql::OutputType for ProductPage {
-    fn type_name() -> std::borrow::Cow<'static, str> {
-        Conn::<Product>::type_name()
+impl direct::Rows<Conn<Product>> for Loaded {
+    const PAGE: &'static str = "products";
+
+    fn render(&self, env: Env<'_>, conn: &Conn<Product>) -> Option<Value> {
+        direct::connection(env, conn, |f, n| self.product(env, f, &n.0))
     }
 
-    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
-        Conn::<Product>::create_type_info(registry)
-    }
-
-    async fn resolve(
-        &self,
-        ctx: &async_graphql::ContextSelectionSet<'_>,
-        field: &async_graphql::Positioned<async_graphql::parser::types::Field>,
-    ) -> async_graphql::ServerResult<async_graphql::Value> {
-        let feed = async {
-            if let Ok(rc) = ctx.data::<crate::graphql::RequestCtx>() {
-                direct::feed(&rc.variants, self.loaded.variants.as_ref()).await;
-                direct::feed(&rc.prices, self.loaded.prices.as_ref()).await;
-                direct::feed(&rc.levels, self.loaded.levels.as_ref()).await;
-            }
-        };
-        direct::resolve(
-            ctx,
-            field,
-            "products",
-            |env| self.render(env),
-            feed,
-            &self.conn,
-        )
-        .await
+    async fn feed(&self, rc: &crate::graphql::RequestCtx) {
+        direct::feed(&rc.variants, self.variants.as_ref()).await;
+        direct::feed(&rc.prices, self.prices.as_ref()).await;
+        direct::feed(&rc.levels, self.levels.as_ref()).await;
     }
 }
 
-impl ProductPage {
-    fn render(&self, env: Env<'_>) -> Option<Value> {
-        direct::connection(env, &self.conn, |f, n| self.product(env, f, &n.0))
-    }
-
+impl Loaded {
     fn product<'a>(
         &self,
         env: Env<'a>,
@@ -407,7 +381,7 @@ impl ProductPage {
                     if !(0..=250).contains(&first) {
                         return None; // the argument's validator answers
                     }
-                    let all = self.loaded.variants.as_ref()?;
+                    let all = self.variants.as_ref()?;
                     let rows = all.get(&ProductId(p.id)).map_or(&[][..], Vec::as_slice);
                     let first = usize::try_from(first).unwrap_or(0);
                     list(rows.iter().take(first).map(|v| self.variant(env, f, v)))?
@@ -432,7 +406,7 @@ impl ProductPage {
                 "isBundle" => Value::Boolean(v.is_bundle),
                 "attributes" => async_graphql::to_value(&v.attributes).unwrap_or_default(),
                 "prices" => {
-                    let rows = self.loaded.prices.as_ref()?.get(&id);
+                    let rows = self.prices.as_ref()?.get(&id);
                     list(
                         rows.into_iter()
                             .flatten()
@@ -440,7 +414,7 @@ impl ProductPage {
                     )?
                 }
                 "stockLevels" => {
-                    let rows = self.loaded.levels.as_ref()?.get(&id);
+                    let rows = self.levels.as_ref()?.get(&id);
                     list(rows.into_iter().flatten().map(|l| stock_level(env, f, l)))?
                 }
                 _ => return None,
@@ -553,7 +527,7 @@ impl CatalogQuery {
                 .take(usize::try_from(size).unwrap_or(100))
                 .map(|r| Edge::new(ProductCursor::encode(sort, &r), Product(r))),
         );
-        Ok(ProductPage { conn, loaded })
+        Ok(direct::Page { conn, rows: loaded })
     }
 
     /// A product with its variants and prices.

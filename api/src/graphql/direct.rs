@@ -220,36 +220,65 @@ fn page_info<'a>(
     })
 }
 
-/// Renders `page` directly when the server renders pages directly and `render` knows the whole
-/// selection; otherwise runs `feed` (handing the rows already loaded to the request's loaders)
-/// and resolves `executor` (the same page as async-graphql would).
-pub async fn resolve<E: OutputType>(
-    ctx: &ContextSelectionSet<'_>,
-    field: &Positioned<Field>,
-    page: &'static str,
-    render: impl FnOnce(Env<'_>) -> Option<Value>,
-    feed: impl Future<Output = ()>,
-    executor: &E,
-) -> ServerResult<Value> {
-    let enabled = ctx
-        .data_opt::<crate::graphql::RequestCtx>()
-        .is_some_and(|rc| rc.state.config.direct_render);
-    let rendered = if enabled { render(Env { ctx }) } else { None };
-    let how = if rendered.is_some() {
-        "direct"
-    } else {
-        "executor"
-    };
-    crate::metrics::get()
-        .page_renders
-        .get_or_create(&crate::metrics::PageRenderLabels { page, how })
-        .inc();
-    match rendered {
-        Some(v) => Ok(v),
-        None => {
-            feed.await;
-            executor.resolve(ctx, field).await
+/// The rows a page loaded below its connection `C` (in one statement per level), and how the
+/// page is written from them.
+pub trait Rows<C>: Send + Sync {
+    /// The page's label in `mercato_page_renders_total`.
+    const PAGE: &'static str;
+    /// The page for `env`'s selection; `None` leaves it to the executor.
+    fn render(&self, env: Env<'_>, conn: &C) -> Option<Value>;
+    /// Hands these rows to the request's loaders, for the executor's resolvers.
+    fn feed(&self, rc: &crate::graphql::RequestCtx) -> impl Future<Output = ()> + Send;
+}
+
+/// A page of connection `C` with the rows below it: rendered directly when the server renders
+/// pages directly and [`Rows::render`] knows the whole selection, otherwise resolved by the
+/// executor as a `C` (after [`Rows::feed`], so nothing is loaded twice). Its GraphQL type is
+/// `C`'s.
+pub struct Page<C, R> {
+    /// The connection, as the executor would resolve it.
+    pub conn: C,
+    /// What was loaded below it.
+    pub rows: R,
+}
+
+impl<C: OutputType, R: Rows<C>> OutputType for Page<C, R> {
+    fn type_name() -> std::borrow::Cow<'static, str> {
+        C::type_name()
+    }
+
+    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
+        C::create_type_info(registry)
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ContextSelectionSet<'_>,
+        field: &Positioned<Field>,
+    ) -> ServerResult<Value> {
+        let rc = ctx.data_opt::<crate::graphql::RequestCtx>();
+        let enabled = rc.is_some_and(|rc| rc.state.config.direct_render);
+        let rendered = if enabled {
+            self.rows.render(Env { ctx }, &self.conn)
+        } else {
+            None
+        };
+        let how = if rendered.is_some() {
+            "direct"
+        } else {
+            "executor"
+        };
+        crate::metrics::get()
+            .page_renders
+            .get_or_create(&crate::metrics::PageRenderLabels { page: R::PAGE, how })
+            .inc();
+        if let Some(v) = rendered {
+            return Ok(v);
         }
+        if let Some(rc) = rc {
+            self.rows.feed(rc).await;
+        }
+        self.conn.resolve(ctx, field).await
     }
 }
 

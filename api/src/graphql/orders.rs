@@ -471,7 +471,7 @@ type OrderConn = Connection<String, Order, OrderPageInfo>;
 /// What [`prefetch`] loaded below a page of orders, each `None` when it was not selected or its
 /// load failed (the field's own resolver then meets the failure again).
 #[derive(Default)]
-struct Loaded {
+pub struct Loaded {
     items: Option<HashMap<OrderId, Vec<OrderItemRow>>>,
     stores: Option<HashMap<StoreId, entity::stores::Model>>,
 }
@@ -506,49 +506,23 @@ async fn prefetch(ctx: &Context<'_>, conn: &OrderConn) -> Loaded {
 
 /// A page of `orders`: rendered straight from its rows when the selection allows it (see
 /// [`crate::graphql::direct`]), else by the executor as an `OrderConnection`.
-pub struct OrderPage {
-    conn: OrderConn,
-    loaded: Loaded,
-}
+pub type OrderPage = direct::Page<OrderConn, Loaded>;
 
-impl async_graphql::OutputType for OrderPage {
-    fn type_name() -> std::borrow::Cow<'static, str> {
-        OrderConn::type_name()
-    }
+impl direct::Rows<OrderConn> for Loaded {
+    const PAGE: &'static str = "orders";
 
-    fn create_type_info(registry: &mut async_graphql::registry::Registry) -> String {
-        OrderConn::create_type_info(registry)
-    }
-
-    async fn resolve(
-        &self,
-        ctx: &async_graphql::ContextSelectionSet<'_>,
-        field: &Positioned<Field>,
-    ) -> async_graphql::ServerResult<Value> {
-        let feed = async {
-            if let Ok(rc) = ctx.data::<crate::graphql::RequestCtx>() {
-                direct::feed(&rc.order_items, self.loaded.items.as_ref()).await;
-                direct::feed(&rc.stores, self.loaded.stores.as_ref()).await;
-            }
-        };
-        direct::resolve(
-            ctx,
-            field,
-            "orders",
-            |env| self.render(env),
-            feed,
-            &self.conn,
-        )
-        .await
-    }
-}
-
-impl OrderPage {
-    fn render(&self, env: Env<'_>) -> Option<Value> {
+    fn render(&self, env: Env<'_>, conn: &OrderConn) -> Option<Value> {
         let now = Utc::now();
-        direct::connection(env, &self.conn, |f, n| self.order(env, f, &n.0, now))
+        direct::connection(env, conn, |f, n| self.order(env, f, &n.0, now))
     }
 
+    async fn feed(&self, rc: &crate::graphql::RequestCtx) {
+        direct::feed(&rc.order_items, self.items.as_ref()).await;
+        direct::feed(&rc.stores, self.stores.as_ref()).await;
+    }
+}
+
+impl Loaded {
     fn order<'a>(
         &self,
         env: Env<'a>,
@@ -564,7 +538,7 @@ impl OrderPage {
                 "id" => scalar(&crate::graphql::relay::order_gid(OrderId(o.id))),
                 "externalId" => text(&o.external_id),
                 "store" => {
-                    let stores = self.loaded.stores.as_ref()?;
+                    let stores = self.stores.as_ref()?;
                     match stores.get(&StoreId(o.store_id)) {
                         Some(s) => Store(s.clone()).render(env, f)?,
                         None => Value::Null,
@@ -596,13 +570,13 @@ impl OrderPage {
                 "cancelReason" => opt_text(&o.cancel_reason),
                 "version" => scalar(&o.version),
                 "unlinkedLines" => {
-                    let items = self.loaded.items.as_ref()?.get(&OrderId(o.id));
+                    let items = self.items.as_ref()?.get(&OrderId(o.id));
                     let n =
                         items.map_or(0, |v| v.iter().filter(|i| i.variant_id.is_none()).count());
                     scalar(&i64::try_from(n).unwrap_or(i64::MAX))
                 }
                 "items" => {
-                    let items = self.loaded.items.as_ref()?.get(&OrderId(o.id));
+                    let items = self.items.as_ref()?.get(&OrderId(o.id));
                     list(
                         items
                             .into_iter()
@@ -708,8 +682,8 @@ impl OrderQuery {
                 .take(take)
                 .map(|r| Edge::new(OrderCursor::encode(sort, &r), Order(r))),
         );
-        let loaded = prefetch(ctx, &conn).await;
-        Ok(OrderPage { conn, loaded })
+        let rows = prefetch(ctx, &conn).await;
+        Ok(direct::Page { conn, rows })
     }
 
     /// One order (null when it does not exist or is not visible).
