@@ -5,7 +5,7 @@
 use futures::SinkExt;
 use mercato_tests::ws::*;
 use mercato_tests::*;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 #[tokio::test]
@@ -161,4 +161,140 @@ async fn an_api_token_can_subscribe() {
         tick["payload"]["data"]["heartbeat"]["organizationId"],
         s.org_id.unwrap().as_str()
     );
+}
+
+/// Opens `/graphql/ws` asking for `protocol`, and authenticates as `token`.
+async fn open_with(app: &TestApp, protocol: &str, token: &str) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{}/graphql/ws", app.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("sec-websocket-protocol", protocol.parse().unwrap());
+    let (mut ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
+    assert_eq!(resp.headers()["sec-websocket-protocol"], protocol);
+    ws.send(Message::text(
+        json!({"type": "connection_init", "payload": {"token": token}}).to_string(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next_json(&mut ws).await, json!({"type": "connection_ack"}));
+    ws
+}
+
+/// The server speaks graphql-transport-ws itself: ping is answered with pong, a query is refused
+/// with SUBSCRIPTIONS_ONLY (`next` with the error, then `complete`), a client `complete` is
+/// acknowledged, a second `connection_init` closes with 4429 and an unreadable message with 1002.
+#[tokio::test]
+async fn graphql_transport_ws_pings_queries_completes_and_refuses_protocol_errors() {
+    let app = TestApp::spawn().await;
+    let s = app.sign_up("ws-protocol", Some("Protocol Co")).await;
+    let mut ws = open_with(&app, "graphql-transport-ws", &s.token).await;
+    ws.send(Message::text(r#"{"type":"ping"}"#)).await.unwrap();
+    assert_eq!(next_json(&mut ws).await, json!({"type": "pong"}));
+    ws.send(Message::text(
+        json!({"id": "q", "type": "subscribe", "payload": {"query": "{ viewer { user { id } } }"}})
+            .to_string(),
+    ))
+    .await
+    .unwrap();
+    let next = next_json(&mut ws).await;
+    assert_eq!(next["type"], "next", "{next}");
+    assert_eq!(next["id"], "q", "{next}");
+    assert_eq!(
+        next["payload"]["errors"][0]["extensions"]["code"], "SUBSCRIPTIONS_ONLY",
+        "{next}"
+    );
+    assert_eq!(next["payload"]["data"], Value::Null, "{next}");
+    assert_eq!(
+        next_json(&mut ws).await,
+        json!({"type": "complete", "id": "q"})
+    );
+    // The id is free again once the operation completed.
+    ws.send(Message::text(
+        json!({"id": "q", "type": "subscribe", "payload": {"query": "subscription { heartbeat(intervalSeconds: 60) { seq } }"}})
+            .to_string(),
+    ))
+    .await
+    .unwrap();
+    ws.send(Message::text(r#"{"id":"q","type":"complete"}"#))
+        .await
+        .unwrap();
+    // Its first tick may come before the acknowledgement.
+    loop {
+        let m = next_json(&mut ws).await;
+        if m["type"] == "complete" {
+            assert_eq!(m, json!({"type": "complete", "id": "q"}));
+            break;
+        }
+        assert_eq!(m["type"], "next", "{m}");
+    }
+    ws.send(Message::text(
+        json!({"type": "connection_init", "payload": {"token": s.token}}).to_string(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(close_code(&mut ws).await, 4429);
+
+    let mut ws = open_with(&app, "graphql-transport-ws", &s.token).await;
+    ws.send(Message::text(r#"{"type":"subscribe","payload":{}}"#))
+        .await
+        .unwrap();
+    assert_eq!(close_code(&mut ws).await, 1002);
+}
+
+/// The legacy graphql-ws protocol (subscriptions-transport-ws): `start` gives `data` messages,
+/// a validation error is a `data` message with errors followed by `complete`, and `stop` ends an
+/// operation with `complete`.
+#[tokio::test]
+async fn legacy_graphql_ws_starts_sends_data_and_stops() {
+    let app = TestApp::spawn().await;
+    let s = app.sign_up("ws-legacy", Some("Legacy Co")).await;
+    let mut ws = open_with(&app, "graphql-ws", &s.token).await;
+    ws.send(Message::text(
+        json!({"id": "h", "type": "start", "payload": {"query": "subscription { heartbeat(intervalSeconds: 1) { seq } }"}})
+            .to_string(),
+    ))
+    .await
+    .unwrap();
+    let data = next_json(&mut ws).await;
+    assert_eq!(
+        data,
+        json!({"type": "data", "id": "h", "payload": {"data": {"heartbeat": {"seq": 1}}}})
+    );
+    ws.send(Message::text(
+        json!({"id": "bad", "type": "start", "payload": {"query": "subscription { nope }"}})
+            .to_string(),
+    ))
+    .await
+    .unwrap();
+    // The heartbeat may tick in between: read until the bad operation has ended.
+    let mut bad = Vec::new();
+    while bad.len() < 2 {
+        let m = next_json(&mut ws).await;
+        if m["id"] == "bad" {
+            bad.push(m);
+        }
+    }
+    assert_eq!(bad[0]["type"], "data", "{}", bad[0]);
+    assert!(
+        bad[0]["payload"]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nope"),
+        "{}",
+        bad[0]
+    );
+    assert_eq!(bad[1], json!({"type": "complete", "id": "bad"}));
+    ws.send(Message::text(r#"{"id":"h","type":"stop"}"#))
+        .await
+        .unwrap();
+    loop {
+        let m = next_json(&mut ws).await;
+        if m["type"] == "complete" {
+            assert_eq!(m, json!({"type": "complete", "id": "h"}));
+            break;
+        }
+        assert_eq!(m["type"], "data", "{m}");
+    }
 }

@@ -367,13 +367,18 @@ async fn shared_rendering_gives_every_subscriber_exactly_its_own_selection() {
             .text()
             .await
             .unwrap();
-        let count = |how: &str| {
-            let key = format!("mercato_subscription_renders_total{{how=\"{how}\"}} ");
+        let count = |what: &str, how: &str| {
+            let key = format!("mercato_subscription_{what}_total{{how=\"{how}\"}} ");
             text.lines()
                 .find_map(|l| l.strip_prefix(&key))
                 .map_or(0, |v| v.trim().parse::<u64>().unwrap())
         };
-        (count("rendered"), count("shared"))
+        [
+            count("renders", "rendered"),
+            count("renders", "shared"),
+            count("payloads", "serialized"),
+            count("payloads", "shared"),
+        ]
     };
     let before = renders().await;
     let client = redis::Client::open(redis_url()).unwrap();
@@ -413,8 +418,9 @@ async fn shared_rendering_gives_every_subscriber_exactly_its_own_selection() {
             }
         }
     }
-    // Four distinct shapes (the two identical subscriptions are one) × 3 events rendered; the
-    // identical one shared each of its 3.
+    // Four distinct shapes (the two identical subscriptions are one) × 3 events rendered, and
+    // their payloads serialized; the identical one shared each of its 3 renderings and payloads.
     let after = renders().await;
-    assert_eq!((after.0 - before.0, after.1 - before.1), (12, 3));
+    let delta: Vec<u64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+    assert_eq!(delta, [12, 3, 12, 3]);
 }

@@ -84,11 +84,12 @@ pub struct LagLabels {
     pub action: &'static str,
 }
 
-/// How a live subscription result was produced.
+/// How a live subscription result (or its serialized payload) was produced.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RenderLabels {
-    /// `rendered` (this subscription evaluated its selection) or `shared` (another
-    /// subscription's rendering of the same event and selection was reused).
+    /// `rendered` (this subscription evaluated its selection) or `serialized` (this socket wrote
+    /// the payload's JSON), or `shared` (another subscription's result for the same event and
+    /// selection was reused).
     pub how: &'static str,
 }
 
@@ -193,6 +194,9 @@ pub struct Metrics {
     pub subscriber_lags: Family<LagLabels, Counter>,
     /// Live subscription results rendered, or shared from another subscription's rendering.
     pub subscription_renders: Family<RenderLabels, Counter>,
+    /// Live subscription messages whose payload was serialized, or shared from another socket's
+    /// serialization of the same rendering.
+    pub subscription_payloads: Family<RenderLabels, Counter>,
     /// Read pages rendered straight from their rows, or by the executor.
     pub page_renders: Family<PageRenderLabels, Counter>,
 }
@@ -221,6 +225,7 @@ impl Metrics {
         let reservation_groups = Histogram::new(exponential_buckets(1.0, 2.0, 9));
         let subscriber_lags = Family::default();
         let subscription_renders = Family::default();
+        let subscription_payloads = Family::default();
         let page_renders = Family::default();
         let r = &mut registry;
         r.register(
@@ -311,6 +316,11 @@ impl Metrics {
             subscription_renders.clone(),
         );
         r.register(
+            "subscription_payloads",
+            "Live subscription payloads serialized, or shared from another socket's serialization",
+            subscription_payloads.clone(),
+        );
+        r.register(
             "page_renders",
             "Read pages (products, orders) rendered straight from their rows, or by the per-field executor",
             page_renders.clone(),
@@ -372,6 +382,7 @@ impl Metrics {
             reservation_groups,
             subscriber_lags,
             subscription_renders,
+            subscription_payloads,
             page_renders,
         }
     }

@@ -361,8 +361,73 @@ async fn sync_subscriber(
 /// The first subscription to reach a key renders it while the others wait for that result, so
 /// each (event, shape) is rendered once however the subscriptions interleave.
 struct Memo {
-    cells: HashMap<MemoKey, Arc<tokio::sync::OnceCell<async_graphql::Value>>>,
+    cells: HashMap<MemoKey, Arc<tokio::sync::OnceCell<Arc<Rendered>>>>,
     order: std::collections::VecDeque<MemoKey>,
+}
+
+/// One live event rendered for one [`Shape`]: the value, and the JSON of the message payload
+/// carrying it, written by the first socket to send it and then copied by every other.
+pub struct Rendered {
+    value: async_graphql::Value,
+    payload: std::sync::OnceLock<Box<str>>,
+}
+
+/// Where a subscription's resolver leaves the shared rendering of the item it just produced, for
+/// the socket sending that item (see [`payload`]). One per operation, in its request data.
+#[derive(Clone, Default)]
+pub struct PayloadTap(Arc<std::sync::Mutex<Option<Arc<Rendered>>>>);
+
+impl PayloadTap {
+    fn put(&self, rendered: Arc<Rendered>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(rendered);
+    }
+
+    /// The shared rendering of the item just produced, if it was one.
+    pub fn take(&self) -> Option<Arc<Rendered>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
+/// The JSON of a result's message payload, given to `f`. A result that is exactly a shared
+/// rendering (no errors, no extensions: the `data` alone, which its [`Shape`] fixes) is
+/// serialized once per process and its bytes reused by every socket; anything else is serialized
+/// for this socket.
+pub fn payload<R>(
+    shared: Option<Arc<Rendered>>,
+    response: &async_graphql::Response,
+    f: impl FnOnce(&str) -> R,
+) -> R {
+    static COUNTERS: std::sync::LazyLock<[prometheus_client::metrics::counter::Counter; 2]> =
+        std::sync::LazyLock::new(|| {
+            let payloads = &crate::metrics::get().subscription_payloads;
+            ["serialized", "shared"].map(|how| {
+                payloads
+                    .get_or_create(&crate::metrics::RenderLabels { how })
+                    .clone()
+            })
+        });
+    let serialize = || serde_json::to_string(response).unwrap_or_else(|_| "null".into());
+    match shared {
+        Some(r) if response.errors.is_empty() && response.extensions.is_empty() => {
+            let mut serialized = false;
+            let json = r.payload.get_or_init(|| {
+                serialized = true;
+                serialize().into_boxed_str()
+            });
+            COUNTERS[usize::from(!serialized)].inc();
+            f(json)
+        }
+        _ => {
+            COUNTERS[0].inc();
+            f(&serialize())
+        }
+    }
 }
 
 /// (event sequence number, shape).
@@ -379,7 +444,7 @@ static MEMO: std::sync::LazyLock<std::sync::Mutex<Memo>> = std::sync::LazyLock::
 });
 
 /// The cell of `key`, created if new (and the oldest dropped past [`MEMO_ENTRIES`]).
-fn memo_cell(key: MemoKey) -> Arc<tokio::sync::OnceCell<async_graphql::Value>> {
+fn memo_cell(key: MemoKey) -> Arc<tokio::sync::OnceCell<Arc<Rendered>>> {
     let mut m = MEMO
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -426,7 +491,8 @@ impl Shape {
 
 /// A sync run's state as a subscription delivers it: rendered (the subscriber's selection over
 /// [`SyncRunState`]) once per live event and [`Shape`], then shared by every subscription of that
-/// shape. The states a subscription starts with are rendered for it alone.
+/// shape, and so is the message payload's JSON (see [`PayloadTap`]). The states a subscription
+/// starts with are rendered for it alone.
 pub struct RunUpdate {
     row: Arc<SyncRunRow>,
     /// (event, shape) for a live event.
@@ -460,15 +526,23 @@ impl async_graphql::OutputType for RunUpdate {
                 })
             });
         let mut rendered = false;
-        let value = memo_cell(key)
+        let shared = memo_cell(key)
             .get_or_try_init(|| {
                 rendered = true;
                 let state = SyncRunState::from(&*self.row);
-                async move { state.resolve(ctx, field).await }
+                async move {
+                    let value = state.resolve(ctx, field).await?;
+                    let payload = std::sync::OnceLock::new();
+                    Ok::<_, async_graphql::ServerError>(Arc::new(Rendered { value, payload }))
+                }
             })
             .await?
             .clone();
         COUNTERS[usize::from(!rendered)].inc();
+        let value = shared.value.clone();
+        if let Some(tap) = ctx.data_opt::<PayloadTap>() {
+            tap.put(shared);
+        }
         Ok(value)
     }
 }

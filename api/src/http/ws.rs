@@ -2,7 +2,12 @@
 //! first message itself: it must be `connection_init` within the configured time (else close
 //! 4408), carry a valid access or API token as `{"authorization": "Bearer <token>"}` or
 //! `{"token": "<token>"}` (else close 4403), and anything else first is 4401/4400. Then the
-//! connection is handed to async-graphql with the principal and a cap on open subscriptions.
+//! server runs the protocol itself ([`Connection`]): each operation goes through the schema with
+//! the principal and a cap on open subscriptions, and a result that is a rendering shared between
+//! subscriptions is sent with its payload JSON serialized once for all of them
+//! ([`subscriptions::payload`]). The socket carries subscriptions only: a query or mutation sent
+//! over it is answered with the error SUBSCRIPTIONS_ONLY (they go to `POST /graphql`, where the
+//! request's tenant transaction, rate and cost apply).
 //!
 //! Limits: a browser `Origin` must be the server's own or in `MERCATO_ALLOWED_ORIGINS` (else
 //! HTTP 403 before the upgrade); messages are capped at `MERCATO_WS_MAX_MESSAGE_BYTES`; a principal
@@ -11,21 +16,22 @@
 //! socket closes with 4403 when the token it was opened with expires (reconnect with a fresh one).
 
 use super::{HttpState, client_ip};
-use crate::graphql::subscriptions::SocketSlots;
+use crate::error::AppError;
+use crate::graphql::subscriptions::{self, PayloadTap, Rendered, SocketSlots};
 use crate::limits::rate::LimitKey;
-use async_graphql::Data;
-use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use async_graphql::http::{
+    ALL_WEBSOCKET_PROTOCOLS, ClientMessage, WebSocketProtocols as Protocols,
+};
+use async_graphql::{Data, Pos};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt as _, StreamExt as _};
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::PoisonError;
 use tokio::sync::Semaphore;
+use tokio_stream::StreamMap;
 
 fn token_from_init(payload: &serde_json::Value) -> Option<&str> {
     let obj = payload.as_object()?;
@@ -82,9 +88,15 @@ pub async fn graphql_ws(
     State(s): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let Some(protocol) = requested_protocol(&headers) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "unsupported Sec-WebSocket-Protocol",
+        )
+            .into_response();
+    };
     let limits = &s.app.config.limits;
     if !origin_allowed(&limits.allowed_origins, &headers) {
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
@@ -110,26 +122,17 @@ pub async fn graphql_ws(
         .on_upgrade(move |socket| serve_socket(s, socket, protocol))
 }
 
-/// Why the server ends a socket itself.
-enum Ending {
-    Expired,
-    DuplicateId(String),
+/// The `Sec-WebSocket-Protocol` asked for: the first of the client's list this server speaks.
+fn requested_protocol(headers: &HeaderMap) -> Option<Protocols> {
+    headers
+        .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)?
+        .to_str()
+        .ok()?
+        .split(',')
+        .find_map(|p| p.trim().parse().ok())
 }
 
-/// Reads a client message's type and id (graphql-transport-ws or legacy graphql-ws).
-fn kind_and_id(text: &str) -> Option<(String, Option<String>)> {
-    let v: serde_json::Value = serde_json::from_str(text).ok()?;
-    let kind = v.get("type")?.as_str()?.to_owned();
-    let id = v.get("id").and_then(|i| i.as_str()).map(str::to_owned);
-    Some((kind, id))
-}
-
-/// A server message carrying a result (`next`, or legacy `data`).
-fn is_result(text: &str) -> bool {
-    text.starts_with(r#"{"type":"next""#) || text.starts_with(r#"{"type":"data""#)
-}
-
-async fn serve_socket(s: HttpState, mut socket: WebSocket, protocol: GraphQLProtocol) {
+async fn serve_socket(s: HttpState, mut socket: WebSocket, protocol: Protocols) {
     let limits = &s.app.config.limits;
     let first = loop {
         match tokio::time::timeout(limits.ws_init_timeout, socket.recv()).await {
@@ -162,12 +165,12 @@ async fn serve_socket(s: HttpState, mut socket: WebSocket, protocol: GraphQLProt
     };
     let _open = crate::metrics::Raised::new(&crate::metrics::get().ws_sockets);
     let slots = SocketSlots(Arc::new(Semaphore::new(limits.ws_max_subscriptions)));
-    let (mut sink, stream) = socket.split();
+    let (mut sink, mut inbound) = socket.split();
 
-    // Everything sent to the client goes through one channel, so the server can close the socket
-    // itself (expiry, duplicate id) while async-graphql owns the other end.
-    let (out_tx, mut out_rx) = futures::channel::mpsc::channel::<Message>(32);
-    // Messages already queued go out in one write: a burst to a slow client costs one flush.
+    // Everything sent to the client goes through one channel to one writer: messages already
+    // queued go out in one write, so a burst to a slow client costs one flush; a full channel
+    // holds the reader back.
+    let (mut out, mut out_rx) = futures::channel::mpsc::channel::<Message>(32);
     let writer = tokio::spawn(async move {
         'socket: while let Some(m) = out_rx.next().await {
             let mut closing = matches!(m, Message::Close(_));
@@ -187,75 +190,15 @@ async fn serve_socket(s: HttpState, mut socket: WebSocket, protocol: GraphQLProt
         let _ = sink.close().await;
     });
 
-    // Operation ids in use: a subscribe reusing one ends the socket with 4409.
-    let active: Arc<std::sync::Mutex<HashSet<String>>> = Arc::default();
-    let (end_tx, mut end_rx) = tokio::sync::oneshot::channel::<Ending>();
-    let end_tx = Arc::new(std::sync::Mutex::new(Some(end_tx)));
-    let inbound = {
-        let active = active.clone();
-        let end_tx = end_tx.clone();
-        futures::stream::once(async move { Ok(Message::Text(first)) })
-            .chain(stream)
-            .take_while(move |m| {
-                let keep = match m {
-                    Ok(Message::Text(t)) => match kind_and_id(t.as_str()) {
-                        Some((kind, Some(id))) if kind == "subscribe" || kind == "start" => {
-                            let mut ids = active.lock().unwrap_or_else(PoisonError::into_inner);
-                            if ids.insert(id.clone()) {
-                                true
-                            } else {
-                                if let Some(tx) =
-                                    end_tx.lock().unwrap_or_else(PoisonError::into_inner).take()
-                                {
-                                    let _ = tx.send(Ending::DuplicateId(id));
-                                }
-                                false
-                            }
-                        }
-                        Some((kind, Some(id))) if kind == "complete" || kind == "stop" => {
-                            active
-                                .lock()
-                                .unwrap_or_else(PoisonError::into_inner)
-                                .remove(&id);
-                            true
-                        }
-                        _ => true,
-                    },
-                    _ => true,
-                };
-                std::future::ready(keep)
-            })
+    let mut session = Data::default();
+    session.insert(principal);
+    session.insert(slots);
+    let mut conn = Connection {
+        schema: s.schema.clone(),
+        session: Arc::new(session),
+        legacy: protocol == Protocols::SubscriptionsTransportWS,
+        ops: StreamMap::new(),
     };
-    let outbound = {
-        let active = active.clone();
-        out_tx
-            .clone()
-            .sink_map_err(|_| axum::Error::new("socket closed"))
-            .with(move |m: Message| {
-                // An operation the server finished frees its id. Results (`next`, legacy `data`)
-                // are by far the most messages: they are told by their first bytes (async-graphql
-                // writes the type first) and not parsed.
-                if let Message::Text(t) = &m
-                    && !is_result(t.as_str())
-                    && let Some((kind, Some(id))) = kind_and_id(t.as_str())
-                    && matches!(kind.as_str(), "complete" | "error")
-                {
-                    active
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .remove(&id);
-                }
-                std::future::ready(Ok::<_, axum::Error>(m))
-            })
-    };
-    let serve = GraphQLWebSocket::new_with_pair(outbound, inbound, s.schema.clone(), protocol)
-        .on_connection_init(move |_| async move {
-            let mut data = Data::default();
-            data.insert(principal);
-            data.insert(slots);
-            Ok(data)
-        })
-        .serve();
     let expiry = async move {
         match expires_at {
             Some(at) => {
@@ -265,32 +208,165 @@ async fn serve_socket(s: HttpState, mut socket: WebSocket, protocol: GraphQLProt
             None => std::future::pending::<()>().await,
         }
     };
-    let ending = tokio::select! {
-        Ok(e) = &mut end_rx => Some(e),
-        () = expiry => Some(Ending::Expired),
-        // A duplicate id also ends the inbound stream, so `serve` may finish in the same poll
-        // that recorded it: its 4409 still wins.
-        () = serve => end_rx.try_recv().ok(),
-    };
-    let mut out = out_tx;
-    match ending {
-        Some(Ending::Expired) => {
-            let _ = out
-                .send(close_frame(4403, "Forbidden: the token expired".into()))
-                .await;
+    tokio::pin!(expiry);
+    let mut step = Step::Send(text(r#"{"type":"connection_ack"}"#.to_owned()));
+    loop {
+        match step {
+            Step::Send(m) => {
+                if out.send(m).await.is_err() {
+                    break;
+                }
+            }
+            Step::Nothing => {}
+            Step::End(last) => {
+                if let Some(m) = last {
+                    let _ = out.send(m).await;
+                }
+                break;
+            }
         }
-        Some(Ending::DuplicateId(id)) => {
-            let _ = out
-                .send(close_frame(
-                    4409,
-                    format!("Subscriber for {id} already exists"),
-                ))
-                .await;
-        }
-        None => {}
+        step = tokio::select! {
+            () = &mut expiry => Step::End(Some(close_frame(4403, "Forbidden: the token expired".into()))),
+            m = inbound.next() => match m {
+                Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => conn.receive(&m.into_data()),
+                Some(Ok(_)) => Step::Nothing,
+                None | Some(Err(_)) => Step::End(None),
+            },
+            Some((id, item)) = conn.ops.next(), if !conn.ops.is_empty() => conn.deliver(id, item),
+        };
     }
+    // The operations (and their subscription slots) end with the socket.
+    drop(conn);
     out.close_channel();
     let _ = writer.await;
+}
+
+/// What the socket does next.
+enum Step {
+    Send(Message),
+    Nothing,
+    /// Close, after sending this (a close frame, or a last message).
+    End(Option<Message>),
+}
+
+/// An operation's results, then `None` when it ends; each with the shared rendering it came from.
+type Operation =
+    futures::stream::BoxStream<'static, Option<(Option<Arc<Rendered>>, async_graphql::Response)>>;
+
+/// One socket's GraphQL session after `connection_init` (graphql-transport-ws, or legacy
+/// graphql-ws): its operations by id, run through the schema with the socket's principal.
+struct Connection {
+    schema: crate::graphql::MercatoSchema,
+    session: Arc<Data>,
+    legacy: bool,
+    ops: StreamMap<String, Operation>,
+}
+
+impl Connection {
+    /// A client message.
+    fn receive(&mut self, bytes: &[u8]) -> Step {
+        let message = match ClientMessage::from_bytes(bytes) {
+            Ok(m) => m,
+            Err(e) => return Step::End(Some(close_frame(1002, e.to_string()))),
+        };
+        match message {
+            ClientMessage::ConnectionInit { .. } if self.legacy => Step::End(Some(text(
+                r#"{"type":"connection_error","payload":{"message":"Too many initialisation requests."}}"#
+                    .to_owned(),
+            ))),
+            ClientMessage::ConnectionInit { .. } => Step::End(Some(close_frame(
+                4429,
+                "Too many initialisation requests.".into(),
+            ))),
+            // graphql-transport-ws: an id still in use closes the socket with 4409.
+            ClientMessage::Start { id, .. } if self.ops.contains_key(&id) => Step::End(Some(
+                close_frame(4409, format!("Subscriber for {id} already exists")),
+            )),
+            ClientMessage::Start { id, payload } if !is_subscription(&payload) => {
+                let refused = AppError::Limit {
+                    code: "SUBSCRIPTIONS_ONLY",
+                    message: "this socket carries subscriptions; send queries and mutations to POST /graphql".into(),
+                };
+                let error = async_graphql::Error::from(refused).into_server_error(Pos::default());
+                let response = async_graphql::Response::from_errors(vec![error]);
+                let results = futures::stream::iter([Some((None, response)), None]);
+                self.ops.insert(id, Box::pin(results));
+                Step::Nothing
+            }
+            ClientMessage::Start { id, payload } => {
+                let tap = PayloadTap::default();
+                let results = self
+                    .schema
+                    .execute_stream_with_session_data(payload.data(tap.clone()), self.session.clone())
+                    .map(move |response| Some((tap.take(), response)))
+                    .chain(futures::stream::once(std::future::ready(None)));
+                self.ops.insert(id, Box::pin(results));
+                Step::Nothing
+            }
+            ClientMessage::Stop { id } => match self.ops.remove(&id) {
+                Some(_) => Step::Send(self.complete(&id)),
+                None => Step::Nothing,
+            },
+            ClientMessage::ConnectionTerminate => Step::End(None),
+            ClientMessage::Ping { .. } => Step::Send(text(r#"{"type":"pong"}"#.to_owned())),
+            ClientMessage::Pong { .. } => Step::Nothing,
+        }
+    }
+
+    /// An operation's next result (`next`, legacy `data`), or its end (`complete`, which frees
+    /// the id). A result that is a shared rendering is spliced from its shared payload JSON.
+    fn deliver(
+        &mut self,
+        id: String,
+        item: Option<(Option<Arc<Rendered>>, async_graphql::Response)>,
+    ) -> Step {
+        let Some((shared, response)) = item else {
+            self.ops.remove(&id);
+            return Step::Send(self.complete(&id));
+        };
+        let kind = if self.legacy { "data" } else { "next" };
+        let id = serde_json::to_string(&id).unwrap_or_default();
+        Step::Send(subscriptions::payload(shared, &response, |payload| {
+            let mut m = String::with_capacity(payload.len() + id.len() + 32);
+            m.push_str(r#"{"type":""#);
+            m.push_str(kind);
+            m.push_str(r#"","id":"#);
+            m.push_str(&id);
+            m.push_str(r#","payload":"#);
+            m.push_str(payload);
+            m.push('}');
+            text(m)
+        }))
+    }
+
+    fn complete(&self, id: &str) -> Message {
+        let id = serde_json::to_string(id).unwrap_or_default();
+        text(format!(r#"{{"type":"complete","id":{id}}}"#))
+    }
+}
+
+/// Whether the request's operation is a subscription. A document past the nesting bound (which
+/// is checked first, so the parser never recurses deeper than it), one that does not parse, or
+/// one without the operation named goes to the executor, which says what is wrong with it.
+fn is_subscription(request: &async_graphql::Request) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    if crate::limits::guard::check_text(&request.query).is_err() {
+        return true;
+    }
+    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+        return true;
+    };
+    let op = match (&doc.operations, &request.operation_name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name.as_str()),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        (DocumentOperations::Multiple(_), None) => None,
+    };
+    op.is_none_or(|op| op.node.ty == OperationType::Subscription)
+}
+
+fn text(m: String) -> Message {
+    Message::Text(m.into())
 }
 
 fn close_frame(code: u16, reason: String) -> Message {
