@@ -10,12 +10,22 @@ use mercato_tests::*;
 use serde_json::json;
 use std::path::Path;
 
+/// A port the page servers of `run.mjs` can listen on once this test has let go of it. It is
+/// taken below the kernel's ephemeral range: a port the kernel hands out (`bind(0)`, or the
+/// source port of an outgoing connection, which every other test opens by the hundred) could be
+/// taken again in between, and node's `listen` would fail with EADDRINUSE.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let span = low.saturating_sub(10_000).max(1);
+    loop {
+        let port = 10_000 + rand::random_range(0..span);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,8 +26,8 @@ pub async fn open_at(addr: &str) -> Ws {
     );
     // tungstenite's default read buffer is 128 KiB, zero-filled on every read: a benchmark's
     // thousand clients would spend a core on that memset, taken from the server they measure.
-    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(4096);
+    let config =
+        tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(4096);
     let (ws, resp) = tokio_tungstenite::connect_async_with_config(req, Some(config), true)
         .await
         .expect("ws connect");

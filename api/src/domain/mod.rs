@@ -20,6 +20,7 @@ pub mod orders;
 pub mod organizations;
 pub mod page;
 pub mod products;
+pub mod rows;
 pub mod schedules;
 pub mod sessions;
 pub mod sign_in;

@@ -13,14 +13,15 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Columns of `orders` as [`OrderRow`] reads them (`o` is the table's alias).
-const ORDER_COLUMNS: &str = "o.id, o.branch_id, o.store_id, o.external_id, o.status, o.raw_status, \
+pub(crate) const ORDER_COLUMNS: &str = "o.id, o.branch_id, o.store_id, o.external_id, o.status, o.raw_status, \
      o.marketplace_updated_at, o.version, o.buyer_name, o.ship_city, o.currency, o.subtotal_minor, \
      o.shipping_fee_minor, o.seller_discount_minor, o.platform_discount_minor, o.tax_minor, o.total_minor, \
      o.cod_amount_minor, o.payment_method, o.is_cod, o.fulfilled_by, o.placed_at, o.paid_at, o.ship_by, \
      o.shipped_at, o.delivered_at, o.cancelled_at, o.cancel_reason, o.created_at, o.updated_at";
 
+crate::domain::rows::by_position! {
 /// An order as the API shows it.
-#[derive(Debug, Clone, FromQueryResult)]
+#[derive(Debug, Clone)]
 pub struct OrderRow {
     /// Id.
     pub id: Uuid,
@@ -83,6 +84,7 @@ pub struct OrderRow {
     /// Last change here.
     pub updated_at: DateTime<Utc>,
 }
+}
 
 impl OrderRow {
     /// Still to hand over to the carrier and past its ship-by time.
@@ -98,8 +100,9 @@ impl OrderRow {
     }
 }
 
+crate::domain::rows::by_position! {
 /// An order line.
-#[derive(Debug, Clone, FromQueryResult, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OrderItemRow {
     /// Id.
     pub id: Uuid,
@@ -127,6 +130,7 @@ pub struct OrderItemRow {
     pub variant_id: Option<Uuid>,
     /// Where its stock stands.
     pub stock: LineStock,
+}
 }
 
 impl crate::domain::products::Grouped for OrderItemRow {

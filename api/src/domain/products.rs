@@ -14,11 +14,12 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Columns of `products` as [`ProductRow`] reads them (prefixed `p.`).
-const PRODUCT_COLUMNS: &str =
+pub(crate) const PRODUCT_COLUMNS: &str =
     "p.id, p.name, p.status, p.description, p.image_urls, p.attributes, p.created_at, p.updated_at";
 
+crate::domain::rows::by_position! {
 /// A product.
-#[derive(Clone, Debug, FromQueryResult)]
+#[derive(Clone, Debug)]
 pub struct ProductRow {
     /// Id.
     pub id: Uuid,
@@ -37,6 +38,7 @@ pub struct ProductRow {
     /// Last changed.
     pub updated_at: DateTime<Utc>,
 }
+}
 
 /// Columns of `variants` as [`VariantRow`] reads them (a macro so constant SQL can `concat!` it).
 macro_rules! variant_columns {
@@ -45,8 +47,9 @@ macro_rules! variant_columns {
     };
 }
 
+crate::domain::rows::by_position! {
 /// A variant (a sellable SKU).
-#[derive(Clone, Debug, FromQueryResult, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VariantRow {
     /// Id.
     pub id: Uuid,
@@ -61,9 +64,11 @@ pub struct VariantRow {
     /// Attributes (a JSON object).
     pub attributes: serde_json::Value,
 }
+}
 
+crate::domain::rows::by_position! {
 /// A variant's price in one currency.
-#[derive(Clone, Debug, FromQueryResult, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PriceRow {
     /// Variant.
     pub variant_id: Uuid,
@@ -71,6 +76,7 @@ pub struct PriceRow {
     pub currency: String,
     /// Minor units.
     pub amount_minor: i64,
+}
 }
 
 /// A recorded unit cost.

@@ -98,6 +98,7 @@ pub fn build_schema(state: Option<AppState>) -> MercatoSchema {
     .extension(crate::limits::guard::GuardExtension {
         max_selections: limits.max_selections,
         private_schema: !limits.introspection,
+        documents: crate::limits::guard::Documents::default(),
     })
     .extension(nulls::NullPropagation)
     // Descriptions async-graphql does not take from our doc comments: built-in scalars (its own

@@ -49,8 +49,9 @@ macro_rules! level_columns {
 }
 pub(crate) use level_columns;
 
+crate::domain::rows::by_position! {
 /// A level after a change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, FromQueryResult)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Level {
     /// Variant.
     pub variant_id: Uuid,
@@ -66,6 +67,7 @@ pub struct Level {
     pub safety_stock: i64,
     /// Alert at or below this available quantity.
     pub reorder_point: Option<i64>,
+}
 }
 
 impl Level {
