@@ -80,25 +80,21 @@ mod tests {
     /// The hot reads select their rows' fields in field order, so they take the positional path.
     #[test]
     fn hot_statements_select_their_fields_in_order() {
-        assert_eq!(
-            select_list(crate::domain::order_reads::ORDER_COLUMNS),
-            OrderRow::COLUMNS
-        );
-        assert_eq!(
-            select_list(<OrderItemRow as Grouped>::SQL),
-            OrderItemRow::COLUMNS
-        );
-        assert_eq!(
-            select_list(crate::domain::products::PRODUCT_COLUMNS),
-            ProductRow::COLUMNS
-        );
-        assert_eq!(
-            select_list(<VariantRow as Grouped>::SQL),
-            VariantRow::COLUMNS
-        );
-        assert_eq!(select_list(<VariantRow as ById>::SQL), VariantRow::COLUMNS);
-        assert_eq!(select_list(<PriceRow as Grouped>::SQL), PriceRow::COLUMNS);
-        assert_eq!(select_list(<Level as Grouped>::SQL), Level::COLUMNS);
+        let statements: [(&str, &[&str]); 7] = [
+            (crate::domain::order_reads::ORDER_COLUMNS, OrderRow::COLUMNS),
+            (<OrderItemRow as Grouped>::SQL, OrderItemRow::COLUMNS),
+            (
+                crate::domain::products::PRODUCT_COLUMNS,
+                ProductRow::COLUMNS,
+            ),
+            (<VariantRow as Grouped>::SQL, VariantRow::COLUMNS),
+            (<VariantRow as ById>::SQL, VariantRow::COLUMNS),
+            (<PriceRow as Grouped>::SQL, PriceRow::COLUMNS),
+            (<Level as Grouped>::SQL, Level::COLUMNS),
+        ];
+        for (sql, columns) in statements {
+            assert_eq!(select_list(sql), columns, "{sql}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::tenant::{Access, Outcome, TenantTx};
 use async_graphql::{Context, Enum, ID, Result, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures::Stream;
+use prometheus_client::metrics::counter::Counter;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -394,6 +395,18 @@ impl PayloadTap {
     }
 }
 
+/// The counters of `family` labelled `hows`, taken once (then counted without a look-up).
+fn counter_pair(
+    family: &prometheus_client::metrics::family::Family<crate::metrics::RenderLabels, Counter>,
+    hows: [&'static str; 2],
+) -> [Counter; 2] {
+    hows.map(|how| {
+        family
+            .get_or_create(&crate::metrics::RenderLabels { how })
+            .clone()
+    })
+}
+
 /// The JSON of a result's message payload, given to `f`. A result that is exactly a shared
 /// rendering (no errors, no extensions: the `data` alone, which its [`Shape`] fixes) is
 /// serialized once per process and its bytes reused by every socket; anything else is serialized
@@ -403,16 +416,17 @@ pub fn payload<R>(
     response: &async_graphql::Response,
     f: impl FnOnce(&str) -> R,
 ) -> R {
-    static COUNTERS: std::sync::LazyLock<[prometheus_client::metrics::counter::Counter; 2]> =
-        std::sync::LazyLock::new(|| {
-            let payloads = &crate::metrics::get().subscription_payloads;
-            ["serialized", "shared"].map(|how| {
-                payloads
-                    .get_or_create(&crate::metrics::RenderLabels { how })
-                    .clone()
-            })
-        });
-    let serialize = || serde_json::to_string(response).unwrap_or_else(|_| "null".into());
+    static COUNTERS: std::sync::LazyLock<[Counter; 2]> = std::sync::LazyLock::new(|| {
+        counter_pair(
+            &crate::metrics::get().subscription_payloads,
+            ["serialized", "shared"],
+        )
+    });
+    let serialize = || {
+        serde_json::to_string(response).unwrap_or_else(|_| {
+            r#"{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}"#.into()
+        })
+    };
     match shared {
         Some(r) if response.errors.is_empty() && response.extensions.is_empty() => {
             let mut serialized = false;
@@ -516,15 +530,12 @@ impl async_graphql::OutputType for RunUpdate {
         let Some(key) = self.memo else {
             return SyncRunState::from(&*self.row).resolve(ctx, field).await;
         };
-        static COUNTERS: std::sync::LazyLock<[prometheus_client::metrics::counter::Counter; 2]> =
-            std::sync::LazyLock::new(|| {
-                let renders = &crate::metrics::get().subscription_renders;
-                ["rendered", "shared"].map(|how| {
-                    renders
-                        .get_or_create(&crate::metrics::RenderLabels { how })
-                        .clone()
-                })
-            });
+        static COUNTERS: std::sync::LazyLock<[Counter; 2]> = std::sync::LazyLock::new(|| {
+            counter_pair(
+                &crate::metrics::get().subscription_renders,
+                ["rendered", "shared"],
+            )
+        });
         let mut rendered = false;
         let shared = memo_cell(key)
             .get_or_try_init(|| {
