@@ -78,6 +78,9 @@ pub fn build_schema(state: Option<AppState>) -> MercatoSchema {
         .as_ref()
         .map(|s| s.config.limits.clone())
         .unwrap_or_default();
+    // Checked documents, shared by the guard extension and the HTTP path (which checks before
+    // the schema sees a request): schema data, so `HttpState` reaches it through the schema.
+    let documents = crate::limits::guard::Documents::default();
     let mut builder = Schema::build(
         Query::default(),
         Mutation::default(),
@@ -98,7 +101,7 @@ pub fn build_schema(state: Option<AppState>) -> MercatoSchema {
     .extension(crate::limits::guard::GuardExtension {
         max_selections: limits.max_selections,
         private_schema: !limits.introspection,
-        documents: crate::limits::guard::Documents::default(),
+        documents: documents.clone(),
     })
     .extension(nulls::NullPropagation)
     // Descriptions async-graphql does not take from our doc comments: built-in scalars (its own
@@ -121,7 +124,7 @@ pub fn build_schema(state: Option<AppState>) -> MercatoSchema {
     if let Some(state) = state {
         builder = builder.data(state);
     }
-    builder.finish()
+    builder.data(documents).finish()
 }
 
 /// Describes each connection type (async-graphql generates them without a description).

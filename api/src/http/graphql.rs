@@ -422,17 +422,23 @@ async fn run_checked(
     // Bounds first: nothing recursive (not even the parse that tells a query from a mutation)
     // sees a document the guard has not passed. Parsing a large document takes a while (a 1 MB
     // one about 0.2 s), so that is done off the runtime's threads.
+    // A text checked before (an app's fixed operations) is not parsed again.
     let max_selections = s.app.config.limits.max_selections;
+    let documents = s
+        .schema
+        .data::<crate::limits::guard::Documents>()
+        .cloned()
+        .unwrap_or_default();
     let checked = if req.query.len() > INLINE_PARSE_BYTES {
         tokio::task::spawn_blocking(move || {
             let mut req = req;
-            crate::limits::guard::check_request(&mut req, max_selections).map(|()| req)
+            documents.check(&mut req, max_selections).map(|()| req)
         })
         .await
         .unwrap_or_else(|e| Err(crate::error::operation_error(AppError::internal(e))))
     } else {
         let mut req = req;
-        crate::limits::guard::check_request(&mut req, max_selections).map(|()| req)
+        documents.check(&mut req, max_selections).map(|()| req)
     };
     let mut req = match checked {
         Ok(req) => req,
