@@ -273,21 +273,28 @@ async fn with_the_tail_off_the_last_units_show_on_every_listing() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Each listing then sells its own part: a sale on one is not sent to the others.
-    let body = app
-        .gql(
-            Some(&sh.s.token),
-            "query($s: ID!) { listings(storeId: $s) { nodes { externalSku pushQuantity stockSync { pushedQuantity inSync sellingOwnPart } } } }",
-            json!({ "s": stores["data"]["organization"]["stores"]["edges"][0]["node"]["id"] }),
-        )
-        .await;
-    let l = body["data"]["listings"]["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["externalSku"] == SKU)
-        .unwrap()
-        .clone();
+    // Each listing then sells its own part: a sale on one is not sent to the others. The
+    // platform shows the push before the worker has recorded it: wait for the record.
+    let l = loop {
+        let body = app
+            .gql(
+                Some(&sh.s.token),
+                "query($s: ID!) { listings(storeId: $s) { nodes { externalSku pushQuantity stockSync { pushedQuantity inSync sellingOwnPart } } } }",
+                json!({ "s": stores["data"]["organization"]["stores"]["edges"][0]["node"]["id"] }),
+            )
+            .await;
+        let l = body["data"]["listings"]["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["externalSku"] == SKU)
+            .unwrap()
+            .clone();
+        if l["stockSync"]["pushedQuantity"] == 2 || tokio::time::Instant::now() > end {
+            break l;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(
         l["stockSync"],
         json!({"pushedQuantity": 2, "inSync": true, "sellingOwnPart": true}),
