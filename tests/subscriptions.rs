@@ -163,6 +163,18 @@ async fn an_api_token_can_subscribe() {
     );
 }
 
+/// Reads `kind` results (of any operation) until operation `id` completes.
+async fn results_then_complete(ws: &mut Ws, kind: &str, id: &str) {
+    loop {
+        let m = next_json(ws).await;
+        if m["type"] == "complete" {
+            assert_eq!(m, json!({"type": "complete", "id": id}));
+            return;
+        }
+        assert_eq!(m["type"], kind, "{m}");
+    }
+}
+
 /// Opens `/graphql/ws` asking for `protocol`, and authenticates as `token`.
 async fn open_with(app: &TestApp, protocol: &str, token: &str) -> Ws {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -221,14 +233,7 @@ async fn graphql_transport_ws_pings_queries_completes_and_refuses_protocol_error
         .await
         .unwrap();
     // Its first tick may come before the acknowledgement.
-    loop {
-        let m = next_json(&mut ws).await;
-        if m["type"] == "complete" {
-            assert_eq!(m, json!({"type": "complete", "id": "q"}));
-            break;
-        }
-        assert_eq!(m["type"], "next", "{m}");
-    }
+    results_then_complete(&mut ws, "next", "q").await;
     ws.send(Message::text(
         json!({"type": "connection_init", "payload": {"token": s.token}}).to_string(),
     ))
@@ -289,12 +294,5 @@ async fn legacy_graphql_ws_starts_sends_data_and_stops() {
     ws.send(Message::text(r#"{"id":"h","type":"stop"}"#))
         .await
         .unwrap();
-    loop {
-        let m = next_json(&mut ws).await;
-        if m["type"] == "complete" {
-            assert_eq!(m, json!({"type": "complete", "id": "h"}));
-            break;
-        }
-        assert_eq!(m["type"], "data", "{m}");
-    }
+    results_then_complete(&mut ws, "data", "h").await;
 }
